@@ -1,0 +1,141 @@
+//! The command line (DESIGN.md §10), stage one: syntax only. Values that have a domain type
+//! are parsed into it here, by clap's value parsers, so a bad SHA or reference is a usage
+//! error (exit 2) that names the flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::format::TriggerType;
+use crate::ids::{CommitSha, Project, Repository};
+use crate::oci::RegistryBase;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "releasectl",
+    version,
+    about = "Immutable releases as OCI images, delivered through GitOps with Argo CD"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Registry for releases: host[:port][/prefix] or oci:PATH (a directory of OCI layouts).
+    #[arg(long, global = true, env = "RELEASECTL_REGISTRY")]
+    pub registry: Option<RegistryBase>,
+    /// Registries (host:port) spoken to over plain HTTP; repeat or comma-separate.
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "RELEASECTL_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM) to trust for registries.
+    #[arg(long, global = true, env = "RELEASECTL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Time budget for the whole command, e.g. 45s, 2m.
+    #[arg(long, global = true, env = "RELEASECTL_TIMEOUT", value_parser = crate::settings::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and register releases.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Show what a release image holds, with every digest verified.
+    Inspect(InspectArgs),
+    /// Verify a release image; exit 0 when every check passes, 3 when one fails.
+    Verify(VerifyArgs),
+    /// Copy a release image between registries and OCI layouts, digests preserved.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Package rendered manifests into a release image and push it.
+    Create(CreateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TagStrategy {
+    /// Only tags `<project>/v*` make an alias (`auth-service/v1.2.3` → `v1.2.3`).
+    Monorepo,
+    /// Every tag makes an alias.
+    TagAll,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub repository: Repository,
+    #[arg(long)]
+    pub project: Project,
+    #[arg(long)]
+    pub commit: CommitSha,
+    /// Directory of rendered Kubernetes manifests (.yaml, .yml, .json).
+    #[arg(long)]
+    pub manifests: PathBuf,
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerType>,
+    #[arg(long)]
+    pub source_branch: Option<String>,
+    #[arg(long)]
+    pub source_tag: Option<String>,
+    #[arg(long, value_enum, default_value_t = TagStrategy::Monorepo)]
+    pub tag_strategy: TagStrategy,
+    /// Author of the source commit, e.g. "Alice <alice@example.com>".
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Message of the source commit.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Commit time of the source commit (RFC 3339); used as created_at when
+    /// SOURCE_DATE_EPOCH is not set.
+    #[arg(long)]
+    pub committed_at: Option<String>,
+    /// URL of the source repository.
+    #[arg(long)]
+    pub source_url: Option<String>,
+    /// Who triggered the release.
+    #[arg(long, env = "RELEASECTL_ACTOR")]
+    pub actor: Option<String>,
+    /// A built artifact: NAME=URI[@DIGEST]; repeatable.
+    #[arg(long = "artifact")]
+    pub artifacts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image reference, oci:PATH[:TAG], or a ReleasePointer file.
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An image reference, oci:PATH[:TAG], or a ReleasePointer file.
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source image: registry reference or oci:PATH[:TAG].
+    pub source: String,
+    /// Destination: registry reference or oci:PATH[:TAG]; the tag defaults to the source's.
+    pub destination: String,
+}

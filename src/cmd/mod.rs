@@ -1,0 +1,43 @@
+//! One file per subcommand. Each takes validated settings, does its I/O at the edge, and
+//! writes its result to the `out` it is given, once, at the end.
+
+pub mod copy;
+pub mod create;
+pub mod inspect;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::cli::Global;
+use crate::error::InvalidInput;
+use crate::format::Expected;
+use crate::ids::{CommitSha, Project};
+use crate::oci::ImageRef;
+
+/// What a command-line target (`REF`, `oci:PATH[:TAG]` or a pointer file) names, and what
+/// is known about the release it should hold.
+pub fn resolve_target(target: &str, global: &Global) -> anyhow::Result<(ImageRef, Expected)> {
+    if !target.starts_with("oci:") && Path::new(target).is_file() {
+        let bytes = std::fs::read(target).with_context(|| format!("cannot read {target}"))?;
+        let pointer = crate::pointer::parse(target, &bytes)?;
+        let base = pointer
+            .registry
+            .clone()
+            .or_else(|| global.registry.clone())
+            .ok_or_else(|| {
+                InvalidInput(format!(
+                    "{target} has no spec.registry: set --registry or RELEASECTL_REGISTRY"
+                ))
+            })?;
+        let image = base.image(&pointer.id, pointer.digest.clone());
+        return Ok((image, Expected::from(&pointer.id)));
+    }
+    let image: ImageRef = target.parse()?;
+    let expected = Expected {
+        repository: None,
+        project: image.last_segment().and_then(|s| s.parse::<Project>().ok()),
+        commit: image.tag().and_then(|t| t.parse::<CommitSha>().ok()),
+    };
+    Ok((image, expected))
+}

@@ -1,0 +1,52 @@
+//! releasectl: immutable Release OCI images delivered through GitOps with Argo CD.
+//!
+//! Modules by concept: identities (`ids`, `digest`), the image format (`format`, `archive`,
+//! `manifests`), where images live (`oci`), verified reading (`release`), the pointer file
+//! (`pointer`), and the commands (`cmd`) with their settings (`cli`, `settings`).
+
+pub mod archive;
+pub mod cli;
+pub mod cmd;
+pub mod credentials;
+pub mod digest;
+pub mod error;
+pub mod format;
+pub mod ids;
+pub mod log;
+pub mod manifests;
+pub mod oci;
+pub mod pointer;
+pub mod release;
+pub mod settings;
+pub mod tls;
+
+use std::io::Write;
+
+use cli::{Cli, Command, ReleaseCommand};
+
+/// Runs a parsed command line; everything it prints goes to `out`, once, at the end.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut buf = Vec::new();
+    runtime.block_on(async {
+        match cli.command {
+            Command::Release(ReleaseCommand::Create(args)) => {
+                cmd::create::run(args, &cli.global, &mut buf).await
+            }
+            Command::Inspect(args) => {
+                cmd::inspect::run_inspect(&args.target, &cli.global, &mut buf).await
+            }
+            Command::Verify(args) => {
+                cmd::inspect::run_verify(&args.target, &cli.global, &mut buf).await
+            }
+            Command::Copy(args) => {
+                cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await
+            }
+        }
+    })?;
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(())
+}

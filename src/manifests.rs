@@ -1,0 +1,972 @@
+//! Kubernetes objects in manifest files: parsing, checking, ordering and rendering
+//! (DESIGN.md §3 "Resources layer", §5 rules 3 and 4).
+//!
+//! Invariants:
+//!
+//! - Every [`Object`] returned by [`parse_file`] came from a mapping document with a non-empty
+//!   string `apiVersion`, `kind` and `metadata.name`, and a string (or absent/null)
+//!   `metadata.namespace`. Anything else is an error naming the file, the document index and
+//!   the field; nothing is silently dropped except empty documents.
+//! - Parsing untrusted YAML is bounded: alias expansion, nesting, node and document counts are
+//!   capped explicitly (see [`yaml_options`]), so an alias bomb ("billion laughs") fails in
+//!   milliseconds. Duplicate mapping keys are an error in YAML and in JSON.
+//! - YAML is read with the YAML 1.1 scalar rules Kubernetes itself uses (sigs.k8s.io/yaml, i.e.
+//!   go-yaml v2): `0644` is octal (420), `yes`/`on` are booleans. Parser errors carry no source
+//!   snippet, so the text of a Secret cannot leak into a log through an error message.
+//! - [`sort`] is total and deterministic: (kind, namespace with `None` first, name, source,
+//!   index). [`render`] is a pure function of the objects' values: map keys come out sorted
+//!   (`serde_json::Map` is a `BTreeMap`), every document starts with `---\n`, and strings that a
+//!   YAML 1.1 reader could take for a number, boolean or null are quoted, so the output parses
+//!   back to the same values.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed as _, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// One Kubernetes object from a manifest file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    /// `metadata.namespace`; `None` when absent, null or empty.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The whole document.
+    pub value: Value,
+    /// Path of the file the object came from.
+    pub source: String,
+    /// Index of the document within its file, counting from 0 and counting non-empty
+    /// documents only.
+    pub index: usize,
+}
+
+/// The identity of an object, as recorded in release metadata (`resources.objects`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// Why a manifest file could not be read or rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    #[error("{path}: not valid UTF-8 (first invalid byte at offset {offset})")]
+    NotUtf8 { path: String, offset: usize },
+    #[error("{path}: unsupported file type: expected a .yaml, .yml or .json file")]
+    UnsupportedExtension { path: String },
+    #[error("{path}: invalid YAML")]
+    Yaml {
+        path: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    #[error(
+        "{path}: YAML exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused"
+    )]
+    YamlLimit {
+        path: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    #[error("{path}: invalid JSON")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} document {index}: expected a mapping (a Kubernetes object), got {actual}")]
+    NotAMapping {
+        path: String,
+        index: usize,
+        actual: &'static str,
+    },
+    #[error("{path} document {index}: {field} is missing")]
+    MissingField {
+        path: String,
+        index: usize,
+        field: &'static str,
+    },
+    #[error("{path} document {index}: {field} must be {expected}, got {actual}")]
+    InvalidField {
+        path: String,
+        index: usize,
+        field: &'static str,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("cannot render {kind}/{name} from {path} document {index} as YAML")]
+    Render {
+        kind: String,
+        name: String,
+        path: String,
+        index: usize,
+        #[source]
+        source: Box<serde_saphyr::ser::Error>,
+    },
+}
+
+/// The parser settings for untrusted manifests. Every limit that matters is set here rather
+/// than inherited, so a library upgrade cannot loosen it silently.
+///
+/// Linear limits (events, nodes, scalar bytes) are generous: the archive already caps a file at
+/// 16 MiB and big CRD bundles are legitimate. The exponential one, alias replay, is tight:
+/// real manifests use a handful of anchors, a billion-laughs bomb needs 10^9 replays.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 10_000,
+            max_depth: 100,
+            max_nodes: 2_000_000,
+            max_events: 4_000_000,
+            max_anchors: 10_000,
+            max_aliases: 10_000,
+            max_total_scalar_bytes: 64 * 1024 * 1024,
+            max_merge_keys: 10_000,
+            enforce_alias_anchor_ratio: true,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // Kubernetes reads YAML 1.1 scalars (go-yaml v2): `defaultMode: 0644` is 420.
+        legacy_octal_numbers: true,
+        // No source snippets in errors: a manifest may be a Secret.
+        with_snippet: false,
+        crop_radius: 0,
+    }
+}
+
+/// Parses one manifest file. `.json` files hold exactly one object; `.yaml` and `.yml` files
+/// hold any number of YAML documents, of which empty ones (comments only, bare `---`, `null`)
+/// are skipped.
+///
+/// # Errors
+///
+/// Bytes that are not UTF-8, an unknown extension, a YAML or JSON syntax error, a duplicate
+/// key, a resource limit, or a document that is not a Kubernetes object.
+pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError> {
+    let text = std::str::from_utf8(data).map_err(|e| ManifestError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.valid_up_to(),
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let extension = path
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, extension)| extension);
+    let values = if extension == Some("json") {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = StrictJson
+            .deserialize(&mut de)
+            .and_then(|value| de.end().map(|()| value)) // nothing may follow the object
+            .map_err(|source| ManifestError::Json {
+                path: path.to_owned(),
+                source,
+            })?;
+        vec![value]
+    } else if matches!(extension, Some("yaml" | "yml")) {
+        serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
+            .map_err(|e| yaml_error(path, e))?
+    } else {
+        return Err(ManifestError::UnsupportedExtension {
+            path: path.to_owned(),
+        });
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| object(path, index, value))
+        .collect()
+}
+
+fn yaml_error(path: &str, source: serde_saphyr::Error) -> ManifestError {
+    use serde_saphyr::Error as E;
+    // Limit errors may come wrapped with alias locations or a snippet: look at the original.
+    let mut original = &source;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = original {
+        original = error;
+    }
+    let is_limit = matches!(
+        original,
+        E::Budget { .. }
+            | E::AliasReplayLimitExceeded { .. }
+            | E::AliasExpansionLimitExceeded { .. }
+            | E::AliasReplayStackDepthExceeded { .. }
+            | E::AliasReplayCounterOverflow { .. }
+    );
+    let path = path.to_owned();
+    let source = Box::new(source);
+    if is_limit {
+        ManifestError::YamlLimit { path, source }
+    } else {
+        ManifestError::Yaml { path, source }
+    }
+}
+
+/// Checks one document and extracts its identity.
+fn object(path: &str, index: usize, value: Value) -> Result<Object, ManifestError> {
+    let missing = |field| ManifestError::MissingField {
+        path: path.to_owned(),
+        index,
+        field,
+    };
+    let invalid = |field, expected, actual| ManifestError::InvalidField {
+        path: path.to_owned(),
+        index,
+        field,
+        expected,
+        actual,
+    };
+    let non_empty = |map: &Map<String, Value>, key: &str, field| match map.get(key) {
+        None => Err(missing(field)),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(invalid(field, "a non-empty string", "an empty string"))
+        }
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(invalid(field, "a non-empty string", type_name(other))),
+    };
+
+    let Value::Object(map) = &value else {
+        return Err(ManifestError::NotAMapping {
+            path: path.to_owned(),
+            index,
+            actual: type_name(&value),
+        });
+    };
+    let api_version = non_empty(map, "apiVersion", "apiVersion")?;
+    let kind = non_empty(map, "kind", "kind")?;
+    let metadata = match map.get("metadata") {
+        None => return Err(missing("metadata")),
+        Some(Value::Object(metadata)) => metadata,
+        Some(other) => return Err(invalid("metadata", "a mapping", type_name(other))),
+    };
+    let name = non_empty(metadata, "name", "metadata.name")?;
+    let namespace = match metadata.get("namespace") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return Err(invalid("metadata.namespace", "a string", type_name(other))),
+    };
+    Ok(Object {
+        api_version,
+        kind,
+        namespace,
+        name,
+        value,
+        source: path.to_owned(),
+        index,
+    })
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Sorts objects by (kind, namespace with `None` first, name), then source and index, so the
+/// order is total and does not depend on the input order.
+pub fn sort(objects: &mut [Object]) {
+    objects.sort_by(compare);
+}
+
+fn compare(a: &Object, b: &Object) -> Ordering {
+    (&a.kind, &a.namespace, &a.name, &a.source, a.index).cmp(&(
+        &b.kind,
+        &b.namespace,
+        &b.name,
+        &b.source,
+        b.index,
+    ))
+}
+
+/// Renders objects, in the order given, as one YAML stream: each document is `---\n` followed
+/// by the object's value.
+///
+/// # Errors
+///
+/// The serializer refusing a value (not expected for values that came from [`parse_file`]).
+pub fn render(objects: &[Object]) -> Result<String, ManifestError> {
+    let mut out = String::new();
+    for object in objects {
+        let document = serde_saphyr::to_string_with_options(&object.value, serializer_options())
+            .map_err(|source| ManifestError::Render {
+                kind: object.kind.clone(),
+                name: object.name.clone(),
+                path: object.source.clone(),
+                index: object.index,
+                source: Box::new(source),
+            })?;
+        out.push_str("---\n");
+        out.push_str(&document);
+        if !document.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Defaults, spelled out where they carry the round-trip guarantee: `yaml_12: false` quotes
+/// every string a YAML 1.1 reader (kubectl, Argo CD) would take for a number, boolean, null or
+/// timestamp.
+fn serializer_options() -> serde_saphyr::SerializerOptions {
+    serde_saphyr::ser_options! {
+        yaml_12: false,
+        indent_step: 2,
+        quote_all: false,
+    }
+}
+
+/// The identities of `objects`, in the order given.
+#[must_use]
+pub fn summary(objects: &[Object]) -> Vec<ObjectRef> {
+    objects
+        .iter()
+        .map(|o| ObjectRef {
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+        })
+        .collect()
+}
+
+/// Deserializes JSON into a [`Value`] like `Value::deserialize`, but rejects duplicate keys,
+/// which `serde_json` would otherwise resolve silently to the last one.
+struct StrictJson;
+
+impl<'de> de::DeserializeSeed<'de> for StrictJson {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(StrictJson)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictJson {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictJson)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            let value = access.next_value_seed(StrictJson)?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::fmt::Write as _;
+    use std::time::{Duration, Instant};
+
+    const DEPLOYMENT: &str = "\
+# leading comment
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+";
+
+    fn parse(path: &str, text: &str) -> Result<Vec<Object>, ManifestError> {
+        parse_file(path, text.as_bytes())
+    }
+
+    fn obj(kind: &str, namespace: Option<&str>, name: &str, source: &str, index: usize) -> Object {
+        Object {
+            api_version: "v1".to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+            value: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}),
+            source: source.to_owned(),
+            index,
+        }
+    }
+
+    // ---- parse_file: happy paths ----
+
+    #[test]
+    fn multi_document_yaml_skips_empty_documents() {
+        let text = format!(
+            "---\n# only a comment\n---\n{DEPLOYMENT}---\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n...\n"
+        );
+        let objects = parse("dir/app.yaml", &text).unwrap();
+        assert_eq!(objects.len(), 2);
+        let d = &objects[0];
+        assert_eq!(
+            (d.api_version.as_str(), d.kind.as_str(), d.name.as_str()),
+            ("apps/v1", "Deployment", "web")
+        );
+        assert_eq!(d.namespace.as_deref(), Some("shop"));
+        assert_eq!((d.source.as_str(), d.index), ("dir/app.yaml", 0));
+        assert_eq!(d.value["spec"]["replicas"], json!(2));
+        assert_eq!(objects[1].kind, "Namespace");
+        assert_eq!(objects[1].namespace, None);
+        assert_eq!(objects[1].index, 1);
+    }
+
+    #[test]
+    fn file_of_comments_only_has_no_objects() {
+        assert!(parse("a.yml", "# nothing\n").unwrap().is_empty());
+        assert!(parse("a.yml", "").unwrap().is_empty());
+        assert!(parse("a.yml", "---\n---\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn json_file_holds_one_object() {
+        let objects = parse(
+            "cm.json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":null},"data":{"k":"0123"}}"#,
+        )
+        .unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].namespace, None);
+        assert_eq!(objects[0].value["data"]["k"], json!("0123"));
+    }
+
+    #[test]
+    fn yaml_scalars_follow_kubernetes_yaml_1_1_rules() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nmode: 0644\non: yes\nq: \"0644\"\nbig: 12345678901234\nf: 1.5\n";
+        let value = &parse("p.yaml", text).unwrap()[0].value;
+        assert_eq!(value["mode"], json!(420));
+        assert_eq!(value["on"], json!(true));
+        assert_eq!(value["q"], json!("0644"));
+        assert_eq!(value["big"], json!(12_345_678_901_234_u64));
+        assert_eq!(value["f"], json!(1.5));
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_within_limits_work() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nbase: &b {x: 1}\ndata:\n  <<: *b\n  y: 2\n";
+        let value = &parse("c.yaml", text).unwrap()[0].value;
+        assert_eq!(value["data"], json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let text = format!("\u{feff}{DEPLOYMENT}");
+        assert_eq!(parse("a.yaml", &text).unwrap().len(), 1);
+        let json = "\u{feff}{\"apiVersion\":\"v1\",\"kind\":\"A\",\"metadata\":{\"name\":\"a\"}}";
+        assert_eq!(parse("a.json", json).unwrap().len(), 1);
+    }
+
+    // ---- parse_file: errors ----
+
+    #[test]
+    fn invalid_utf8_is_rejected_with_the_file_name() {
+        let err = parse_file("bad.yaml", b"kind: \xff\n").unwrap_err();
+        assert!(matches!(err, ManifestError::NotUtf8 { offset: 6, .. }));
+        assert_eq!(
+            err.to_string(),
+            "bad.yaml: not valid UTF-8 (first invalid byte at offset 6)"
+        );
+    }
+
+    #[test]
+    fn unknown_extension_is_rejected() {
+        let err = parse("notes.txt", DEPLOYMENT).unwrap_err();
+        assert!(matches!(err, ManifestError::UnsupportedExtension { .. }));
+    }
+
+    #[test]
+    fn yaml_syntax_error_is_rejected_with_the_file_name() {
+        let err = parse("broken.yaml", "a: [1, 2\n").unwrap_err();
+        assert!(matches!(err, ManifestError::Yaml { ref path, .. } if path == "broken.yaml"));
+        assert_eq!(err.to_string(), "broken.yaml: invalid YAML");
+    }
+
+    #[test]
+    fn duplicate_yaml_key_is_rejected() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  k: 1\n  k: 2\n";
+        let err = parse("dup.yaml", text).unwrap_err();
+        assert!(matches!(err, ManifestError::Yaml { .. }));
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.to_lowercase().contains("duplicate"), "{source}");
+    }
+
+    #[test]
+    fn duplicate_json_key_is_rejected() {
+        let text = r#"{"apiVersion":"v1","kind":"A","metadata":{"name":"a","name":"b"}}"#;
+        let err = parse("dup.json", text).unwrap_err();
+        assert!(matches!(err, ManifestError::Json { .. }));
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("duplicate key \"name\""), "{source}");
+    }
+
+    #[test]
+    fn json_with_two_values_or_none_is_rejected() {
+        let one = r#"{"apiVersion":"v1","kind":"A","metadata":{"name":"a"}}"#;
+        for text in [format!("{one} {one}"), format!("{one} x"), String::new()] {
+            let err = parse("two.json", &text).unwrap_err();
+            assert!(matches!(err, ManifestError::Json { .. }), "{text}");
+        }
+        let err = parse("list.json", &format!("[{one}]")).unwrap_err();
+        assert!(matches!(
+            err,
+            ManifestError::NotAMapping {
+                actual: "a sequence",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn billion_laughs_fails_fast() {
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            writeln!(text, "{name}: &{name} [{refs}]").unwrap();
+        }
+        let start = Instant::now();
+        let err = parse("bomb.yaml", &text).unwrap_err();
+        let elapsed = start.elapsed();
+        assert!(matches!(err, ManifestError::YamlLimit { .. }), "{err:?}");
+        // ~20 ms in release, ~270 ms in a debug build: the cap is on replayed events, not time.
+        assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+        assert!(err.to_string().starts_with("bomb.yaml: YAML exceeds"));
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        let text = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = parse("deep.yaml", &text).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::YamlLimit { .. } | ManifestError::Yaml { .. }
+            ),
+            "{err}"
+        );
+        let json = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(
+            parse("deep.json", &json).unwrap_err(),
+            ManifestError::Json { .. }
+        ));
+    }
+
+    #[test]
+    fn non_mapping_document_is_rejected_with_its_index() {
+        let text = format!("{DEPLOYMENT}---\n- a\n- b\n");
+        let err = parse("x.yaml", &text).unwrap_err();
+        assert!(matches!(
+            err,
+            ManifestError::NotAMapping {
+                index: 1,
+                actual: "a sequence",
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "x.yaml document 1: expected a mapping (a Kubernetes object), got a sequence"
+        );
+        let err = parse("s.yaml", "just a string\n").unwrap_err();
+        assert!(matches!(
+            err,
+            ManifestError::NotAMapping {
+                actual: "a string",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let cases = [
+            ("kind: A\nmetadata: {name: a}\n", "apiVersion"),
+            ("apiVersion: v1\nmetadata: {name: a}\n", "kind"),
+            ("apiVersion: v1\nkind: A\n", "metadata"),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: {namespace: n}\n",
+                "metadata.name",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse("m.yaml", text).unwrap_err();
+            assert!(
+                matches!(err, ManifestError::MissingField { field, index: 0, .. } if field == want),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("m.yaml", "apiVersion: v1\nkind: A\n").unwrap_err();
+        assert_eq!(err.to_string(), "m.yaml document 0: metadata is missing");
+    }
+
+    #[test]
+    fn invalid_fields_are_named_with_expected_and_actual() {
+        let cases = [
+            (
+                "apiVersion: 1\nkind: A\nmetadata: {name: a}\n",
+                "apiVersion",
+                "a number",
+            ),
+            (
+                "apiVersion: v1\nkind: [A]\nmetadata: {name: a}\n",
+                "kind",
+                "a sequence",
+            ),
+            (
+                "apiVersion: v1\nkind: ''\nmetadata: {name: a}\n",
+                "kind",
+                "an empty string",
+            ),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: [a]\n",
+                "metadata",
+                "a sequence",
+            ),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: {name: ''}\n",
+                "metadata.name",
+                "an empty string",
+            ),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: {name: 7}\n",
+                "metadata.name",
+                "a number",
+            ),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: {name: a, namespace: {}}\n",
+                "metadata.namespace",
+                "a mapping",
+            ),
+            (
+                "apiVersion: v1\nkind: A\nmetadata: {name: a, namespace: true}\n",
+                "metadata.namespace",
+                "a boolean",
+            ),
+        ];
+        for (text, want_field, want_actual) in cases {
+            let err = parse("f.yaml", text).unwrap_err();
+            assert!(
+                matches!(err, ManifestError::InvalidField { field, actual, .. } if field == want_field && actual == want_actual),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("f.yaml", "apiVersion: v1\nkind: A\nmetadata: {name: 7}\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.yaml document 0: metadata.name must be a non-empty string, got a number"
+        );
+    }
+
+    #[test]
+    fn empty_or_null_namespace_is_none() {
+        let text = "apiVersion: v1\nkind: A\nmetadata: {name: a, namespace: ''}\n---\napiVersion: v1\nkind: A\nmetadata: {name: b, namespace: ~}\n";
+        let objects = parse("n.yaml", text).unwrap();
+        assert_eq!(objects[0].namespace, None);
+        assert_eq!(objects[1].namespace, None);
+    }
+
+    // ---- sort ----
+
+    #[test]
+    fn sort_orders_by_kind_namespace_name_then_source_and_index() {
+        let mut objects = vec![
+            obj("Service", Some("b"), "x", "s.yaml", 0),
+            obj("Deployment", Some("a"), "y", "d.yaml", 0),
+            obj("Service", None, "z", "s.yaml", 1),
+            obj("Service", Some("a"), "x", "t.yaml", 0),
+            obj("Service", Some("a"), "x", "s.yaml", 3),
+            obj("Service", Some("a"), "x", "s.yaml", 2),
+            obj("ClusterRole", None, "r", "r.yaml", 0),
+        ];
+        sort(&mut objects);
+        let got: Vec<_> = objects
+            .iter()
+            .map(|o| {
+                (
+                    o.kind.as_str(),
+                    o.namespace.as_deref(),
+                    o.name.as_str(),
+                    o.source.as_str(),
+                    o.index,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ClusterRole", None, "r", "r.yaml", 0),
+                ("Deployment", Some("a"), "y", "d.yaml", 0),
+                ("Service", None, "z", "s.yaml", 1),
+                ("Service", Some("a"), "x", "s.yaml", 2),
+                ("Service", Some("a"), "x", "s.yaml", 3),
+                ("Service", Some("a"), "x", "t.yaml", 0),
+                ("Service", Some("b"), "x", "s.yaml", 0),
+            ]
+        );
+    }
+
+    // ---- render ----
+
+    /// Strings that YAML emitters get wrong: YAML 1.1 numbers, booleans, nulls and timestamps,
+    /// indicators, whitespace at the edges, control characters, block scalars, long lines.
+    fn tricky_strings() -> Vec<(&'static str, String)> {
+        let plain = [
+            ("octal", "0123"),
+            ("octal2", "0644"),
+            ("true", "true"),
+            ("yes", "yes"),
+            ("no", "No"),
+            ("on", "on"),
+            ("off", "OFF"),
+            ("y", "y"),
+            ("n", "n"),
+            ("exp", "1e3"),
+            ("float", "1.5"),
+            ("hex", "0x1F"),
+            ("oct12", "0o17"),
+            ("inf", ".inf"),
+            ("nan", ".NaN"),
+            ("null", "null"),
+            ("tilde", "~"),
+            ("empty", ""),
+            ("space", " "),
+            ("lead", " lead"),
+            ("trail", "trail "),
+            ("colon", "a: b"),
+            ("dash", "- x"),
+            ("hash", "#x"),
+            ("comment", "a #b"),
+            ("star", "*ref"),
+            ("amp", "&a"),
+            ("bang", "!tag"),
+            ("pct", "%x"),
+            ("at", "@x"),
+            ("tick", "`x"),
+            ("quote", "'x'"),
+            ("dquote", "\"x\""),
+            ("brace", "{a}"),
+            ("bracket", "[a]"),
+            ("pipe", "|"),
+            ("gt", ">"),
+            ("merge", "<<"),
+            ("eq", "="),
+            ("date", "2001-12-14"),
+            ("time", "2001-12-14t21:59:43.10-05:00"),
+            ("sexagesimal", "190:20:30"),
+            ("under", "1_000"),
+            ("plus", "+1"),
+            ("dot", ".5"),
+            ("minus", "-"),
+            ("qmark", "? x"),
+            ("doc", "---"),
+            ("end", "..."),
+            ("tab", "a\tb"),
+            ("cr", "a\rb"),
+            ("nul", "a\u{0}b"),
+            ("bell", "\u{7}"),
+            ("unicode", "h\u{e9}llo \u{2713}"),
+            ("nbsp", "a\u{a0}"),
+            ("bom", "\u{feff}x"),
+            ("multi", "line one\nline two\n"),
+            ("multi_no_nl", "line one\nline two"),
+            ("multi_trailing", "a\n\n\n"),
+            ("multi_lead_space", "  indented\nnext\n"),
+            ("only_newlines", "\n\n"),
+            ("multi_trail_space", "a \nb \n"),
+            (
+                "script",
+                "#!/bin/sh\nset -eu\necho \"$HOME\" | tr a-z A-Z\n  indented: yes\n- item\n",
+            ),
+        ];
+        let mut out: Vec<(&str, String)> =
+            plain.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        out.push(("long", "word ".repeat(40)));
+        out.push(("long_multi_space", format!("{}  x  y", "y ".repeat(50))));
+        out.push(("long_no_space", "z".repeat(200)));
+        out.push((
+            "long_multi_line",
+            format!("{}\n{}\n", "a ".repeat(60), "b ".repeat(60)),
+        ));
+        out
+    }
+
+    fn tricky_value() -> Value {
+        let data: Map<String, Value> = tricky_strings()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect();
+        let mut value = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "tricky", "namespace": "ns", "labels": {}, "annotations": {"yes": "no"}},
+            "numbers": {"i": 1, "neg": -7, "u": 18_446_744_073_709_551_615_u64, "f": 1.5, "e": 1000.0, "zero": 0},
+            "bools": [true, false],
+            "nothing": null,
+            "empty_map": {},
+            "empty_list": [],
+            "nested": [{"a": []}, [], [[]], {"b": {}}, "", null],
+            "1": "numeric key", "true": "bool key", "": "empty key", "a: b": "colon key", "- k": "dash key"
+        });
+        value["data"] = Value::Object(data);
+        value
+    }
+
+    fn round_trip(objects: &[Object]) -> Vec<Value> {
+        let text = render(objects).unwrap();
+        parse("rendered.yaml", &text)
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"))
+            .into_iter()
+            .map(|o| o.value)
+            .collect()
+    }
+
+    #[test]
+    fn rendered_yaml_parses_back_to_the_same_values() {
+        let mut tricky = obj("ConfigMap", Some("ns"), "tricky", "t.yaml", 0);
+        tricky.value = tricky_value();
+        let objects = vec![obj("Namespace", None, "ns", "n.yaml", 0), tricky];
+        let values: Vec<Value> = objects.iter().map(|o| o.value.clone()).collect();
+        assert_eq!(round_trip(&objects), values);
+    }
+
+    #[test]
+    fn rendered_strings_round_trip_one_by_one() {
+        // One document per string, so a failure names the string.
+        for (key, string) in tricky_strings() {
+            let mut o = obj("ConfigMap", None, "c", "c.yaml", 0);
+            o.value["data"] = json!({ "k": string.clone() });
+            let back = round_trip(std::slice::from_ref(&o));
+            assert_eq!(
+                back[0]["data"]["k"],
+                string,
+                "{key}: {}",
+                render(&[o]).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn render_is_deterministic_and_starts_every_document_with_a_marker() {
+        let text = render(&[
+            obj("A", None, "a", "a.yaml", 0),
+            obj("B", None, "b", "b.yaml", 0),
+        ])
+        .unwrap();
+        assert_eq!(
+            text,
+            "---\napiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: b\n"
+        );
+        assert_eq!(render(&[]).unwrap(), "");
+    }
+
+    #[test]
+    fn render_output_of_parsed_files_is_stable() {
+        let objects = parse("a.yaml", DEPLOYMENT).unwrap();
+        let once = render(&objects).unwrap();
+        let twice = render(&parse("b.yaml", &once).unwrap()).unwrap();
+        assert_eq!(once, twice);
+    }
+
+    // ---- summary ----
+
+    #[test]
+    fn summary_serializes_with_snake_case_fields() {
+        let objects = parse("a.yaml", DEPLOYMENT).unwrap();
+        let refs = summary(&objects);
+        assert_eq!(
+            serde_json::to_value(&refs).unwrap(),
+            json!([{"api_version": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"}])
+        );
+        let cluster: ObjectRef =
+            serde_json::from_str(r#"{"api_version":"v1","kind":"Namespace","name":"n"}"#).unwrap();
+        assert_eq!(cluster.namespace, None);
+        assert_eq!(
+            serde_json::to_string(&cluster).unwrap(),
+            r#"{"api_version":"v1","kind":"Namespace","namespace":null,"name":"n"}"#
+        );
+    }
+}
+
+/// Parses untrusted YAML (any number of documents) into values with the same budgets as
+/// manifest files; empty documents are dropped. For small files of our own kinds (pointers,
+/// policy), whose callers name the file in their own errors.
+pub fn yaml_documents(data: &[u8]) -> Result<Vec<Value>, String> {
+    let text = std::str::from_utf8(data).map_err(|e| {
+        format!(
+            "not valid UTF-8 (first invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    let values = serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
+        .map_err(|e| match yaml_error("", e) {
+            ManifestError::YamlLimit { .. } => {
+                "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused".to_owned()
+            }
+            ManifestError::Yaml { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
+}

@@ -1,0 +1,284 @@
+//! An OCI image layout directory (image-spec `image-layout.md`): `oci-layout`, `index.json`,
+//! `blobs/sha256/<hex>`.
+//!
+//! Blobs are written to a temporary name and renamed, so a reader never sees half a blob;
+//! `index.json` is rewritten the same way under an exclusive lock on `index.json.lock`, so
+//! concurrent writers to one layout lose no tag. Reads check a blob's file size against its
+//! descriptor before reading it, and its digest before returning it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::OciError;
+use crate::digest::Digest;
+use crate::format::MAX_MANIFEST_BYTES;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const LAYOUT_VERSION: &str = "1.0.0";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexEntry {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+pub struct Layout {
+    dir: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OciError + '_ {
+    move |source| OciError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_data().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| OciError::Io {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+impl Layout {
+    /// Opens an existing layout for reading.
+    pub fn open(dir: &Path) -> Result<Self, OciError> {
+        let marker = dir.join("oci-layout");
+        let bytes = fs::read(&marker).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                OciError::NotFound {
+                    what: format!("OCI layout {} (no oci-layout file)", dir.display()),
+                }
+            } else {
+                io(&marker)(e)
+            }
+        })?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Marker {
+            image_layout_version: String,
+        }
+        let marker: Marker = serde_json::from_slice(&bytes).map_err(|e| OciError::BadLayout {
+            path: dir.to_owned(),
+            reason: format!("oci-layout is not valid: {e}"),
+        })?;
+        if marker.image_layout_version != LAYOUT_VERSION {
+            return Err(OciError::BadLayout {
+                path: dir.to_owned(),
+                reason: format!(
+                    "imageLayoutVersion is {:?}: expected {LAYOUT_VERSION:?}",
+                    marker.image_layout_version
+                ),
+            });
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Opens a layout for writing, creating it if needed.
+    pub fn create(dir: &Path) -> Result<Self, OciError> {
+        let blobs = dir.join("blobs/sha256");
+        fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        let marker = dir.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        Self::open(dir)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    fn read_index(&self) -> Result<Index, OciError> {
+        let path = self.dir.join("index.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Index {
+                    schema_version: 2,
+                    media_type: Some(crate::format::INDEX_MEDIA_TYPE.to_owned()),
+                    manifests: Vec::new(),
+                });
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| OciError::BadLayout {
+            path: self.dir.clone(),
+            reason: format!("index.json is not valid: {e}"),
+        })
+    }
+
+    /// Finds the manifest a tag or digest names: returns its digest and size (when the index
+    /// lists it). Without either, the layout must hold exactly one manifest.
+    pub fn resolve(
+        &self,
+        tag: Option<&str>,
+        digest: Option<&Digest>,
+        what: &str,
+    ) -> Result<(Digest, Option<u64>), OciError> {
+        let index = self.read_index()?;
+        let entry = index.manifests.iter().find(|e| match (tag, digest) {
+            (_, Some(d)) => e.digest == d.as_str(),
+            (Some(t), None) => e.annotations.get(REF_NAME).map(String::as_str) == Some(t),
+            (None, None) => true,
+        });
+        if tag.is_none() && digest.is_none() && index.manifests.len() > 1 {
+            let tags: Vec<&str> = index
+                .manifests
+                .iter()
+                .filter_map(|e| e.annotations.get(REF_NAME).map(String::as_str))
+                .collect();
+            return Err(OciError::NotFound {
+                what: format!(
+                    "{what}: the layout holds {} images, name one by tag (:{})",
+                    index.manifests.len(),
+                    tags.join(", :")
+                ),
+            });
+        }
+        match (entry, digest) {
+            (Some(e), _) => {
+                if matches!(
+                    e.media_type.as_str(),
+                    crate::format::INDEX_MEDIA_TYPE | crate::format::DOCKER_LIST_MEDIA_TYPE
+                ) {
+                    return Err(crate::format::FormatError::IsIndex {
+                        what: what.to_owned(),
+                    }
+                    .into());
+                }
+                let d = e
+                    .digest
+                    .parse::<Digest>()
+                    .map_err(|_| OciError::BadLayout {
+                        path: self.dir.clone(),
+                        reason: format!("index.json names digest {:?}", e.digest),
+                    })?;
+                Ok((d, Some(e.size)))
+            }
+            // A manifest addressed by digest need not be listed in the index.
+            (None, Some(d)) => Ok((d.clone(), None)),
+            (None, None) => Err(OciError::NotFound {
+                what: what.to_owned(),
+            }),
+        }
+    }
+
+    /// Reads a blob, checking its size before reading and its digest after.
+    pub fn blob(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        cap: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, OciError> {
+        let path = self.blob_path(digest);
+        let meta = fs::metadata(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                OciError::NotFound {
+                    what: what.to_owned(),
+                }
+            } else {
+                io(&path)(e)
+            }
+        })?;
+        let actual = meta.len();
+        let expected = size.unwrap_or(actual);
+        if actual > cap {
+            return Err(OciError::TooLarge {
+                what: what.to_owned(),
+                limit: cap,
+                actual,
+            });
+        }
+        if actual > expected {
+            return Err(OciError::Overlong {
+                what: what.to_owned(),
+                expected,
+            });
+        }
+        let bytes = fs::read(&path).map_err(io(&path))?;
+        super::check_blob(what, &bytes, expected, digest)?;
+        Ok(bytes)
+    }
+
+    /// Reads a manifest by its digest (the index entry's size, when known, is checked too).
+    pub fn manifest(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        what: &str,
+    ) -> Result<Vec<u8>, OciError> {
+        self.blob(digest, size, MAX_MANIFEST_BYTES, what)
+    }
+
+    /// Stores a blob unless a blob of that digest and size is already there.
+    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
+        let path = self.blob_path(digest);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+            return Ok(());
+        }
+        write_atomic(&path, bytes)
+    }
+
+    /// Stores a manifest and points `tag` at it (replacing what the tag named before).
+    pub fn put_manifest(
+        &self,
+        bytes: &[u8],
+        tag: Option<&str>,
+        media_type: &str,
+    ) -> Result<Digest, OciError> {
+        let digest = Digest::of(bytes);
+        self.put_blob(&digest, bytes)?;
+        let lock_path = self.dir.join("index.json.lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut index = self.read_index()?;
+        index.manifests.retain(|e| match tag {
+            Some(t) => e.annotations.get(REF_NAME).map(String::as_str) != Some(t),
+            None => e.digest != digest.as_str(),
+        });
+        index.manifests.push(IndexEntry {
+            media_type: media_type.to_owned(),
+            digest: digest.to_string(),
+            size: bytes.len() as u64,
+            annotations: tag
+                .map(|t| BTreeMap::from([(REF_NAME.to_owned(), t.to_owned())]))
+                .unwrap_or_default(),
+        });
+        let json = serde_json::to_vec_pretty(&index).expect("index serialises");
+        write_atomic(&self.dir.join("index.json"), &json)?;
+        drop(lock);
+        Ok(digest)
+    }
+}

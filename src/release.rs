@@ -1,0 +1,156 @@
+//! Fetching a release image with every byte verified (DESIGN.md §5 rule 2).
+//!
+//! Order matters: manifest (capped, digest-checked) → descriptors located and declared sizes
+//! checked against caps → config and metadata blobs (size and digest) → cross-checks between
+//! manifest, config, metadata and what was asked for → resources blob (size and digest, and
+//! the metadata's record of it). Only a [`Release`] that came through all of it exists.
+
+use crate::archive::{self, Limits};
+use crate::digest::{Digest, sha256_hex};
+use crate::format::{self, Expected, Located, Metadata, ReleaseConfig};
+use crate::oci::{ImageRef, OciError, Store};
+
+/// A release image whose manifest, config, metadata and resources blobs were all verified.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The image, pinned to its manifest digest.
+    pub image: ImageRef,
+    pub manifest_digest: Digest,
+    pub manifest_bytes: Vec<u8>,
+    pub located: Located,
+    pub config_bytes: Vec<u8>,
+    pub config: ReleaseConfig,
+    pub metadata_bytes: Vec<u8>,
+    pub metadata: Metadata,
+    pub resources: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    #[error("{what}: {reason}")]
+    Contents { what: String, reason: String },
+}
+
+impl ReleaseError {
+    /// Verification failures (exit 3) as opposed to remote failures (exit 5).
+    #[must_use]
+    pub fn is_verification(&self) -> bool {
+        match self {
+            Self::Oci(e) => e.is_verification(),
+            Self::Archive(_) | Self::Contents { .. } => true,
+        }
+    }
+}
+
+fn parse_blob<T: serde::de::DeserializeOwned>(
+    what: &str,
+    blob: &'static str,
+    bytes: &[u8],
+) -> Result<T, OciError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        format::FormatError::BadBlob {
+            what: what.to_owned(),
+            blob,
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}
+
+/// Fetches and verifies the release `image` from `store`.
+pub async fn fetch(
+    store: &Store,
+    image: &ImageRef,
+    expected: &Expected,
+    limits: &Limits,
+) -> Result<Release, ReleaseError> {
+    let (manifest_bytes, manifest_digest) = store.manifest(image).await?;
+    let pinned = image.with_digest(manifest_digest.clone());
+    let what = pinned.to_string();
+    let located = format::check_manifest(&what, &manifest_bytes, resources_cap(limits))
+        .map_err(OciError::from)?;
+
+    let blob = |d: &format::Descriptor, name: &'static str| {
+        let digest: Digest = d.digest.parse().expect("checked by check_manifest");
+        let size = d.size;
+        let label = format!("{name} blob of {what}");
+        async move { store.blob(&digest, size, &label).await }
+    };
+    let config_bytes = blob(&located.config, "config").await?;
+    let config: ReleaseConfig = parse_blob(&what, "config", &config_bytes)?;
+    let metadata_bytes = blob(&located.metadata, "metadata").await?;
+    let metadata: Metadata = parse_blob(&what, "metadata", &metadata_bytes)?;
+    format::cross_check(&what, &located, &config, &metadata, expected).map_err(OciError::from)?;
+    let resources = blob(&located.resources, "resources").await?;
+    Ok(Release {
+        image: pinned,
+        manifest_digest,
+        manifest_bytes,
+        located,
+        config_bytes,
+        config,
+        metadata_bytes,
+        metadata,
+        resources,
+    })
+}
+
+/// The largest compressed resources layer worth downloading under `limits`: gzip can make
+/// incompressible input slightly larger, never by more than a small fraction.
+#[must_use]
+pub fn resources_cap(limits: &Limits) -> u64 {
+    limits.max_total_bytes + limits.max_total_bytes / 64 + 64 * 1024
+}
+
+impl Release {
+    /// Reads the resources layer safely and checks every file against the metadata's record
+    /// (paths, sizes, sha256, total size).
+    pub fn files(&self, limits: &Limits) -> Result<Vec<archive::File>, ReleaseError> {
+        let what = format!("resources of {}", self.image);
+        let files = archive::read(&self.resources, limits)?;
+        let recorded = &self.metadata.resources.files;
+        let contents = |reason: String| ReleaseError::Contents {
+            what: what.clone(),
+            reason,
+        };
+        if files.len() != recorded.len() {
+            return Err(contents(format!(
+                "the layer holds {} files: the metadata records {}",
+                files.len(),
+                recorded.len()
+            )));
+        }
+        let mut recorded: Vec<&format::FileEntry> = recorded.iter().collect();
+        recorded.sort_by(|a, b| a.path.cmp(&b.path));
+        for (file, record) in files.iter().zip(recorded) {
+            if file.path != record.path {
+                return Err(contents(format!(
+                    "file {:?} is not in the metadata (expected {:?})",
+                    file.path, record.path
+                )));
+            }
+            let actual = sha256_hex(&file.data);
+            if actual != record.sha256 || file.data.len() as u64 != record.size {
+                return Err(contents(format!(
+                    "file {}: expected sha256 {} ({} bytes), got {actual} ({} bytes)",
+                    file.path,
+                    record.sha256,
+                    record.size,
+                    file.data.len()
+                )));
+            }
+        }
+        let total: u64 = files.iter().map(|f| f.data.len() as u64).sum();
+        if total != self.metadata.resources.uncompressed_size {
+            return Err(contents(format!(
+                "uncompressed size is {total}: the metadata records {}",
+                self.metadata.resources.uncompressed_size
+            )));
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,147 @@
+//! The command line, stage two: validated settings every command shares, and the clock.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::archive::Limits;
+use crate::cli::Global;
+use crate::error::InvalidInput;
+use crate::oci::StoreOptions;
+
+/// Default budget for commands other than `generate`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Parses `45`, `45s`, `2m`, `1h`, `1500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("invalid duration {s:?}: expected a number with unit ms, s, m or h")
+    })?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Store options from the global flags.
+#[must_use]
+pub fn store_options(global: &Global, default_timeout: Duration) -> StoreOptions {
+    StoreOptions::new(
+        global
+            .insecure_registries
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        global.ca_file.clone(),
+        global.timeout.unwrap_or(default_timeout),
+    )
+}
+
+fn env_number(name: &str) -> Result<Option<u64>, InvalidInput> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| InvalidInput(format!("{name} is {v:?}: expected a whole number"))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Archive limits, from `RELEASECTL_MAX_TOTAL_BYTES`, `RELEASECTL_MAX_FILES` and
+/// `RELEASECTL_MAX_FILE_BYTES` over the defaults.
+pub fn limits() -> Result<Limits, InvalidInput> {
+    let mut limits = Limits::default();
+    if let Some(n) = env_number("RELEASECTL_MAX_TOTAL_BYTES")? {
+        limits.max_total_bytes = n;
+    }
+    if let Some(n) = env_number("RELEASECTL_MAX_FILES")? {
+        limits.max_files = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = env_number("RELEASECTL_MAX_FILE_BYTES")? {
+        limits.max_file_bytes = n;
+    }
+    Ok(limits)
+}
+
+/// Now, or `RELEASECTL_NOW` (RFC 3339) so that plans are reproducible.
+pub fn now() -> Result<OffsetDateTime, InvalidInput> {
+    match std::env::var("RELEASECTL_NOW") {
+        Ok(v) => OffsetDateTime::parse(&v, &Rfc3339).map_err(|_| {
+            InvalidInput(format!(
+                "RELEASECTL_NOW is {v:?}: expected an RFC 3339 time"
+            ))
+        }),
+        Err(_) => Ok(OffsetDateTime::now_utc()),
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds: `2026-11-22T10:30:00Z`.
+#[must_use]
+pub fn format_time(t: OffsetDateTime) -> String {
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A release's creation time: `SOURCE_DATE_EPOCH`, else the commit time, else now.
+pub fn created_at(committed_at: Option<&str>) -> Result<String, InvalidInput> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        let secs: i64 = v.trim().parse().map_err(|_| {
+            InvalidInput(format!(
+                "SOURCE_DATE_EPOCH is {v:?}: expected seconds since 1970"
+            ))
+        })?;
+        let t = OffsetDateTime::from_unix_timestamp(secs)
+            .map_err(|_| InvalidInput(format!("SOURCE_DATE_EPOCH {secs} is out of range")))?;
+        return Ok(format_time(t));
+    }
+    if let Some(c) = committed_at {
+        let t = OffsetDateTime::parse(c, &Rfc3339).map_err(|_| {
+            InvalidInput(format!(
+                "--committed-at is {c:?}: expected an RFC 3339 time"
+            ))
+        })?;
+        return Ok(format_time(t));
+    }
+    Ok(format_time(now()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_common_units() {
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("45s").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn times_are_formatted_in_utc_with_whole_seconds() {
+        let t = OffsetDateTime::parse("2026-11-22T11:30:00.5+01:00", &Rfc3339).unwrap();
+        assert_eq!(format_time(t), "2026-11-22T10:30:00Z");
+    }
+}
