@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::cli::Global;
 use crate::error::InvalidInput;
 use crate::format::Expected;
-use crate::ids::{CommitSha, Project};
+use crate::ids::CommitSha;
 use crate::oci::ImageRef;
 
 /// What a command-line target (`REF`, `oci:PATH[:TAG]` or a pointer file) names, and what
@@ -34,10 +34,12 @@ pub fn resolve_target(target: &str, global: &Global) -> anyhow::Result<(ImageRef
         return Ok((image, Expected::from(&pointer.id)));
     }
     let image: ImageRef = target.parse()?;
+    // A reference says nothing certain about repository and project (a copy may live
+    // anywhere), but a tag that is a commit SHA must be the release's commit: a moved tag
+    // is caught by the revision check.
     let expected = Expected {
-        repository: None,
-        project: image.last_segment().and_then(|s| s.parse::<Project>().ok()),
         commit: image.tag().and_then(|t| t.parse::<CommitSha>().ok()),
+        ..Expected::default()
     };
     Ok((image, expected))
 }

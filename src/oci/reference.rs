@@ -243,15 +243,6 @@ impl ImageRef {
         }
         out
     }
-
-    /// The last path segment, which by our layout is the project.
-    #[must_use]
-    pub fn last_segment(&self) -> Option<String> {
-        match self {
-            Self::Registry(r) => r.path.rsplit('/').next().map(str::to_owned),
-            Self::Layout(l) => l.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
-        }
-    }
 }
 
 impl fmt::Display for ImageRef {
