@@ -1117,4 +1117,23 @@ mod tests {
         let err = read(&three, &limits).unwrap_err();
         assert!(matches!(err, ArchiveError::TooManyFiles { limit: 2 }));
     }
+
+    #[test]
+    fn every_corrupted_byte_is_an_error_or_a_valid_result_never_a_panic() {
+        let stored = |bytes: &[u8]| {
+            let mut enc = GzEncoder::new(Vec::new(), Compression::none());
+            enc.write_all(bytes).unwrap();
+            enc.finish().unwrap()
+        };
+        let files = [("d/a.yaml".to_owned(), DOC.to_vec())];
+        let tar = gunzip(&build(&files).unwrap(), u64::MAX).unwrap();
+        for pos in 0..tar.len() {
+            let _ = read(&stored(&tar[..pos]), &Limits::default());
+            for value in [0x00, 0xff, b'/'] {
+                let mut bad = tar.clone();
+                bad[pos] = value;
+                let _ = read(&stored(&bad), &Limits::default());
+            }
+        }
+    }
 }

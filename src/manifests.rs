@@ -137,6 +137,8 @@ fn yaml_options() -> serde_saphyr::Options {
             max_alias_expansions_per_anchor: 1_000,
         },
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // JSON (and so the API server) has no NaN or infinity.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::Reject,
         // Kubernetes reads YAML 1.1 scalars (go-yaml v2): `defaultMode: 0644` is 420.
         legacy_octal_numbers: true,
         // No source snippets in errors: a manifest may be a Secret.
@@ -947,6 +949,24 @@ spec:
             serde_json::to_string(&cluster).unwrap(),
             r#"{"api_version":"v1","kind":"Namespace","namespace":null,"name":"n"}"#
         );
+    }
+
+    #[test]
+    fn non_finite_floats_are_rejected() {
+        let err = parse(
+            "f.yaml",
+            "apiVersion: v1\nkind: A\nmetadata: {name: a}\nx: .inf\n",
+        );
+        assert!(matches!(err.unwrap_err(), ManifestError::Yaml { .. }));
+    }
+
+    #[test]
+    fn every_prefix_of_a_manifest_is_an_error_or_objects_never_a_panic() {
+        let text = format!("{DEPLOYMENT}---\nbase: &b {{x: [1, \"two\", 'three']}}\nother: *b\n");
+        for (end, _) in text.char_indices() {
+            let _ = parse("p.yaml", &text[..end]);
+            let _ = parse("p.json", &text[..end]);
+        }
     }
 }
 
