@@ -64,6 +64,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy a release image between registries and OCI layouts, digests preserved.
     Copy(CopyArgs),
+    /// Argo CD plugin: print the manifests of the release the pointer names.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The ReleasePointer file.
+    #[arg(long, default_value = "release.yaml")]
+    pub pointer: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

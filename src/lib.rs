@@ -5,6 +5,7 @@
 //! (`pointer`), and the commands (`cmd`) with their settings (`cli`, `settings`).
 
 pub mod archive;
+pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod credentials;
@@ -40,6 +41,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             }
             Command::Verify(args) => {
                 cmd::inspect::run_verify(&args.target, &cli.global, &mut buf).await
+            }
+            Command::Generate(args) => {
+                cmd::generate::run(Some(args.pointer), &cli.global, &mut buf).await
             }
             Command::Copy(args) => {
                 cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await

@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod create;
+pub mod generate;
 pub mod inspect;
 
 use std::path::Path;

@@ -110,7 +110,8 @@ impl Layout {
         Self::open(dir)
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
+    #[must_use]
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.dir.join("blobs/sha256").join(digest.hex())
     }
 

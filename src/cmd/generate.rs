@@ -1,0 +1,198 @@
+//! `generate`: the Argo CD Config Management Plugin (DESIGN.md §5).
+//!
+//! Invariants:
+//! - stdout receives the manifests once, after every check passed; on any failure nothing
+//!   is written there and the process exits non-zero with one line on stderr;
+//! - an empty result is an error (Argo CD with prune would delete the application);
+//! - a release pinned by digest and present in `RELEASECTL_CACHE_DIR` needs no network and
+//!   builds no HTTP client;
+//! - one deadline bounds the whole run (`RELEASECTL_TIMEOUT`, default 45 s, under Argo CD's
+//!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cache::{Cache, Lookup};
+use crate::cli::Global;
+use crate::error::InvalidInput;
+use crate::format::Expected;
+use crate::manifests::{self, Object};
+use crate::oci::{ImageRef, Store};
+use crate::pointer::Pointer;
+use crate::release::{self, Release};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+const ENV_FILE: &str = "env.yaml";
+const POINTER_FILE: &str = "release.yaml";
+
+/// Reads and parses the pointer; returns it with the directory it sits in.
+fn load_pointer(path: &Path) -> anyhow::Result<(Pointer, PathBuf)> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        InvalidInput(if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{shown}: no ReleasePointer here (file not found)")
+        } else {
+            format!("{shown}: cannot read: {e}")
+        })
+    })?;
+    let pointer = crate::pointer::parse(&shown, &bytes)?;
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    Ok((pointer, dir))
+}
+
+/// Only `release.yaml` and `env.yaml` may sit in a project directory (DESIGN.md §4): anything
+/// else would look applied to a reader of the repository while it is not.
+fn check_directory(dir: &Path, pointer_name: &str) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == pointer_name || name == ENV_FILE {
+            continue;
+        }
+        return Err(InvalidInput(format!(
+            "{}: unexpected {name:?} next to the ReleasePointer: expected only {POINTER_FILE} and {ENV_FILE}",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The environment's own objects, appended after the release's.
+fn env_objects(dir: &Path) -> anyhow::Result<Vec<Object>> {
+    let path = dir.join(ENV_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    }
+}
+
+/// Fetches the release: from the cache when pinned and cached, else from its registry
+/// (then into the cache).
+async fn fetch(image: &ImageRef, expected: &Expected, global: &Global) -> anyhow::Result<Release> {
+    let limits = crate::settings::limits()?;
+    let cache = std::env::var_os("RELEASECTL_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| Cache::new(Path::new(&d)));
+    if let (Some(cache), Some(digest)) = (&cache, image.digest()) {
+        match cache.get(digest, expected, &limits).await {
+            Lookup::Hit(mut release) => {
+                crate::log::info(&format!("{image}: from cache"));
+                release.image = image.clone();
+                return Ok(*release);
+            }
+            Lookup::Miss => {}
+            Lookup::Discarded(reason) => {
+                crate::log::info(&format!(
+                    "{image}: cache entry discarded ({reason}); fetching again"
+                ));
+            }
+        }
+    }
+    let options = crate::settings::store_options(global, DEFAULT_TIMEOUT);
+    let store = Store::open(image, &options)?;
+    let release = release::fetch(&store, image, expected, &limits).await?;
+    if let Some(cache) = &cache
+        && let Err(e) = cache.put(&release)
+    {
+        // A cache that cannot be written costs speed, not correctness.
+        crate::log::info(&format!("cannot cache {}: {e}", release.image));
+    }
+    Ok(release)
+}
+
+/// Produces the manifests for the pointer at `pointer_path`.
+pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<String> {
+    let (pointer, dir) = load_pointer(pointer_path)?;
+    let pointer_name = pointer_path.file_name().map_or_else(
+        || POINTER_FILE.to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    check_directory(&dir, &pointer_name)?;
+    let env = env_objects(&dir)?;
+    let base = pointer
+        .registry
+        .clone()
+        .or_else(|| global.registry.clone())
+        .ok_or_else(|| {
+            InvalidInput(format!(
+                "{}: no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry",
+                pointer_path.display()
+            ))
+        })?;
+    let image = base.image(&pointer.id, pointer.digest.clone());
+    crate::log::info(&format!("generating {} from {image}", pointer.id));
+    let release = fetch(&image, &Expected::from(&pointer.id), global).await?;
+    crate::log::info(&format!("verified {}", release.image));
+
+    let limits = crate::settings::limits()?;
+    let files = release.files(&limits)?;
+    let mut objects = Vec::new();
+    for f in &files {
+        objects.extend(manifests::parse_file(&f.path, &f.data).map_err(|e| {
+            release::ReleaseError::Contents {
+                what: format!("resources of {}", release.image),
+                reason: e.to_string(),
+            }
+        })?);
+    }
+    if objects.is_empty() {
+        return Err(release::ReleaseError::Contents {
+            what: format!("resources of {}", release.image),
+            reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
+        }
+        .into());
+    }
+    manifests::sort(&mut objects);
+    objects.extend(env);
+    Ok(manifests::render(&objects)?)
+}
+
+pub async fn run(
+    pointer: Option<PathBuf>,
+    global: &Global,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let path = pointer.unwrap_or_else(|| PathBuf::from(POINTER_FILE));
+    let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let rendered = tokio::select! {
+        r = tokio::time::timeout(timeout, render(&path, global)) => match r {
+            Ok(r) => r?,
+            Err(_) => anyhow::bail!(crate::oci::OciError::Deadline {
+                what: format!("generate {}", path.display()),
+                seconds: timeout.as_secs(),
+            }),
+        },
+        signal = terminated() => anyhow::bail!("interrupted by {signal}: nothing was written"),
+    };
+    out.write_all(rendered.as_bytes())?;
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (SIGTERM from the cmp-server, or SIGINT).
+async fn terminated() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
