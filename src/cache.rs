@@ -55,14 +55,14 @@ impl Cache {
             Ok(r) => Lookup::Hit(Box::new(r)),
             Err(ReleaseError::Oci(OciError::NotFound { .. })) => Lookup::Miss,
             Err(e) => {
-                self.remove(&store, digest);
+                Self::remove(&store, digest);
                 Lookup::Discarded(e.to_string())
             }
         }
     }
 
     /// Removes the entry's manifest and the blobs it names (what can be found of them).
-    fn remove(&self, store: &Store, digest: &Digest) {
+    fn remove(store: &Store, digest: &Digest) {
         let Store::Layout(layout) = store else { return };
         if let Ok(bytes) = std::fs::read(layout.blob_path(digest))
             && let Ok(located) = crate::format::check_manifest("cache entry", &bytes, u64::MAX)

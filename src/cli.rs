@@ -57,7 +57,7 @@ pub struct Global {
 pub enum Command {
     /// Create and register releases.
     #[command(subcommand)]
-    Release(ReleaseCommand),
+    Release(Box<ReleaseCommand>),
     /// Show what a release image holds, with every digest verified.
     Inspect(InspectArgs),
     /// Verify a release image; exit 0 when every check passes, 3 when one fails.

@@ -1,9 +1,9 @@
 //! Registry credentials: docker `config.json` and the sidecar's environment (DESIGN.md §5 rule 7).
 //!
-//! Lookup order for a registry host: `RELEASECTL_REGISTRY_TOKEN` / `RELEASECTL_REGISTRY_USERNAME`
-//! + `RELEASECTL_REGISTRY_PASSWORD` from the environment (they apply to every registry, which is
-//! what a sidecar with one registry wants); then `credHelpers[host]`; then `auths[host]`; then
-//! `credsStore`. Secrets live in [`Secret`], whose `Debug` and `Display` never show the value,
+//! Lookup order for a registry host: `RELEASECTL_REGISTRY_TOKEN`, or `RELEASECTL_REGISTRY_USERNAME`
+//! with `RELEASECTL_REGISTRY_PASSWORD`, from the environment (they apply to every registry,
+//! which is what a sidecar with one registry wants); then `credHelpers[host]`; then
+//! `auths[host]`; then `credsStore`. Secrets live in [`Secret`], whose `Debug` and `Display` never show the value,
 //! and no error of this module ever carries one.
 
 use std::collections::BTreeMap;

@@ -33,9 +33,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     runtime.block_on(async {
         match cli.command {
-            Command::Release(ReleaseCommand::Create(args)) => {
-                cmd::create::run(args, &cli.global, &mut buf).await
-            }
+            Command::Release(release) => match *release {
+                ReleaseCommand::Create(args) => cmd::create::run(args, &cli.global, &mut buf).await,
+            },
             Command::Inspect(args) => {
                 cmd::inspect::run_inspect(&args.target, &cli.global, &mut buf).await
             }

@@ -39,6 +39,13 @@ struct IndexEntry {
     annotations: BTreeMap<String, String>,
 }
 
+/// The `oci-layout` file.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Marker {
+    image_layout_version: String,
+}
+
 pub struct Layout {
     dir: PathBuf,
 }
@@ -76,11 +83,6 @@ impl Layout {
                 io(&marker)(e)
             }
         })?;
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Marker {
-            image_layout_version: String,
-        }
         let marker: Marker = serde_json::from_slice(&bytes).map_err(|e| OciError::BadLayout {
             path: dir.to_owned(),
             reason: format!("oci-layout is not valid: {e}"),

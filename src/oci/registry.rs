@@ -94,7 +94,7 @@ impl Registry {
         Reference::with_tag(self.host.clone(), self.path.clone(), "latest".into())
     }
 
-    fn client_error(&self, reason: impl ToString) -> OciError {
+    fn client_error(&self, reason: impl std::fmt::Display) -> OciError {
         OciError::Client {
             host: self.host.clone(),
             reason: reason.to_string(),

@@ -42,7 +42,7 @@ impl StoreOptions {
 }
 
 pub enum Store {
-    Registry(Registry),
+    Registry(Box<Registry>),
     Layout(Layout),
 }
 
@@ -50,7 +50,9 @@ impl Store {
     /// Opens the store that holds `image`, for reading.
     pub fn open(image: &ImageRef, options: &StoreOptions) -> Result<Self, OciError> {
         match image {
-            ImageRef::Registry(r) => Ok(Self::Registry(Registry::new(&r.host, &r.path, options)?)),
+            ImageRef::Registry(r) => Ok(Self::Registry(Box::new(Registry::new(
+                &r.host, &r.path, options,
+            )?))),
             ImageRef::Layout(l) => Ok(Self::Layout(Layout::open(&l.dir)?)),
         }
     }
@@ -58,7 +60,9 @@ impl Store {
     /// Opens the store that will hold `image`, for writing (a layout is created if needed).
     pub fn open_for_write(image: &ImageRef, options: &StoreOptions) -> Result<Self, OciError> {
         match image {
-            ImageRef::Registry(r) => Ok(Self::Registry(Registry::new(&r.host, &r.path, options)?)),
+            ImageRef::Registry(r) => Ok(Self::Registry(Box::new(Registry::new(
+                &r.host, &r.path, options,
+            )?))),
             ImageRef::Layout(l) => Ok(Self::Layout(Layout::create(&l.dir)?)),
         }
     }
