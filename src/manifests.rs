@@ -416,6 +416,27 @@ impl<'de> Visitor<'de> for StrictJson {
     }
 }
 
+/// Parses untrusted YAML (any number of documents) into values with the same budgets as
+/// manifest files; empty documents are dropped. For small files of our own kinds (pointers,
+/// policy), whose callers name the file in their own errors.
+pub fn yaml_documents(data: &[u8]) -> Result<Vec<Value>, String> {
+    let text = std::str::from_utf8(data).map_err(|e| {
+        format!(
+            "not valid UTF-8 (first invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    let values = serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
+        .map_err(|e| match yaml_error("", e) {
+            ManifestError::YamlLimit { .. } => {
+                "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused".to_owned()
+            }
+            ManifestError::Yaml { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,25 +989,4 @@ spec:
             let _ = parse("p.json", &text[..end]);
         }
     }
-}
-
-/// Parses untrusted YAML (any number of documents) into values with the same budgets as
-/// manifest files; empty documents are dropped. For small files of our own kinds (pointers,
-/// policy), whose callers name the file in their own errors.
-pub fn yaml_documents(data: &[u8]) -> Result<Vec<Value>, String> {
-    let text = std::str::from_utf8(data).map_err(|e| {
-        format!(
-            "not valid UTF-8 (first invalid byte at offset {})",
-            e.valid_up_to()
-        )
-    })?;
-    let values = serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
-        .map_err(|e| match yaml_error("", e) {
-            ManifestError::YamlLimit { .. } => {
-                "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused".to_owned()
-            }
-            ManifestError::Yaml { source, .. } => source.to_string(),
-            other => other.to_string(),
-        })?;
-    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
 }
