@@ -48,6 +48,20 @@ pub struct Global {
     /// Time budget for the whole command, e.g. 45s, 2m.
     #[arg(long, global = true, env = "RELEASECTL_TIMEOUT", value_parser = crate::settings::parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// The GitOps repository: a URL (file://, git://, http(s)://, ssh://) or a path.
+    #[arg(long, global = true, env = "RELEASECTL_GITOPS")]
+    pub gitops: Option<String>,
+    /// The GitOps repository's branch.
+    #[arg(
+        long,
+        global = true,
+        env = "RELEASECTL_GITOPS_BRANCH",
+        default_value = "main"
+    )]
+    pub gitops_branch: String,
+    /// Who is acting (commit author, triggered_by); else git's user.email, else CI variables.
+    #[arg(long, global = true, env = "RELEASECTL_ACTOR")]
+    pub actor: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -77,8 +91,12 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
-    /// Package rendered manifests into a release image and push it.
+    /// Package rendered manifests into a release image, push it, and register it (--gitops).
     Create(CreateArgs),
+    /// Show one registered release.
+    Get(GetArgs),
+    /// List a project's registered releases.
+    List(ListArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,9 +139,6 @@ pub struct CreateArgs {
     /// URL of the source repository.
     #[arg(long)]
     pub source_url: Option<String>,
-    /// Who triggered the release.
-    #[arg(long, env = "RELEASECTL_ACTOR")]
-    pub actor: Option<String>,
     /// A built artifact: NAME=URI[@DIGEST]; repeatable.
     #[arg(long = "artifact")]
     pub artifacts: Vec<String>,
@@ -147,4 +162,18 @@ pub struct CopyArgs {
     pub source: String,
     /// Destination: registry reference or oci:PATH[:TAG]; the tag defaults to the source's.
     pub destination: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
+    pub project: String,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
+    pub release_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
+    pub project: String,
 }

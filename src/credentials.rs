@@ -1,9 +1,10 @@
 //! Registry credentials: docker `config.json` and the sidecar's environment (DESIGN.md §5 rule 7).
 //!
 //! Lookup order for a registry host: `RELEASECTL_REGISTRY_TOKEN`, or `RELEASECTL_REGISTRY_USERNAME`
-//! with `RELEASECTL_REGISTRY_PASSWORD`, from the environment (they apply to every registry,
-//! which is what a sidecar with one registry wants); then `credHelpers[host]`; then
-//! `auths[host]`; then `credsStore`. Secrets live in [`Secret`], whose `Debug` and `Display` never show the value,
+//! with `RELEASECTL_REGISTRY_PASSWORD`, from the environment — only for the host of the
+//! configured default registry (`RELEASECTL_REGISTRY`), never for a host a pointer names, or
+//! anyone who can write a pointer could collect the sidecar's credentials; then
+//! `credHelpers[host]`; then `auths[host]`; then `credsStore`. Secrets live in [`Secret`], whose `Debug` and `Display` never show the value,
 //! and no error of this module ever carries one.
 
 use std::collections::BTreeMap;
@@ -112,21 +113,25 @@ fn normalise_host(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
 
-/// Finds credentials for `host` (`host[:port]`). `Ok(None)` means anonymous.
-pub fn lookup(host: &str) -> Result<Option<Credentials>, CredentialsError> {
-    if let Ok(token) = std::env::var("RELEASECTL_REGISTRY_TOKEN")
-        && !token.is_empty()
-    {
-        return Ok(Some(Credentials::Token(Secret(token))));
-    }
-    if let (Ok(username), Ok(password)) = (
-        std::env::var("RELEASECTL_REGISTRY_USERNAME"),
-        std::env::var("RELEASECTL_REGISTRY_PASSWORD"),
-    ) {
-        return Ok(Some(Credentials::Basic {
-            username,
-            password: Secret(password),
-        }));
+/// Finds credentials for `host` (`host[:port]`). `Ok(None)` means anonymous. The
+/// environment's credentials are offered only when `host` is `env_host`, the default
+/// registry's.
+pub fn lookup(host: &str, env_host: Option<&str>) -> Result<Option<Credentials>, CredentialsError> {
+    if env_host == Some(host) {
+        if let Ok(token) = std::env::var("RELEASECTL_REGISTRY_TOKEN")
+            && !token.is_empty()
+        {
+            return Ok(Some(Credentials::Token(Secret(token))));
+        }
+        if let (Ok(username), Ok(password)) = (
+            std::env::var("RELEASECTL_REGISTRY_USERNAME"),
+            std::env::var("RELEASECTL_REGISTRY_PASSWORD"),
+        ) {
+            return Ok(Some(Credentials::Basic {
+                username,
+                password: Secret(password),
+            }));
+        }
     }
     match docker_config_path() {
         Some(path) => lookup_in(&path, host),

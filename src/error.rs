@@ -6,6 +6,8 @@
 use crate::archive::ArchiveError;
 use crate::credentials::CredentialsError;
 use crate::format::FormatError;
+use crate::gitops::GitError;
+use crate::gitops::register::RegisterError;
 use crate::manifests::ManifestError;
 use crate::oci::OciError;
 use crate::oci::reference::ReferenceError;
@@ -31,6 +33,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || cause.is::<ReferenceError>()
             || cause.is::<ManifestError>()
             || cause.is::<crate::ids::InvalidId>()
+            || cause.is::<RegisterError>()
         {
             return USAGE;
         }
@@ -45,6 +48,15 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<FormatError>() || cause.is::<ArchiveError>() {
             return VERIFY;
+        }
+        if let Some(e) = cause.downcast_ref::<GitError>() {
+            return if e.is_remote() {
+                REMOTE
+            } else if matches!(e, GitError::BadFile { .. }) {
+                USAGE
+            } else {
+                OTHER
+            };
         }
         if cause.is::<CredentialsError>() {
             return REMOTE;

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod digest;
 pub mod error;
 pub mod format;
+pub mod gitops;
 pub mod ids;
 pub mod log;
 pub mod manifests;
@@ -35,6 +36,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         match cli.command {
             Command::Release(release) => match *release {
                 ReleaseCommand::Create(args) => cmd::create::run(args, &cli.global, &mut buf).await,
+                ReleaseCommand::Get(args) => cmd::release::get(&args, &cli.global, &mut buf),
+                ReleaseCommand::List(args) => cmd::release::list(&args, &cli.global, &mut buf),
             },
             Command::Inspect(args) => {
                 cmd::inspect::run_inspect(&args.target, &cli.global, &mut buf).await
@@ -43,7 +46,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 cmd::inspect::run_verify(&args.target, &cli.global, &mut buf).await
             }
             Command::Generate(args) => {
-                cmd::generate::run(Some(args.pointer), &cli.global, &mut buf).await
+                cmd::generate::run(args.pointer, &cli.global, &mut buf).await
             }
             Command::Copy(args) => {
                 cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await

@@ -38,7 +38,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Store options from the global flags.
 #[must_use]
 pub fn store_options(global: &Global, default_timeout: Duration) -> StoreOptions {
-    StoreOptions::new(
+    let mut options = StoreOptions::new(
         global
             .insecure_registries
             .iter()
@@ -47,7 +47,11 @@ pub fn store_options(global: &Global, default_timeout: Duration) -> StoreOptions
             .collect(),
         global.ca_file.clone(),
         global.timeout.unwrap_or(default_timeout),
-    )
+    );
+    if let Some(crate::oci::RegistryBase::Registry { host, .. }) = &global.registry {
+        options.env_credentials_host = Some(host.clone());
+    }
+    options
 }
 
 fn env_number(name: &str) -> Result<Option<u64>, InvalidInput> {
@@ -59,6 +63,28 @@ fn env_number(name: &str) -> Result<Option<u64>, InvalidInput> {
             .map_err(|_| InvalidInput(format!("{name} is {v:?}: expected a whole number"))),
         Err(_) => Ok(None),
     }
+}
+
+/// Who is acting: `--actor`/`RELEASECTL_ACTOR`, else git's `user.email`, else the CI's user
+/// variables (GitHub Actions, GitLab CI, Azure Pipelines, Jenkins).
+#[must_use]
+pub fn actor(global: &Global) -> Option<String> {
+    if let Some(a) = global.actor.as_ref().filter(|a| !a.is_empty()) {
+        return Some(a.clone());
+    }
+    if let Ok(email) = git2::Config::open_default().and_then(|c| c.get_string("user.email"))
+        && !email.is_empty()
+    {
+        return Some(email);
+    }
+    [
+        "GITLAB_USER_EMAIL",
+        "GITHUB_ACTOR",
+        "BUILD_REQUESTEDFOREMAIL",
+        "BUILD_USER_EMAIL",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }
 
 /// Archive limits, from `RELEASECTL_MAX_TOTAL_BYTES`, `RELEASECTL_MAX_FILES` and

@@ -11,12 +11,19 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use std::time::Instant;
+
 use crate::cli::{CreateArgs, Global, Output, TagStrategy};
+use crate::digest::Digest;
 use crate::error::InvalidInput;
-use crate::format::{self, Alias, AliasType, Artifact, Inputs, Source, Trigger, TriggerType};
+use crate::format::{
+    self, Alias, AliasType, Artifact, ImageBytes, Inputs, Metadata, Source, Trigger, TriggerType,
+};
+use crate::gitops::register::{self, Entry, Register, RegisteredTrigger};
+use crate::gitops::{Edit, GitError, GitOps, PushOutcome};
 use crate::ids::ReleaseId;
 use crate::manifests::{self, ObjectRef};
-use crate::oci::{RegistryBase, Store};
+use crate::oci::{ImageRef, RegistryBase, Store};
 
 #[derive(Serialize)]
 struct Created<'a> {
@@ -29,6 +36,7 @@ struct Created<'a> {
     aliases: &'a [Alias],
     objects: usize,
     layer_size: u64,
+    registered: bool,
 }
 
 /// Collects the files under `dir`, relative paths with `/`, sorted.
@@ -166,6 +174,240 @@ pub fn tag_alias(strategy: TagStrategy, project: &str, tag: &str) -> Option<Stri
     }
 }
 
+/// Everything about the release except its number and the aliases that depend on it.
+struct Package<'a> {
+    id: &'a ReleaseId,
+    dir: &'a Path,
+    files: Vec<(String, Vec<u8>)>,
+    objects: Vec<ObjectRef>,
+    per_file: Vec<usize>,
+    artifacts: Vec<Artifact>,
+    trigger: Option<Trigger>,
+    source: Source,
+    created_at: String,
+}
+
+impl Package<'_> {
+    fn build(
+        &self,
+        number: Option<u64>,
+        aliases: Vec<Alias>,
+    ) -> anyhow::Result<(ImageBytes, Metadata)> {
+        format::build(Inputs {
+            id: self.id,
+            files: &self.files,
+            documents_per_file: &self.per_file,
+            objects: self.objects.clone(),
+            number,
+            aliases,
+            created_at: self.created_at.clone(),
+            trigger: self.trigger.clone(),
+            source: Some(self.source.clone()),
+            artifacts: self.artifacts.clone(),
+        })
+        .map_err(|e| InvalidInput(format!("cannot pack {}: {e}", self.dir.display())).into())
+    }
+}
+
+/// Pushes blobs, then the manifest under the commit tag.
+async fn push(
+    store: &Store,
+    image: &ImageRef,
+    bytes: &ImageBytes,
+    tag: &str,
+) -> anyhow::Result<()> {
+    for (digest, blob) in bytes.blobs() {
+        store
+            .push_blob(
+                &digest,
+                blob,
+                &format!("blob {} of {image}", digest.short()),
+            )
+            .await
+            .with_context(|| format!("cannot push {image}"))?;
+    }
+    store
+        .push_manifest(&bytes.manifest, tag, &format!("manifest of {image}"))
+        .await
+        .with_context(|| format!("cannot push {image}"))?;
+    crate::log::info(&format!("pushed {image}@{}", bytes.manifest_digest));
+    Ok(())
+}
+
+/// The outcome a pipeline reads.
+struct Outcome {
+    digest: Digest,
+    number: Option<u64>,
+    aliases: Vec<Alias>,
+    objects: usize,
+    layer_size: u64,
+    registered: bool,
+}
+
+impl Outcome {
+    fn from_metadata(digest: Digest, m: &Metadata, registered: bool) -> Self {
+        Self {
+            digest,
+            number: m.release.number,
+            aliases: m.release.aliases.clone(),
+            objects: m.resources.objects.len(),
+            layer_size: m.resources.layer_size,
+            registered,
+        }
+    }
+}
+
+/// Registers the release in the GitOps repository, pushing its image first (DESIGN.md §2):
+/// the number is taken from the register at the tip, the image built with it and pushed, and
+/// the register commit pushed without force. When another writer got there first, the
+/// number is taken again from the new tip (and the image rebuilt if it changed). A commit
+/// that is already registered only gains new aliases and triggers.
+async fn register(
+    pkg: &Package<'_>,
+    tag_aliases: &[Alias],
+    registered_trigger: Option<RegisteredTrigger>,
+    source_branch: Option<&str>,
+    store: &Store,
+    image: &ImageRef,
+    url: &str,
+    global: &Global,
+) -> anyhow::Result<Outcome> {
+    let id = pkg.id;
+    let actor = crate::settings::actor(global).unwrap_or_else(|| "releasectl".into());
+    let gitops = GitOps::open(url, &global.gitops_branch)?;
+    let reg_path = register::path(&id.repository, &id.project);
+    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let mut built: Option<(u64, ImageBytes, Metadata)> = None;
+    let mut last = String::new();
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            let pause = crate::gitops::repo::backoff(attempt);
+            if Instant::now() + pause > deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        let tip = gitops.fetch()?;
+        let mut reg = match tip
+            .read(&reg_path)
+            .map_err(|e| git_read_error(&gitops, &reg_path, &tip, &e))?
+        {
+            Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
+            None => Register::new(id.repository.clone(), id.project.clone()),
+        };
+        let identity =
+            crate::gitops::Identity::new(&actor, crate::settings::now()?.unix_timestamp());
+        let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
+            let changed = reg.merge(&id.commit, tag_aliases, registered_trigger.clone())?;
+            let entry = reg.find_commit(&id.commit).expect("just merged").clone();
+            let outcome = Outcome {
+                digest: entry.digest.clone(),
+                number: Some(entry.number),
+                aliases: entry.aliases.clone(),
+                objects: pkg.objects.len(),
+                layer_size: 0,
+                registered: true,
+            };
+            if !changed {
+                crate::log::info(&format!("{id} is already release {}", existing.number));
+                return Ok(outcome);
+            }
+            let message = commit_message("Update", &reg, &entry, &actor);
+            (outcome, message)
+        } else {
+            let number = reg.next_number();
+            if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
+                let mut aliases = tag_aliases.to_vec();
+                if let Some(b) = source_branch {
+                    aliases.push(register::branch_alias(b, number));
+                }
+                let (bytes, metadata) = pkg.build(Some(number), aliases)?;
+                push(store, image, &bytes, id.commit.as_str()).await?;
+                built = Some((number, bytes, metadata));
+            }
+            let (_, bytes, metadata) = built.as_ref().expect("built above");
+            let entry = Entry {
+                number,
+                commit: id.commit.clone(),
+                digest: bytes.manifest_digest.clone(),
+                created_at: metadata.release.created_at.clone(),
+                aliases: metadata.release.aliases.clone(),
+                triggers: registered_trigger.clone().into_iter().collect(),
+            };
+            reg.add(entry.clone())?;
+            let message = commit_message("Register", &reg, &entry, &actor);
+            (
+                Outcome::from_metadata(bytes.manifest_digest.clone(), metadata, true),
+                message,
+            )
+        };
+        let edit = Edit {
+            path: reg_path.clone(),
+            content: Some(reg.to_yaml().into_bytes()),
+        };
+        match gitops.commit_and_push(&tip, &[edit], &message, &identity)? {
+            PushOutcome::Pushed(oid) => {
+                crate::log::info(&format!(
+                    "registered {id} as release {:?} in {oid}",
+                    outcome.number
+                ));
+                return Ok(outcome);
+            }
+            PushOutcome::Rejected(reason) => {
+                crate::log::info(&format!(
+                    "push to {} rejected ({reason}); retrying from the new tip",
+                    gitops.url()
+                ));
+                last = reason;
+            }
+        }
+    }
+    Err(GitError::Contended {
+        url: gitops.url().to_owned(),
+        attempts: MAX_ATTEMPTS,
+        last,
+    }
+    .into())
+}
+
+const MAX_ATTEMPTS: u32 = 30;
+
+fn git_read_error(
+    gitops: &GitOps,
+    path: &str,
+    tip: &crate::gitops::Snapshot<'_>,
+    e: &git2::Error,
+) -> GitError {
+    GitError::BadFile {
+        url: gitops.url().to_owned(),
+        path: path.to_owned(),
+        commit: tip.tip_str(),
+        reason: e.message().to_owned(),
+    }
+}
+
+/// `Register release 42 of company/monorepo/auth-service (v1.2.3)` with trailers.
+fn commit_message(verb: &str, reg: &Register, entry: &Entry, actor: &str) -> String {
+    let what = match verb {
+        "Register" => format!("Register release {} of {}", entry.label(), reg.full_name()),
+        _ => format!("Update release {} of {}", entry.label(), reg.full_name()),
+    };
+    let aliases: Vec<&str> = entry.aliases.iter().map(|a| a.alias.as_str()).collect();
+    format!(
+        "{what}\n\nAliases: {}\nRegistered by: {actor}\n\nRelease-Commit: {}\nRelease-Digest: {}\nRelease-Number: {}\nProject: {}\nAction: {}\n",
+        if aliases.is_empty() {
+            "-".to_owned()
+        } else {
+            aliases.join(", ")
+        },
+        entry.commit,
+        entry.digest,
+        entry.number,
+        reg.full_name(),
+        verb.to_ascii_lowercase(),
+    )
+}
+
 pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
     let base: RegistryBase = global
         .registry
@@ -184,7 +426,7 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
         .iter()
         .map(|a| parse_artifact(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let aliases: Vec<Alias> = args
+    let tag_aliases: Vec<Alias> = args
         .source_tag
         .as_deref()
         .and_then(|t| tag_alias(args.tag_strategy, id.project.as_str(), t))
@@ -201,70 +443,84 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
             (None, Some(_)) => Some(TriggerType::BranchPush),
             (None, None) => None,
         });
+    let actor = crate::settings::actor(global);
     let trigger = Trigger {
         kind: trigger_type,
         branch: args.source_branch.clone(),
         tag: args.source_tag.clone(),
-        triggered_by: args.actor.clone(),
-    };
-    let source = Source {
-        commit: Some(id.commit.clone()),
-        author: args.author.clone(),
-        message: args.message.clone(),
-        committed_at: args.committed_at.clone(),
-        repository_url: args.source_url.clone(),
+        triggered_by: actor,
     };
     let created_at = crate::settings::created_at(args.committed_at.as_deref())?;
-    let (image_bytes, metadata) = format::build(Inputs {
+    let registered_trigger = (trigger != Trigger::default()).then(|| RegisteredTrigger {
+        kind: trigger.kind,
+        branch: trigger.branch.clone(),
+        tag: trigger.tag.clone(),
+        triggered_by: trigger.triggered_by.clone(),
+        at: created_at.clone(),
+    });
+    let pkg = Package {
         id: &id,
-        files: &files,
-        documents_per_file: &per_file,
+        dir: &dir,
+        files,
         objects,
-        number: None,
-        aliases,
-        created_at,
-        trigger: (trigger != Trigger::default()).then_some(trigger),
-        source: Some(source),
+        per_file,
         artifacts,
-    })
-    .map_err(|e| InvalidInput(format!("cannot pack {}: {e}", dir.display())))?;
+        trigger: (trigger != Trigger::default()).then_some(trigger),
+        source: Source {
+            commit: Some(id.commit.clone()),
+            author: args.author.clone(),
+            message: args.message.clone(),
+            committed_at: args.committed_at.clone(),
+            repository_url: args.source_url.clone(),
+        },
+        created_at,
+    };
 
     let image = base.image(&id, None);
     let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
     let store = Store::open_for_write(&image, &options)?;
-    for (digest, bytes) in image_bytes.blobs() {
-        store
-            .push_blob(
-                &digest,
-                bytes,
-                &format!("blob {} of {image}", digest.short()),
+    let outcome = match &global.gitops {
+        None => {
+            let (bytes, metadata) = pkg.build(None, tag_aliases)?;
+            push(&store, &image, &bytes, id.commit.as_str()).await?;
+            Outcome::from_metadata(bytes.manifest_digest.clone(), &metadata, false)
+        }
+        Some(url) => {
+            register(
+                &pkg,
+                &tag_aliases,
+                registered_trigger,
+                args.source_branch.as_deref(),
+                &store,
+                &image,
+                url,
+                global,
             )
-            .await
-            .with_context(|| format!("cannot push {image}"))?;
-    }
-    store
-        .push_manifest(
-            &image_bytes.manifest,
-            id.commit.as_str(),
-            &format!("manifest of {image}"),
-        )
-        .await
-        .with_context(|| format!("cannot push {image}"))?;
-    let pinned = image.with_digest(image_bytes.manifest_digest.clone());
-    crate::log::info(&format!("pushed {pinned}"));
+            .await?
+        }
+    };
+    let pinned = image.with_digest(outcome.digest.clone());
     match global.output {
-        Output::Text => writeln!(out, "{pinned}")?,
+        Output::Text => match outcome.number {
+            Some(n) => writeln!(
+                out,
+                "{pinned}\nrelease {n} of {}/{}",
+                id.repository, id.project
+            )?,
+            None => writeln!(out, "{pinned}")?,
+        },
         Output::Json => {
             let created = Created {
                 reference: pinned.to_string(),
-                digest: image_bytes.manifest_digest.to_string(),
+                digest: outcome.digest.to_string(),
                 repository: id.repository.as_str(),
                 project: id.project.as_str(),
                 commit: id.commit.as_str(),
-                number: metadata.release.number,
-                aliases: &metadata.release.aliases,
-                objects: metadata.resources.objects.len(),
-                layer_size: metadata.resources.layer_size,
+                number: outcome.number,
+                aliases: &outcome.aliases,
+                objects: outcome.objects,
+                layer_size: outcome.layer_size,
+                registered: outcome.registered,
             };
             serde_json::to_writer_pretty(&mut *out, &created)?;
             writeln!(out)?;

@@ -161,12 +161,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
     Ok(manifests::render(&objects)?)
 }
 
-pub async fn run(
-    pointer: Option<PathBuf>,
-    global: &Global,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let path = pointer.unwrap_or_else(|| PathBuf::from(POINTER_FILE));
+pub async fn run(path: PathBuf, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let rendered = tokio::select! {
         r = tokio::time::timeout(timeout, render(&path, global)) => match r {

@@ -5,6 +5,7 @@ pub mod copy;
 pub mod create;
 pub mod generate;
 pub mod inspect;
+pub mod release;
 
 use std::path::Path;
 

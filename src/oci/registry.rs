@@ -61,7 +61,7 @@ enum Attempt<T> {
 
 impl Registry {
     pub fn new(host: &str, path: &str, options: &StoreOptions) -> Result<Self, OciError> {
-        let creds = credentials::lookup(host)?;
+        let creds = credentials::lookup(host, options.env_credentials_host.as_deref())?;
         let insecure = options.insecure.iter().any(|h| h == host);
         let auth_header = match &creds {
             Some(Credentials::Basic { username, password }) => {

@@ -24,6 +24,8 @@ pub struct StoreOptions {
     pub read_timeout: Duration,
     /// Tries per request, the first included.
     pub attempts: u32,
+    /// The registry host that the environment's credentials are for (the default registry).
+    pub env_credentials_host: Option<String>,
 }
 
 impl StoreOptions {
@@ -37,6 +39,7 @@ impl StoreOptions {
             connect_timeout: Duration::from_secs(5).min(timeout),
             read_timeout: Duration::from_secs(15).min(timeout),
             attempts: 4,
+            env_credentials_host: None,
         }
     }
 }

@@ -1,0 +1,428 @@
+//! The release register, `releases/<repository>/<project>.yaml` (DESIGN.md §2, §4): numbers,
+//! aliases and triggers of every release of one project.
+//!
+//! Pure functions over the register's contents; the caller reads it from the branch tip and
+//! writes it back in one commit. Numbers start at 1, increase, and are never reused: the
+//! register keeps `last_number`, so even a hand-deleted entry cannot free its number.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::format::{Alias, AliasType, TriggerType};
+use crate::ids::{CommitSha, Project, Repository};
+
+pub const API_VERSION: &str = "releasectl.dev/v1alpha1";
+pub const KIND: &str = "ReleaseRegister";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredTrigger {
+    #[serde(rename = "type")]
+    pub kind: Option<TriggerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_by: Option<String>,
+    pub at: String,
+}
+
+impl RegisteredTrigger {
+    /// Two triggers are the same event when type, branch and tag agree.
+    fn same_event(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.branch == other.branch && self.tag == other.tag
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub number: u64,
+    pub commit: CommitSha,
+    pub digest: Digest,
+    pub created_at: String,
+    #[serde(default)]
+    pub aliases: Vec<Alias>,
+    #[serde(default)]
+    pub triggers: Vec<RegisteredTrigger>,
+}
+
+impl Entry {
+    /// `42 (v1.2.3)` — the number and the first alias, for messages.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self.aliases.first() {
+            Some(a) => format!("{} ({})", self.number, a.alias),
+            None => self.number.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    pub repository: Repository,
+    pub project: Project,
+    pub last_number: u64,
+    #[serde(default)]
+    pub releases: Vec<Entry>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegisterError {
+    #[error("{file}: not a valid ReleaseRegister: {reason}")]
+    Invalid { file: String, reason: String },
+    #[error(
+        "alias {alias} already names release {number} (commit {commit}) of {project}: expected it free for commit {wanted}"
+    )]
+    AliasTaken {
+        alias: String,
+        number: u64,
+        commit: String,
+        project: String,
+        wanted: String,
+    },
+    #[error(
+        "no release {id:?} of {project}: expected an alias, a number or a commit prefix (at least 7 hex digits)"
+    )]
+    NotFound { id: String, project: String },
+    #[error("release id {id:?} of {project} is ambiguous: it is a prefix of {candidates}")]
+    Ambiguous {
+        id: String,
+        project: String,
+        candidates: String,
+    },
+}
+
+/// Where a project's register lives.
+#[must_use]
+pub fn path(repository: &Repository, project: &Project) -> String {
+    format!("releases/{repository}/{project}.yaml")
+}
+
+impl Register {
+    #[must_use]
+    pub fn new(repository: Repository, project: Project) -> Self {
+        Self {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            repository,
+            project,
+            last_number: 0,
+            releases: Vec::new(),
+        }
+    }
+
+    /// Parses a register file, checking it belongs where it was found.
+    pub fn parse(
+        file: &str,
+        bytes: &[u8],
+        repository: &Repository,
+        project: &Project,
+    ) -> Result<Self, RegisterError> {
+        let invalid = |reason: String| RegisterError::Invalid {
+            file: file.to_owned(),
+            reason,
+        };
+        let docs = crate::manifests::yaml_documents(bytes).map_err(&invalid)?;
+        let [doc] = docs.as_slice() else {
+            return Err(invalid(format!(
+                "expected one YAML document, found {}",
+                docs.len()
+            )));
+        };
+        let register: Self =
+            serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
+        if register.api_version != API_VERSION || register.kind != KIND {
+            return Err(invalid(format!(
+                "apiVersion/kind are {}/{}: expected {API_VERSION}/{KIND}",
+                register.api_version, register.kind
+            )));
+        }
+        if register.repository != *repository || register.project != *project {
+            return Err(invalid(format!(
+                "it describes {}/{}: expected {repository}/{project}",
+                register.repository, register.project
+            )));
+        }
+        Ok(register)
+    }
+
+    /// The register as YAML, as committed.
+    #[must_use]
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).expect("a register serialises")
+    }
+
+    #[must_use]
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.repository, self.project)
+    }
+
+    #[must_use]
+    pub fn find_commit(&self, commit: &CommitSha) -> Option<&Entry> {
+        self.releases.iter().find(|e| e.commit == *commit)
+    }
+
+    /// The number the next new release gets.
+    #[must_use]
+    pub fn next_number(&self) -> u64 {
+        let highest = self.releases.iter().map(|e| e.number).max().unwrap_or(0);
+        self.last_number.max(highest) + 1
+    }
+
+    fn check_alias_free(&self, alias: &str, commit: &CommitSha) -> Result<(), RegisterError> {
+        match self
+            .releases
+            .iter()
+            .find(|e| e.commit != *commit && e.aliases.iter().any(|a| a.alias == alias))
+        {
+            Some(other) => Err(RegisterError::AliasTaken {
+                alias: alias.to_owned(),
+                number: other.number,
+                commit: other.commit.to_string(),
+                project: self.full_name(),
+                wanted: commit.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds a new release with the next number. The caller built the image for `number`.
+    pub fn add(&mut self, entry: Entry) -> Result<(), RegisterError> {
+        for a in &entry.aliases {
+            self.check_alias_free(&a.alias, &entry.commit)?;
+        }
+        self.last_number = self.last_number.max(entry.number);
+        self.releases.push(entry);
+        Ok(())
+    }
+
+    /// Merges aliases and a trigger into an existing release; returns whether anything changed.
+    pub fn merge(
+        &mut self,
+        commit: &CommitSha,
+        aliases: &[Alias],
+        trigger: Option<RegisteredTrigger>,
+    ) -> Result<bool, RegisterError> {
+        for a in aliases {
+            self.check_alias_free(&a.alias, commit)?;
+        }
+        let entry = self
+            .releases
+            .iter_mut()
+            .find(|e| e.commit == *commit)
+            .expect("merge is called for a registered commit");
+        let mut changed = false;
+        for a in aliases {
+            if !entry.aliases.iter().any(|x| x.alias == a.alias) {
+                entry.aliases.push(a.clone());
+                changed = true;
+            }
+        }
+        if let Some(t) = trigger
+            && !entry.triggers.iter().any(|x| x.same_event(&t))
+        {
+            entry.triggers.push(t);
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Resolves a release id as a person gives it: exact alias → number → unique commit
+    /// prefix (at least 7 hex digits) → error.
+    pub fn resolve(&self, id: &str) -> Result<&Entry, RegisterError> {
+        if let Some(e) = self
+            .releases
+            .iter()
+            .find(|e| e.aliases.iter().any(|a| a.alias == id))
+        {
+            return Ok(e);
+        }
+        if let Ok(n) = id.parse::<u64>()
+            && let Some(e) = self.releases.iter().find(|e| e.number == n)
+        {
+            return Ok(e);
+        }
+        if id.len() >= 7 && crate::digest::is_lower_hex(id) {
+            let found: Vec<&Entry> = self
+                .releases
+                .iter()
+                .filter(|e| e.commit.as_str().starts_with(id))
+                .collect();
+            match found.as_slice() {
+                [one] => return Ok(one),
+                [] => {}
+                many => {
+                    return Err(RegisterError::Ambiguous {
+                        id: id.to_owned(),
+                        project: self.full_name(),
+                        candidates: many
+                            .iter()
+                            .map(|e| format!("{} (release {})", e.commit, e.number))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        Err(RegisterError::NotFound {
+            id: id.to_owned(),
+            project: self.full_name(),
+        })
+    }
+}
+
+/// The branch alias of a release: `<branch>-<number>`, `/` becoming `-`.
+#[must_use]
+pub fn branch_alias(branch: &str, number: u64) -> Alias {
+    Alias {
+        alias: format!("{}-{number}", branch.replace('/', "-")),
+        kind: AliasType::Branch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(c: char) -> CommitSha {
+        c.to_string().repeat(40).parse().unwrap()
+    }
+
+    fn entry(number: u64, c: CommitSha, aliases: &[&str]) -> Entry {
+        Entry {
+            number,
+            commit: c,
+            digest: Digest::of(&number.to_le_bytes()),
+            created_at: "2026-11-22T10:30:00Z".into(),
+            aliases: aliases
+                .iter()
+                .map(|a| Alias {
+                    alias: (*a).into(),
+                    kind: AliasType::Tag,
+                })
+                .collect(),
+            triggers: vec![],
+        }
+    }
+
+    fn register() -> Register {
+        let mut r = Register::new(
+            "company/monorepo".parse().unwrap(),
+            "auth-service".parse().unwrap(),
+        );
+        r.add(entry(
+            1,
+            "abcdef1000000000000000000000000000000000".parse().unwrap(),
+            &["v1.0.0"],
+        ))
+        .unwrap();
+        r.add(entry(
+            2,
+            "abcdef2000000000000000000000000000000000".parse().unwrap(),
+            &["7"],
+        ))
+        .unwrap();
+        r.add(entry(7, commit('c'), &["main-7"])).unwrap();
+        r
+    }
+
+    #[test]
+    fn resolution_prefers_alias_then_number_then_commit_prefix() {
+        let r = register();
+        assert_eq!(r.resolve("v1.0.0").unwrap().number, 1);
+        // "7" is an alias of release 2 and the number of release 7: the alias wins.
+        assert_eq!(r.resolve("7").unwrap().number, 2);
+        assert_eq!(r.resolve("1").unwrap().number, 1);
+        assert_eq!(r.resolve("ccccccc").unwrap().number, 7);
+        assert_eq!(r.resolve("abcdef1").unwrap().number, 1);
+    }
+
+    #[test]
+    fn ambiguous_prefixes_list_their_candidates_and_unknown_ids_fail() {
+        let r = register();
+        let e = r.resolve("abcdef").unwrap_err();
+        assert!(
+            matches!(e, RegisterError::NotFound { .. }),
+            "6 digits are too few: {e}"
+        );
+        let e = r.resolve("abcdef0").unwrap_err();
+        assert!(matches!(e, RegisterError::NotFound { .. }));
+        let mut r = r;
+        r.add(entry(
+            8,
+            "abcdef1100000000000000000000000000000000".parse().unwrap(),
+            &[],
+        ))
+        .unwrap();
+        let msg = r.resolve("abcdef1").unwrap_err().to_string();
+        assert!(
+            msg.contains("ambiguous") && msg.contains("release 1") && msg.contains("release 8"),
+            "{msg}"
+        );
+        assert!(matches!(
+            r.resolve("v9").unwrap_err(),
+            RegisterError::NotFound { .. }
+        ));
+    }
+
+    #[test]
+    fn numbers_are_never_reused_even_after_an_entry_is_removed() {
+        let mut r = register();
+        assert_eq!(r.next_number(), 8);
+        r.releases.retain(|e| e.number != 7);
+        assert_eq!(r.next_number(), 8);
+    }
+
+    #[test]
+    fn an_alias_may_name_only_one_release() {
+        let mut r = register();
+        let e = r.add(entry(8, commit('d'), &["v1.0.0"])).unwrap_err();
+        assert!(
+            matches!(e, RegisterError::AliasTaken { number: 1, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn merging_adds_only_new_aliases_and_triggers() {
+        let mut r = register();
+        let c = commit('c');
+        let t = RegisteredTrigger {
+            kind: Some(TriggerType::Tag),
+            branch: None,
+            tag: Some("auth-service/v2.0.0".into()),
+            triggered_by: None,
+            at: "x".into(),
+        };
+        let alias = Alias {
+            alias: "v2.0.0".into(),
+            kind: AliasType::Tag,
+        };
+        assert!(r.merge(&c, &[alias.clone()], Some(t.clone())).unwrap());
+        assert!(
+            !r.merge(
+                &c,
+                &[alias],
+                Some(RegisteredTrigger {
+                    at: "later".into(),
+                    ..t
+                })
+            )
+            .unwrap()
+        );
+        assert_eq!(r.resolve("v2.0.0").unwrap().number, 7);
+    }
+
+    #[test]
+    fn the_register_round_trips_through_yaml() {
+        let r = register();
+        let yaml = r.to_yaml();
+        let back = Register::parse("r.yaml", yaml.as_bytes(), &r.repository, &r.project).unwrap();
+        assert_eq!(back, r);
+        let other: Project = "billing".parse().unwrap();
+        assert!(Register::parse("r.yaml", yaml.as_bytes(), &r.repository, &other).is_err());
+    }
+}

@@ -1,0 +1,535 @@
+//! One GitOps remote, mirrored in a bare cache clone under `RELEASECTL_CACHE_DIR/git/`.
+//!
+//! Every transaction runs under an exclusive lock on the cache clone, so processes on one
+//! machine take turns on it; processes on different machines (or with different caches)
+//! race at the remote, where the non-forced push is the compare-and-swap.
+
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::build::TreeUpdateBuilder;
+use git2::{
+    Cred, CredentialType, ErrorCode, FetchOptions, FileMode, ObjectType, Oid, PushOptions,
+    RemoteCallbacks, Repository, Signature, Time,
+};
+
+use super::GitError;
+use crate::digest::sha256_hex;
+
+/// Who a commit is by: the author is the person or pipeline (`--actor`), the committer
+/// the bot identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub author_name: String,
+    pub author_email: String,
+    pub committer_name: String,
+    pub committer_email: String,
+    /// Seconds since the epoch (from `RELEASECTL_NOW` when set).
+    pub time: i64,
+}
+
+impl Identity {
+    /// `actor` may be `Name <email>`, an email, or a name.
+    #[must_use]
+    pub fn new(actor: &str, time: i64) -> Self {
+        let (name, email) = match actor.split_once('<') {
+            Some((n, e)) => (
+                n.trim().to_owned(),
+                e.trim_end_matches('>').trim().to_owned(),
+            ),
+            None if actor.contains('@') => (actor.to_owned(), actor.to_owned()),
+            None => (actor.to_owned(), format!("{actor}@releasectl.invalid")),
+        };
+        Self {
+            author_name: name,
+            author_email: email,
+            committer_name: std::env::var("RELEASECTL_BOT_NAME")
+                .unwrap_or_else(|_| "releasectl".into()),
+            committer_email: std::env::var("RELEASECTL_BOT_EMAIL")
+                .unwrap_or_else(|_| "releasectl@releasectl.invalid".into()),
+            time,
+        }
+    }
+}
+
+/// A file to write (`Some`) or delete (`None`) at a repository path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub path: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// The branch tip as fetched: files are read from it without a working tree.
+pub struct Snapshot<'r> {
+    repo: &'r Repository,
+    pub tip: Option<Oid>,
+    tree: Option<git2::Tree<'r>>,
+}
+
+impl Snapshot<'_> {
+    /// The file at `path`, if there is one.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, git2::Error> {
+        let Some(tree) = &self.tree else {
+            return Ok(None);
+        };
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        Ok(Some(self.repo.find_blob(entry.id())?.content().to_vec()))
+    }
+
+    /// Paths of the blobs under directory `dir` (recursively), relative to the root.
+    pub fn list(&self, dir: &str) -> Result<Vec<String>, git2::Error> {
+        let Some(tree) = &self.tree else {
+            return Ok(Vec::new());
+        };
+        let sub = match tree.get_path(Path::new(dir)) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => self.repo.find_tree(e.id())?,
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.push(format!("{dir}/{root}{name}"));
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        Ok(out)
+    }
+
+    /// The tip commit's id as hex, or `(empty)`.
+    #[must_use]
+    pub fn tip_str(&self) -> String {
+        self.tip.map_or_else(|| "(empty)".into(), |o| o.to_string())
+    }
+}
+
+/// How a push ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed(Oid),
+    /// Someone else moved the branch, or the server refused; the message says which.
+    Rejected(String),
+}
+
+/// Credentials for the remote, never printed.
+#[derive(Clone, Default)]
+struct Auth {
+    username: Option<String>,
+    password: Option<crate::credentials::Secret>,
+    ssh_key: Option<PathBuf>,
+}
+
+pub struct GitOps {
+    repo: Repository,
+    /// The URL without credentials: the only form that appears in messages.
+    url: String,
+    /// The URL handed to libgit2 (credentials removed; they come through the callback).
+    fetch_url: String,
+    branch: String,
+    auth: Auth,
+    _lock: File,
+}
+
+/// Splits `https://user:pass@host/x` into the URL without userinfo and the credentials.
+fn split_userinfo(url: &str) -> (String, Option<String>, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None, None);
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_owned(), None, None);
+    };
+    let (user, pass) = match userinfo.split_once(':') {
+        Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
+        None => (Some(userinfo.to_owned()), None),
+    };
+    // ssh URLs keep their user (it is the login name, not a secret).
+    if scheme == "ssh" && pass.is_none() {
+        return (url.to_owned(), user, None);
+    }
+    (format!("{scheme}://{host}/{path}"), user, pass)
+}
+
+/// The default cache: `RELEASECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/releasectl`, else
+/// `~/.cache/releasectl`.
+#[must_use]
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RELEASECTL_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("releasectl");
+    }
+    std::env::var_os("HOME")
+        .map_or_else(std::env::temp_dir, |h| PathBuf::from(h).join(".cache"))
+        .join("releasectl")
+}
+
+fn local(path: &Path, reason: impl std::fmt::Display) -> GitError {
+    GitError::Local {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+impl GitOps {
+    /// Opens (creating if needed) the cache clone of `url` and takes its lock.
+    pub fn open(url: &str, branch: &str) -> Result<Self, GitError> {
+        // A plain path is a local repository.
+        let url = if url.contains("://") || url.starts_with("git@") {
+            url.to_owned()
+        } else {
+            let p = Path::new(url);
+            let abs = if p.is_absolute() {
+                p.to_owned()
+            } else {
+                std::env::current_dir().map_err(|e| local(p, e))?.join(p)
+            };
+            format!("file://{}", abs.display())
+        };
+        let (clean, username, password) = split_userinfo(&url);
+        let auth = Auth {
+            username: std::env::var("RELEASECTL_GIT_USERNAME").ok().or(username),
+            password: std::env::var("RELEASECTL_GIT_PASSWORD")
+                .or_else(|_| std::env::var("RELEASECTL_GIT_TOKEN"))
+                .ok()
+                .or(password)
+                .map(crate::credentials::Secret::new),
+            ssh_key: std::env::var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
+        };
+        let root = cache_dir().join("git");
+        std::fs::create_dir_all(&root).map_err(|e| local(&root, e))?;
+        let name = &sha256_hex(clean.as_bytes())[..24];
+        let lock_path = root.join(format!("{name}.lock"));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| local(&lock_path, e))?;
+        lock.lock().map_err(|e| local(&lock_path, e))?;
+        let dir = root.join(format!("{name}.git"));
+        let repo = match Repository::open_bare(&dir) {
+            Ok(r) => r,
+            Err(_) => {
+                // Absent or broken (a crash mid-init): start over; it is only a cache.
+                let _ = std::fs::remove_dir_all(&dir);
+                Repository::init_bare(&dir).map_err(|e| local(&dir, e.message()))?
+            }
+        };
+        Ok(Self {
+            repo,
+            url: clean.clone(),
+            fetch_url: clean,
+            branch: branch.to_owned(),
+            auth,
+            _lock: lock,
+        })
+    }
+
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    #[must_use]
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.branch)
+    }
+
+    /// Callbacks with credentials that are offered once: a second request means they were
+    /// refused, and libgit2 would otherwise ask again and again.
+    fn callbacks<'a>(
+        &'a self,
+        auth_failed: &'a Cell<bool>,
+        asked: &'a Cell<u32>,
+    ) -> RemoteCallbacks<'a> {
+        let mut cb = RemoteCallbacks::new();
+        cb.credentials(move |url, username_from_url, allowed| {
+            asked.set(asked.get() + 1);
+            if asked.get() > 1 {
+                auth_failed.set(true);
+                return Err(git2::Error::from_str("credentials refused"));
+            }
+            let user = self
+                .auth
+                .username
+                .as_deref()
+                .or(username_from_url)
+                .unwrap_or("git");
+            if allowed.contains(CredentialType::SSH_KEY) {
+                return match &self.auth.ssh_key {
+                    Some(key) => Cred::ssh_key(user, None, key, None),
+                    None => Cred::ssh_key_from_agent(user),
+                };
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(pass) = &self.auth.password {
+                    return Cred::userpass_plaintext(user, pass.expose());
+                }
+                let config = git2::Config::open_default()?;
+                return Cred::credential_helper(
+                    &config,
+                    url,
+                    username_from_url.or(self.auth.username.as_deref()),
+                );
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(user);
+            }
+            Cred::default()
+        });
+        cb
+    }
+
+    fn remote_error(
+        &self,
+        operation: &'static str,
+        e: &git2::Error,
+        auth_failed: bool,
+    ) -> GitError {
+        if auth_failed
+            || e.code() == ErrorCode::Auth
+            || e.class() == git2::ErrorClass::Http && e.message().contains("401")
+        {
+            return GitError::Auth {
+                url: self.url.clone(),
+            };
+        }
+        GitError::Remote {
+            url: self.url.clone(),
+            operation,
+            // libgit2's messages name the URL we gave it, which holds no credentials.
+            reason: e.message().to_owned(),
+        }
+    }
+
+    /// Fetches the branch and returns its tip.
+    pub fn fetch(&self) -> Result<Snapshot<'_>, GitError> {
+        let auth_failed = Cell::new(false);
+        let asked = Cell::new(0);
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.fetch_url)
+            .map_err(|e| self.remote_error("fetch", &e, false))?;
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.callbacks(&auth_failed, &asked));
+        opts.download_tags(git2::AutotagOption::None);
+        let refspec = format!("+refs/heads/{0}:{1}", self.branch, self.tracking_ref());
+        remote
+            .fetch(&[&refspec], Some(&mut opts), None)
+            .map_err(|e| self.remote_error("fetch", &e, auth_failed.get()))?;
+        // A branch that does not exist on the remote (a new repository) has no tip.
+        let advertised = remote
+            .list()
+            .map(|heads| {
+                heads
+                    .iter()
+                    .any(|h| h.name() == format!("refs/heads/{}", self.branch))
+            })
+            .unwrap_or(false);
+        let tip = if advertised {
+            Some(
+                self.repo
+                    .refname_to_id(&self.tracking_ref())
+                    .map_err(|e| self.remote_error("fetch", &e, false))?,
+            )
+        } else {
+            None
+        };
+        let tree = match tip {
+            Some(oid) => Some(
+                self.repo
+                    .find_commit(oid)
+                    .and_then(|c| c.tree())
+                    .map_err(|e| self.remote_error("fetch", &e, false))?,
+            ),
+            None => None,
+        };
+        Ok(Snapshot {
+            repo: &self.repo,
+            tip,
+            tree,
+        })
+    }
+
+    /// Builds a commit on top of `base` with `edits` (only those paths change) and pushes it
+    /// without force.
+    pub fn commit_and_push(
+        &self,
+        base: &Snapshot<'_>,
+        edits: &[Edit],
+        message: &str,
+        identity: &Identity,
+    ) -> Result<PushOutcome, GitError> {
+        let oid = self.commit(base, edits, message, identity)?;
+        self.push(oid)
+    }
+
+    /// Creates the commit object (no ref moves).
+    pub fn commit(
+        &self,
+        base: &Snapshot<'_>,
+        edits: &[Edit],
+        message: &str,
+        identity: &Identity,
+    ) -> Result<Oid, GitError> {
+        let dir = self.repo.path().to_owned();
+        let err = |e: git2::Error| local(&dir, e.message());
+        let baseline = match &base.tree {
+            Some(t) => t.clone(),
+            None => {
+                let empty = self
+                    .repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .map_err(err)?;
+                self.repo.find_tree(empty).map_err(err)?
+            }
+        };
+        let mut update = TreeUpdateBuilder::new();
+        for edit in edits {
+            match &edit.content {
+                Some(bytes) => {
+                    let blob = self.repo.blob(bytes).map_err(err)?;
+                    update.upsert(edit.path.as_str(), blob, FileMode::Blob);
+                }
+                None => {
+                    update.remove(edit.path.as_str());
+                }
+            }
+        }
+        let tree_id = update.create_updated(&self.repo, &baseline).map_err(err)?;
+        let tree = self.repo.find_tree(tree_id).map_err(err)?;
+        let time = Time::new(identity.time, 0);
+        let author =
+            Signature::new(&identity.author_name, &identity.author_email, &time).map_err(err)?;
+        let committer = Signature::new(&identity.committer_name, &identity.committer_email, &time)
+            .map_err(err)?;
+        let parent = match base.tip {
+            Some(oid) => Some(self.repo.find_commit(oid).map_err(err)?),
+            None => None,
+        };
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.repo
+            .commit(None, &author, &committer, message, &tree, &parents)
+            .map_err(err)
+    }
+
+    /// Pushes `oid` to the branch without force.
+    pub fn push(&self, oid: Oid) -> Result<PushOutcome, GitError> {
+        let local_ref = format!("refs/heads/{}", self.branch);
+        self.repo
+            .reference(&local_ref, oid, true, "releasectl: prepared commit")
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        let auth_failed = Cell::new(false);
+        let asked = Cell::new(0);
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.fetch_url)
+            .map_err(|e| self.remote_error("push", &e, false))?;
+        let mut cb = self.callbacks(&auth_failed, &asked);
+        cb.push_update_reference(|refname, status| {
+            if let Some(msg) = status {
+                *rejected.borrow_mut() = Some(format!("{refname}: {msg}"));
+            }
+            Ok(())
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(cb);
+        let refspec = format!("{local_ref}:{local_ref}");
+        match remote.push(&[&refspec], Some(&mut opts)) {
+            Ok(()) => {}
+            Err(e) if e.code() == ErrorCode::NotFastForward => {
+                return Ok(PushOutcome::Rejected(
+                    "not a fast-forward: the branch moved".into(),
+                ));
+            }
+            Err(e) if !auth_failed.get() && is_race_message(e.message()) => {
+                return Ok(PushOutcome::Rejected(e.message().to_owned()));
+            }
+            Err(e) => return Err(self.remote_error("push", &e, auth_failed.get())),
+        }
+        drop(remote);
+        drop(opts);
+        if let Some(reason) = rejected.take() {
+            return Ok(PushOutcome::Rejected(reason));
+        }
+        // Keep the tracking ref in step, so the next fetch has nothing to download.
+        let _ = self
+            .repo
+            .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");
+        Ok(PushOutcome::Pushed(oid))
+    }
+}
+
+/// Messages with which servers report that the ref moved under us.
+fn is_race_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("fetch first")
+        || m.contains("non-fast-forward")
+        || m.contains("failed to update ref")
+        || m.contains("cannot lock ref")
+}
+
+/// Jittered exponential backoff for push retries: 100 ms · 2^n, full jitter, capped at 5 s.
+#[must_use]
+pub fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (100u64 << attempt.min(6)).min(5_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut x = nanos ^ u64::from(std::process::id()).rotate_left(29) ^ 0x2545_f491_4f6c_dd1d;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    Duration::from_millis(x % (cap_ms + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_split_off_and_never_kept_in_it() {
+        let (url, user, pass) = split_userinfo("https://bot:s3cret@git.example.com/ops/gitops.git");
+        assert_eq!(url, "https://git.example.com/ops/gitops.git");
+        assert_eq!(user.as_deref(), Some("bot"));
+        assert_eq!(pass.as_deref(), Some("s3cret"));
+        let (url, user, _) = split_userinfo("ssh://git@git.example.com/ops/gitops.git");
+        assert_eq!(url, "ssh://git@git.example.com/ops/gitops.git");
+        assert_eq!(user.as_deref(), Some("git"));
+        assert_eq!(
+            split_userinfo("file:///srv/gitops.git").0,
+            "file:///srv/gitops.git"
+        );
+    }
+
+    #[test]
+    fn actors_become_signatures() {
+        let id = Identity::new("Alice <alice@company.com>", 0);
+        assert_eq!(
+            (id.author_name.as_str(), id.author_email.as_str()),
+            ("Alice", "alice@company.com")
+        );
+        let id = Identity::new("ci@company.com", 0);
+        assert_eq!(id.author_email, "ci@company.com");
+    }
+}
