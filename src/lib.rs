@@ -4,6 +4,7 @@
 //! `manifests`), where images live (`oci`), verified reading (`release`), the pointer file
 //! (`pointer`), and the commands (`cmd`) with their settings (`cli`, `settings`).
 
+pub mod approvals;
 pub mod archive;
 pub mod cache;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod log;
 pub mod manifests;
 pub mod oci;
 pub mod pointer;
+pub mod policy;
 pub mod release;
 pub mod settings;
 pub mod tls;

@@ -81,19 +81,19 @@ pub enum ManifestError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{path} document {index}: expected a mapping (a Kubernetes object), got {actual}")]
+    #[error("{path} document {n}: expected a mapping (a Kubernetes object), got {actual}", n = index + 1)]
     NotAMapping {
         path: String,
         index: usize,
         actual: &'static str,
     },
-    #[error("{path} document {index}: {field} is missing")]
+    #[error("{path} document {n}: {field} is missing", n = index + 1)]
     MissingField {
         path: String,
         index: usize,
         field: &'static str,
     },
-    #[error("{path} document {index}: {field} must be {expected}, got {actual}")]
+    #[error("{path} document {n}: {field} must be {expected}, got {actual}", n = index + 1)]
     InvalidField {
         path: String,
         index: usize,
@@ -101,7 +101,7 @@ pub enum ManifestError {
         expected: &'static str,
         actual: &'static str,
     },
-    #[error("cannot render {kind}/{name} from {path} document {index} as YAML")]
+    #[error("cannot render {kind}/{name} from {path} document {n} as YAML", n = index + 1)]
     Render {
         kind: String,
         name: String,
@@ -651,7 +651,7 @@ spec:
         ));
         assert_eq!(
             err.to_string(),
-            "x.yaml document 1: expected a mapping (a Kubernetes object), got a sequence"
+            "x.yaml document 2: expected a mapping (a Kubernetes object), got a sequence"
         );
         let err = parse("s.yaml", "just a string\n").unwrap_err();
         assert!(matches!(
@@ -682,7 +682,7 @@ spec:
             );
         }
         let err = parse("m.yaml", "apiVersion: v1\nkind: A\n").unwrap_err();
-        assert_eq!(err.to_string(), "m.yaml document 0: metadata is missing");
+        assert_eq!(err.to_string(), "m.yaml document 1: metadata is missing");
     }
 
     #[test]
@@ -739,7 +739,7 @@ spec:
         let err = parse("f.yaml", "apiVersion: v1\nkind: A\nmetadata: {name: 7}\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "f.yaml document 0: metadata.name must be a non-empty string, got a number"
+            "f.yaml document 1: metadata.name must be a non-empty string, got a number"
         );
     }
 

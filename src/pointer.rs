@@ -141,6 +141,70 @@ impl Ctx<'_> {
     }
 }
 
+/// Annotation keys written by `deploy`, `promote` and `rollback`.
+pub const ANN_NUMBER: &str = "releasectl.dev/release-number";
+pub const ANN_ALIASES: &str = "releasectl.dev/aliases";
+pub const ANN_DEPLOYED_BY: &str = "releasectl.dev/deployed-by";
+pub const ANN_DEPLOYED_AT: &str = "releasectl.dev/deployed-at";
+/// Commits that may not return to this environment until unblocked (`rollback --block`).
+pub const ANN_BLOCKED: &str = "releasectl.dev/blocked-releases";
+
+/// Where the pointer of `id`'s project lives in environment `env`.
+#[must_use]
+pub fn path(
+    env: &str,
+    repository: &crate::ids::Repository,
+    project: &crate::ids::Project,
+) -> String {
+    format!("{env}/apps/{repository}/{project}/release.yaml")
+}
+
+impl Pointer {
+    /// The commits blocked from this environment.
+    #[must_use]
+    pub fn blocked(&self) -> Vec<String> {
+        self.annotations
+            .get(ANN_BLOCKED)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The pointer file, as written into the GitOps repository.
+    #[must_use]
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\n",
+            self.name
+        );
+        if !self.annotations.is_empty() {
+            out.push_str("  annotations:\n");
+            for (k, v) in &self.annotations {
+                // JSON strings are valid YAML double-quoted scalars.
+                let _ = writeln!(out, "    {k}: {}", serde_json::Value::String(v.clone()));
+            }
+        }
+        let _ = write!(
+            out,
+            "spec:\n  repository: {}\n  project: {}\n  release: {}\n",
+            self.id.repository, self.id.project, self.id.commit
+        );
+        if let Some(d) = &self.digest {
+            let _ = writeln!(out, "  digest: {d}");
+        }
+        if let Some(r) = &self.registry {
+            let _ = writeln!(out, "  registry: {}", r.to_string_value());
+        }
+        out
+    }
+}
+
 /// Parses a pointer. `file` names it in errors.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer, PointerError> {
     let cx = Ctx { file };
@@ -328,6 +392,16 @@ spec:
         let m = err(&GOOD.replace("  project: auth-service\n", ""));
         assert!(m.contains("spec.project is missing"), "{m}");
         assert!(m.starts_with("apps/x/release.yaml: "), "{m}");
+    }
+
+    #[test]
+    fn a_rendered_pointer_parses_back_to_itself() {
+        let mut p = parse("release.yaml", GOOD.as_bytes()).unwrap();
+        p.annotations.insert(ANN_BLOCKED.into(), "a,b".into());
+        p.annotations.insert(ANN_ALIASES.into(), "v1: \"x\"".into());
+        let back = parse("release.yaml", p.render().as_bytes()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.blocked(), vec!["a", "b"]);
     }
 
     #[test]

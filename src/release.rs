@@ -29,8 +29,12 @@ pub struct Release {
 pub enum ReleaseError {
     #[error(transparent)]
     Oci(#[from] OciError),
-    #[error(transparent)]
-    Archive(#[from] archive::ArchiveError),
+    #[error("{what}")]
+    Archive {
+        what: String,
+        #[source]
+        source: archive::ArchiveError,
+    },
     #[error("{what}: {reason}")]
     Contents { what: String, reason: String },
 }
@@ -41,7 +45,7 @@ impl ReleaseError {
     pub fn is_verification(&self) -> bool {
         match self {
             Self::Oci(e) => e.is_verification(),
-            Self::Archive(_) | Self::Contents { .. } => true,
+            Self::Archive { .. } | Self::Contents { .. } => true,
         }
     }
 }
@@ -61,32 +65,38 @@ fn parse_blob<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Fetches and verifies the release `image` from `store`.
-pub async fn fetch(
+/// A release's manifest, config and metadata, verified and cross-checked; the resources
+/// layer not yet fetched. Enough to plan a deploy.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub image: ImageRef,
+    pub manifest_digest: Digest,
+    pub manifest_bytes: Vec<u8>,
+    pub located: Located,
+    pub config_bytes: Vec<u8>,
+    pub config: ReleaseConfig,
+    pub metadata_bytes: Vec<u8>,
+    pub metadata: Metadata,
+}
+
+/// Fetches and verifies everything of the release `image` but its resources layer.
+pub async fn fetch_head(
     store: &Store,
     image: &ImageRef,
     expected: &Expected,
     limits: &Limits,
-) -> Result<Release, ReleaseError> {
+) -> Result<Head, ReleaseError> {
     let (manifest_bytes, manifest_digest) = store.manifest(image).await?;
     let pinned = image.with_digest(manifest_digest.clone());
     let what = pinned.to_string();
     let located = format::check_manifest(&what, &manifest_bytes, resources_cap(limits))
         .map_err(OciError::from)?;
-
-    let blob = |d: &format::Descriptor, name: &'static str| {
-        let digest: Digest = d.digest.parse().expect("checked by check_manifest");
-        let size = d.size;
-        let label = format!("{name} blob of {what}");
-        async move { store.blob(&digest, size, &label).await }
-    };
-    let config_bytes = blob(&located.config, "config").await?;
+    let config_bytes = blob(store, &located.config, "config", &what).await?;
     let config: ReleaseConfig = parse_blob(&what, "config", &config_bytes)?;
-    let metadata_bytes = blob(&located.metadata, "metadata").await?;
+    let metadata_bytes = blob(store, &located.metadata, "metadata", &what).await?;
     let metadata: Metadata = parse_blob(&what, "metadata", &metadata_bytes)?;
     format::cross_check(&what, &located, &config, &metadata, expected).map_err(OciError::from)?;
-    let resources = blob(&located.resources, "resources").await?;
-    Ok(Release {
+    Ok(Head {
         image: pinned,
         manifest_digest,
         manifest_bytes,
@@ -95,6 +105,45 @@ pub async fn fetch(
         config,
         metadata_bytes,
         metadata,
+    })
+}
+
+async fn blob(
+    store: &Store,
+    d: &format::Descriptor,
+    name: &str,
+    what: &str,
+) -> Result<Vec<u8>, OciError> {
+    let digest: Digest = d.digest.parse().expect("checked by check_manifest");
+    store
+        .blob(&digest, d.size, &format!("{name} blob of {what}"))
+        .await
+}
+
+/// Fetches and verifies the release `image` from `store`.
+pub async fn fetch(
+    store: &Store,
+    image: &ImageRef,
+    expected: &Expected,
+    limits: &Limits,
+) -> Result<Release, ReleaseError> {
+    let head = fetch_head(store, image, expected, limits).await?;
+    let resources = blob(
+        store,
+        &head.located.resources,
+        "resources",
+        &head.image.to_string(),
+    )
+    .await?;
+    Ok(Release {
+        image: head.image,
+        manifest_digest: head.manifest_digest,
+        manifest_bytes: head.manifest_bytes,
+        located: head.located,
+        config_bytes: head.config_bytes,
+        config: head.config,
+        metadata_bytes: head.metadata_bytes,
+        metadata: head.metadata,
         resources,
     })
 }
@@ -111,7 +160,11 @@ impl Release {
     /// (paths, sizes, sha256, total size).
     pub fn files(&self, limits: &Limits) -> Result<Vec<archive::File>, ReleaseError> {
         let what = format!("resources of {}", self.image);
-        let files = archive::read(&self.resources, limits)?;
+        let files =
+            archive::read(&self.resources, limits).map_err(|source| ReleaseError::Archive {
+                what: what.clone(),
+                source,
+            })?;
         let recorded = &self.metadata.resources.files;
         let contents = |reason: String| ReleaseError::Contents {
             what: what.clone(),

@@ -123,6 +123,19 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
     );
     check_directory(&dir, &pointer_name)?;
     let env = env_objects(&dir)?;
+    // A pointer may name a registry, but not a directory: a layout committed next to the
+    // pointers would let anyone with push access to the GitOps repository bypass the
+    // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
+    if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
+        && std::env::var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_none()
+    {
+        return Err(InvalidInput(format!(
+            "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
+            pointer_path.display(),
+            path.display()
+        ))
+        .into());
+    }
     let base = pointer
         .registry
         .clone()

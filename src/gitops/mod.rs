@@ -14,7 +14,7 @@
 pub mod register;
 pub mod repo;
 
-pub use repo::{Edit, GitOps, Identity, PushOutcome, Snapshot};
+pub use repo::{Edit, GitOps, History, Identity, PathChange, PushOutcome, Snapshot};
 
 /// What went wrong talking to the GitOps repository.
 #[derive(Debug, thiserror::Error)]

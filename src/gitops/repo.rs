@@ -108,10 +108,97 @@ impl Snapshot<'_> {
         Ok(out)
     }
 
+    /// The commits that changed `path`, newest first (first-parent history), lazily: callers
+    /// that need only the latest few changes stop early, so the cost grows with how far back
+    /// they look, not with the repository's age.
+    pub fn history(&self, path: &str) -> Result<History<'_>, git2::Error> {
+        let mut walk = self.repo.revwalk()?;
+        if let Some(tip) = self.tip {
+            walk.push(tip)?;
+        }
+        walk.simplify_first_parent()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL)?;
+        Ok(History {
+            repo: self.repo,
+            walk,
+            path: path.to_owned(),
+        })
+    }
+
     /// The tip commit's id as hex, or `(empty)`.
     #[must_use]
     pub fn tip_str(&self) -> String {
         self.tip.map_or_else(|| "(empty)".into(), |o| o.to_string())
+    }
+}
+
+/// One commit that changed a path.
+#[derive(Debug, Clone)]
+pub struct PathChange {
+    pub commit: Oid,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    pub author: String,
+    pub message: String,
+    /// The file after the commit (`None`: deleted).
+    pub content: Option<Vec<u8>>,
+}
+
+/// Iterator over the commits that changed one path (see [`Snapshot::history`]).
+pub struct History<'r> {
+    repo: &'r Repository,
+    walk: git2::Revwalk<'r>,
+    path: String,
+}
+
+impl History<'_> {
+    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
+        match commit.tree()?.get_path(Path::new(&self.path)) {
+            Ok(e) => Ok(Some(e.id())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Iterator for History<'_> {
+    type Item = Result<PathChange, git2::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let oid = match self.walk.next()? {
+                Ok(o) => o,
+                Err(e) => return Some(Err(e)),
+            };
+            let step = (|| -> Result<Option<PathChange>, git2::Error> {
+                let commit = self.repo.find_commit(oid)?;
+                let here = self.entry(&commit)?;
+                let before = match commit.parent(0) {
+                    Ok(p) => self.entry(&p)?,
+                    Err(_) => None,
+                };
+                if here == before {
+                    return Ok(None);
+                }
+                let content = match here {
+                    Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+                    None => None,
+                };
+                let author = commit.author();
+                Ok(Some(PathChange {
+                    commit: oid,
+                    time: commit.time().seconds(),
+                    author: author.email().or(author.name()).unwrap_or("").to_owned(),
+                    message: commit.message().unwrap_or("").to_owned(),
+                    content,
+                }))
+            })();
+            match step {
+                Ok(Some(change)) => return Some(Ok(change)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 

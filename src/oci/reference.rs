@@ -176,6 +176,19 @@ impl FromStr for RegistryBase {
 }
 
 impl RegistryBase {
+    /// The setting as a person writes it: `host[:port][/prefix]` or `oci:PATH`.
+    #[must_use]
+    pub fn to_string_value(&self) -> String {
+        match self {
+            Self::Registry {
+                host,
+                prefix: Some(p),
+            } => format!("{host}/{p}"),
+            Self::Registry { host, prefix: None } => host.clone(),
+            Self::Layout(path) => format!("oci:{}", path.display()),
+        }
+    }
+
     /// Where the release `id` lives under this base, tagged by its commit.
     #[must_use]
     pub fn image(&self, id: &ReleaseId, digest: Option<Digest>) -> ImageRef {

@@ -365,6 +365,14 @@ impl Registry {
 
     fn transport_failure<T>(&self, what: &str, e: &reqwest::Error) -> Attempt<T> {
         let reason = error_chain(e);
+        // A certificate that does not verify will not verify on the next try either.
+        if reason.contains("certificate") || reason.contains("UnknownIssuer") {
+            return Attempt::Fatal(OciError::Unreachable {
+                what: what.to_owned(),
+                host: self.host.clone(),
+                reason,
+            });
+        }
         if e.is_connect() && !e.is_timeout() {
             // Refused or unresolvable: retrying a dead registry only burns the deadline,
             // but a registry restarting is common enough to try again.
@@ -504,10 +512,27 @@ impl Registry {
                 host: self.host.clone(),
                 status: 401,
             },
-            E::RequestError(re) => OciError::Unreachable {
-                what: what.to_owned(),
-                host: self.host.clone(),
-                reason: error_chain(re),
+            // oci-client reports some refusals (a 401 on a blob HEAD or upload) as request
+            // errors that carry the status: name them for what they are.
+            E::RequestError(re) => match re.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => OciError::Unauthorized {
+                    what: what.to_owned(),
+                    host: self.host.clone(),
+                    status: re.status().map_or(401, |s| s.as_u16()),
+                },
+                Some(404) => OciError::NotFound {
+                    what: what.to_owned(),
+                },
+                Some(status) => OciError::Status {
+                    what: what.to_owned(),
+                    status,
+                    detail: String::new(),
+                },
+                None => OciError::Unreachable {
+                    what: what.to_owned(),
+                    host: self.host.clone(),
+                    reason: error_chain(re),
+                },
             },
             E::ServerError { code, .. } => OciError::Status {
                 what: what.to_owned(),

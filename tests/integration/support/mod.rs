@@ -11,9 +11,12 @@
 
 pub mod certs;
 pub mod cmd;
+pub mod cmp;
 pub mod docker_config;
 pub mod fake_server;
+pub mod git;
 pub mod http;
+pub mod image;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

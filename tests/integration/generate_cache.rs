@@ -1,0 +1,222 @@
+//! `generate`'s digest-keyed cache (`RELEASECTL_CACHE_DIR`; issue 3 "Cache", DESIGN.md §5
+//! rule 5): a pinned release once fetched needs no network, many processes may fill the cache
+//! at once, and an entry is verified on every read — a damaged one is fetched again, never
+//! printed.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crate::common::{self, COMMIT_A, Setup};
+use crate::generate_faults::{app_dir, generate, image};
+use crate::support::{self, FakeServer, Output};
+
+/// `generate` for `app` against plain-HTTP `host`, caching in `cache`.
+fn cached_generate(app: &Path, host: &str, cache: &Path) -> crate::support::Cmd {
+    generate(app, host).env("RELEASECTL_CACHE_DIR", cache)
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The cache file holding blob `digest` (wherever the cache keeps it: it is named by its hex).
+fn cached_blob(cache: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    files_under(cache)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == hex))
+        .unwrap_or_else(|| {
+            panic!(
+                "blob {digest} is not in the cache; it holds {:?}",
+                files_under(cache)
+            )
+        })
+}
+
+/// Flips one bit in the middle of `path`.
+fn corrupt(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Every blob in the cache is named by the sha256 of its contents, and no temp file is left.
+fn assert_cache_consistent(cache: &Path) {
+    let blobs: Vec<PathBuf> = files_under(cache)
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("blobs/sha256")))
+        .collect();
+    assert!(!blobs.is_empty(), "no blobs in {}", cache.display());
+    for blob in blobs {
+        let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+        let actual = common::sha256(&std::fs::read(&blob).unwrap());
+        assert_eq!(
+            actual,
+            format!("sha256:{name}"),
+            "{} does not hold what its name says (a leftover temp file, or a torn write)",
+            blob.display()
+        );
+    }
+}
+
+#[track_caller]
+fn assert_same_stdout(first: &Output, again: &Output) {
+    again.assert_success();
+    if again.stdout != first.stdout {
+        again.fail(&format!(
+            "stdout differs from the first run's:\n{}",
+            first.stdout_str()
+        ));
+    }
+}
+
+/// A real registry holding the fixture release, and a pointer pinned to its digest.
+fn registry_with_release() -> (Setup, String, tempfile::TempDir) {
+    let setup = Setup::plain();
+    let created = setup.create(COMMIT_A, &common::fixture_manifests());
+    let app = app_dir(&setup.host(), &created.digest);
+    (setup, created.digest, app)
+}
+
+#[test]
+fn a_cached_release_generates_with_the_registry_stopped() {
+    let (mut setup, _digest, app) = registry_with_release();
+    let host = setup.host();
+    let cache = support::temp_dir();
+    let first = cached_generate(app.path(), &host, cache.path()).run();
+    first.assert_success();
+    assert!(!first.stdout.is_empty(), "{first}");
+
+    setup.registry.stop();
+    // The registry really is gone: without the cache, generate fails.
+    let uncached = generate(app.path(), &host)
+        .env("RELEASECTL_TIMEOUT", "10s")
+        .run();
+    common::assert_fails(&uncached, 5, &[&host]);
+
+    let again = cached_generate(app.path(), &host, cache.path()).run();
+    assert_same_stdout(&first, &again);
+    assert!(again.stderr.is_empty(), "{again}");
+}
+
+#[test]
+fn eight_concurrent_generates_on_an_empty_cache_all_succeed_with_identical_output() {
+    let (mut setup, _digest, app) = registry_with_release();
+    let host = setup.host();
+    let cache = support::temp_dir();
+    let runs: Vec<Output> = (0..8)
+        .map(|_| {
+            let cmd = cached_generate(app.path(), &host, cache.path());
+            thread::spawn(move || cmd.run())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let first = &runs[0];
+    first.assert_success();
+    assert!(!first.stdout.is_empty(), "{first}");
+    for out in &runs[1..] {
+        assert_same_stdout(first, out);
+    }
+    assert_cache_consistent(cache.path());
+
+    // What the eight wrote together is a complete entry.
+    setup.registry.stop();
+    let again = cached_generate(app.path(), &host, cache.path()).run();
+    assert_same_stdout(first, &again);
+}
+
+#[test]
+fn a_corrupted_cache_entry_is_fetched_again_and_repaired() {
+    let (mut setup, digest, app) = registry_with_release();
+    let host = setup.host();
+    let cache = support::temp_dir();
+    let first = cached_generate(app.path(), &host, cache.path()).run();
+    first.assert_success();
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cached_blob(cache.path(), &digest)).unwrap())
+            .unwrap();
+    let mut blobs = vec![
+        digest.clone(),
+        manifest["config"]["digest"].as_str().unwrap().to_owned(),
+    ];
+    blobs.extend(
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_owned()),
+    );
+    assert_eq!(
+        blobs.len(),
+        4,
+        "manifest, config, metadata, resources: {manifest}"
+    );
+    for blob in &blobs {
+        let path = cached_blob(cache.path(), blob);
+        corrupt(&path);
+        let again = cached_generate(app.path(), &host, cache.path()).run();
+        assert_same_stdout(&first, &again);
+        assert_eq!(
+            common::sha256(&std::fs::read(cached_blob(cache.path(), blob)).unwrap()),
+            *blob,
+            "the corrupted cache entry for {blob} was not replaced"
+        );
+        assert_cache_consistent(cache.path());
+    }
+
+    // With the registry gone, a damaged entry is an error, never wrong output.
+    setup.registry.stop();
+    let resources = blobs.last().unwrap();
+    corrupt(&cached_blob(cache.path(), resources));
+    let out = cached_generate(app.path(), &host, cache.path())
+        .env("RELEASECTL_TIMEOUT", "10s")
+        .run();
+    out.assert_failure().assert_stdout_empty();
+    assert_eq!(out.stderr_str().lines().count(), 1, "{out}");
+}
+
+#[test]
+fn a_cached_generate_makes_no_http_requests() {
+    let image = image();
+    let server = FakeServer::start(|req| image.serve(req));
+    let app = app_dir(&server.host(), &image.digest);
+    let cache = support::temp_dir();
+    let first = cached_generate(app.path(), &server.host(), cache.path()).run();
+    first.assert_success();
+    assert_eq!(first.stdout, image.expected, "{first}");
+    let fetched = server.requests().len();
+    let connections = server.connection_count();
+    assert!(fetched > 0, "the first run did not use the registry");
+
+    let again = cached_generate(app.path(), &server.host(), cache.path()).run();
+    assert_same_stdout(&first, &again);
+    assert_eq!(
+        server.requests().len(),
+        fetched,
+        "a cached generate spoke to the registry: {:?}",
+        &server.requests()[fetched..]
+    );
+    assert_eq!(
+        server.connection_count(),
+        connections,
+        "a cached generate opened a connection"
+    );
+}

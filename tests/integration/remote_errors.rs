@@ -1,0 +1,144 @@
+//! Remote failures exit 5 (DESIGN.md §10): a registry that is down, an image that is not
+//! there, credentials that are wrong or missing, a certificate nobody trusts. Each prints
+//! nothing on stdout and one message naming the host or image.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{COMMIT_A, IMAGE_PATH, Setup, assert_fails, create_args, fixture_manifests};
+use crate::support::{Cmd, DockerConfig, Mode, Registry};
+
+#[test]
+fn registry_that_is_down_exits_5_naming_the_host() {
+    let mut registry = Registry::start(Mode::Plain);
+    let host = registry.host();
+    registry.stop();
+    let image = format!("{host}/{IMAGE_PATH}:{COMMIT_A}");
+    let started = Instant::now();
+    let out = Cmd::releasectl()
+        .args([
+            "--insecure-registry",
+            &host,
+            "--timeout",
+            "20s",
+            "verify",
+            &image,
+        ])
+        .run();
+    assert_fails(&out, 5, &[&host]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a refused connection took {:?}\n{out}",
+        started.elapsed()
+    );
+    let out = Cmd::releasectl()
+        .args([
+            "--insecure-registry",
+            &host,
+            "--timeout",
+            "20s",
+            "--registry",
+            &host,
+        ])
+        .args(create_args(
+            "company/monorepo",
+            "auth-service",
+            COMMIT_A,
+            &fixture_manifests(),
+        ))
+        .run();
+    assert_fails(&out, 5, &[&host]);
+}
+
+#[test]
+fn missing_image_exits_5_saying_not_found() {
+    let setup = Setup::plain();
+    let image = setup.image(IMAGE_PATH, COMMIT_A);
+    let out = setup.releasectl().args(["verify", &image]).run();
+    assert_fails(&out, 5, &["not found", &image]);
+    let out = setup.releasectl().args(["inspect", &image]).run();
+    assert_fails(&out, 5, &["not found"]);
+    // A missing digest in an existing repository, too.
+    let created = setup.create(COMMIT_A, &fixture_manifests());
+    let absent = format!("{}@sha256:{}", created.tagged(), "0".repeat(64));
+    let out = setup.releasectl().args(["verify", &absent]).run();
+    assert_fails(&out, 5, &["not found"]);
+}
+
+#[test]
+fn missing_layout_exits_5() {
+    let dir = crate::support::temp_dir();
+    let target = format!("oci:{}:{COMMIT_A}", dir.path().join("nothing").display());
+    let out = Cmd::releasectl().args(["verify", &target]).run();
+    assert_fails(&out, 5, &["not found"]);
+}
+
+#[test]
+fn wrong_password_exits_5_saying_authentication_failed() {
+    let registry = Registry::start(Mode::basic("alice", "right"));
+    let host = registry.host();
+    let config = DockerConfig::new().auth(&host, "alice", "wrong");
+    let out = Cmd::releasectl()
+        .docker_config(&config)
+        .args(["--insecure-registry", &host, "verify"])
+        .arg(format!("{host}/{IMAGE_PATH}:{COMMIT_A}"))
+        .run();
+    assert_fails(&out, 5, &["authentication failed", &host]);
+}
+
+/// Pushing goes through oci-client, whose 401 on a blob upload arrives as a request error:
+/// it must still read as an authentication failure, not as an unreachable registry.
+#[test]
+fn create_with_a_wrong_password_exits_5_saying_authentication_failed() {
+    let registry = Registry::start(Mode::basic("alice", "right"));
+    let host = registry.host();
+    let config = DockerConfig::new().auth(&host, "alice", "wrong");
+    let out = Cmd::releasectl()
+        .docker_config(&config)
+        .args(["--insecure-registry", &host, "--registry", &host])
+        .args(create_args(
+            "company/monorepo",
+            "auth-service",
+            COMMIT_A,
+            &fixture_manifests(),
+        ))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run();
+    assert_fails(&out, 5, &["authentication failed", &host]);
+}
+
+#[test]
+fn no_credentials_for_a_basic_auth_registry_exits_5() {
+    let registry = Registry::start(Mode::basic("alice", "right"));
+    let host = registry.host();
+    let out = Cmd::releasectl()
+        .docker_config(&DockerConfig::new())
+        .args(["--insecure-registry", &host, "verify"])
+        .arg(format!("{host}/{IMAGE_PATH}:{COMMIT_A}"))
+        .run();
+    assert_fails(&out, 5, &["authentication failed", &host]);
+}
+
+#[test]
+fn tls_registry_without_the_ca_file_exits_5_naming_the_certificate_problem() {
+    let setup = Setup::start(Mode::Tls);
+    let created = setup.create(COMMIT_A, &fixture_manifests());
+    let out = Cmd::releasectl()
+        .args(["--timeout", "20s", "verify", created.tagged()])
+        .run();
+    assert_fails(&out, 5, &[&setup.host(), "certificate"]);
+}
+
+/// An untrusted certificate will not become trusted on a second try: retrying it only burns
+/// the deadline Argo CD gives the plugin (DESIGN.md §5 rule 6 retries 429, 5xx and resets).
+#[test]
+fn untrusted_certificate_fails_at_once_without_retries() {
+    let setup = Setup::start(Mode::Tls);
+    let out = Cmd::releasectl()
+        .args(["--timeout", "20s", "verify"])
+        .arg(setup.image(IMAGE_PATH, COMMIT_A))
+        .run();
+    assert_fails(&out, 5, &["certificate"]);
+    if out.stderr_str().contains("attempts") {
+        out.fail("a certificate error was retried");
+    }
+}
