@@ -80,6 +80,18 @@ pub enum Command {
     Copy(CopyArgs),
     /// Argo CD plugin: print the manifests of the release the pointer names.
     Generate(GenerateArgs),
+    /// Deploy a release to an environment (or a group, or --auto), under policy.
+    Deploy(DeployArgs),
+    /// Deploy the release running in one environment to another.
+    Promote(PromoteArgs),
+    /// Go back to an earlier release in an environment.
+    Rollback(RollbackArgs),
+    /// Let a release blocked by `rollback --block` return to an environment.
+    Unblock(UnblockArgs),
+    /// Which release runs where.
+    Status(StatusArgs),
+    /// The deploys of one project in one environment, from the commits' trailers.
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -175,5 +187,75 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
+    pub project: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyFlags {
+    /// Print the plan and every decision; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Let a failing rule pass (recorded in the commit); needs --reason. Repeatable.
+    #[arg(long = "override", value_name = "RULE", requires = "reason")]
+    pub overrides: Vec<String>,
+    /// Why the override is needed.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// `ENV PROJECT RELEASE_ID`, `ENV P1=ID1 P2=ID2 ...` (a release group), or with --auto
+    /// `PROJECT RELEASE_ID`.
+    #[arg(required = true, num_args = 2..)]
+    pub args: Vec<String>,
+    /// Deploy to every environment with auto_deploy whose policy admits the release.
+    #[arg(long)]
+    pub auto: bool,
+    #[command(flatten)]
+    pub policy: PolicyFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub project: String,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    #[command(flatten)]
+    pub policy: PolicyFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub env: String,
+    pub project: String,
+    /// The release to go back to (default: the one before the current in this environment).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Keep the rolled-back release out of this environment until `unblock`.
+    #[arg(long)]
+    pub block: bool,
+    #[command(flatten)]
+    pub policy: PolicyFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    pub env: String,
+    pub project: String,
+    pub release_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this project (`auth-service` or `company/monorepo/auth-service`).
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub env: String,
     pub project: String,
 }

@@ -16,6 +16,7 @@ use crate::release::ReleaseError;
 
 pub const USAGE: u8 = 2;
 pub const VERIFY: u8 = 3;
+pub const POLICY: u8 = 4;
 pub const REMOTE: u8 = 5;
 pub const OTHER: u8 = 1;
 
@@ -28,6 +29,13 @@ pub struct InvalidInput(pub String);
 #[must_use]
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.is::<crate::cmd::deploy::Refused>() {
+            return POLICY;
+        }
+        if cause.is::<crate::policy::PolicyError>() || cause.is::<crate::approvals::ApprovalError>()
+        {
+            return USAGE;
+        }
         if cause.is::<InvalidInput>()
             || cause.is::<PointerError>()
             || cause.is::<ReferenceError>()

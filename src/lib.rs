@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod credentials;
+pub mod deploy;
 pub mod digest;
 pub mod error;
 pub mod format;
@@ -22,6 +23,7 @@ pub mod pointer;
 pub mod policy;
 pub mod release;
 pub mod settings;
+pub mod signing;
 pub mod tls;
 
 use std::io::Write;
@@ -50,6 +52,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             Command::Generate(args) => {
                 cmd::generate::run(args.pointer, &cli.global, &mut buf).await
             }
+            Command::Deploy(args) => cmd::deploy::deploy(&args, &cli.global, &mut buf).await,
+            Command::Promote(args) => cmd::deploy::promote(&args, &cli.global, &mut buf).await,
+            Command::Rollback(args) => cmd::deploy::rollback(&args, &cli.global, &mut buf).await,
+            Command::Unblock(args) => cmd::deploy::unblock(&args, &cli.global, &mut buf).await,
+            Command::Status(args) => cmd::status::status(&args, &cli.global, &mut buf),
+            Command::History(args) => cmd::status::history(&args, &cli.global, &mut buf),
             Command::Copy(args) => {
                 cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await
             }

@@ -3,9 +3,11 @@
 
 pub mod copy;
 pub mod create;
+pub mod deploy;
 pub mod generate;
 pub mod inspect;
 pub mod release;
+pub mod status;
 
 use std::path::Path;
 

@@ -1,0 +1,54 @@
+//! Phase 2, eligibility: should a commit be made? Already deployed → success without a
+//! commit; a held environment, a blocked release or a failing decision → refuse.
+
+use super::plan::Item;
+use crate::policy::Environment;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Proceed,
+    /// The pointer already names this release (commit and digest): nothing to do.
+    AlreadyDeployed,
+    Refused(Vec<String>),
+}
+
+/// Judges one planned item. `overrides` may name `blocked` to deploy a blocked release.
+#[must_use]
+pub fn judge(item: &Item, env: &Environment, overrides: &[String]) -> Verdict {
+    if let Some(p) = &item.current
+        && p.id.commit == item.target.commit
+        && p.digest.as_ref() == Some(&item.target.digest)
+    {
+        return Verdict::AlreadyDeployed;
+    }
+    let mut reasons = Vec::new();
+    if let Some(why) = &env.hold {
+        reasons.push(format!("environment {} is on hold: {why}", env.name));
+    }
+    let blocked = item
+        .current
+        .as_ref()
+        .is_some_and(|p| p.blocked().iter().any(|c| c == item.target.commit.as_str()));
+    if blocked && !overrides.iter().any(|o| o == "blocked") {
+        reasons.push(format!(
+            "release {} of {} is blocked in {} by a rollback: run `releasectl unblock {} {} {}` first",
+            item.target.label(),
+            item.project_name(),
+            env.name,
+            env.name,
+            item.project_name(),
+            item.target.number
+        ));
+    }
+    for d in super::failing(&item.decisions) {
+        reasons.push(format!(
+            "{}: required {}, actual {}",
+            d.rule, d.required, d.actual
+        ));
+    }
+    if reasons.is_empty() {
+        Verdict::Proceed
+    } else {
+        Verdict::Refused(reasons)
+    }
+}
