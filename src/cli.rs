@@ -92,6 +92,8 @@ pub enum Command {
     Status(StatusArgs),
     /// The deploys of one project in one environment, from the commits' trailers.
     History(HistoryArgs),
+    /// Which objects would be added, removed and changed.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -258,4 +260,11 @@ pub struct StatusArgs {
 pub struct HistoryArgs {
     pub env: String,
     pub project: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// `ENV PROJECT RELEASE_ID` (what runs against what would run) or `REF_A REF_B`.
+    #[arg(required = true, num_args = 2..=3)]
+    pub args: Vec<String>,
 }

@@ -58,6 +58,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             Command::Unblock(args) => cmd::deploy::unblock(&args, &cli.global, &mut buf).await,
             Command::Status(args) => cmd::status::status(&args, &cli.global, &mut buf),
             Command::History(args) => cmd::status::history(&args, &cli.global, &mut buf),
+            Command::Diff(args) => cmd::diff::run(&args, &cli.global, &mut buf).await,
             Command::Copy(args) => {
                 cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await
             }

@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod create;
 pub mod deploy;
+pub mod diff;
 pub mod generate;
 pub mod inspect;
 pub mod release;
