@@ -94,6 +94,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Which objects would be added, removed and changed.
     Diff(DiffArgs),
+    /// Approve a release for an environment (signed with --key).
+    Approve(ApproveArgs),
+    /// Withdraw your approval of a release for an environment.
+    Revoke(RevokeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -267,4 +271,25 @@ pub struct DiffArgs {
     /// `ENV PROJECT RELEASE_ID` (what runs against what would run) or `REF_A REF_B`.
     #[arg(required = true, num_args = 2..=3)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    pub env: String,
+    pub project: String,
+    pub release_id: String,
+    /// Why this release may go to this environment.
+    #[arg(long)]
+    pub justification: String,
+    /// Sign with this SSH key: a private key file, or a public key (`.pub`) whose private
+    /// half is in ssh-agent (signed through `ssh-keygen -Y sign`).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    pub env: String,
+    pub project: String,
+    pub release_id: String,
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each takes validated settings, does its I/O at the edge, and
 //! writes its result to the `out` it is given, once, at the end.
 
+pub mod approve;
 pub mod copy;
 pub mod create;
 pub mod deploy;

@@ -14,7 +14,7 @@
 pub mod register;
 pub mod repo;
 
-pub use repo::{Edit, GitOps, History, Identity, PathChange, PushOutcome, Snapshot};
+pub use repo::{Edit, GitOps, History, Identity, PathChange, PushOutcome, Snapshot, Txn};
 
 /// What went wrong talking to the GitOps repository.
 #[derive(Debug, thiserror::Error)]

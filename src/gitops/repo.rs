@@ -226,7 +226,7 @@ pub struct GitOps {
     fetch_url: String,
     branch: String,
     auth: Auth,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 /// Splits `https://user:pass@host/x` into the URL without userinfo and the credentials.
@@ -322,7 +322,7 @@ impl GitOps {
             fetch_url: clean,
             branch: branch.to_owned(),
             auth,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -405,6 +405,89 @@ impl GitOps {
             // libgit2's messages name the URL we gave it, which holds no credentials.
             reason: e.message().to_owned(),
         }
+    }
+
+    /// Opens the repository this process runs in, as git would (`GIT_DIR`,
+    /// `GIT_OBJECT_DIRECTORY`, `GIT_ALTERNATE_OBJECT_DIRECTORIES` honoured), for reading
+    /// only: the `pre-receive` hook sees the pushed objects in their quarantine this way.
+    pub fn open_here(branch: &str) -> Result<Self, GitError> {
+        let repo = Repository::open_from_env().map_err(|e| local(Path::new("."), e.message()))?;
+        let url = repo.path().display().to_string();
+        Ok(Self {
+            repo,
+            url: url.clone(),
+            fetch_url: url,
+            branch: branch.to_owned(),
+            auth: Auth::default(),
+            _lock: None,
+        })
+    }
+
+    /// The repository as of commit `oid` (which must be present locally).
+    pub fn snapshot_at(&self, oid: Oid) -> Result<Snapshot<'_>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(|e| self.remote_error("read", &e, false))?;
+        Ok(Snapshot {
+            repo: &self.repo,
+            tip: Some(oid),
+            tree: Some(tree),
+        })
+    }
+
+    /// Resolves a revision (`main`, a SHA, `HEAD~3`) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
+        let tracking = format!("refs/remotes/origin/{rev}");
+        self.repo
+            .revparse_single(&tracking)
+            .or_else(|_| self.repo.revparse_single(rev))
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| GitError::BadFile {
+                url: self.url.clone(),
+                path: rev.to_owned(),
+                commit: "-".into(),
+                reason: e.message().to_owned(),
+            })
+    }
+
+    /// The commits in `from..to`, oldest first, first-parent.
+    pub fn range(&self, from: Option<Oid>, to: Oid) -> Result<Vec<Oid>, GitError> {
+        let err = |e: git2::Error| local(self.repo.path(), e.message());
+        let mut walk = self.repo.revwalk().map_err(err)?;
+        walk.push(to).map_err(err)?;
+        if let Some(f) = from {
+            walk.hide(f).map_err(err)?;
+        }
+        walk.simplify_first_parent().map_err(err)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .map_err(err)?;
+        walk.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The first parent of a commit, if any.
+    pub fn parent(&self, oid: Oid) -> Result<Option<Oid>, GitError> {
+        let c = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        Ok(c.parent_id(0).ok())
+    }
+
+    /// A commit's time, author and message.
+    pub fn commit_info(&self, oid: Oid) -> Result<(i64, String, String), GitError> {
+        let c = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        let a = c.author();
+        Ok((
+            c.time().seconds(),
+            a.email().or(a.name()).unwrap_or("").to_owned(),
+            c.message().unwrap_or("").to_owned(),
+        ))
     }
 
     /// Fetches the branch and returns its tip.
@@ -564,6 +647,67 @@ impl GitOps {
             .repo
             .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");
         Ok(PushOutcome::Pushed(oid))
+    }
+}
+
+/// What one attempt of a [`GitOps::transact`] decided.
+pub enum Txn<T> {
+    /// Nothing to write.
+    Done(T),
+    /// Write these files in one commit.
+    Commit {
+        edits: Vec<Edit>,
+        message: String,
+        identity: Identity,
+        result: T,
+    },
+}
+
+impl GitOps {
+    /// Runs `f` on a fresh tip and pushes what it decides; when the push is rejected, runs
+    /// it again on the new tip (never rebasing), with jittered backoff, until `attempts` or
+    /// `deadline` run out. Returns `f`'s result and the pushed commit, if any.
+    pub fn transact<T>(
+        &self,
+        attempts: u32,
+        deadline: std::time::Instant,
+        mut f: impl FnMut(&Snapshot<'_>) -> anyhow::Result<Txn<T>>,
+    ) -> anyhow::Result<(T, Option<Oid>)> {
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let pause = backoff(attempt);
+                if std::time::Instant::now() + pause > deadline {
+                    break;
+                }
+                std::thread::sleep(pause);
+            }
+            let tip = self.fetch()?;
+            match f(&tip)? {
+                Txn::Done(t) => return Ok((t, None)),
+                Txn::Commit {
+                    edits,
+                    message,
+                    identity,
+                    result,
+                } => match self.commit_and_push(&tip, &edits, &message, &identity)? {
+                    PushOutcome::Pushed(oid) => return Ok((result, Some(oid))),
+                    PushOutcome::Rejected(reason) => {
+                        crate::log::info(&format!(
+                            "push to {} rejected ({reason}); retrying from the new tip",
+                            self.url
+                        ));
+                        last = reason;
+                    }
+                },
+            }
+        }
+        Err(GitError::Contended {
+            url: self.url.clone(),
+            attempts,
+            last,
+        }
+        .into())
     }
 }
 

@@ -1,0 +1,192 @@
+//! `approve` and `revoke`: approvals as files in the GitOps repository, each in its own
+//! descriptive commit (DESIGN.md §8). With `--key`, the approval carries an SSH signature
+//! over its canonical payload, so push access alone cannot forge one.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::approvals::{self, Approval, ApprovalFile};
+use crate::cli::{ApproveArgs, Global, Output, RevokeArgs};
+use crate::deploy::plan;
+use crate::error::InvalidInput;
+use crate::gitops::{Edit, Identity, Txn};
+
+/// Signs `payload` with a private key file, or through ssh-agent when `key` is a public key.
+fn sign(key: &Path, payload: &str) -> anyhow::Result<String> {
+    if key.extension().is_some_and(|e| e == "pub") {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("payload");
+        std::fs::write(&file, payload)?;
+        let status = Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-q", "-n", crate::signing::NAMESPACE, "-f"])
+            .arg(key)
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| {
+                InvalidInput(format!(
+                    "cannot run ssh-keygen to sign with the agent's key {}: {e}",
+                    key.display()
+                ))
+            })?;
+        if !status.success() {
+            return Err(InvalidInput(format!(
+                "ssh-keygen -Y sign with {} failed ({status}): is the key in ssh-agent?",
+                key.display()
+            ))
+            .into());
+        }
+        return Ok(std::fs::read_to_string(dir.path().join("payload.sig"))?);
+    }
+    crate::signing::sign(key, payload).map_err(|e| InvalidInput(e).into())
+}
+
+pub fn approve(args: &ApproveArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    if args.justification.trim().is_empty() {
+        return Err(InvalidInput(
+            "--justification is empty: say why this release may go there".into(),
+        )
+        .into());
+    }
+    let gitops = super::release::open_gitops(global)?;
+    let actor = crate::settings::actor(global)
+        .ok_or_else(|| InvalidInput("who approves? set --actor or RELEASECTL_ACTOR".into()))?;
+    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
+    let (summary, oid) = gitops.transact(20, deadline, |tip| {
+        let policy = plan::load_policy(&gitops, tip)?;
+        let env = plan::environment(&policy, &env_name)?;
+        let reg = super::release::find_register(&gitops, tip, &args.project)?;
+        let entry = reg.resolve(&args.release_id)?.clone();
+        let now_odt = crate::settings::now()?;
+        let now = jiff::Timestamp::from_second(now_odt.unix_timestamp())?;
+        let listed = env.approvals.approvers.iter().find(|a| a.id == actor);
+        if listed.is_none() {
+            crate::log::info(&format!("{actor} is not an approver for {} in {}: the approval will not count", reg.full_name(), env.name));
+            eprintln!("releasectl: warning: {actor} is not listed as an approver for {}: this approval will not count", env.name);
+        }
+        let path = approvals::path(env.name.as_str(), &reg.repository, &reg.project, &entry.commit);
+        let mut file = match plan::read(&gitops, tip, &path)? {
+            Some(b) => ApprovalFile::parse(&path, &b)?,
+            None => ApprovalFile::new(env.name.as_str(), reg.repository.clone(), reg.project.clone(), entry.commit.clone()),
+        };
+        let live = |a: &&Approval| a.approver == actor && a.digest == entry.digest && a.expires_at.parse::<jiff::Timestamp>().is_ok_and(|t| t > now);
+        if let Some(a) = file.approvals.iter().find(live) {
+            return Err(InvalidInput(format!(
+                "{actor} already approved release {} of {} for {} (until {}): an approver approves once",
+                entry.label(),
+                reg.full_name(),
+                env.name,
+                a.expires_at
+            ))
+            .into());
+        }
+        // Expired or superseded approvals of this approver make way for the new one.
+        file.approvals.retain(|a| a.approver != actor);
+        let expires = now.checked_add(env.approvals.ttl)?;
+        let mut approval = Approval {
+            approver: actor.clone(),
+            environment: env.name.to_string(),
+            digest: entry.digest.clone(),
+            approved_at: now.to_string(),
+            expires_at: expires.to_string(),
+            justification: args.justification.trim().to_owned(),
+            signature: None,
+        };
+        if let Some(key) = &args.key {
+            approval.signature = Some(sign(key, &approval.payload(&file))?);
+        }
+        file.approvals.push(approval);
+        let message = format!(
+            "Approve release {} of {} for {}\n\nJustification: {}\nApproved by: {actor}\nExpires: {expires}{}\n\nRelease-Commit: {}\nRelease-Digest: {}\nEnvironment: {}\nProject: {}\nAction: approve\nApprover: {actor}\n",
+            entry.label(),
+            reg.project,
+            env.name,
+            args.justification.trim(),
+            if args.key.is_some() { "\nSigned: yes" } else { "" },
+            entry.commit,
+            entry.digest,
+            env.name,
+            reg.full_name(),
+        );
+        Ok(Txn::Commit {
+            edits: vec![Edit {
+                path: path.clone(),
+                content: Some(file.to_yaml().into_bytes()),
+            }],
+            message,
+            identity: Identity::new(&actor, now_odt.unix_timestamp()),
+            result: (format!("approved release {} of {} for {} until {expires}", entry.label(), reg.full_name(), env.name), path),
+        })
+    })?;
+    match global.output {
+        Output::Text => writeln!(
+            out,
+            "{}: {}",
+            summary.0,
+            oid.map(|o| o.to_string()).unwrap_or_default()
+        )?,
+        Output::Json => writeln!(
+            out,
+            "{}",
+            serde_json::json!({"result": summary.0, "file": summary.1, "commit": oid.map(|o| o.to_string())})
+        )?,
+    }
+    Ok(())
+}
+
+pub fn revoke(args: &RevokeArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let gitops = super::release::open_gitops(global)?;
+    let actor = crate::settings::actor(global)
+        .ok_or_else(|| InvalidInput("who revokes? set --actor or RELEASECTL_ACTOR".into()))?;
+    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
+    let (summary, oid) = gitops.transact(20, deadline, |tip| {
+        let reg = super::release::find_register(&gitops, tip, &args.project)?;
+        let entry = reg.resolve(&args.release_id)?.clone();
+        let path = approvals::path(env_name.as_str(), &reg.repository, &reg.project, &entry.commit);
+        let Some(bytes) = plan::read(&gitops, tip, &path)? else {
+            return Err(InvalidInput(format!("no approvals of release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());
+        };
+        let mut file = ApprovalFile::parse(&path, &bytes)?;
+        let before = file.approvals.len();
+        file.approvals.retain(|a| a.approver != actor);
+        if file.approvals.len() == before {
+            return Err(InvalidInput(format!("{actor} has not approved release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());
+        }
+        let now_odt = crate::settings::now()?;
+        let message = format!(
+            "Revoke approval of release {} of {} for {env_name}\n\nRevoked by: {actor}\n\nRelease-Commit: {}\nRelease-Digest: {}\nEnvironment: {env_name}\nProject: {}\nAction: revoke\nApprover: {actor}\n",
+            entry.label(),
+            reg.project,
+            entry.commit,
+            entry.digest,
+            reg.full_name(),
+        );
+        Ok(Txn::Commit {
+            edits: vec![Edit {
+                path,
+                content: (!file.approvals.is_empty()).then(|| file.to_yaml().into_bytes()),
+            }],
+            message,
+            identity: Identity::new(&actor, now_odt.unix_timestamp()),
+            result: format!("revoked {actor}'s approval of release {} of {} for {env_name}", entry.label(), reg.full_name()),
+        })
+    })?;
+    match global.output {
+        Output::Text => writeln!(
+            out,
+            "{summary}: {}",
+            oid.map(|o| o.to_string()).unwrap_or_default()
+        )?,
+        Output::Json => writeln!(
+            out,
+            "{}",
+            serde_json::json!({"result": summary, "commit": oid.map(|o| o.to_string())})
+        )?,
+    }
+    Ok(())
+}
