@@ -98,6 +98,8 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Withdraw your approval of a release for an environment.
     Revoke(RevokeArgs),
+    /// Validate the GitOps repository (or each commit of a range) against its policy.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -292,4 +294,15 @@ pub struct RevokeArgs {
     pub env: String,
     pub project: String,
     pub release_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check each commit of `A..B` (first-parent) instead of the branch tip's state.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// Read the repository this process runs in (a `pre-receive` hook) instead of --gitops;
+    /// policy windows are judged at the current time, not at commit time.
+    #[arg(long)]
+    pub here: bool,
 }

@@ -29,7 +29,8 @@ pub struct InvalidInput(pub String);
 #[must_use]
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<crate::cmd::deploy::Refused>() {
+        if cause.is::<crate::cmd::deploy::Refused>() || cause.is::<crate::cmd::check::Violations>()
+        {
             return POLICY;
         }
         if cause.is::<crate::policy::PolicyError>() || cause.is::<crate::approvals::ApprovalError>()

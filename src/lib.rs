@@ -61,6 +61,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             Command::Diff(args) => cmd::diff::run(&args, &cli.global, &mut buf).await,
             Command::Approve(args) => cmd::approve::approve(&args, &cli.global, &mut buf),
             Command::Revoke(args) => cmd::approve::revoke(&args, &cli.global, &mut buf),
+            Command::Check(args) => cmd::check::run(&args, &cli.global, &mut buf),
             Command::Copy(args) => {
                 cmd::copy::run(&args.source, &args.destination, &cli.global, &mut buf).await
             }

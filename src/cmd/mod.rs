@@ -2,6 +2,7 @@
 //! writes its result to the `out` it is given, once, at the end.
 
 pub mod approve;
+pub mod check;
 pub mod copy;
 pub mod create;
 pub mod deploy;

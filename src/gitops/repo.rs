@@ -125,6 +125,18 @@ impl Snapshot<'_> {
         })
     }
 
+    /// Names of the directories at the root.
+    pub fn list_dirs(&self) -> Result<Vec<String>, git2::Error> {
+        let Some(tree) = &self.tree else {
+            return Ok(Vec::new());
+        };
+        Ok(tree
+            .iter()
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .filter_map(|e| e.name().ok().map(str::to_owned))
+            .collect())
+    }
+
     /// The tip commit's id as hex, or `(empty)`.
     #[must_use]
     pub fn tip_str(&self) -> String {
@@ -465,6 +477,37 @@ impl GitOps {
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
             .map_err(err)?;
         walk.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The paths whose blobs differ between `parent` (or the empty tree) and `commit`.
+    pub fn changed_paths(&self, parent: Option<Oid>, commit: Oid) -> Result<Vec<String>, GitError> {
+        let err = |e: git2::Error| local(self.repo.path(), e.message());
+        let tree_of = |oid: Oid| {
+            self.repo
+                .find_commit(oid)
+                .and_then(|c| c.tree())
+                .map_err(err)
+        };
+        let new = tree_of(commit)?;
+        let old = match parent {
+            Some(p) => Some(tree_of(p)?),
+            None => None,
+        };
+        let diff = self
+            .repo
+            .diff_tree_to_tree(old.as_ref(), Some(&new), None)
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            for f in [d.old_file(), d.new_file()] {
+                if let Some(p) = f.path().and_then(|p| p.to_str())
+                    && !out.iter().any(|x: &String| x == p)
+                {
+                    out.push(p.to_owned());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The first parent of a commit, if any.
