@@ -81,11 +81,11 @@ pub enum Command {
     /// Argo CD plugin: print the manifests of the release the pointer names.
     Generate(GenerateArgs),
     /// Deploy a release to an environment (or a group, or --auto), under policy.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Deploy the release running in one environment to another.
-    Promote(PromoteArgs),
+    Promote(Box<PromoteArgs>),
     /// Go back to an earlier release in an environment.
-    Rollback(RollbackArgs),
+    Rollback(Box<RollbackArgs>),
     /// Let a release blocked by `rollback --block` return to an environment.
     Unblock(UnblockArgs),
     /// Which release runs where.
@@ -112,7 +112,7 @@ pub struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
     /// Package rendered manifests into a release image, push it, and register it (--gitops).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show one registered release.
     Get(GetArgs),
     /// List a project's registered releases.

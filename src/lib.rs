@@ -39,7 +39,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Release(release) => match *release {
-                ReleaseCommand::Create(args) => cmd::create::run(args, &cli.global, &mut buf).await,
+                ReleaseCommand::Create(args) => {
+                    cmd::create::run(*args, &cli.global, &mut buf).await
+                }
                 ReleaseCommand::Get(args) => cmd::release::get(&args, &cli.global, &mut buf),
                 ReleaseCommand::List(args) => cmd::release::list(&args, &cli.global, &mut buf),
             },

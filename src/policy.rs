@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use std::fmt::Write as _;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -31,6 +33,7 @@ pub struct PolicyError {
 pub struct EnvName(String);
 
 impl EnvName {
+    #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         crate::ids::is_name_component(s).then(|| Self(s.to_owned()))
     }
@@ -352,6 +355,7 @@ impl Parser<'_> {
 }
 
 /// Parses and validates a policy file.
+#[allow(clippy::many_single_char_names)] // p: parser, k: key, v: value, as in the rest of this module
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Policy, PolicyError> {
     let p = Parser { file };
     let docs = crate::manifests::yaml_documents(bytes).map_err(|reason| PolicyError {
@@ -778,7 +782,7 @@ pub fn evaluate(env: &Environment, facts: &Facts<'_>) -> Vec<Decision> {
             }
         );
         if !problems.is_empty() {
-            actual.push_str(&format!("; not counted: {}", problems.join("; ")));
+            let _ = write!(actual, "; not counted: {}", problems.join("; "));
         }
         out.push(Decision::new(
             "approvals",
@@ -853,7 +857,7 @@ pub fn human(d: jiff::SignedDuration) -> String {
     let mut out = String::new();
     for (n, u) in [(days, "d"), (h, "h"), (m, "m"), (sec, "s")] {
         if n > 0 {
-            out.push_str(&format!("{n}{u}"));
+            let _ = write!(out, "{n}{u}");
         }
     }
     if out.is_empty() { "0s".into() } else { out }

@@ -305,7 +305,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
         },
         violations: Vec::new(),
     };
-    let (what, checked) = match &args.range {
+    let (what, changes) = match &args.range {
         Some(range) => {
             let (a, b) = range
                 .split_once("..")
@@ -326,7 +326,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
                     checker.change(c, &path)?;
                 }
             }
-            (format!("{range}"), commits.len())
+            (range.clone(), commits.len())
         }
         None => {
             let tip = if args.here {
@@ -350,7 +350,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
             out,
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"checked": what, "changes": checked, "violations": violations})
+                &serde_json::json!({"checked": what, "changes": changes, "violations": violations})
             )?
         )?,
         Output::Text => {
@@ -367,7 +367,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
             }
             writeln!(
                 out,
-                "{} violation(s) in {what} ({checked} checked)",
+                "{} violation(s) in {what} ({changes} checked)",
                 violations.len()
             )?;
         }

@@ -185,6 +185,12 @@ struct Package<'a> {
     trigger: Option<Trigger>,
     source: Source,
     created_at: String,
+    /// Aliases known before a number is assigned (tags).
+    tag_aliases: Vec<Alias>,
+    /// The branch whose `<branch>-<number>` alias the release gets.
+    source_branch: Option<String>,
+    /// The trigger as the register records it.
+    registered_trigger: Option<RegisteredTrigger>,
 }
 
 impl Package<'_> {
@@ -264,9 +270,6 @@ impl Outcome {
 /// that is already registered only gains new aliases and triggers.
 async fn register(
     pkg: &Package<'_>,
-    tag_aliases: &[Alias],
-    registered_trigger: Option<RegisteredTrigger>,
-    source_branch: Option<&str>,
     store: &Store,
     image: &ImageRef,
     url: &str,
@@ -298,7 +301,8 @@ async fn register(
         let identity =
             crate::gitops::Identity::new(&actor, crate::settings::now()?.unix_timestamp());
         let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
-            let changed = reg.merge(&id.commit, tag_aliases, registered_trigger.clone())?;
+            let changed =
+                reg.merge(&id.commit, &pkg.tag_aliases, pkg.registered_trigger.clone())?;
             let entry = reg.find_commit(&id.commit).expect("just merged").clone();
             let outcome = Outcome {
                 digest: entry.digest.clone(),
@@ -317,8 +321,8 @@ async fn register(
         } else {
             let number = reg.next_number();
             if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
-                let mut aliases = tag_aliases.to_vec();
-                if let Some(b) = source_branch {
+                let mut aliases = pkg.tag_aliases.clone();
+                if let Some(b) = &pkg.source_branch {
                     aliases.push(register::branch_alias(b, number));
                 }
                 let (bytes, metadata) = pkg.build(Some(number), aliases)?;
@@ -332,7 +336,7 @@ async fn register(
                 digest: bytes.manifest_digest.clone(),
                 created_at: metadata.release.created_at.clone(),
                 aliases: metadata.release.aliases.clone(),
-                triggers: registered_trigger.clone().into_iter().collect(),
+                triggers: pkg.registered_trigger.clone().into_iter().collect(),
             };
             reg.add(entry.clone())?;
             let message = commit_message("Register", &reg, &entry, &actor);
@@ -474,6 +478,9 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
             repository_url: args.source_url.clone(),
         },
         created_at,
+        tag_aliases,
+        source_branch: args.source_branch.clone(),
+        registered_trigger,
     };
 
     let image = base.image(&id, None);
@@ -481,23 +488,11 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
     let store = Store::open_for_write(&image, &options)?;
     let outcome = match &global.gitops {
         None => {
-            let (bytes, metadata) = pkg.build(None, tag_aliases)?;
+            let (bytes, metadata) = pkg.build(None, pkg.tag_aliases.clone())?;
             push(&store, &image, &bytes, id.commit.as_str()).await?;
             Outcome::from_metadata(bytes.manifest_digest.clone(), &metadata, false)
         }
-        Some(url) => {
-            register(
-                &pkg,
-                &tag_aliases,
-                registered_trigger,
-                args.source_branch.as_deref(),
-                &store,
-                &image,
-                url,
-                global,
-            )
-            .await?
-        }
+        Some(url) => register(&pkg, &store, &image, url, global).await?,
     };
     let pinned = image.with_digest(outcome.digest.clone());
     match global.output {

@@ -42,15 +42,10 @@ pub fn new_pointer(item: &Item, action: &Action, stamp: &Stamp<'_>) -> Pointer {
         .as_ref()
         .map(Pointer::blocked)
         .unwrap_or_default();
-    match action {
-        Action::Rollback { block: true } => {
-            if let Some(cur) = &item.current
-                && !blocked.iter().any(|c| c == cur.id.commit.as_str())
-            {
-                blocked.push(cur.id.commit.to_string());
-            }
-        }
-        _ => {}
+    if let (Action::Rollback { block: true }, Some(cur)) = (action, &item.current)
+        && !blocked.iter().any(|c| c == cur.id.commit.as_str())
+    {
+        blocked.push(cur.id.commit.to_string());
     }
     let mut annotations = BTreeMap::new();
     annotations.insert(

@@ -106,9 +106,8 @@ pub fn presence(
     }
     let running_now = current.is_some_and(|p| p.id.commit.as_str() == commit);
     let mut since = None;
-    let mut history = tip.history(path)?.peekable();
     // Walk back to the change that made the pointer name the release (newest such).
-    while let Some(change) = history.next() {
+    for change in tip.history(path)? {
         let change = change?;
         let names = change
             .content

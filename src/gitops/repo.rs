@@ -549,14 +549,11 @@ impl GitOps {
             .fetch(&[&refspec], Some(&mut opts), None)
             .map_err(|e| self.remote_error("fetch", &e, auth_failed.get()))?;
         // A branch that does not exist on the remote (a new repository) has no tip.
-        let advertised = remote
-            .list()
-            .map(|heads| {
-                heads
-                    .iter()
-                    .any(|h| h.name() == format!("refs/heads/{}", self.branch))
-            })
-            .unwrap_or(false);
+        let advertised = remote.list().is_ok_and(|heads| {
+            heads
+                .iter()
+                .any(|h| h.name() == format!("refs/heads/{}", self.branch))
+        });
         let tip = if advertised {
             Some(
                 self.repo
