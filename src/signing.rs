@@ -45,3 +45,119 @@ pub fn sign(path: &Path, payload: &str) -> Result<String, String> {
     sig.to_pem(ssh_key::LineEnding::LF)
         .map_err(|e| format!("cannot encode the signature: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::private::Ed25519Keypair;
+
+    const PAYLOAD: &str =
+        "releasectl-approval-v1\nenvironment=production\napprover=alice@company.com\n";
+
+    /// A deterministic ed25519 key (from `seed`), written to a file in OpenSSH format as
+    /// `ssh-keygen -t ed25519 -N ''` would.
+    fn key(seed: u8) -> (tempfile::TempDir, std::path::PathBuf, PrivateKey) {
+        let key = PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id_ed25519");
+        std::fs::write(&path, key.to_openssh(ssh_key::LineEnding::LF).unwrap()).unwrap();
+        (dir, path, key)
+    }
+
+    fn public(key: &PrivateKey) -> String {
+        key.public_key().to_openssh().unwrap()
+    }
+
+    #[test]
+    fn signature_made_by_sign_verifies_against_its_public_key() {
+        let (_dir, path, key) = key(1);
+        let sig = sign(&path, PAYLOAD).unwrap();
+        assert!(sig.starts_with("-----BEGIN SSH SIGNATURE-----\n"), "{sig}");
+        assert_eq!(verify_approval(&public(&key), PAYLOAD, &sig), Ok(()));
+        // Surrounding whitespace (YAML block scalars add a newline) does not matter.
+        assert_eq!(
+            verify_approval(
+                &format!(" {} \n", public(&key)),
+                PAYLOAD,
+                &format!("\n{sig}\n")
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn signature_over_other_content_is_rejected() {
+        let (_dir, path, key) = key(1);
+        let sig = sign(&path, PAYLOAD).unwrap();
+        let tampered = PAYLOAD.replace("alice", "mallory");
+        let err = verify_approval(&public(&key), &tampered, &sig).unwrap_err();
+        assert!(err.contains("another key, or over other content"), "{err}");
+        // One byte more is other content too.
+        assert!(verify_approval(&public(&key), &format!("{PAYLOAD}\n"), &sig).is_err());
+    }
+
+    #[test]
+    fn signature_by_another_key_is_rejected() {
+        let (_dir, path, _alice) = key(1);
+        let (_d2, _p2, mallory) = key(2);
+        let sig = sign(&path, PAYLOAD).unwrap();
+        let err = verify_approval(&public(&mallory), PAYLOAD, &sig).unwrap_err();
+        assert!(err.contains("another key"), "{err}");
+    }
+
+    #[test]
+    fn signature_in_another_namespace_is_rejected_naming_both() {
+        let (_dir, _path, key) = key(1);
+        let sig = key
+            .sign("git", HashAlg::Sha512, PAYLOAD.as_bytes())
+            .unwrap()
+            .to_pem(ssh_key::LineEnding::LF)
+            .unwrap();
+        let err = verify_approval(&public(&key), PAYLOAD, &sig).unwrap_err();
+        assert!(err.contains("\"git\"") && err.contains(NAMESPACE), "{err}");
+    }
+
+    #[test]
+    fn truncated_or_garbled_signature_is_rejected_as_not_a_signature() {
+        let (_dir, path, key) = key(1);
+        let sig = sign(&path, PAYLOAD).unwrap();
+        let lines: Vec<&str> = sig.lines().collect();
+        let mut cut = lines[..lines.len() - 2].to_vec();
+        cut.push(lines[lines.len() - 1]);
+        for bad in [
+            cut.join("\n"),
+            sig[..sig.len() / 2].to_owned(),
+            String::new(),
+            "not a signature".to_owned(),
+        ] {
+            let err = verify_approval(&public(&key), PAYLOAD, &bad).unwrap_err();
+            assert!(err.starts_with("not an SSH signature"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_policy_key_that_is_not_a_public_key_is_reported_as_such() {
+        let (_dir, path, _key) = key(1);
+        let sig = sign(&path, PAYLOAD).unwrap();
+        let err = verify_approval("ssh-ed25519 AAAAnotbase64!", PAYLOAD, &sig).unwrap_err();
+        assert!(
+            err.starts_with("the policy's key is not an SSH public key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn signing_with_a_missing_or_non_key_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = sign(&missing, PAYLOAD).unwrap_err();
+        assert!(
+            err.contains("cannot read key") && err.contains("nope"),
+            "{err}"
+        );
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, "hello").unwrap();
+        let err = sign(&junk, PAYLOAD).unwrap_err();
+        assert!(err.contains("is not an OpenSSH private key"), "{err}");
+    }
+}

@@ -325,6 +325,11 @@ async fn register(
                 if let Some(b) = &pkg.source_branch {
                     aliases.push(register::branch_alias(b, number));
                 }
+                // Refuse before pushing anything: an image must not claim a number that
+                // its registration will never get.
+                for a in &aliases {
+                    reg.check_alias_free(&a.alias, &id.commit)?;
+                }
                 let (bytes, metadata) = pkg.build(Some(number), aliases)?;
                 push(store, image, &bytes, id.commit.as_str()).await?;
                 built = Some((number, bytes, metadata));

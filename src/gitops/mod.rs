@@ -27,6 +27,8 @@ pub enum GitError {
         operation: &'static str,
         reason: String,
     },
+    #[error("gitops repository {url}: the server refused the push: {reason}")]
+    Refused { url: String, reason: String },
     #[error("gitops repository {url}: push rejected {attempts} times (last: {last}); gave up")]
     Contended {
         url: String,

@@ -172,7 +172,8 @@ impl Register {
         self.last_number.max(highest) + 1
     }
 
-    fn check_alias_free(&self, alias: &str, commit: &CommitSha) -> Result<(), RegisterError> {
+    /// Fails when `alias` already names a release other than `commit`'s.
+    pub fn check_alias_free(&self, alias: &str, commit: &CommitSha) -> Result<(), RegisterError> {
         match self
             .releases
             .iter()

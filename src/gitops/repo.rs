@@ -589,7 +589,20 @@ impl GitOps {
         identity: &Identity,
     ) -> Result<PushOutcome, GitError> {
         let oid = self.commit(base, edits, message, identity)?;
-        self.push(oid)
+        match self.push(oid, base.tip)? {
+            PushOutcome::Rejected(reason) => {
+                // A rejection with the branch where we left it was no race: the server
+                // refused the change itself (a hook, a protected branch). Retrying cannot help.
+                if self.fetch()?.tip == base.tip {
+                    return Err(GitError::Refused {
+                        url: self.url.clone(),
+                        reason,
+                    });
+                }
+                Ok(PushOutcome::Rejected(reason))
+            }
+            pushed => Ok(pushed),
+        }
     }
 
     /// Creates the commit object (no ref moves).
@@ -642,15 +655,20 @@ impl GitOps {
             .map_err(err)
     }
 
-    /// Pushes `oid` to the branch without force.
-    pub fn push(&self, oid: Oid) -> Result<PushOutcome, GitError> {
+    /// Pushes `oid` to the branch without force, expecting the branch at `base` (`None`: a
+    /// new branch).
+    pub fn push(&self, oid: Oid, base: Option<Oid>) -> Result<PushOutcome, GitError> {
         let local_ref = format!("refs/heads/{}", self.branch);
         self.repo
             .reference(&local_ref, oid, true, "releasectl: prepared commit")
             .map_err(|e| local(self.repo.path(), e.message()))?;
+        if let Some(path) = self.fetch_url.strip_prefix("file://") {
+            return self.push_local(Path::new(path), oid, base);
+        }
         let auth_failed = Cell::new(false);
         let asked = Cell::new(0);
         let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let said: RefCell<String> = RefCell::new(String::new());
         let mut remote = self
             .repo
             .remote_anonymous(&self.fetch_url)
@@ -661,6 +679,14 @@ impl GitOps {
                 *rejected.borrow_mut() = Some(format!("{refname}: {msg}"));
             }
             Ok(())
+        });
+        // What the server's hooks print ("remote: ...") explains a refusal.
+        cb.sideband_progress(|data| {
+            let mut s = said.borrow_mut();
+            if s.len() < 4096 {
+                s.push_str(&String::from_utf8_lossy(data));
+            }
+            true
         });
         let mut opts = PushOptions::new();
         opts.remote_callbacks(cb);
@@ -680,13 +706,75 @@ impl GitOps {
         drop(remote);
         drop(opts);
         if let Some(reason) = rejected.take() {
-            return Ok(PushOutcome::Rejected(reason));
+            let said = said.take();
+            let said: Vec<&str> = said
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            return Ok(PushOutcome::Rejected(if said.is_empty() {
+                reason
+            } else {
+                format!("{reason} ({})", said.join(" / "))
+            }));
         }
-        // Keep the tracking ref in step, so the next fetch has nothing to download.
+        self.pushed(oid)
+    }
+
+    /// Keeps the tracking ref in step, so the next fetch has nothing to download.
+    fn pushed(&self, oid: Oid) -> Result<PushOutcome, GitError> {
         let _ = self
             .repo
             .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");
         Ok(PushOutcome::Pushed(oid))
+    }
+
+    /// A push to a repository on this machine. libgit2's local transport overwrites the
+    /// remote ref without checking its old value (two writers could both "win"), so the
+    /// objects go to a private ref and the branch moves by compare-and-swap under git's ref
+    /// lock. (Hooks do not run for local remotes, as with libgit2's own local push.)
+    fn push_local(
+        &self,
+        path: &Path,
+        oid: Oid,
+        base: Option<Oid>,
+    ) -> Result<PushOutcome, GitError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let incoming = format!("refs/releasectl/incoming/{}-{nanos}", std::process::id());
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.fetch_url)
+            .map_err(|e| self.remote_error("push", &e, false))?;
+        let refspec = format!("+refs/heads/{}:{incoming}", self.branch);
+        remote
+            .push(&[&refspec], None)
+            .map_err(|e| self.remote_error("push", &e, false))?;
+        let target = Repository::open(path).map_err(|e| self.remote_error("push", &e, false))?;
+        let branch = format!("refs/heads/{}", self.branch);
+        let swapped = match base {
+            Some(old) => target.reference_matching(&branch, oid, true, old, "releasectl: push"),
+            None => target.reference(&branch, oid, false, "releasectl: push"),
+        };
+        if let Ok(mut r) = target.find_reference(&incoming) {
+            let _ = r.delete();
+        }
+        match swapped {
+            Ok(_) => self.pushed(oid),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
+                ) =>
+            {
+                Ok(PushOutcome::Rejected(format!(
+                    "the branch moved ({})",
+                    e.message()
+                )))
+            }
+            Err(e) => Err(self.remote_error("push", &e, false)),
+        }
     }
 }
 

@@ -220,3 +220,54 @@ fn a_cached_generate_makes_no_http_requests() {
         "a cached generate opened a connection"
     );
 }
+
+#[test]
+fn a_cache_that_cannot_be_written_costs_speed_not_correctness() {
+    let image = image();
+    let server = FakeServer::start(|req| image.serve(req));
+    let app = app_dir(&server.host(), &image.digest);
+    // A regular file where the cache directory should be: nothing can be created under it.
+    let scratch = support::temp_dir();
+    let not_a_dir = scratch.path().join("cache");
+    std::fs::write(&not_a_dir, "not a directory").unwrap();
+    for _ in 0..2 {
+        let out = cached_generate(app.path(), &server.host(), &not_a_dir).run();
+        out.assert_success();
+        assert_eq!(out.stdout, image.expected, "{out}");
+    }
+    assert_eq!(std::fs::read(&not_a_dir).unwrap(), b"not a directory");
+}
+
+#[test]
+fn a_release_that_fails_verification_is_not_cached() {
+    let image = image();
+    let mut tampered = image.resources_bytes().to_vec();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let resources = image.resources_path();
+    let server = FakeServer::start(move |req| {
+        if req.path_only() == resources {
+            crate::support::Action::respond(200, &[], tampered.clone())
+        } else {
+            image.serve(req)
+        }
+    });
+    let host = server.host();
+    let app = app_dir(&host, &image.digest);
+    let cache = support::temp_dir();
+    let out = cached_generate(app.path(), &host, cache.path()).run();
+    common::assert_fails(&out, 3, &["resources", "digest mismatch"]);
+    // Nothing under the manifest's digest: a later run cannot be served the bad release.
+    let hex = image.digest.strip_prefix("sha256:").unwrap();
+    let cached: Vec<PathBuf> = files_under(cache.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == hex))
+        .collect();
+    assert!(cached.is_empty(), "the manifest was cached: {cached:?}");
+    drop(server);
+    // With the registry gone, the cache cannot answer for this digest.
+    let again = cached_generate(app.path(), &host, cache.path())
+        .env("RELEASECTL_TIMEOUT", "10s")
+        .run();
+    again.assert_failure().assert_stdout_empty();
+}

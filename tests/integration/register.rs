@@ -300,9 +300,19 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
     assert!(!log.is_empty(), "the server saw no request at all");
     assert_eq!(repo.main_sha(), before, "the remote must be untouched");
     // The fetch failed before anything was built: no image was pushed either.
+    let inspect = Cmd::releasectl()
+        .args([
+            "inspect",
+            &format!(
+                "{}/{REPOSITORY}/{PROJECT}:{}",
+                env.registry(),
+                commit("wrong-password")
+            ),
+        ])
+        .run();
     assert!(
-        !env.registry.path().join("company").exists(),
-        "an image was pushed although registration could not start"
+        !inspect.success(),
+        "an image was pushed although registration could not start\n{inspect}"
     );
 
     // The same through the environment variables.
@@ -508,7 +518,9 @@ fn a_push_race_is_detected_rederived_from_the_new_tip_and_lands_on_top() {
     assert_eq!(shas[2], seed);
     assert_eq!(
         repo.show("teams/other.yaml").as_deref(),
-        Some(competitor_content)
+        Some(competitor_content),
+        "the competitor's file must survive our commit on top of it\n{}",
+        repo.git(["log", "--stat", "--format=%H %s", "refs/heads/main"])
     );
     assert!(repo.show_required(REGISTER).contains(&c));
     repo.assert_fast_forward_only(1);

@@ -287,7 +287,8 @@ impl BareRepo {
     blob=$(printf '%s' {content} | {git} hash-object -w --stdin)
     rm -f {index}
     {git} read-tree "$old"
-    {git} update-index --add --cacheinfo "100644,$blob,{path}"
+    path={path}
+    {git} update-index --add --cacheinfo "100644,$blob,$path"
     tree=$({git} write-tree)
     new=$({git} commit-tree "$tree" -p "$old" -m {message})
     {git} update-ref refs/heads/main "$new" "$old"
