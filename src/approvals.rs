@@ -173,3 +173,261 @@ pub fn facts(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const NOW: &str = "2026-11-23T10:00:00Z";
+    const LATER: &str = "2026-11-24T10:00:00Z";
+
+    fn env(approvers: &str) -> Environment {
+        let yaml = format!(
+            "environments:\n  production:\n    promotion_policy:\n      requires_approval: true\n      approvals: {{min: 2, approvers: [{approvers}]}}\n"
+        );
+        let policy = crate::policy::parse("environments.yaml", yaml.as_bytes()).unwrap();
+        policy.environments[0].clone()
+    }
+
+    fn plain_env() -> Environment {
+        env("alice@company.com, bob@company.com")
+    }
+
+    fn file(approvals: Vec<Approval>) -> ApprovalFile {
+        let mut f = ApprovalFile::new(
+            "production",
+            "company/monorepo".parse().unwrap(),
+            "auth-service".parse().unwrap(),
+            "0123456789012345678901234567890123456789".parse().unwrap(),
+        );
+        f.approvals = approvals;
+        f
+    }
+
+    fn approval(who: &str) -> Approval {
+        Approval {
+            approver: who.to_owned(),
+            environment: "production".into(),
+            digest: D1.parse().unwrap(),
+            approved_at: NOW.into(),
+            expires_at: LATER.into(),
+            justification: "looks good".into(),
+            signature: None,
+        }
+    }
+
+    fn never(_: &str, _: &str, _: &str) -> Result<(), String> {
+        panic!("no key is listed: nothing to verify")
+    }
+
+    fn judge(
+        f: &ApprovalFile,
+        env: &Environment,
+        verify: SignatureCheck<'_>,
+    ) -> Vec<(String, Option<String>)> {
+        facts(
+            Some(f),
+            env,
+            &D1.parse().unwrap(),
+            NOW.parse().unwrap(),
+            verify,
+        )
+        .into_iter()
+        .map(|a| {
+            assert_eq!(a.valid, a.problem.is_none());
+            (a.approver, a.problem)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn approvals_by_listed_approvers_for_this_digest_and_environment_count() {
+        let f = file(vec![
+            approval("alice@company.com"),
+            approval("bob@company.com"),
+        ]);
+        let got = judge(&f, &plain_env(), &never);
+        assert_eq!(
+            got,
+            vec![
+                ("alice@company.com".into(), None),
+                ("bob@company.com".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_file_means_no_approvals() {
+        let got = facts(
+            None,
+            &plain_env(),
+            &D1.parse().unwrap(),
+            NOW.parse().unwrap(),
+            &never,
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn each_reason_not_to_count_is_named() {
+        let mut other_env = approval("alice@company.com");
+        other_env.environment = "staging".into();
+        let mut other_digest = approval("alice@company.com");
+        other_digest.digest = D2.parse().unwrap();
+        let unlisted = approval("carol@company.com");
+        let mut expired = approval("alice@company.com");
+        expired.expires_at = NOW.into(); // expires at the very moment: no longer valid
+        let mut garbage = approval("alice@company.com");
+        garbage.expires_at = "tomorrow".into();
+        let f = file(vec![other_env, other_digest, unlisted, expired, garbage]);
+        let got: Vec<String> = judge(&f, &plain_env(), &never)
+            .into_iter()
+            .map(|(_, p)| p.expect("does not count"))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "approves environment staging, not production".to_owned(),
+                format!("approves digest {D2}, not {D1}"),
+                "not a listed approver".to_owned(),
+                format!("expired at {NOW}"),
+                "expiry \"tomorrow\" is not a time".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_for_another_environment_does_not_count_even_if_its_entries_say_production() {
+        let mut f = file(vec![approval("alice@company.com")]);
+        f.environment = "staging".into();
+        let got = judge(&f, &plain_env(), &never);
+        assert!(
+            got[0]
+                .1
+                .as_deref()
+                .is_some_and(|p| p.contains("not production")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_approval_by_the_same_approver_counts_once() {
+        let f = file(vec![
+            approval("alice@company.com"),
+            approval("alice@company.com"),
+        ]);
+        let got = judge(&f, &plain_env(), &never);
+        assert_eq!(got[0].1, None);
+        assert_eq!(
+            got[1].1.as_deref(),
+            Some("approved more than once; counted once")
+        );
+    }
+
+    #[test]
+    fn an_invalid_approval_does_not_use_up_the_approvers_one_valid_approval() {
+        let mut expired = approval("alice@company.com");
+        expired.expires_at = "2026-11-22T10:00:00Z".into();
+        let f = file(vec![expired, approval("alice@company.com")]);
+        let got = judge(&f, &plain_env(), &never);
+        assert!(got[0].1.is_some());
+        assert_eq!(got[1].1, None, "{got:?}");
+    }
+
+    #[test]
+    fn with_a_listed_key_an_approval_needs_a_signature_that_verifies_over_the_payload() {
+        let env = env(r#"{id: alice@company.com, key: "ssh-ed25519 AAAAalice"}, bob@company.com"#);
+        let mut signed = approval("alice@company.com");
+        signed.signature = Some("SIG-GOOD".into());
+        let mut forged = approval("alice@company.com");
+        forged.signature = Some("SIG-BAD".into());
+        let unsigned = approval("alice@company.com");
+        // bob has no key listed: his unsigned approval counts without a verification.
+        let f = file(vec![
+            forged,
+            unsigned,
+            signed.clone(),
+            approval("bob@company.com"),
+        ]);
+        let seen = RefCell::new(Vec::new());
+        let verify = |key: &str, payload: &str, sig: &str| {
+            seen.borrow_mut()
+                .push((key.to_owned(), payload.to_owned(), sig.to_owned()));
+            if sig == "SIG-GOOD" {
+                Ok(())
+            } else {
+                Err("made by another key".to_owned())
+            }
+        };
+        let got = judge(&f, &env, &verify);
+        assert_eq!(
+            got[0].1.as_deref(),
+            Some("signature does not verify: made by another key")
+        );
+        assert_eq!(
+            got[1].1.as_deref(),
+            Some("unsigned, but the policy lists the approver's key")
+        );
+        assert_eq!(got[2].1, None);
+        assert_eq!(got[3].1, None);
+        let seen = seen.into_inner();
+        assert_eq!(
+            seen.len(),
+            2,
+            "only keyed, signed approvals are verified: {seen:?}"
+        );
+        assert_eq!(seen[1].0, "ssh-ed25519 AAAAalice");
+        assert_eq!(seen[1].1, signed.payload(&f));
+        assert_eq!(seen[1].2, "SIG-GOOD");
+    }
+
+    #[test]
+    fn the_payload_is_the_canonical_key_value_lines() {
+        let f = file(vec![]);
+        assert_eq!(
+            approval("alice@company.com").payload(&f),
+            format!(
+                "releasectl-approval-v1\nenvironment=production\nrepository=company/monorepo\nproject=auth-service\ncommit=0123456789012345678901234567890123456789\ndigest={D1}\napprover=alice@company.com\nexpires_at={LATER}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_round_trips_through_yaml_even_with_an_all_digit_commit() {
+        let mut signed = approval("bob@company.com");
+        signed.signature =
+            Some("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n".into());
+        let f = file(vec![approval("alice@company.com"), signed]);
+        let text = f.to_yaml();
+        assert_eq!(
+            ApprovalFile::parse("a.yaml", text.as_bytes()),
+            Ok(f),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parse_refuses_unknown_fields_other_kinds_and_several_documents() {
+        let good = file(vec![approval("alice@company.com")]).to_yaml();
+        let err = |text: &str| {
+            ApprovalFile::parse("a.yaml", text.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(&good.replace("kind: ReleaseApprovals", "kind: ReleasePointer"))
+                .contains("apiVersion/kind")
+        );
+        assert!(err(&format!("{good}\nextra: 1\n")).contains("extra"));
+        assert!(
+            err(&good.replace("justification:", "approved: true\n  justification:"))
+                .contains("approved")
+        );
+        assert!(err(&format!("{good}\n---\n{good}")).contains("found 2"));
+        assert!(err("").starts_with("a.yaml: not a valid ReleaseApprovals file"));
+    }
+}

@@ -181,7 +181,7 @@ impl Pointer {
         use std::fmt::Write as _;
         let mut out = format!(
             "apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\n",
-            self.name
+            serde_json::Value::String(self.name.clone())
         );
         if !self.annotations.is_empty() {
             out.push_str("  annotations:\n");
@@ -190,16 +190,21 @@ impl Pointer {
                 let _ = writeln!(out, "    {k}: {}", serde_json::Value::String(v.clone()));
             }
         }
+        // Every value is quoted: an all-digit commit (or a project named `123`) would
+        // otherwise read back as a number.
+        let q = |v: &str| serde_json::Value::String(v.to_owned());
         let _ = write!(
             out,
             "spec:\n  repository: {}\n  project: {}\n  release: {}\n",
-            self.id.repository, self.id.project, self.id.commit
+            q(self.id.repository.as_str()),
+            q(self.id.project.as_str()),
+            q(self.id.commit.as_str())
         );
         if let Some(d) = &self.digest {
-            let _ = writeln!(out, "  digest: {d}");
+            let _ = writeln!(out, "  digest: {}", q(d.as_str()));
         }
         if let Some(r) = &self.registry {
-            let _ = writeln!(out, "  registry: {}", r.to_string_value());
+            let _ = writeln!(out, "  registry: {}", q(&r.to_string_value()));
         }
         out
     }
@@ -402,6 +407,11 @@ spec:
         let back = parse("release.yaml", p.render().as_bytes()).unwrap();
         assert_eq!(back, p);
         assert_eq!(back.blocked(), vec!["a", "b"]);
+        // An all-digit commit and a numeric project name stay strings.
+        p.id.commit = "1".repeat(40).parse().unwrap();
+        p.id.project = "123".parse().unwrap();
+        p.name = "123".into();
+        assert_eq!(parse("release.yaml", p.render().as_bytes()).unwrap(), p);
     }
 
     #[test]

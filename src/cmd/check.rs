@@ -97,7 +97,16 @@ impl Checker<'_> {
             self.flag(&c, path, "environment", "an environment name", env_str);
             return Ok(());
         };
-        let policy = match plan::load_policy(self.gitops, &snap) {
+        // The policy in force is the one before the change: a commit that relaxes the
+        // policy and moves a pointer at once must be judged by the old rules. (Changes to the
+        // policy itself are flagged on their own, see `policy_change`.)
+        let policy_snap = match parent {
+            Some(p) => self.gitops.snapshot_at(p)?,
+            None => self.gitops.snapshot_at(commit)?,
+        };
+        let policy = match plan::load_policy(self.gitops, &policy_snap)
+            .or_else(|_| plan::load_policy(self.gitops, &snap))
+        {
             Ok(p) => p,
             Err(e) => {
                 self.flag(
@@ -269,6 +278,48 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// A commit that modifies `environments.yaml` changes the rules every later deploy is
+    /// judged by: it must say so with an `Override: policy` trailer (and a reason), or it is
+    /// flagged, so relaxing the policy in one commit and deploying in the next is seen.
+    fn policy_change(&mut self, commit: git2::Oid) -> anyhow::Result<()> {
+        let Some(parent) = self.gitops.parent(commit)? else {
+            return Ok(()); // the first policy: nothing relaxed
+        };
+        let before = plan::read(
+            self.gitops,
+            &self.gitops.snapshot_at(parent)?,
+            crate::policy::FILE,
+        )?;
+        let after = plan::read(
+            self.gitops,
+            &self.gitops.snapshot_at(commit)?,
+            crate::policy::FILE,
+        )?;
+        if before.is_none() || before == after {
+            return Ok(());
+        }
+        let (_, _, message) = self.gitops.commit_info(commit)?;
+        let t = trailers::parse(&message);
+        let overridden = t.iter().any(|(k, v)| k == "Override" && v == "policy")
+            && trailers::get(&t, "Override-Reason").is_some_and(|r| !r.trim().is_empty());
+        if !overridden {
+            self.flag(
+                &commit.to_string(),
+                crate::policy::FILE,
+                "policy",
+                "a policy change recorded with `Override: policy` and `Override-Reason:` trailers",
+                if after.is_none() {
+                    "removed without a recorded reason"
+                } else {
+                    "changed without a recorded reason"
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
 fn changed_pointers(gitops: &GitOps, commit: git2::Oid) -> anyhow::Result<Vec<String>> {
     let parent = gitops.parent(commit)?;
     Ok(gitops
@@ -322,6 +373,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
             let to = gitops.resolve(b)?;
             let commits = gitops.range(from, to)?;
             for &c in &commits {
+                checker.policy_change(c)?;
                 for path in changed_pointers(&gitops, c)? {
                     checker.change(c, &path)?;
                 }
