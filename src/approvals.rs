@@ -144,10 +144,25 @@ pub fn facts(
                 else {
                     return Some("not a listed approver".to_owned());
                 };
-                match a.expires_at.parse::<jiff::Timestamp>() {
-                    Ok(t) if t > now => {}
-                    Ok(t) => return Some(format!("expired at {t}")),
-                    Err(_) => return Some(format!("expiry {:?} is not a time", a.expires_at)),
+                // An approval lasts until its own expiry or the policy's ttl after it was
+                // given, whichever is sooner: a hand-written far expiry gains nothing.
+                let (Ok(given), Ok(expires)) = (
+                    a.approved_at.parse::<jiff::Timestamp>(),
+                    a.expires_at.parse::<jiff::Timestamp>(),
+                ) else {
+                    return Some(format!(
+                        "approved_at {:?} or expires_at {:?} is not a time",
+                        a.approved_at, a.expires_at
+                    ));
+                };
+                if given > now {
+                    return Some(format!("approved in the future ({given})"));
+                }
+                let until = given
+                    .checked_add(env.approvals.ttl)
+                    .map_or(expires, |t| t.min(expires));
+                if until <= now {
+                    return Some(format!("expired at {until}"));
                 }
                 if let Some(key) = &listed.key {
                     let Some(sig) = &a.signature else {

@@ -862,3 +862,283 @@ pub fn human(d: jiff::SignedDuration) -> String {
     }
     if out.is_empty() { "0s".into() } else { out }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("RFC 3339")
+    }
+
+    fn one(body: &str) -> Result<Policy, PolicyError> {
+        parse(
+            FILE,
+            format!("environments:\n  dev: {{}}\n  prod:\n    promotion_policy: {{{body}}}\n")
+                .as_bytes(),
+        )
+    }
+
+    fn prod(body: &str) -> Environment {
+        let p = one(body).expect("valid policy");
+        p.get(&EnvName::parse("prod").unwrap()).unwrap().clone()
+    }
+
+    fn facts<'a>(
+        triggers: &'a [TriggerFact],
+        presence: &'a [Presence],
+        approvals: &'a [ApprovalFact],
+        now: &str,
+    ) -> Facts<'a> {
+        Facts {
+            triggers,
+            presence,
+            approvals,
+            now: ts(now),
+        }
+    }
+
+    #[test]
+    fn globs_are_anchored_at_both_ends() {
+        let g = |s: &str| Glob::parse(s).unwrap();
+        assert!(g("main").matches("main"));
+        for no in ["main2", "feature/main", "xmain", "mai", ""] {
+            assert!(!g("main").matches(no), "main matched {no}");
+        }
+        assert!(g("release/*").matches("release/1.2"));
+        assert!(g("release/*").matches("release/"));
+        assert!(!g("release/*").matches("release"));
+        assert!(!g("release/*").matches("xrelease/1"));
+        assert!(g("*").matches("feature/login"));
+        assert!(g("v?").matches("v1") && !g("v?").matches("v10"));
+        for bad in ["", "release/[0-9]*", "{a,b}", "a\\*"] {
+            assert!(Glob::parse(bad).is_none(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn durations_parse_units_and_refuse_anything_else() {
+        assert_eq!(
+            parse_duration("45s"),
+            Some(jiff::SignedDuration::from_secs(45))
+        );
+        assert_eq!(
+            parse_duration("30m"),
+            Some(jiff::SignedDuration::from_mins(30))
+        );
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(jiff::SignedDuration::from_mins(90))
+        );
+        assert_eq!(
+            parse_duration("7d"),
+            Some(jiff::SignedDuration::from_hours(168))
+        );
+        for bad in [
+            "",
+            "30",
+            "m",
+            "1w",
+            "30 m",
+            "-5m",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_specification_example_parses_in_progression_order() {
+        let p = parse(FILE, include_bytes!("../fixtures/policy/environments.yaml"))
+            .expect("the example policy is valid");
+        let names: Vec<&str> = p.environments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev", "staging", "production"]);
+        let prod = &p.environments[2];
+        assert!(prod.requires_approval);
+        assert_eq!(prod.approvals.min, 2);
+        assert_eq!(prod.approvals.ttl, jiff::SignedDuration::from_hours(24));
+        assert_eq!(prod.approvals.approvers.len(), 2);
+        assert_eq!(prod.windows[0].tz_name, "Europe/Berlin");
+        assert_eq!(prod.windows[0].days, [1, 2, 3, 4]);
+        assert_eq!((prod.windows[0].start, prod.windows[0].end), (540, 960));
+        assert_eq!(
+            p.environments[1].soak,
+            Some(jiff::SignedDuration::from_mins(30))
+        );
+        assert!(p.environments[0].auto_deploy && !p.environments[1].auto_deploy);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_the_value() {
+        let e = one("allowed_trigers: [tag]").unwrap_err();
+        assert_eq!(e.file, FILE);
+        assert_eq!(e.key, "environments.prod.promotion_policy.allowed_trigers");
+        assert_eq!(e.value, "\"allowed_trigers\"");
+        let e = one("windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Mars/Olympus}]").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.windows[0].tz");
+        assert_eq!(e.value, "\"Mars/Olympus\"");
+        let e = one("windows: [{allow: \"Mon-Thu 09:00-25:00\"}]").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.windows[0].allow");
+        let e = one("windows: [{allow: \"Mon 09:00-09:00\"}]").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.windows[0].allow");
+        let e =
+            one("windows: [{allow: \"Mon 09:00-10:00\", deny: \"Tue 09:00-10:00\"}]").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.windows[0]");
+        let e = one("requires: [prod]").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.requires");
+        assert_eq!(e.value, "\"prod\"");
+        let e = one("soak: 5 minutes").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.soak");
+        let e = one("auto_deploy: yes please").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.auto_deploy");
+        let e = one("approvals: {min: 0}").unwrap_err();
+        assert_eq!(e.key, "environments.prod.promotion_policy.approvals.min");
+        let e = parse(FILE, b"environments:\n  Prod: {}\n").unwrap_err();
+        assert_eq!(e.key, "environments.Prod");
+        assert!(parse(FILE, b"envs: {}\n").is_err());
+        assert!(parse(FILE, b"environments: {}\n---\nenvironments: {}\n").is_err());
+    }
+
+    #[test]
+    fn a_requires_cycle_still_parses_and_orders_without_looping() {
+        let p = parse(
+            FILE,
+            b"environments:\n  a:\n    promotion_policy: {requires: [b]}\n  b:\n    promotion_policy: {requires: [a]}\n",
+        )
+        .unwrap();
+        assert_eq!(p.environments.len(), 2);
+    }
+
+    #[test]
+    fn windows_honour_the_time_zone_the_weekday_and_midnight() {
+        let berlin = prod("windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]");
+        let w = &berlin.windows[0];
+        assert!(w.contains(ts("2026-11-23T08:00:00Z"))); // Mon 09:00 CET
+        assert!(!w.contains(ts("2026-11-23T07:59:00Z")));
+        assert!(!w.contains(ts("2026-11-23T15:00:00Z"))); // 16:00: end is exclusive
+        assert!(w.contains(ts("2026-07-06T07:30:00Z"))); // Mon 09:30 CEST
+        assert!(!w.contains(ts("2026-11-27T10:00:00Z"))); // Friday
+        let night = prod("windows: [{deny: \"Fri 22:00-06:00\"}]");
+        let w = &night.windows[0];
+        assert!(w.contains(ts("2026-11-27T22:00:00Z"))); // Fri 22:00
+        assert!(w.contains(ts("2026-11-28T05:59:00Z"))); // Sat 05:59, Friday's night
+        assert!(!w.contains(ts("2026-11-28T06:00:00Z")));
+        assert!(!w.contains(ts("2026-11-28T22:30:00Z"))); // Saturday night is not Friday's
+        let sunday_to_monday = prod("windows: [{allow: \"Sun 23:00-01:00\"}]");
+        assert!(sunday_to_monday.windows[0].contains(ts("2026-11-30T00:30:00Z"))); // Mon 00:30
+        let whole_days = prod("windows: [{deny: \"Sat,Sun 00:00-24:00\"}]");
+        assert!(whole_days.windows[0].contains(ts("2026-11-29T23:59:00Z")));
+        assert!(!whole_days.windows[0].contains(ts("2026-11-30T00:00:00Z")));
+    }
+
+    #[test]
+    fn every_rule_yields_a_decision_with_required_and_actual() {
+        let env = prod(
+            "allowed_triggers: [tag], allowed_branches: [main], requires: [dev], soak: 30m, \
+             requires_approval: true, approvals: {min: 2, approvers: [a@x, b@x]}, \
+             windows: [{allow: \"Mon-Thu 09:00-16:00\"}]",
+        );
+        let triggers = [TriggerFact {
+            kind: Some(TriggerType::BranchPush),
+            branch: Some("feature/x".into()),
+        }];
+        let presence = [Presence {
+            env: EnvName::parse("dev").unwrap(),
+            since: Some(ts("2026-11-23T09:50:00Z")),
+            running_now: true,
+        }];
+        let approvals = [
+            ApprovalFact {
+                approver: "a@x".into(),
+                valid: true,
+                problem: None,
+            },
+            ApprovalFact {
+                approver: "c@x".into(),
+                valid: false,
+                problem: Some("not a listed approver".into()),
+            },
+        ];
+        let d = evaluate(
+            &env,
+            &facts(&triggers, &presence, &approvals, "2026-11-28T10:00:00Z"),
+        );
+        let got: Vec<(&str, bool, &str)> = d
+            .iter()
+            .map(|d| (d.rule, d.pass, d.actual.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("allowed_triggers", false, "branch_push"),
+                ("allowed_branches", false, "feature/x"),
+                ("requires", true, "running in dev"),
+                ("soak", true, "5d10m in dev"),
+                (
+                    "approvals",
+                    false,
+                    "1 valid (a@x); not counted: c@x: not a listed approver"
+                ),
+                ("windows", false, "Sat 10:00 UTC"),
+            ]
+        );
+        assert_eq!(d[3].required, "30m in dev");
+        assert_eq!(d[4].required, "2 distinct approvals by a@x, b@x");
+    }
+
+    #[test]
+    fn any_registered_trigger_may_pass_the_trigger_and_branch_rules() {
+        let env = prod("allowed_triggers: [tag], allowed_branches: [main]");
+        let triggers = [
+            TriggerFact {
+                kind: Some(TriggerType::BranchPush),
+                branch: Some("feature/x".into()),
+            },
+            TriggerFact {
+                kind: Some(TriggerType::Tag),
+                branch: Some("main".into()),
+            },
+        ];
+        let d = evaluate(&env, &facts(&triggers, &[], &[], "2026-11-23T10:00:00Z"));
+        assert!(d.iter().all(|d| d.pass), "{d:?}");
+    }
+
+    #[test]
+    fn soak_fails_until_the_full_duration_has_passed() {
+        let env = prod("requires: [dev], soak: 30m");
+        let presence = [Presence {
+            env: EnvName::parse("dev").unwrap(),
+            since: Some(ts("2026-11-23T10:00:00Z")),
+            running_now: false,
+        }];
+        let at = |now: &str| evaluate(&env, &facts(&[], &presence, &[], now));
+        let d = at("2026-11-23T10:29:59Z");
+        assert_eq!((d[0].pass, d[0].actual.as_str()), (true, "ran in dev"));
+        assert!(!d[1].pass);
+        assert!(at("2026-11-23T10:30:00Z")[1].pass);
+        let never = evaluate(&env, &facts(&[], &[], &[], "2026-11-23T10:30:00Z"));
+        assert_eq!(never[0].actual, "never deployed to dev");
+        assert_eq!(never[1].actual, "never in dev");
+        assert!(!never[0].pass && !never[1].pass);
+    }
+
+    #[test]
+    fn overrides_pass_only_the_named_failing_rules_and_mark_them() {
+        let env = prod("requires: [dev], windows: [{deny: \"Mon-Sun 00:00-24:00\"}]");
+        let mut d = evaluate(&env, &facts(&[], &[], &[], "2026-11-23T10:00:00Z"));
+        apply_overrides(&mut d, &["windows".to_owned()]);
+        let w = d.iter().find(|d| d.rule == "windows").unwrap();
+        assert!(w.pass && w.overridden);
+        let r = d.iter().find(|d| d.rule == "requires").unwrap();
+        assert!(!r.pass && !r.overridden);
+    }
+
+    #[test]
+    fn human_durations_read_naturally() {
+        assert_eq!(human(jiff::SignedDuration::from_secs(0)), "0s");
+        assert_eq!(human(jiff::SignedDuration::from_secs(5400)), "1h30m");
+        assert_eq!(human(jiff::SignedDuration::from_secs(86_401)), "1d1s");
+        assert_eq!(human(jiff::SignedDuration::from_secs(-5)), "0s");
+    }
+}

@@ -593,7 +593,8 @@ impl GitOps {
             PushOutcome::Rejected(reason) => {
                 // A rejection with the branch where we left it was no race: the server
                 // refused the change itself (a hook, a protected branch). Retrying cannot help.
-                if self.fetch()?.tip == base.tip {
+                // (A local compare-and-swap only ever fails on a race.)
+                if !self.fetch_url.starts_with("file://") && self.fetch()?.tip == base.tip {
                     return Err(GitError::Refused {
                         url: self.url.clone(),
                         reason,
@@ -730,38 +731,52 @@ impl GitOps {
     }
 
     /// A push to a repository on this machine. libgit2's local transport overwrites the
-    /// remote ref without checking its old value (two writers could both "win"), so the
-    /// objects go to a private ref and the branch moves by compare-and-swap under git's ref
-    /// lock. (Hooks do not run for local remotes, as with libgit2's own local push.)
+    /// remote ref without checking its old value (two writers could both "win"), so the new
+    /// objects are copied into the target's object database directly and the branch moves by
+    /// compare-and-swap under git's ref lock. Copying stops at every tree the target already
+    /// has, so the cost is the changed paths, not the repository. (Hooks do not run for local
+    /// remotes, as with libgit2's own local push.)
     fn push_local(
         &self,
         path: &Path,
         oid: Oid,
         base: Option<Oid>,
     ) -> Result<PushOutcome, GitError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let incoming = format!("refs/releasectl/incoming/{}-{nanos}", std::process::id());
-        let mut remote = self
-            .repo
-            .remote_anonymous(&self.fetch_url)
-            .map_err(|e| self.remote_error("push", &e, false))?;
-        let refspec = format!("+refs/heads/{}:{incoming}", self.branch);
-        remote
-            .push(&[&refspec], None)
-            .map_err(|e| self.remote_error("push", &e, false))?;
-        let target = Repository::open(path).map_err(|e| self.remote_error("push", &e, false))?;
+        let fail = |e: git2::Error| self.remote_error("push", &e, false);
+        let target = Repository::open(path).map_err(fail)?;
+        let (from, to) = (self.repo.odb().map_err(fail)?, target.odb().map_err(fail)?);
+        let copy = |id: Oid| -> Result<(), git2::Error> {
+            let obj = from.read(id)?;
+            to.write(obj.kind(), obj.data())?;
+            Ok(())
+        };
+        let commit = self.repo.find_commit(oid).map_err(fail)?;
+        let mut trees = vec![commit.tree_id()];
+        while let Some(t) = trees.pop() {
+            if to.exists(t) {
+                continue; // content-addressed: everything below it is there too
+            }
+            let tree = self.repo.find_tree(t).map_err(fail)?;
+            for entry in &tree {
+                match entry.kind() {
+                    Some(ObjectType::Tree) => trees.push(entry.id()),
+                    Some(ObjectType::Blob) if !to.exists(entry.id()) => {
+                        copy(entry.id()).map_err(fail)?
+                    }
+                    _ => {}
+                }
+            }
+            copy(t).map_err(fail)?;
+        }
+        copy(oid).map_err(fail)?;
         let branch = format!("refs/heads/{}", self.branch);
         let swapped = match base {
             Some(old) => target.reference_matching(&branch, oid, true, old, "releasectl: push"),
             None => target.reference(&branch, oid, false, "releasectl: push"),
         };
-        if let Ok(mut r) = target.find_reference(&incoming) {
-            let _ = r.delete();
-        }
         match swapped {
             Ok(_) => self.pushed(oid),
+            // Moved under us, or another writer holds the ref lock right now: a lost race.
             Err(e)
                 if matches!(
                     e.code(),
@@ -773,7 +788,7 @@ impl GitOps {
                     e.message()
                 )))
             }
-            Err(e) => Err(self.remote_error("push", &e, false)),
+            Err(e) => Err(fail(e)),
         }
     }
 }

@@ -6,8 +6,15 @@
 mod common;
 mod support;
 
+mod approvals;
+mod approvals_support;
+mod check;
+
 mod create_input;
 mod credentials;
+mod deploy;
+mod deploy_race;
+mod deploy_support;
 mod generate;
 mod generate_cache;
 mod generate_faults;
@@ -16,6 +23,8 @@ mod gitops;
 mod harness;
 mod images;
 mod interop;
+mod policy;
 mod register;
 mod remote_errors;
+mod repo_files;
 mod tamper;

@@ -1,0 +1,908 @@
+//! `environments.yaml` (DESIGN.md §6, issue 5): strict parsing, and every rule passing and
+//! failing, alone and together, through the real binary against a real remote.
+//!
+//! A policy file error is exit 2 naming the file, the key and the value; a refusal is exit 4
+//! listing every failing decision with what was required and what was found, and writes
+//! nothing (see [`assert_refused`]: `main` does not move, neither the remote nor the product's
+//! clone gains an object). `RELEASECTL_NOW` sets the clock for windows, soak and expiry.
+
+use crate::deploy_support::{
+    ACTOR, PROJECT, Release, World, assert_refused, assert_refused_at, decision, json, policy_one,
+    sha,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/// Registers a release under a valid policy, replaces the policy with `bad`, and checks that
+/// `deploy --dry-run` exits 2 naming the file, the key and the value, with nothing on stdout.
+#[track_caller]
+fn assert_policy_error(bad: &str, key: &str, value: &str) {
+    let world = World::new(&policy_one("allowed_triggers: [tag]"));
+    world.main_release("one");
+    world.remote.set_policy(bad);
+    for args in [
+        &["deploy", "--dry-run", "prod", PROJECT, "1"][..],
+        &["deploy", "prod", PROJECT, "1"][..],
+    ] {
+        let out = world.run(args);
+        out.assert_exit(2).assert_stdout_empty();
+        out.assert_stderr_contains("environments.yaml")
+            .assert_stderr_contains(key)
+            .assert_stderr_contains(value);
+    }
+}
+
+#[test]
+fn an_unknown_key_in_a_promotion_policy_is_exit_2_naming_file_key_and_value() {
+    assert_policy_error(
+        &policy_one("allowed_trigers: [tag]"),
+        "environments.prod.promotion_policy.allowed_trigers",
+        "\"allowed_trigers\"",
+    );
+}
+
+#[test]
+fn an_unknown_key_in_an_environment_is_exit_2() {
+    assert_policy_error(
+        "environments:\n  dev:\n    promotion_polcy: {auto_deploy: true}\n  prod: {}\n",
+        "environments.dev.promotion_polcy",
+        "\"promotion_polcy\"",
+    );
+}
+
+#[test]
+fn an_unknown_key_in_approvals_is_exit_2() {
+    assert_policy_error(
+        &policy_one("requires_approval: true, approvals: {min: 1, approver: [alice@company.com]}"),
+        "environments.prod.promotion_policy.approvals.approver",
+        "\"approver\"",
+    );
+}
+
+#[test]
+fn an_unknown_trigger_is_exit_2() {
+    assert_policy_error(
+        &policy_one("allowed_triggers: [tag, push]"),
+        "environments.prod.promotion_policy.allowed_triggers",
+        "\"push\"",
+    );
+}
+
+#[test]
+fn a_bad_branch_glob_is_exit_2() {
+    assert_policy_error(
+        &policy_one("allowed_branches: [main, \"release/[0-9]*\"]"),
+        "environments.prod.promotion_policy.allowed_branches",
+        "\"release/[0-9]*\"",
+    );
+}
+
+#[test]
+fn a_bad_soak_duration_is_exit_2() {
+    assert_policy_error(
+        &policy_one("requires: [dev], soak: 30 minutes"),
+        "environments.prod.promotion_policy.soak",
+        "\"30 minutes\"",
+    );
+}
+
+#[test]
+fn a_bad_approval_ttl_is_exit_2() {
+    assert_policy_error(
+        &policy_one(
+            "requires_approval: true, approvals: {min: 1, ttl: 1w, approvers: [alice@company.com]}",
+        ),
+        "environments.prod.promotion_policy.approvals.ttl",
+        "\"1w\"",
+    );
+}
+
+#[test]
+fn a_window_with_bad_times_is_exit_2() {
+    assert_policy_error(
+        &policy_one("windows: [{allow: \"Mon-Fri 9-17\", tz: UTC}]"),
+        "environments.prod.promotion_policy.windows[0].allow",
+        "\"Mon-Fri 9-17\"",
+    );
+}
+
+#[test]
+fn a_window_with_a_bad_weekday_is_exit_2() {
+    assert_policy_error(
+        &policy_one("windows: [{allow: \"Mon-Thu 09:00-16:00\"}, {deny: \"Fry 00:00-24:00\"}]"),
+        "environments.prod.promotion_policy.windows[1].deny",
+        "\"Fry 00:00-24:00\"",
+    );
+}
+
+#[test]
+fn a_window_with_an_unknown_time_zone_is_exit_2() {
+    assert_policy_error(
+        &policy_one("windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Atlantis}]"),
+        "environments.prod.promotion_policy.windows[0].tz",
+        "\"Europe/Atlantis\"",
+    );
+}
+
+#[test]
+fn requires_naming_an_unknown_environment_is_exit_2() {
+    assert_policy_error(
+        &policy_one("requires: [stagin]"),
+        "environments.prod.promotion_policy.requires",
+        "\"stagin\"",
+    );
+}
+
+#[test]
+fn more_approvers_required_than_listed_is_exit_2() {
+    assert_policy_error(
+        &policy_one("requires_approval: true, approvals: {min: 2, approvers: [alice@company.com]}"),
+        "environments.prod.promotion_policy.approvals.approvers",
+        "alice@company.com",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules, one at a time
+
+fn deploy_prod(release: &Release) -> Vec<String> {
+    vec![
+        "deploy".into(),
+        "prod".into(),
+        PROJECT.into(),
+        release.number.to_string(),
+    ]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release() {
+    let world = World::new(&policy_one("allowed_triggers: [tag, manual]"));
+    let pushed = world.main_release("pushed");
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&pushed)),
+        &[
+            "allowed_triggers: required one of tag, manual, actual branch_push",
+            "company/monorepo/auth-service in prod",
+        ],
+    );
+    let tagged = world.create(
+        PROJECT,
+        &sha("tagged"),
+        &[
+            "--source-branch",
+            "main",
+            "--source-tag",
+            "auth-service/v1.2.3",
+        ],
+    );
+    world.run(&args(&deploy_prod(&tagged))).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(tagged.commit.clone()));
+    let manual = world.create(
+        PROJECT,
+        &sha("manual"),
+        &["--trigger", "manual", "--source-branch", "main"],
+    );
+    world.run(&args(&deploy_prod(&manual))).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(manual.commit));
+}
+
+#[test]
+fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
+    let world = World::new(&policy_one("allowed_triggers: [tag]"));
+    let r = world.main_release("later-tagged");
+    assert_refused(&world, &args(&deploy_prod(&r)), &["allowed_triggers"]);
+    // Registering the same commit again with a tag adds the trigger (DESIGN.md §6: any
+    // registered trigger passing is enough).
+    world.create(
+        PROJECT,
+        &r.commit,
+        &[
+            "--source-branch",
+            "main",
+            "--source-tag",
+            "auth-service/v2.0.0",
+        ],
+    );
+    world.run(&args(&deploy_prod(&r))).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+}
+
+#[test]
+fn allowed_branches_are_anchored_globs() {
+    let world = World::new(&policy_one("allowed_branches: [main, \"release/*\"]"));
+    for (i, branch) in ["main2", "feature/main", "xmain", "release", "xrelease/1.2"]
+        .iter()
+        .enumerate()
+    {
+        let r = world.create(
+            PROJECT,
+            &sha(&format!("refused-{i}")),
+            &["--source-branch", branch],
+        );
+        assert_refused(
+            &world,
+            &args(&deploy_prod(&r)),
+            &[&format!(
+                "allowed_branches: required a branch matching main, release/*, actual {branch}"
+            )],
+        );
+    }
+    for (i, branch) in ["main", "release/1.2", "release/2026-11"]
+        .iter()
+        .enumerate()
+    {
+        let r = world.create(
+            PROJECT,
+            &sha(&format!("admitted-{i}")),
+            &["--source-branch", branch],
+        );
+        world.run(&args(&deploy_prod(&r))).assert_success();
+        assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+    }
+}
+
+#[test]
+fn a_release_without_a_branch_fails_allowed_branches() {
+    let world = World::new(&policy_one("allowed_branches: [\"*\"]"));
+    let r = world.create(PROJECT, &sha("no-branch"), &["--trigger", "manual"]);
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &["allowed_branches: required a branch matching *, actual no branch"],
+    );
+}
+
+#[test]
+fn auto_deploy_writes_only_the_environments_that_have_it() {
+    let world = World::new(
+        "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
+         qa:\n    promotion_policy: {auto_deploy: true, allowed_branches: [main]}\n  \
+         prod:\n    promotion_policy: {auto_deploy: false}\n",
+    );
+    let r = world.main_release("auto");
+    world
+        .run(&["deploy", "--auto", PROJECT, "1"])
+        .assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r.commit.clone()));
+    assert_eq!(world.running("qa", PROJECT), Some(r.commit.clone()));
+    assert_eq!(world.running("prod", PROJECT), None);
+    // One commit for both environments.
+    assert_eq!(
+        world.remote.subjects()[0],
+        format!("Deploy {PROJECT} to dev, qa: release {}", r.label)
+    );
+    // A feature-branch release goes where auto_deploy admits it: dev, not qa.
+    let feature = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
+    world
+        .run(&["deploy", "--auto", PROJECT, &feature.number.to_string()])
+        .assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(feature.commit));
+    assert_eq!(world.running("qa", PROJECT), Some(r.commit));
+}
+
+#[test]
+fn auto_deploy_with_no_auto_environment_is_exit_2_and_writes_nothing() {
+    let world = World::new(
+        "environments:\n  dev:\n    promotion_policy: {auto_deploy: false}\n  prod: {}\n",
+    );
+    world.main_release("x");
+    let head = world.remote.head();
+    let out = world.run(&["deploy", "--auto", PROJECT, "1"]);
+    out.assert_exit(2).assert_stderr_contains("auto_deploy");
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
+    let world = World::new(
+        "environments:\n  dev:\n    promotion_policy: {auto_deploy: true, allowed_branches: [main]}\n",
+    );
+    let r = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
+    let head = world.remote.head();
+    let out = world.run(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
+    out.assert_success()
+        .assert_stdout_contains("no environment admits the release");
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn requires_admits_a_release_running_or_having_run_in_the_required_environment() {
+    let world = World::new(&policy_one("requires: [dev]"));
+    let one = world.main_release("one");
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&one)),
+        &["requires: required running (or having run) in dev, actual never deployed to dev"],
+    );
+    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    let plan = json(
+        &world
+            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
+            .assert_success()
+            .clone(),
+    );
+    assert_eq!(decision(&plan, "requires")["actual"], "running in dev");
+    assert_eq!(decision(&plan, "requires")["pass"], true);
+    // Release 2 replaces it in dev: release 1 ran there, which is enough.
+    world.main_release("two");
+    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
+    let plan = json(
+        &world
+            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
+            .assert_success()
+            .clone(),
+    );
+    assert_eq!(decision(&plan, "requires")["actual"], "ran in dev");
+    world
+        .run(&["deploy", "prod", PROJECT, "1"])
+        .assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(one.commit));
+}
+
+#[test]
+fn soak_counts_from_when_the_release_reached_the_required_environment() {
+    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
+    let r = world.main_release("soak");
+    world
+        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
+        .assert_success();
+    assert_refused_at(
+        &world,
+        "2026-11-23T10:10:00Z",
+        &args(&deploy_prod(&r)),
+        &["soak: required 30m in dev, actual 10m in dev"],
+    );
+    assert_refused_at(
+        &world,
+        "2026-11-23T10:29:59Z",
+        &args(&deploy_prod(&r)),
+        &["soak: required 30m in dev, actual 29m59s in dev"],
+    );
+    world
+        .run_at("2026-11-23T10:30:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+}
+
+#[test]
+fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
+    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
+    let r = world.main_release("soak");
+    world
+        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
+        .assert_success();
+    // Another project's deploy to dev 20 minutes later does not restart this one's soak.
+    world.create("billing", &sha("billing"), &["--source-branch", "main"]);
+    world
+        .run_at("2026-11-23T10:20:00Z", &["deploy", "dev", "billing", "1"])
+        .assert_success();
+    world
+        .run_at("2026-11-23T10:31:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn a_berlin_window_admits_inside_and_refuses_outside() {
+    let world = World::new(&policy_one(
+        "windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]",
+    ));
+    let r = world.main_release("window");
+    // Monday 15:30 UTC is 16:30 in Berlin: outside.
+    assert_refused_at(
+        &world,
+        "2026-11-23T15:30:00Z",
+        &args(&deploy_prod(&r)),
+        &["windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Mon 16:30 CET"],
+    );
+    // Friday 10:00 UTC: the wrong day.
+    assert_refused_at(
+        &world,
+        "2026-11-27T10:00:00Z",
+        &args(&deploy_prod(&r)),
+        &["actual Fri 11:00 CET"],
+    );
+    // Monday 08:30 UTC is 09:30 in Berlin: inside (and would be outside in UTC).
+    world
+        .run_at("2026-11-23T08:30:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn the_same_instant_is_inside_a_berlin_window_and_outside_a_utc_one() {
+    for (tz, inside) in [("Europe/Berlin", true), ("UTC", false)] {
+        let world = World::new(&policy_one(&format!(
+            "windows: [{{allow: \"Mon-Thu 09:00-16:00\", tz: {tz}}}]"
+        )));
+        let r = world.main_release("tz");
+        let now = "2026-11-23T08:30:00Z";
+        if inside {
+            world.run_at(now, &args(&deploy_prod(&r))).assert_success();
+        } else {
+            assert_refused_at(
+                &world,
+                now,
+                &args(&deploy_prod(&r)),
+                &["actual Mon 08:30 UTC"],
+            );
+        }
+    }
+}
+
+#[test]
+fn a_window_follows_daylight_saving_time() {
+    // In July Berlin is UTC+2: 07:30 UTC is 09:30 CEST, inside.
+    let world = World::new(&policy_one(
+        "windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]",
+    ));
+    let r = world.main_release("dst");
+    world
+        .run_at("2026-07-06T07:30:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn a_weekend_deny_window_refuses_on_saturday_and_admits_on_monday() {
+    let world = World::new(&policy_one(
+        "windows: [{deny: \"Sat,Sun 00:00-24:00\", tz: UTC}]",
+    ));
+    let r = world.main_release("weekend");
+    assert_refused_at(
+        &world,
+        "2026-11-28T12:00:00Z",
+        &args(&deploy_prod(&r)),
+        &[
+            "windows: required outside Sat,Sun 00:00-24:00 (UTC), actual Sat 12:00 UTC, inside deny Sat,Sun 00:00-24:00",
+        ],
+    );
+    assert_refused_at(
+        &world,
+        "2026-11-29T23:59:00Z",
+        &args(&deploy_prod(&r)),
+        &["actual Sun 23:59 UTC"],
+    );
+    world
+        .run_at("2026-11-30T00:00:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn a_deny_window_over_midnight_covers_the_early_hours_of_the_next_day() {
+    // Friday 18:00 until Saturday 08:00.
+    let world = World::new(&policy_one(
+        "windows: [{deny: \"Fri 18:00-08:00\", tz: UTC}]",
+    ));
+    let r = world.main_release("overnight");
+    assert_refused_at(
+        &world,
+        "2026-11-27T18:00:00Z",
+        &args(&deploy_prod(&r)),
+        &["inside deny Fri 18:00-08:00"],
+    );
+    assert_refused_at(
+        &world,
+        "2026-11-28T07:59:00Z",
+        &args(&deploy_prod(&r)),
+        &["inside deny Fri 18:00-08:00"],
+    );
+    world
+        .run_at("2026-11-28T08:00:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn an_allow_window_in_berlin_on_monday_starts_on_sunday_evening_utc() {
+    let world = World::new(&policy_one(
+        "windows: [{allow: \"Mon 00:00-01:00\", tz: Europe/Berlin}]",
+    ));
+    let r = world.main_release("sunday");
+    // Sunday 23:30 UTC is Monday 00:30 in Berlin.
+    world
+        .run_at("2026-11-29T23:30:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+#[test]
+fn allow_and_deny_windows_combine() {
+    // Weekdays 08-18, but not during the Wednesday 12-13 maintenance.
+    let world = World::new(&policy_one(
+        "windows: [{allow: \"Mon-Fri 08:00-18:00\"}, {deny: \"Wed 12:00-13:00\"}]",
+    ));
+    let r = world.main_release("both");
+    assert_refused_at(
+        &world,
+        "2026-11-25T12:30:00Z",
+        &args(&deploy_prod(&r)),
+        &["inside deny Wed 12:00-13:00"],
+    );
+    world
+        .run_at("2026-11-25T13:00:00Z", &args(&deploy_prod(&r)))
+        .assert_success();
+}
+
+const APPROVAL_POLICY: &str = "requires_approval: true, approvals: {min: 2, ttl: 24h, approvers: [alice@company.com, bob@company.com]}";
+const VALID_UNTIL: &str = "2026-11-24T08:00:00Z";
+
+#[test]
+fn two_valid_approvals_by_listed_approvers_admit_the_release() {
+    let world = World::new(&policy_one(APPROVAL_POLICY));
+    let r = world.main_release("approved");
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &[
+            "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 0 valid (none)",
+        ],
+    );
+    world.approve(
+        "prod",
+        &r,
+        &[
+            ("alice@company.com", "prod", &r.digest, VALID_UNTIL),
+            ("bob@company.com", "prod", &r.digest, VALID_UNTIL),
+        ],
+    );
+    let plan = json(
+        &world
+            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
+            .assert_success()
+            .clone(),
+    );
+    assert_eq!(
+        decision(&plan, "approvals")["actual"],
+        "2 valid (alice@company.com, bob@company.com)"
+    );
+    world.run(&args(&deploy_prod(&r))).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+}
+
+#[test]
+fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
+    type Approval<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let world = World::new(&policy_one(APPROVAL_POLICY));
+    let r = world.main_release("short");
+    let other = world.main_release("other");
+    let alice = ("alice@company.com", "prod", r.digest.as_str(), VALID_UNTIL);
+    let cases: Vec<(&str, Approval<'_>, String)> = vec![
+        (
+            "unlisted approver",
+            ("carol@company.com", "prod", &r.digest, VALID_UNTIL),
+            "carol@company.com: not a listed approver".into(),
+        ),
+        (
+            "other digest",
+            ("bob@company.com", "prod", &other.digest, VALID_UNTIL),
+            format!(
+                "bob@company.com: approves digest {}, not {}",
+                other.digest, r.digest
+            ),
+        ),
+        (
+            "other environment",
+            ("bob@company.com", "dev", &r.digest, VALID_UNTIL),
+            "bob@company.com: approves environment dev, not prod".into(),
+        ),
+        (
+            "expired",
+            ("bob@company.com", "prod", &r.digest, "2026-11-23T09:59:59Z"),
+            "bob@company.com: expired at 2026-11-23T09:59:59Z".into(),
+        ),
+        (
+            "duplicate by one approver",
+            alice,
+            "alice@company.com: approved more than once; counted once".into(),
+        ),
+    ];
+    for (what, second, named) in cases {
+        world.approve("prod", &r, &[alice, second]);
+        let out = assert_refused(
+            &world,
+            &args(&deploy_prod(&r)),
+            &["actual 1 valid (alice@company.com)", &named],
+        );
+        assert!(
+            out.stderr_str()
+                .contains("approvals: required 2 distinct approvals"),
+            "{what}: the refusal must name the approvals rule\n{out}"
+        );
+    }
+    // Below quorum: one valid approval alone.
+    world.approve("prod", &r, &[alice]);
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &[
+            "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 1 valid (alice@company.com)",
+        ],
+    );
+}
+
+#[test]
+fn an_approval_does_not_outlive_the_policy_ttl() {
+    // Approved 2026-11-20 08:00 with a hand-written expiry a month later; the policy's ttl is
+    // 24h, so on 2026-11-23 it no longer counts (DESIGN.md §8: expiry is the policy `ttl`).
+    let world = World::new(&policy_one(
+        "requires_approval: true, approvals: {min: 1, ttl: 24h, approvers: [alice@company.com]}",
+    ));
+    let r = world.main_release("ttl");
+    let yaml = format!(
+        "apiVersion: releasectl.dev/v1alpha1\nkind: ReleaseApprovals\nenvironment: prod\n\
+         repository: company/monorepo\nproject: {PROJECT}\ncommit: {}\napprovals:\n\
+         - approver: alice@company.com\n  environment: prod\n  digest: \"{}\"\n  \
+         approved_at: \"2026-11-20T08:00:00Z\"\n  expires_at: \"2026-12-20T08:00:00Z\"\n  \
+         justification: long-lived\n",
+        r.commit, r.digest
+    );
+    world.remote.commit_files(
+        &[(
+            &format!(
+                "approvals/prod/company/monorepo/{PROJECT}/{}.yaml",
+                r.commit
+            ),
+            Some(&yaml),
+        )],
+        "Approve by hand",
+    );
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &[
+            "approvals: required 1 distinct approvals",
+            "alice@company.com",
+        ],
+    );
+}
+
+#[test]
+fn a_malformed_approval_file_is_exit_2_naming_it() {
+    let world = World::new(&policy_one(APPROVAL_POLICY));
+    let r = world.main_release("bad-file");
+    let path = format!(
+        "approvals/prod/company/monorepo/{PROJECT}/{}.yaml",
+        r.commit
+    );
+    world
+        .remote
+        .commit_files(&[(&path, Some("approvals: [{who: alice}]\n"))], "Bad");
+    let out = world.run(&args(&deploy_prod(&r)));
+    out.assert_exit(2).assert_stderr_contains(&path);
+}
+
+#[test]
+fn a_held_environment_refuses_every_deploy_with_its_reason() {
+    let world = World::new(
+        "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
+         prod:\n    hold: \"change freeze INC-42\"\n    promotion_policy: {}\n",
+    );
+    let r = world.main_release("held");
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &["environment prod is on hold: change freeze INC-42"],
+    );
+    // An override of the rules does not lift a hold.
+    assert_refused(
+        &world,
+        &[
+            "deploy",
+            "prod",
+            PROJECT,
+            "1",
+            "--override",
+            "windows",
+            "--reason",
+            "urgent",
+        ],
+        &["on hold"],
+    );
+    // Lifting the hold in the policy lets it through.
+    world.remote.set_policy(
+        "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  prod:\n    hold: false\n",
+    );
+    world.run(&args(&deploy_prod(&r))).assert_success();
+}
+
+#[test]
+fn hold_true_is_a_hold_too() {
+    let world = World::new("environments:\n  prod:\n    hold: true\n");
+    let r = world.main_release("held");
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &["environment prod is on hold"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides
+
+#[test]
+fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() {
+    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
+    let r = world.main_release("hotfix");
+    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    assert_refused(
+        &world,
+        &args(&deploy_prod(&r)),
+        &["soak: required 30m in dev"],
+    );
+    world
+        .run(&[
+            "deploy",
+            "prod",
+            PROJECT,
+            "1",
+            "--override",
+            "soak",
+            "--reason",
+            "hotfix for INC-7",
+        ])
+        .assert_success()
+        .assert_stdout_contains("(overridden)");
+    assert_eq!(
+        world.remote.last_message(),
+        format!(
+            "Deploy {PROJECT} to prod: release {label}\n\n\
+             Previous release: none\n\
+             Deployed by: {ACTOR}\n\
+             Overridden: soak (reason: hotfix for INC-7)\n\n\
+             Release-Commit: {commit}\n\
+             Release-Digest: {digest}\n\
+             Environment: prod\n\
+             Project: company/monorepo/{PROJECT}\n\
+             Override: soak\n\
+             Override-Reason: hotfix for INC-7\n\
+             Action: deploy\n\n",
+            label = r.label,
+            commit = r.commit,
+            digest = r.digest,
+        )
+    );
+}
+
+#[test]
+fn an_override_without_a_reason_is_exit_2_and_writes_nothing() {
+    let world = World::new(&policy_one("requires: [dev]"));
+    world.main_release("no-reason");
+    let head = world.remote.head();
+    for extra in [&[][..], &["--reason", "  "][..]] {
+        let out = world
+            .cmd()
+            .args(["deploy", "prod", PROJECT, "1", "--override", "requires"])
+            .args(extra)
+            .run();
+        out.assert_exit(2).assert_stderr_contains("--reason");
+        assert_eq!(world.remote.head(), head);
+    }
+}
+
+#[test]
+fn an_override_of_an_unknown_rule_is_exit_2() {
+    let world = World::new(&policy_one("requires: [dev]"));
+    world.main_release("unknown-rule");
+    let out = world.run(&[
+        "deploy",
+        "prod",
+        PROJECT,
+        "1",
+        "--override",
+        "everything",
+        "--reason",
+        "yolo",
+    ]);
+    out.assert_exit(2).assert_stderr_contains("everything");
+}
+
+#[test]
+fn an_override_of_one_rule_leaves_the_others_failing() {
+    let world = World::new(&policy_one(
+        "requires: [dev], windows: [{deny: \"Mon-Sun 00:00-24:00\"}]",
+    ));
+    let r = world.main_release("partial");
+    let out = assert_refused(
+        &world,
+        &[
+            "deploy",
+            "prod",
+            PROJECT,
+            "1",
+            "--override",
+            "windows",
+            "--reason",
+            "night shift",
+        ],
+        &["requires: required running (or having run) in dev"],
+    );
+    assert!(
+        !out.stderr_str().contains("windows:"),
+        "an overridden rule is not a failing decision\n{out}"
+    );
+    let _ = r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Together
+
+const EVERYTHING: &str = "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
+    prod:\n    promotion_policy:\n      allowed_triggers: [tag]\n      allowed_branches: [main]\n      \
+    requires: [dev]\n      soak: 1h\n      requires_approval: true\n      \
+    approvals: {min: 1, ttl: 24h, approvers: [bob@company.com]}\n      \
+    windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]\n";
+
+#[test]
+fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
+    let world = World::new(EVERYTHING);
+    let r = world.create(PROJECT, &sha("bad"), &["--source-branch", "feature/x"]);
+    assert_refused_at(
+        &world,
+        "2026-11-28T12:00:00Z",
+        &args(&deploy_prod(&r)),
+        &[
+            "allowed_triggers: required one of tag, actual branch_push",
+            "allowed_branches: required a branch matching main, actual feature/x",
+            "requires: required running (or having run) in dev, actual never deployed to dev",
+            "soak: required 1h in dev, actual never in dev",
+            "approvals: required 1 distinct approvals by bob@company.com, actual 0 valid (none)",
+            "windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Sat 13:00 CET",
+        ],
+    );
+}
+
+#[test]
+fn a_release_passing_every_rule_together_lands() {
+    let world = World::new(EVERYTHING);
+    let r = world.create(
+        PROJECT,
+        &sha("good"),
+        &[
+            "--source-branch",
+            "main",
+            "--source-tag",
+            "auth-service/v1.0.0",
+        ],
+    );
+    world
+        .run_at(
+            "2026-11-23T08:00:00Z",
+            &["deploy", "dev", PROJECT, "v1.0.0"],
+        )
+        .assert_success();
+    world.approve(
+        "prod",
+        &r,
+        &[("bob@company.com", "prod", &r.digest, VALID_UNTIL)],
+    );
+    // 09:00 UTC: an hour in dev, 10:00 in Berlin.
+    let out = world.run_at(
+        "2026-11-23T09:00:00Z",
+        &["-o", "json", "deploy", "prod", PROJECT, "v1.0.0"],
+    );
+    out.assert_success();
+    let report = json(&out);
+    let rules: Vec<&str> = report["items"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["pass"], true, "{d}");
+            d["rule"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "allowed_triggers",
+            "allowed_branches",
+            "requires",
+            "soak",
+            "approvals",
+            "windows"
+        ]
+    );
+    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+}
