@@ -402,7 +402,10 @@ mod tests {
             alias: "v2.0.0".into(),
             kind: AliasType::Tag,
         };
-        assert!(r.merge(&c, &[alias.clone()], Some(t.clone())).unwrap());
+        assert!(
+            r.merge(&c, std::slice::from_ref(&alias), Some(t.clone()))
+                .unwrap()
+        );
         assert!(
             !r.merge(
                 &c,

@@ -602,7 +602,7 @@ impl GitOps {
                 }
                 Ok(PushOutcome::Rejected(reason))
             }
-            pushed => Ok(pushed),
+            pushed @ PushOutcome::Pushed(_) => Ok(pushed),
         }
     }
 
@@ -719,15 +719,15 @@ impl GitOps {
                 format!("{reason} ({})", said.join(" / "))
             }));
         }
-        self.pushed(oid)
+        Ok(self.pushed(oid))
     }
 
     /// Keeps the tracking ref in step, so the next fetch has nothing to download.
-    fn pushed(&self, oid: Oid) -> Result<PushOutcome, GitError> {
+    fn pushed(&self, oid: Oid) -> PushOutcome {
         let _ = self
             .repo
             .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");
-        Ok(PushOutcome::Pushed(oid))
+        PushOutcome::Pushed(oid)
     }
 
     /// A push to a repository on this machine. libgit2's local transport overwrites the
@@ -761,7 +761,7 @@ impl GitOps {
                 match entry.kind() {
                     Some(ObjectType::Tree) => trees.push(entry.id()),
                     Some(ObjectType::Blob) if !to.exists(entry.id()) => {
-                        copy(entry.id()).map_err(fail)?
+                        copy(entry.id()).map_err(fail)?;
                     }
                     _ => {}
                 }
@@ -775,7 +775,7 @@ impl GitOps {
             None => target.reference(&branch, oid, false, "releasectl: push"),
         };
         match swapped {
-            Ok(_) => self.pushed(oid),
+            Ok(_) => Ok(self.pushed(oid)),
             // Moved under us, or another writer holds the ref lock right now: a lost race.
             Err(e)
                 if matches!(
