@@ -146,14 +146,11 @@ pub fn facts(
                 };
                 // An approval lasts until its own expiry or the policy's ttl after it was
                 // given, whichever is sooner: a hand-written far expiry gains nothing.
-                let (Ok(given), Ok(expires)) = (
-                    a.approved_at.parse::<jiff::Timestamp>(),
-                    a.expires_at.parse::<jiff::Timestamp>(),
-                ) else {
-                    return Some(format!(
-                        "approved_at {:?} or expires_at {:?} is not a time",
-                        a.approved_at, a.expires_at
-                    ));
+                let Ok(given) = a.approved_at.parse::<jiff::Timestamp>() else {
+                    return Some(format!("approved_at {:?} is not a time", a.approved_at));
+                };
+                let Ok(expires) = a.expires_at.parse::<jiff::Timestamp>() else {
+                    return Some(format!("expiry {:?} is not a time", a.expires_at));
                 };
                 if given > now {
                     return Some(format!("approved in the future ({given})"));
