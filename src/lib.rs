@@ -22,6 +22,7 @@ pub mod oci;
 pub mod pointer;
 pub mod policy;
 pub mod release;
+pub mod retry;
 pub mod settings;
 pub mod signing;
 pub mod tls;

@@ -13,16 +13,16 @@ use crate::oci::{ImageRef, OciError, Store};
 /// A release image whose manifest, config, metadata and resources blobs were all verified.
 #[derive(Debug, Clone)]
 pub struct Release {
-    /// The image, pinned to its manifest digest.
-    pub image: ImageRef,
-    pub manifest_digest: Digest,
-    pub manifest_bytes: Vec<u8>,
-    pub located: Located,
-    pub config_bytes: Vec<u8>,
-    pub config: ReleaseConfig,
-    pub metadata_bytes: Vec<u8>,
-    pub metadata: Metadata,
+    pub head: Head,
     pub resources: Vec<u8>,
+}
+
+impl std::ops::Deref for Release {
+    type Target = Head;
+
+    fn deref(&self) -> &Head {
+        &self.head
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,17 +135,7 @@ pub async fn fetch(
         &head.image.to_string(),
     )
     .await?;
-    Ok(Release {
-        image: head.image,
-        manifest_digest: head.manifest_digest,
-        manifest_bytes: head.manifest_bytes,
-        located: head.located,
-        config_bytes: head.config_bytes,
-        config: head.config,
-        metadata_bytes: head.metadata_bytes,
-        metadata: head.metadata,
-        resources,
-    })
+    Ok(Release { head, resources })
 }
 
 /// The largest compressed resources layer worth downloading under `limits`: gzip can make

@@ -282,14 +282,8 @@ async fn register(
     let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
     let mut built: Option<(u64, ImageBytes, Metadata)> = None;
     let mut last = String::new();
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            let pause = crate::gitops::repo::backoff(attempt);
-            if Instant::now() + pause > deadline {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-        }
+    let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
+    while attempts.next().await {
         let tip = gitops.fetch()?;
         let mut reg = match tip
             .read(&reg_path)
@@ -373,7 +367,7 @@ async fn register(
     }
     Err(GitError::Contended {
         url: gitops.url().to_owned(),
-        attempts: MAX_ATTEMPTS,
+        attempts: attempts.made(),
         last,
     }
     .into())

@@ -193,14 +193,8 @@ async fn drive(
     let verify = crate::signing::verify_approval;
     let mut first_pointers: Option<Vec<Option<Vec<u8>>>> = None;
     let mut last = String::new();
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            let pause = crate::gitops::repo::backoff(attempt);
-            if Instant::now() + pause > deadline {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-        }
+    let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
+    while attempts.next().await {
         let tip = gitops.fetch()?;
         let policy = plan::load_policy(&gitops, &tip)?;
         let now_odt = crate::settings::now()?;
@@ -370,7 +364,7 @@ async fn drive(
     }
     Err(GitError::Contended {
         url: gitops.url().to_owned(),
-        attempts: MAX_ATTEMPTS,
+        attempts: attempts.made(),
         last,
     }
     .into())

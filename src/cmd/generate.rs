@@ -91,7 +91,7 @@ async fn fetch(image: &ImageRef, expected: &Expected, global: &Global) -> anyhow
         match cache.get(digest, expected, &limits).await {
             Lookup::Hit(mut release) => {
                 crate::log::info(&format!("{image}: from cache"));
-                release.image = image.clone();
+                release.head.image = image.clone();
                 return Ok(*release);
             }
             Lookup::Miss => {}
@@ -136,17 +136,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
         ))
         .into());
     }
-    let base = pointer
-        .registry
-        .clone()
-        .or_else(|| global.registry.clone())
-        .ok_or_else(|| {
-            InvalidInput(format!(
-                "{}: no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry",
-                pointer_path.display()
-            ))
-        })?;
-    let image = base.image(&pointer.id, pointer.digest.clone());
+    let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), global)?;
     crate::log::info(&format!("generating {} from {image}", pointer.id));
     let release = fetch(&image, &Expected::from(&pointer.id), global).await?;
     crate::log::info(&format!("verified {}", release.image));

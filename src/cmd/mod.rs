@@ -22,22 +22,31 @@ use crate::format::Expected;
 use crate::ids::CommitSha;
 use crate::oci::ImageRef;
 
+/// The image a pointer names: its `spec.registry`, else the configured default registry.
+pub fn pointer_image(
+    pointer: &crate::pointer::Pointer,
+    file: &str,
+    global: &Global,
+) -> Result<ImageRef, InvalidInput> {
+    let base = pointer
+        .registry
+        .as_ref()
+        .or(global.registry.as_ref())
+        .ok_or_else(|| {
+            InvalidInput(format!(
+                "{file}: no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry"
+            ))
+        })?;
+    Ok(base.image(&pointer.id, pointer.digest.clone()))
+}
+
 /// What a command-line target (`REF`, `oci:PATH[:TAG]` or a pointer file) names, and what
 /// is known about the release it should hold.
 pub fn resolve_target(target: &str, global: &Global) -> anyhow::Result<(ImageRef, Expected)> {
     if !target.starts_with("oci:") && Path::new(target).is_file() {
         let bytes = std::fs::read(target).with_context(|| format!("cannot read {target}"))?;
         let pointer = crate::pointer::parse(target, &bytes)?;
-        let base = pointer
-            .registry
-            .clone()
-            .or_else(|| global.registry.clone())
-            .ok_or_else(|| {
-                InvalidInput(format!(
-                    "{target} has no spec.registry: set --registry or RELEASECTL_REGISTRY"
-                ))
-            })?;
-        let image = base.image(&pointer.id, pointer.digest.clone());
+        let image = pointer_image(&pointer, target, global)?;
         return Ok((image, Expected::from(&pointer.id)));
     }
     let image: ImageRef = target.parse()?;

@@ -7,7 +7,6 @@
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use git2::build::TreeUpdateBuilder;
 use git2::{
@@ -817,14 +816,8 @@ impl GitOps {
         mut f: impl FnMut(&Snapshot<'_>) -> anyhow::Result<Txn<T>>,
     ) -> anyhow::Result<(T, Option<Oid>)> {
         let mut last = String::new();
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                let pause = backoff(attempt);
-                if std::time::Instant::now() + pause > deadline {
-                    break;
-                }
-                std::thread::sleep(pause);
-            }
+        let mut tries = crate::retry::Attempts::new(attempts, deadline);
+        while tries.next_blocking() {
             let tip = self.fetch()?;
             match f(&tip)? {
                 Txn::Done(t) => return Ok((t, None)),
@@ -861,20 +854,6 @@ fn is_race_message(message: &str) -> bool {
         || m.contains("non-fast-forward")
         || m.contains("failed to update ref")
         || m.contains("cannot lock ref")
-}
-
-/// Jittered exponential backoff for push retries: 100 ms · 2^n, full jitter, capped at 5 s.
-#[must_use]
-pub fn backoff(attempt: u32) -> Duration {
-    let cap_ms = (100u64 << attempt.min(6)).min(5_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    let mut x = nanos ^ u64::from(std::process::id()).rotate_left(29) ^ 0x2545_f491_4f6c_dd1d;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    Duration::from_millis(x % (cap_ms + 1))
 }
 
 #[cfg(test)]

@@ -232,7 +232,13 @@ impl Registry {
                         });
                     }
                     let delay = after
-                        .unwrap_or_else(|| backoff(tries))
+                        .unwrap_or_else(|| {
+                            crate::retry::backoff(
+                                tries,
+                                Duration::from_millis(200),
+                                Duration::from_secs(3),
+                            )
+                        })
                         .min(Duration::from_secs(10));
                     if delay >= self.remaining(what)? {
                         return Err(OciError::RetriesExhausted {
@@ -586,19 +592,6 @@ fn error_chain(e: &reqwest::Error) -> String {
     } else {
         out
     }
-}
-
-/// Exponential backoff with full jitter: 0..(200 ms · 2^n), without a random-number crate.
-fn backoff(attempt: u32) -> Duration {
-    let cap_ms = 200u64 << attempt.min(6);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    let mut x = nanos ^ u64::from(std::process::id()).rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    Duration::from_millis(cap_ms / 2 + x % (cap_ms / 2 + 1))
 }
 
 fn tracing_debug(message: &str) {

@@ -1,0 +1,129 @@
+//! Bounded retries with jittered exponential backoff, shared by the registry reader (429,
+//! 5xx, resets) and the GitOps writers (lost push races).
+//!
+//! Jitter spreads writers that lost the same race, so they do not collide again in lockstep;
+//! it needs no cryptographic randomness, so a small xorshift over the clock and the pid
+//! serves without a random-number crate.
+
+use std::time::{Duration, Instant};
+
+/// A pseudo-random number in `0..=max`.
+fn jitter(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut x = nanos ^ u64::from(std::process::id()).rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x % (max + 1)
+}
+
+/// Full jitter: a pause in `0..=min(base · 2^attempt, cap)`.
+#[must_use]
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let ceiling = (base.as_millis() as u64)
+        .saturating_mul(1 << attempt.min(16))
+        .min(cap.as_millis() as u64);
+    Duration::from_millis(jitter(ceiling))
+}
+
+/// The attempts of a retried operation: at most `max`, none starting after `deadline`.
+pub struct Attempts {
+    done: u32,
+    max: u32,
+    deadline: Instant,
+}
+
+/// Pause between GitOps push attempts: 100 ms doubling, at most 5 s.
+const PUSH_BASE: Duration = Duration::from_millis(100);
+const PUSH_CAP: Duration = Duration::from_secs(5);
+
+impl Attempts {
+    #[must_use]
+    pub fn new(max: u32, deadline: Instant) -> Self {
+        Self {
+            done: 0,
+            max,
+            deadline,
+        }
+    }
+
+    /// The pause before the next attempt, or `None` when none is left.
+    fn pause(&mut self) -> Option<Duration> {
+        if self.done >= self.max {
+            return None;
+        }
+        let pause = if self.done == 0 {
+            Duration::ZERO
+        } else {
+            backoff(self.done, PUSH_BASE, PUSH_CAP)
+        };
+        if Instant::now() + pause > self.deadline {
+            return None;
+        }
+        self.done += 1;
+        Some(pause)
+    }
+
+    /// Waits (asynchronously) for the next attempt; `false` when none is left.
+    pub async fn next(&mut self) -> bool {
+        match self.pause() {
+            Some(p) => {
+                tokio::time::sleep(p).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits (blocking the thread) for the next attempt; `false` when none is left.
+    pub fn next_blocking(&mut self) -> bool {
+        match self.pause() {
+            Some(p) => {
+                std::thread::sleep(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many attempts were made.
+    #[must_use]
+    pub fn made(&self) -> u32 {
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_growing_ceiling_and_the_cap() {
+        for attempt in 0..20 {
+            let p = backoff(attempt, Duration::from_millis(100), Duration::from_secs(5));
+            assert!(
+                p <= Duration::from_millis((100u64 << attempt.min(16)).min(5000)),
+                "{attempt}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn attempts_are_bounded_in_count_and_the_first_does_not_wait() {
+        let mut a = Attempts::new(3, Instant::now() + Duration::from_secs(60));
+        assert_eq!(a.pause(), Some(Duration::ZERO));
+        assert!(a.pause().is_some() && a.pause().is_some());
+        assert_eq!(a.pause(), None);
+        assert_eq!(a.made(), 3);
+        let past = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .expect("an instant a second ago");
+        assert_eq!(
+            Attempts::new(3, past).pause(),
+            None,
+            "nothing starts after the deadline"
+        );
+    }
+}
