@@ -267,6 +267,50 @@ fn registers_over_smart_http_with_credentials_from_the_environment() {
 }
 
 #[test]
+fn registers_over_smart_http_with_credentials_from_a_git_credential_helper() {
+    let repo = BareRepo::with_initial_commit();
+    let http = GitHttp::start(&repo, "bot", "helper-secret-5d20");
+    let env = Env::new();
+    // A HOME whose git config names a credential helper, as a developer's machine would.
+    let home = crate::support::temp_dir();
+    let helper = home.path().join("git-credential-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 0\necho \"$1\" >> {log}\necho username={user}\necho password={pass}\n",
+            log = home.path().join("helper.log").display(),
+            user = http.user(),
+            pass = http.password()
+        ),
+    )
+    .expect("write helper");
+    crate::support::Cmd::new("chmod")
+        .args(["+x"])
+        .arg(&helper)
+        .run()
+        .assert_success();
+    std::fs::write(
+        home.path().join(".gitconfig"),
+        format!("[credential]\n\thelper = {}\n", helper.display()),
+    )
+    .expect("write gitconfig");
+    let c = commit("http-helper");
+    let out = env
+        .create_cmd(&http.url(), &env.cache("writer"), &c, &[])
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("GIT_CONFIG_GLOBAL")
+        .run();
+    out.assert_success().assert_no_leak(http.password());
+    assert_eq!(stdout_json(&out)["number"], 1, "{out}");
+    let asked = std::fs::read_to_string(home.path().join("helper.log")).unwrap_or_default();
+    assert!(
+        asked.contains("get"),
+        "the credential helper was never asked: {out}"
+    );
+}
+
+#[test]
 fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
     const CANARY: &str = "canary-pw-3b9e61";
     let repo = BareRepo::with_initial_commit();
