@@ -125,15 +125,7 @@ impl Register {
             file: file.to_owned(),
             reason,
         };
-        let docs = crate::manifests::yaml_documents(bytes).map_err(&invalid)?;
-        let [doc] = docs.as_slice() else {
-            return Err(invalid(format!(
-                "expected one YAML document, found {}",
-                docs.len()
-            )));
-        };
-        let register: Self =
-            serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
+        let register: Self = crate::manifests::yaml_typed(bytes).map_err(&invalid)?;
         if register.api_version != API_VERSION || register.kind != KIND {
             return Err(invalid(format!(
                 "apiVersion/kind are {}/{}: expected {API_VERSION}/{KIND}",
