@@ -113,6 +113,8 @@ pub enum ArchiveError {
     NonUtf8Path { path: String },
     #[error("archive entry path {path:?} contains a NUL byte")]
     NulInPath { path: String },
+    #[error("archive entry path {path:?} contains a control character")]
+    ControlInPath { path: String },
     #[error("archive entry path {path:?} contains a backslash: expected `/` separators")]
     Backslash { path: String },
     #[error("archive entry path {path:?} is absolute: expected a relative path")]
@@ -399,6 +401,10 @@ fn normalise_path(raw: &[u8]) -> Result<String, ArchiveError> {
     let Ok(text) = std::str::from_utf8(raw) else {
         return Err(ArchiveError::NonUtf8Path { path: shown() });
     };
+    // A newline in a path would forge lines in every message that names the file.
+    if text.chars().any(char::is_control) {
+        return Err(ArchiveError::ControlInPath { path: shown() });
+    }
     if text.contains('\\') {
         return Err(ArchiveError::Backslash { path: shown() });
     }
@@ -763,6 +769,13 @@ mod tests {
         let err = read_tar(&[pax(&[("path", b"a\0b.yaml")]), file("x.yaml", b"")]).unwrap_err();
         assert!(matches!(err, ArchiveError::NulInPath { .. }));
         assert!(err.to_string().contains("\\0"), "{err}");
+    }
+
+    #[test]
+    fn control_characters_in_paths_are_rejected_so_messages_stay_one_line() {
+        let err = normalise_path(b"a\nforged line.yaml").unwrap_err();
+        assert!(matches!(err, ArchiveError::ControlInPath { .. }), "{err}");
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
     }
 
     #[test]

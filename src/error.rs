@@ -20,6 +20,20 @@ pub const POLICY: u8 = 4;
 pub const REMOTE: u8 = 5;
 pub const OTHER: u8 = 1;
 
+/// `s` made safe for a one-line message: control characters (newlines included) escaped,
+/// at most `max` characters kept. Hostile input must not forge extra log lines.
+#[must_use]
+pub fn printable(s: &str, max: usize) -> String {
+    let escaped: String = s.escape_debug().collect();
+    if escaped.chars().count() <= max {
+        escaped
+    } else {
+        let mut out: String = escaped.chars().take(max.saturating_sub(3)).collect();
+        out.push_str("...");
+        out
+    }
+}
+
 /// Input a person or pipeline gave us that we cannot use.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -62,15 +62,8 @@ pub enum PointerError {
 
 fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("{s:?}"),
-        other => {
-            let mut s = other.to_string();
-            if s.len() > 80 {
-                s.truncate(77);
-                s.push_str("...");
-            }
-            s
-        }
+        Value::String(s) => format!("\"{}\"", crate::error::printable(s, 80)),
+        other => crate::error::printable(&other.to_string(), 80),
     }
 }
 
@@ -101,9 +94,9 @@ impl Ctx<'_> {
             return Err(PointerError::UnknownField {
                 file: self.file.to_owned(),
                 field: if field.is_empty() {
-                    unknown.clone()
+                    crate::error::printable(unknown, 80)
                 } else {
-                    format!("{field}.{unknown}")
+                    format!("{field}.{}", crate::error::printable(unknown, 80))
                 },
                 allowed: allowed.join(", "),
             });
@@ -254,9 +247,13 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer, PointerError> {
             .as_object()
             .ok_or_else(|| cx.invalid("metadata.annotations", a, "a mapping of strings"))?;
         for (k, v) in map {
-            let v = v
-                .as_str()
-                .ok_or_else(|| cx.invalid(&format!("metadata.annotations.{k}"), v, "a string"))?;
+            let v = v.as_str().ok_or_else(|| {
+                cx.invalid(
+                    &format!("metadata.annotations.{}", crate::error::printable(k, 80)),
+                    v,
+                    "a string",
+                )
+            })?;
             annotations.insert(k.clone(), v.to_owned());
         }
     }
@@ -412,6 +409,15 @@ spec:
         p.id.project = "123".parse().unwrap();
         p.name = "123".into();
         assert_eq!(parse("release.yaml", p.render().as_bytes()).unwrap(), p);
+    }
+
+    #[test]
+    fn hostile_keys_and_values_cannot_add_lines_to_the_message() {
+        // Found by the `pointer` fuzz target: a key holding newlines forged a second log line.
+        let m = err("\"x\\nreleasectl error: all good\": 1\n");
+        assert_eq!(m.lines().count(), 1, "{m}");
+        let m = err(&GOOD.replace("release: 0123456789abcdef0123456789abcdef01234567", "release: \"a\\nb ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü ü\""));
+        assert_eq!(m.lines().count(), 1, "{m}");
     }
 
     #[test]

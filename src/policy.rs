@@ -179,15 +179,8 @@ const WINDOW_KEYS: &[&str] = &["allow", "deny", "tz"];
 
 fn show(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("{s:?}"),
-        other => {
-            let s = other.to_string();
-            if s.len() > 80 {
-                format!("{}...", &s[..77])
-            } else {
-                s
-            }
-        }
+        Value::String(s) => format!("\"{}\"", crate::error::printable(s, 80)),
+        other => crate::error::printable(&other.to_string(), 80),
     }
 }
 
@@ -276,7 +269,7 @@ impl Parser<'_> {
         let m = v.as_object().ok_or_else(|| self.err(key, v, "a mapping"))?;
         if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(self.err(
-                &format!("{key}.{k}"),
+                &format!("{key}.{}", crate::error::printable(k, 80)),
                 &Value::String(k.clone()),
                 format!("a known key: one of {}", allowed.join(", ")),
             ));
@@ -381,7 +374,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Policy, PolicyError> {
     let mut environments = Vec::new();
     for name in envs.keys() {
         let v = &envs[name];
-        let key = format!("environments.{name}");
+        let key = format!("environments.{}", crate::error::printable(name, 80));
         let env_name = EnvName::parse(name).ok_or_else(|| {
             p.err(
                 &key,
