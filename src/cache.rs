@@ -19,7 +19,11 @@ use crate::release::{self, Release, ReleaseError};
 
 pub struct Cache {
     dir: PathBuf,
+    rendered: PathBuf,
 }
+
+/// The rendering depends on this binary's code, so a new version renders afresh.
+const RENDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a cache lookup came to.
 pub enum Lookup {
@@ -34,7 +38,48 @@ impl Cache {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.join("oci"),
+            rendered: dir.join("rendered"),
         }
+    }
+
+    fn rendered_path(&self, digest: &Digest) -> PathBuf {
+        self.rendered
+            .join(format!("{}.v{RENDER_VERSION}.yaml", digest.hex()))
+    }
+
+    /// The release's rendered manifests, as a previous run produced them from the verified
+    /// blobs of the release pinned by `digest`. The entry records its own sha256 on its first
+    /// line and is checked against it, so a torn or corrupted entry is discarded (and
+    /// rendered again from verified blobs), never printed. Like the blob cache, it trusts
+    /// the cache directory's owner: only the sidecar's user can write there.
+    #[must_use]
+    pub fn rendered(&self, digest: &Digest) -> Option<String> {
+        let path = self.rendered_path(digest);
+        let text = std::fs::read_to_string(&path).ok()?;
+        let ok = text.split_once('\n').and_then(|(head, body)| {
+            let recorded = head.strip_prefix("sha256:")?;
+            (recorded == crate::digest::sha256_hex(body.as_bytes())).then(|| body.to_owned())
+        });
+        if ok.is_none() {
+            crate::log::info(&format!(
+                "{}: rendered cache entry is corrupt; rendering again",
+                path.display()
+            ));
+            let _ = std::fs::remove_file(&path);
+        }
+        ok
+    }
+
+    /// Stores the rendered manifests of the release pinned by `digest` (temp file + rename).
+    pub fn put_rendered(&self, digest: &Digest, body: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&self.rendered)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.rendered)?;
+        writeln!(tmp, "sha256:{}", crate::digest::sha256_hex(body.as_bytes()))?;
+        tmp.write_all(body.as_bytes())?;
+        tmp.persist(self.rendered_path(digest))
+            .map_err(|e| e.error)?;
+        Ok(())
     }
 
     fn image(&self, digest: &Digest) -> ImageRef {

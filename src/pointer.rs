@@ -62,8 +62,8 @@ pub enum PointerError {
 
 fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("\"{}\"", crate::error::printable(s, 80)),
-        other => crate::error::printable(&other.to_string(), 80),
+        Value::String(s) => format!("\"{}\"", crate::error::printable(s, 160)),
+        other => crate::error::printable(&other.to_string(), 160),
     }
 }
 

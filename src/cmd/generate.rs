@@ -9,12 +9,12 @@
 //! - one deadline bounds the whole run (`RELEASECTL_TIMEOUT`, default 45 s, under Argo CD's
 //!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::archive::Limits;
 use crate::cache::{Cache, Lookup};
 use crate::cli::Global;
 use crate::error::InvalidInput;
@@ -80,15 +80,23 @@ fn env_objects(dir: &Path) -> anyhow::Result<Vec<Object>> {
     }
 }
 
+fn cache() -> Option<Cache> {
+    std::env::var_os("RELEASECTL_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| Cache::new(Path::new(&d)))
+}
+
 /// Fetches the release: from the cache when pinned and cached, else from its registry
 /// (then into the cache).
-async fn fetch(image: &ImageRef, expected: &Expected, global: &Global) -> anyhow::Result<Release> {
-    let limits = crate::settings::limits()?;
-    let cache = std::env::var_os("RELEASECTL_CACHE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(|d| Cache::new(Path::new(&d)));
-    if let (Some(cache), Some(digest)) = (&cache, image.digest()) {
-        match cache.get(digest, expected, &limits).await {
+async fn fetch(
+    image: &ImageRef,
+    expected: &Expected,
+    global: &Global,
+    cache: Option<&Cache>,
+    limits: &Limits,
+) -> anyhow::Result<Release> {
+    if let (Some(cache), Some(digest)) = (cache, image.digest()) {
+        match cache.get(digest, expected, limits).await {
             Lookup::Hit(mut release) => {
                 crate::log::info(&format!("{image}: from cache"));
                 release.head.image = image.clone();
@@ -104,14 +112,78 @@ async fn fetch(image: &ImageRef, expected: &Expected, global: &Global) -> anyhow
     }
     let options = crate::settings::store_options(global, DEFAULT_TIMEOUT);
     let store = Store::open(image, &options)?;
-    let release = release::fetch(&store, image, expected, &limits).await?;
-    if let Some(cache) = &cache
+    let release = release::fetch(&store, image, expected, limits).await?;
+    if let Some(cache) = cache
         && let Err(e) = cache.put(&release)
     {
         // A cache that cannot be written costs speed, not correctness.
         crate::log::info(&format!("cannot cache {}: {e}", release.image));
     }
     Ok(release)
+}
+
+/// Runs `f` over `items` on up to `threads` threads, keeping the order of results.
+fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    if items.len() <= chunk {
+        return vec![f(items)];
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| f(c))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Parses, checks, sorts and renders a verified release's objects. YAML is the cost of a
+/// cold generate, so files are parsed and objects rendered on every core; the output does
+/// not depend on how the work was split (each object renders on its own, then in order).
+fn render_release(release: Release, limits: &Limits) -> anyhow::Result<String> {
+    let what = format!("resources of {}", release.image);
+    let files = release.files(limits)?;
+    // The compressed layer is no longer needed: free it before the parse doubles memory.
+    drop(release);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    let total: usize = files.iter().map(|f| f.data.len()).sum();
+    let threads = if total < 64 * 1024 { 1 } else { threads };
+    let parsed = parallel(&files, threads, |chunk| {
+        let mut out = Vec::new();
+        for f in chunk {
+            out.extend(manifests::parse_file(&f.path, &f.data)?);
+        }
+        Ok::<_, manifests::ManifestError>(out)
+    });
+    drop(files);
+    let mut objects = Vec::new();
+    for p in parsed {
+        objects.extend(p.map_err(|e| release::ReleaseError::Contents {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?);
+    }
+    if objects.is_empty() {
+        return Err(release::ReleaseError::Contents {
+            what,
+            reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
+        }
+        .into());
+    }
+    manifests::sort(&mut objects);
+    let rendered = parallel(&objects, threads, manifests::render);
+    let mut out = String::with_capacity(
+        rendered
+            .iter()
+            .map(|r| r.as_ref().map_or(0, String::len))
+            .sum(),
+    );
+    for r in rendered {
+        out.push_str(&r?);
+    }
+    Ok(out)
 }
 
 /// Produces the manifests for the pointer at `pointer_path`.
@@ -122,7 +194,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
         |n| n.to_string_lossy().into_owned(),
     );
     check_directory(&dir, &pointer_name)?;
-    let env = env_objects(&dir)?;
+    let env = manifests::render(&env_objects(&dir)?)?;
     // A pointer may name a registry, but not a directory: a layout committed next to the
     // pointers would let anyone with push access to the GitOps repository bypass the
     // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
@@ -137,34 +209,41 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
         .into());
     }
     let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), global)?;
+    let cache = cache();
+    // Warm: the rendering of this exact release, made from verified blobs by an earlier run.
+    if let (Some(cache), Some(digest)) = (&cache, image.digest())
+        && let Some(mut body) = cache.rendered(digest)
+    {
+        crate::log::info(&format!(
+            "generating {} from {image}: rendered from cache",
+            pointer.id
+        ));
+        body.push_str(&env);
+        return Ok(body);
+    }
     crate::log::info(&format!("generating {} from {image}", pointer.id));
-    let release = fetch(&image, &Expected::from(&pointer.id), global).await?;
-    crate::log::info(&format!("verified {}", release.image));
-
     let limits = crate::settings::limits()?;
-    let files = release.files(&limits)?;
-    let mut objects = Vec::new();
-    for f in &files {
-        objects.extend(manifests::parse_file(&f.path, &f.data).map_err(|e| {
-            release::ReleaseError::Contents {
-                what: format!("resources of {}", release.image),
-                reason: e.to_string(),
-            }
-        })?);
+    let release = fetch(
+        &image,
+        &Expected::from(&pointer.id),
+        global,
+        cache.as_ref(),
+        &limits,
+    )
+    .await?;
+    crate::log::info(&format!("verified {}", release.image));
+    let mut body = render_release(release, &limits)?;
+    if let (Some(cache), Some(digest)) = (&cache, image.digest())
+        && let Err(e) = cache.put_rendered(digest, &body)
+    {
+        crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
     }
-    if objects.is_empty() {
-        return Err(release::ReleaseError::Contents {
-            what: format!("resources of {}", release.image),
-            reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
-        }
-        .into());
-    }
-    manifests::sort(&mut objects);
-    objects.extend(env);
-    Ok(manifests::render(&objects)?)
+    body.push_str(&env);
+    Ok(body)
 }
 
-pub async fn run(path: PathBuf, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Renders, then hands the output over without copying it (it may be hundreds of MB).
+pub async fn run(path: PathBuf, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let rendered = tokio::select! {
         r = tokio::time::timeout(timeout, render(&path, global)) => match r {
@@ -176,7 +255,11 @@ pub async fn run(path: PathBuf, global: &Global, out: &mut dyn Write) -> anyhow:
         },
         signal = terminated() => anyhow::bail!("interrupted by {signal}: nothing was written"),
     };
-    out.write_all(rendered.as_bytes())?;
+    if out.is_empty() {
+        *out = rendered.into_bytes();
+    } else {
+        out.extend_from_slice(rendered.as_bytes());
+    }
     Ok(())
 }
 

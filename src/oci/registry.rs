@@ -121,6 +121,11 @@ impl Registry {
                     .connect_timeout(self.options.connect_timeout)
                     .read_timeout(self.options.read_timeout)
                     .user_agent(concat!("releasectl/", env!("CARGO_PKG_VERSION")));
+                // A plain-HTTP registry needs no trust store: skip loading the system's
+                // certificates (a cost on every cold generate).
+                if self.scheme == "http" {
+                    builder = builder.tls_certs_only(Vec::new());
+                }
                 if let Some(pem) = self.ca_pem()? {
                     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                         self.client_error(format!("bad CA file: {}", e.without_url()))
@@ -372,7 +377,17 @@ impl Registry {
     fn transport_failure<T>(&self, what: &str, e: &reqwest::Error) -> Attempt<T> {
         let reason = error_chain(e);
         // A certificate that does not verify will not verify on the next try either.
-        if reason.contains("certificate") || reason.contains("UnknownIssuer") {
+        // Likewise a registry that does not speak TLS at all (plain HTTP without
+        // --insecure-registry) answers every handshake with garbage.
+        if [
+            "certificate",
+            "UnknownIssuer",
+            "InvalidContentType",
+            "corrupt message",
+        ]
+        .iter()
+        .any(|m| reason.contains(m))
+        {
             return Attempt::Fatal(OciError::Unreachable {
                 what: what.to_owned(),
                 host: self.host.clone(),

@@ -172,6 +172,8 @@ fn a_corrupted_cache_entry_is_fetched_again_and_repaired() {
     for blob in &blobs {
         let path = cached_blob(cache.path(), blob);
         corrupt(&path);
+        // Without the rendered entry, the run must go through the (damaged) blobs.
+        forget_renderings(cache.path());
         let again = cached_generate(app.path(), &host, cache.path()).run();
         assert_same_stdout(&first, &again);
         assert_eq!(
@@ -186,11 +188,50 @@ fn a_corrupted_cache_entry_is_fetched_again_and_repaired() {
     setup.registry.stop();
     let resources = blobs.last().unwrap();
     corrupt(&cached_blob(cache.path(), resources));
+    forget_renderings(cache.path());
     let out = cached_generate(app.path(), &host, cache.path())
         .env("RELEASECTL_TIMEOUT", "10s")
         .run();
     out.assert_failure().assert_stdout_empty();
     assert_eq!(out.stderr_str().lines().count(), 1, "{out}");
+}
+
+/// Removes the rendered-output entries, leaving the verified blobs.
+fn forget_renderings(cache: &std::path::Path) {
+    let dir = cache.join("rendered");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove rendered entries");
+    }
+}
+
+#[test]
+fn a_corrupted_rendered_entry_is_rendered_again_from_verified_blobs_and_repaired() {
+    let (mut setup, _digest, app) = registry_with_release();
+    let host = setup.host();
+    let cache = support::temp_dir();
+    let first = cached_generate(app.path(), &host, cache.path()).run();
+    first.assert_success();
+    let entries: Vec<_> = std::fs::read_dir(cache.path().join("rendered"))
+        .expect("a rendered entry after the first run")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let good = std::fs::read(entry).expect("read entry");
+    // The registry is gone: only the blob cache can save this run.
+    setup.registry.stop();
+    corrupt(entry);
+    let again = cached_generate(app.path(), &host, cache.path()).run();
+    assert_same_stdout(&first, &again);
+    assert_eq!(
+        std::fs::read(entry).expect("entry rewritten"),
+        good,
+        "the rendered entry was not repaired"
+    );
+    // A torn entry (cut short) is caught the same way.
+    std::fs::write(entry, &good[..good.len() / 2]).expect("truncate");
+    let third = cached_generate(app.path(), &host, cache.path()).run();
+    assert_same_stdout(&first, &third);
 }
 
 #[test]
