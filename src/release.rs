@@ -86,26 +86,72 @@ pub async fn fetch_head(
     expected: &Expected,
     limits: &Limits,
 ) -> Result<Head, ReleaseError> {
+    Ok(fetch_parts(store, image, expected, limits, false).await?.0)
+}
+
+/// Fetches and verifies the release `image` from `store`.
+pub async fn fetch(
+    store: &Store,
+    image: &ImageRef,
+    expected: &Expected,
+    limits: &Limits,
+) -> Result<Release, ReleaseError> {
+    let (head, resources) = fetch_parts(store, image, expected, limits, true).await?;
+    Ok(Release {
+        head,
+        resources: resources.unwrap_or_default(),
+    })
+}
+
+/// The manifest first (it names everything else, and a 401 on it settles authentication);
+/// then the blobs at once, each checked against its descriptor by the store; then the
+/// cross-checks, before anything is used. Fetching the blobs concurrently saves round trips
+/// on every cold generate; their sizes were capped by `check_manifest` before any download.
+async fn fetch_parts(
+    store: &Store,
+    image: &ImageRef,
+    expected: &Expected,
+    limits: &Limits,
+    with_resources: bool,
+) -> Result<(Head, Option<Vec<u8>>), ReleaseError> {
     let (manifest_bytes, manifest_digest) = store.manifest(image).await?;
     let pinned = image.with_digest(manifest_digest.clone());
     let what = pinned.to_string();
     let located = format::check_manifest(&what, &manifest_bytes, resources_cap(limits))
         .map_err(OciError::from)?;
-    let config_bytes = blob(store, &located.config, "config", &what).await?;
+    let resources = async {
+        if with_resources {
+            blob(store, &located.resources, "resources", &what)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (config_bytes, metadata_bytes, resources) = tokio::join!(
+        blob(store, &located.config, "config", &what),
+        blob(store, &located.metadata, "metadata", &what),
+        resources
+    );
+    let config_bytes = config_bytes?;
     let config: ReleaseConfig = parse_blob(&what, "config", &config_bytes)?;
-    let metadata_bytes = blob(store, &located.metadata, "metadata", &what).await?;
+    let metadata_bytes = metadata_bytes?;
     let metadata: Metadata = parse_blob(&what, "metadata", &metadata_bytes)?;
     format::cross_check(&what, &located, &config, &metadata, expected).map_err(OciError::from)?;
-    Ok(Head {
-        image: pinned,
-        manifest_digest,
-        manifest_bytes,
-        located,
-        config_bytes,
-        config,
-        metadata_bytes,
-        metadata,
-    })
+    let resources = resources?;
+    Ok((
+        Head {
+            image: pinned,
+            manifest_digest,
+            manifest_bytes,
+            located,
+            config_bytes,
+            config,
+            metadata_bytes,
+            metadata,
+        },
+        resources,
+    ))
 }
 
 async fn blob(
@@ -118,24 +164,6 @@ async fn blob(
     store
         .blob(&digest, d.size, &format!("{name} blob of {what}"))
         .await
-}
-
-/// Fetches and verifies the release `image` from `store`.
-pub async fn fetch(
-    store: &Store,
-    image: &ImageRef,
-    expected: &Expected,
-    limits: &Limits,
-) -> Result<Release, ReleaseError> {
-    let head = fetch_head(store, image, expected, limits).await?;
-    let resources = blob(
-        store,
-        &head.located.resources,
-        "resources",
-        &head.image.to_string(),
-    )
-    .await?;
-    Ok(Release { head, resources })
 }
 
 /// The largest compressed resources layer worth downloading under `limits`: gzip can make
