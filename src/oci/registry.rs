@@ -252,7 +252,7 @@ impl Registry {
                             last: format!("{reason}; the next try would pass the deadline"),
                         });
                     }
-                    tracing_debug(&format!("{what}: {reason}; retrying in {delay:?}"));
+                    crate::log::debug(&format!("{what}: {reason}; retrying in {delay:?}"));
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -607,8 +607,4 @@ fn error_chain(e: &reqwest::Error) -> String {
     } else {
         out
     }
-}
-
-fn tracing_debug(message: &str) {
-    crate::log::debug(message);
 }
