@@ -27,4 +27,5 @@ mod policy;
 mod register;
 mod remote_errors;
 mod repo_files;
+mod ssh;
 mod tamper;
