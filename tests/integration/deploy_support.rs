@@ -41,23 +41,7 @@ pub fn pointer_path(env: &str, project: &str) -> String {
     format!("{env}/apps/{REPOSITORY}/{project}/release.yaml")
 }
 
-/// `git` with no inherited `GIT_*` variables and no user or system config.
-pub fn git() -> Cmd {
-    let mut cmd = Cmd::new("git")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com");
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("GIT_") && !n.starts_with("GIT_CONFIG") {
-            cmd = cmd.env_remove(&name);
-        }
-    }
-    cmd
-}
+pub use crate::support::git::git;
 
 /// A bare repository with `HEAD` → `refs/heads/main`.
 pub struct Remote {
