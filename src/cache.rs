@@ -124,7 +124,7 @@ impl Cache {
     /// Stores a verified release: blobs first, manifest last, so a manifest in the cache
     /// always has its blobs (unless one was removed, which verification then catches).
     pub fn put(&self, release: &Release) -> Result<(), OciError> {
-        let layout = Layout::create(&self.dir)?;
+        let layout = Layout::create_cache(&self.dir)?;
         for bytes in [
             &release.config_bytes,
             &release.metadata_bytes,
