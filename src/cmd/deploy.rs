@@ -154,17 +154,7 @@ async fn fetch_metadata(items: &[Item], global: &Global) -> anyhow::Result<()> {
     let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
     let limits = crate::settings::limits()?;
     for i in items {
-        let base = i
-            .current
-            .as_ref()
-            .and_then(|p| p.registry.clone())
-            .or_else(|| global.registry.clone())
-            .ok_or_else(|| {
-                InvalidInput(
-                    "no registry: set --registry or RELEASECTL_REGISTRY to check the release"
-                        .into(),
-                )
-            })?;
+        let base = super::registry_base(i.current.as_ref(), global)?;
         let id = crate::ids::ReleaseId {
             repository: i.register.repository.clone(),
             project: i.register.project.clone(),

@@ -74,13 +74,7 @@ pub async fn run(args: &DiffArgs, global: &Global, out: &mut Vec<u8>) -> anyhow:
             let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;
             let path = crate::pointer::path(env.as_str(), &reg.repository, &reg.project);
             let current = crate::deploy::plan::load_pointer(&gitops, &tip, &path)?;
-            let base = current
-                .as_ref()
-                .and_then(|p| p.registry.clone())
-                .or_else(|| global.registry.clone())
-                .ok_or_else(|| {
-                    InvalidInput("no registry: set --registry or RELEASECTL_REGISTRY".into())
-                })?;
+            let base = super::registry_base(current.as_ref(), global)?.clone();
             let id_of = |commit: &crate::ids::CommitSha| crate::ids::ReleaseId {
                 repository: reg.repository.clone(),
                 project: reg.project.clone(),

@@ -22,21 +22,31 @@ use crate::format::Expected;
 use crate::ids::CommitSha;
 use crate::oci::ImageRef;
 
+/// Where a project's releases live: the current pointer's `spec.registry`, else the
+/// configured default registry.
+pub fn registry_base<'a>(
+    pointer: Option<&'a crate::pointer::Pointer>,
+    global: &'a Global,
+) -> Result<&'a crate::oci::RegistryBase, InvalidInput> {
+    pointer
+        .and_then(|p| p.registry.as_ref())
+        .or(global.registry.as_ref())
+        .ok_or_else(|| {
+            InvalidInput(
+                "no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry"
+                    .into(),
+            )
+        })
+}
+
 /// The image a pointer names: its `spec.registry`, else the configured default registry.
 pub fn pointer_image(
     pointer: &crate::pointer::Pointer,
     file: &str,
     global: &Global,
 ) -> Result<ImageRef, InvalidInput> {
-    let base = pointer
-        .registry
-        .as_ref()
-        .or(global.registry.as_ref())
-        .ok_or_else(|| {
-            InvalidInput(format!(
-                "{file}: no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry"
-            ))
-        })?;
+    let base =
+        registry_base(Some(pointer), global).map_err(|e| InvalidInput(format!("{file}: {e}")))?;
     Ok(base.image(&pointer.id, pointer.digest.clone()))
 }
 
