@@ -137,51 +137,50 @@ fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R
     })
 }
 
-/// Parses, checks, sorts and renders a verified release's objects. YAML is the cost of a
-/// cold generate, so files are parsed and objects rendered on every core; the output does
-/// not depend on how the work was split (each object renders on its own, then in order).
+/// Checks, sorts and writes a verified release's objects. Documents keep their author's text
+/// when [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
+/// scanned on every core, and the output does not depend on how the work was split.
 fn render_release(release: Release, limits: &Limits) -> anyhow::Result<String> {
     let what = format!("resources of {}", release.image);
     let files = release.files(limits)?;
-    // The compressed layer is no longer needed: free it before the parse doubles memory.
+    // The compressed layer is no longer needed: free it before the scan.
     drop(release);
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(8);
     let total: usize = files.iter().map(|f| f.data.len()).sum();
     let threads = if total < 64 * 1024 { 1 } else { threads };
-    let parsed = parallel(&files, threads, |chunk| {
+    let indexed: Vec<(usize, &crate::archive::File)> = files.iter().enumerate().collect();
+    let scanned = parallel(&indexed, threads, |chunk| {
         let mut out = Vec::new();
-        for f in chunk {
-            out.extend(manifests::parse_file(&f.path, &f.data)?);
+        for &(i, f) in chunk {
+            out.extend(
+                manifests::documents(&f.path, &f.data)?
+                    .into_iter()
+                    .map(|d| (i, d)),
+            );
         }
         Ok::<_, manifests::ManifestError>(out)
     });
-    drop(files);
-    let mut objects = Vec::new();
-    for p in parsed {
-        objects.extend(p.map_err(|e| release::ReleaseError::Contents {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?);
+    let contents = |e: manifests::ManifestError| release::ReleaseError::Contents {
+        what: what.clone(),
+        reason: e.to_string(),
+    };
+    let mut documents = Vec::new();
+    for s in scanned {
+        documents.extend(s.map_err(contents)?);
     }
-    if objects.is_empty() {
+    if documents.is_empty() {
         return Err(release::ReleaseError::Contents {
             what,
             reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
         }
         .into());
     }
-    manifests::sort(&mut objects);
-    let rendered = parallel(&objects, threads, manifests::render);
-    let mut out = String::with_capacity(
-        rendered
-            .iter()
-            .map(|r| r.as_ref().map_or(0, String::len))
-            .sum(),
-    );
-    for r in rendered {
-        out.push_str(&r?);
+    documents.sort_by(|(_, a), (_, b)| manifests::compare_documents(a, b));
+    let mut out = String::with_capacity(total + documents.len() * 8);
+    for (i, document) in &documents {
+        manifests::write_document(&mut out, document, &files[*i].data).map_err(contents)?;
     }
     Ok(out)
 }

@@ -21,10 +21,13 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+pub mod verbatim;
 
 /// One Kubernetes object from a manifest file.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,11 +164,7 @@ pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError>
         offset: e.valid_up_to(),
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let extension = path
-        .rsplit('/')
-        .next()
-        .and_then(|name| name.rsplit_once('.'))
-        .map(|(_, extension)| extension);
+    let extension = extension(path);
     let values = if extension == Some("json") {
         let mut de = serde_json::Deserializer::from_str(text);
         let value = StrictJson
@@ -189,6 +188,14 @@ pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError>
         .enumerate()
         .map(|(index, value)| object(path, index, value))
         .collect()
+}
+
+/// A file's extension, which decides how it is read (`yaml`, `yml` or `json`).
+fn extension(path: &str) -> Option<&str> {
+    path.rsplit('/')
+        .next()
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, extension)| extension)
 }
 
 fn yaml_error(path: &str, source: serde_saphyr::Error) -> ManifestError {
@@ -332,6 +339,120 @@ fn serializer_options() -> serde_saphyr::SerializerOptions {
         indent_step: 2,
         quote_all: false,
     }
+}
+
+/// A checked document of a manifest file, ready to be written: its identity (as [`Object`]'s)
+/// and its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub source: String,
+    pub index: usize,
+    pub body: Body,
+}
+
+/// The text of a [`Document`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The author's text: this byte range of the file, which [`verbatim::scan`] checked.
+    Verbatim(Range<usize>),
+    /// Rendered from the parsed value, `---\n` included (the full path, see [`documents`]).
+    Rendered(String),
+}
+
+/// The documents of one manifest file, checked as [`parse_file`] checks them and with the same
+/// errors. YAML files that [`verbatim::scan`] fully understands keep their text; others (JSON,
+/// anchors, tags, anything unusual) are parsed and rendered as [`render`] does.
+///
+/// # Errors
+///
+/// As [`parse_file`].
+pub fn documents(path: &str, data: &[u8]) -> Result<Vec<Document>, ManifestError> {
+    if matches!(extension(path), Some("yaml" | "yml"))
+        && let Ok(text) = std::str::from_utf8(data)
+    {
+        let bom = if text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        if let Some(scanned) = verbatim::scan(&text[bom..]) {
+            return Ok(scanned
+                .into_iter()
+                .map(|d| Document {
+                    api_version: d.api_version,
+                    kind: d.kind,
+                    namespace: d.namespace,
+                    name: d.name,
+                    source: path.to_owned(),
+                    index: d.index,
+                    body: Body::Verbatim(d.range.start + bom..d.range.end + bom),
+                })
+                .collect());
+        }
+    }
+    parse_file(path, data)?
+        .into_iter()
+        .map(|object| {
+            let body = Body::Rendered(render(std::slice::from_ref(&object))?);
+            Ok(Document {
+                api_version: object.api_version,
+                kind: object.kind,
+                namespace: object.namespace,
+                name: object.name,
+                source: object.source,
+                index: object.index,
+                body,
+            })
+        })
+        .collect()
+}
+
+/// The order of documents in the output, as [`sort`] orders objects.
+#[must_use]
+pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
+    (&a.kind, &a.namespace, &a.name, &a.source, a.index).cmp(&(
+        &b.kind,
+        &b.namespace,
+        &b.name,
+        &b.source,
+        b.index,
+    ))
+}
+
+/// Appends a document to a YAML stream: `---\n`, its text, and a line feed if the text does
+/// not end with one. `data` is the file a [`Body::Verbatim`] range points into.
+///
+/// # Errors
+///
+/// A verbatim range that is not UTF-8 text of `data` (not expected: the range came from
+/// scanning that text).
+pub fn write_document(
+    out: &mut String,
+    document: &Document,
+    data: &[u8],
+) -> Result<(), ManifestError> {
+    match &document.body {
+        Body::Rendered(text) => out.push_str(text),
+        Body::Verbatim(range) => {
+            let text = data
+                .get(range.clone())
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .ok_or_else(|| ManifestError::NotUtf8 {
+                    path: document.source.clone(),
+                    offset: range.start,
+                })?;
+            out.push_str("---\n");
+            out.push_str(text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The identities of `objects`, in the order given.
