@@ -11,7 +11,7 @@ blob() { echo "$layout/blobs/sha256/${1#sha256:}"; }
 # prefixed OUT BYTE FILE: OUT is BYTE (one octal-escaped byte) followed by FILE
 prefixed() { { printf "$2"; cat "$3"; } > "$1"; }
 
-mkdir -p corpus/pointer corpus/manifest_json corpus/archive corpus/manifests
+mkdir -p corpus/pointer corpus/manifest_json corpus/archive corpus/manifests corpus/verbatim
 
 # pointer: the fixture, unpinned, with a registry, and with a bad digest.
 cp "$app/release.yaml" corpus/pointer/fixture.yaml
@@ -41,5 +41,9 @@ for f in "$fixtures"/manifests/auth-service/*.yaml "$app/env.yaml"; do
 done
 for f in "$fixtures"/manifests/auth-service/*.json; do
     prefixed "corpus/manifests/$(basename "$f")" '\002' "$f"
+done
+# verbatim: the YAML files as they are.
+for f in "$fixtures"/manifests/auth-service/*.yaml "$app/env.yaml"; do
+    cp "$f" "corpus/verbatim/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
 ls corpus/* | head -n 100 >&2

@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
+use bytes::Bytes;
 use flate2::bufread::GzDecoder;
 use flate2::{Compression, GzBuilder};
 use tar::{Archive, Builder, EntryType, Header};
@@ -65,8 +66,8 @@ impl Default for Limits {
 pub struct File {
     /// Normalised relative path, `/`-separated.
     pub path: String,
-    /// The file's bytes.
-    pub data: Vec<u8>,
+    /// The file's bytes: a view of the decompressed archive, shared rather than copied.
+    pub data: Bytes,
 }
 
 /// Why an archive could not be built or read. Paths are as found in the archive.
@@ -220,7 +221,7 @@ pub fn build(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ArchiveError> {
 /// Any of the conditions in the module documentation, each with its own [`ArchiveError`].
 pub fn read(gz: &[u8], limits: &Limits) -> Result<Vec<File>, ArchiveError> {
     let tar = gunzip(gz, limits.max_total_bytes)?;
-    untar(&tar, limits)
+    untar(&Bytes::from(tar), limits)
 }
 
 /// Decompresses exactly one gzip member, stopping as soon as the output passes `cap`.
@@ -258,13 +259,13 @@ fn tar_error(source: io::Error) -> ArchiveError {
 }
 
 /// Walks the tar stream held in memory.
-fn untar(tar: &[u8], limits: &Limits) -> Result<Vec<File>, ArchiveError> {
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+fn untar(tar: &Bytes, limits: &Limits) -> Result<Vec<File>, ArchiveError> {
+    let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     // Where the last entry's data (rounded to a block) ends: the end-of-archive marker follows.
     let mut end: u64 = 0;
 
-    let mut archive = Archive::new(tar);
+    let mut archive = Archive::new(&tar[..]);
     for entry in archive.entries().map_err(tar_error)? {
         let mut entry = entry.map_err(tar_error)?;
         let offset = entry.raw_header_position();
@@ -311,18 +312,18 @@ fn untar(tar: &[u8], limits: &Limits) -> Result<Vec<File>, ArchiveError> {
                 limit: limits.max_file_bytes,
             });
         }
-        let capacity = usize::try_from(size).unwrap_or(usize::MAX).min(tar.len());
-        let mut data = Vec::with_capacity(capacity);
-        entry.read_to_end(&mut data).map_err(tar_error)?;
-        let actual = data.len() as u64;
-        if actual != size {
+        // The entry's bytes are where its header says, in the buffer: take a view of them
+        // (no copy) when all of them are there.
+        let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+        let available = tar.len().saturating_sub(start) as u64;
+        if available < size {
             return Err(ArchiveError::TruncatedEntry {
                 path: shown,
                 expected: size,
-                actual,
+                actual: available,
             });
         }
-        files.insert(path, data);
+        files.insert(path, tar.slice(start..start + size as usize));
     }
 
     // The tar crate stops at the first zero block. Everything after the last entry must be
@@ -608,7 +609,7 @@ mod tests {
             ]
         );
         assert_eq!(files[4].data, DOC);
-        assert_eq!(files[3].data, b"");
+        assert_eq!(&files[3].data[..], b"");
     }
 
     #[test]
@@ -719,7 +720,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(files[0].path, "long/pax.yaml");
-        assert_eq!(files[0].data, b"abc");
+        assert_eq!(&files[0].data[..], b"abc");
     }
 
     // ---- reader: paths ----

@@ -25,6 +25,25 @@ pub struct Cache {
 /// The rendering depends on this binary's code, so a new version renders afresh.
 const RENDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The last line of a rendered entry: `#crc32:<8 hex> len:<body length>`.
+fn trailer(body: &[u8]) -> String {
+    let mut crc = flate2::Crc::new();
+    crc.update(body);
+    format!("#crc32:{:08x} len:{}\n", crc.sum(), body.len())
+}
+
+/// The body's length when `entry` is a body followed by its [`trailer`].
+fn check_trailer(entry: &[u8]) -> Option<usize> {
+    let without_newline = entry.strip_suffix(b"\n")?;
+    let start = without_newline
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = std::str::from_utf8(&without_newline[start..]).ok()?;
+    let len: usize = line.rsplit_once(" len:")?.1.parse().ok()?;
+    (len == start && trailer(&entry[..len]).as_bytes() == &entry[len..]).then_some(len)
+}
+
 /// What a cache lookup came to.
 pub enum Lookup {
     Hit(Box<Release>),
@@ -44,39 +63,39 @@ impl Cache {
 
     fn rendered_path(&self, digest: &Digest) -> PathBuf {
         self.rendered
-            .join(format!("{}.v{RENDER_VERSION}.yaml", digest.hex()))
+            .join(format!("{}.v{RENDER_VERSION}.r2.yaml", digest.hex()))
     }
 
     /// The release's rendered manifests, as a previous run produced them from the verified
-    /// blobs of the release pinned by `digest`. The entry records its own sha256 on its first
-    /// line and is checked against it, so a torn or corrupted entry is discarded (and
-    /// rendered again from verified blobs), never printed. Like the blob cache, it trusts
-    /// the cache directory's owner: only the sidecar's user can write there.
+    /// blobs of the release pinned by `digest`. The entry ends with a line recording the
+    /// body's length and CRC-32, and is checked against it, so a torn or corrupted entry is
+    /// discarded (and rendered again from verified blobs), never printed. Like the blob cache,
+    /// it trusts the cache directory's owner (only the sidecar's user can write there): a
+    /// stronger hash would add no protection against someone who can rewrite the trailer too.
     #[must_use]
-    pub fn rendered(&self, digest: &Digest) -> Option<String> {
+    pub fn rendered(&self, digest: &Digest) -> Option<Vec<u8>> {
         let path = self.rendered_path(digest);
-        let text = std::fs::read_to_string(&path).ok()?;
-        let ok = text.split_once('\n').and_then(|(head, body)| {
-            let recorded = head.strip_prefix("sha256:")?;
-            (recorded == crate::digest::sha256_hex(body.as_bytes())).then(|| body.to_owned())
-        });
-        if ok.is_none() {
-            crate::log::info(&format!(
-                "{}: rendered cache entry is corrupt; rendering again",
-                path.display()
-            ));
-            let _ = std::fs::remove_file(&path);
+        let mut bytes = std::fs::read(&path).ok()?;
+        let body_len = check_trailer(&bytes);
+        if let Some(len) = body_len {
+            bytes.truncate(len);
+            return Some(bytes);
         }
-        ok
+        crate::log::info(&format!(
+            "{}: rendered cache entry is corrupt; rendering again",
+            path.display()
+        ));
+        let _ = std::fs::remove_file(&path);
+        None
     }
 
     /// Stores the rendered manifests of the release pinned by `digest` (temp file + rename).
-    pub fn put_rendered(&self, digest: &Digest, body: &str) -> std::io::Result<()> {
+    pub fn put_rendered(&self, digest: &Digest, body: &[u8]) -> std::io::Result<()> {
         use std::io::Write as _;
         std::fs::create_dir_all(&self.rendered)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.rendered)?;
-        writeln!(tmp, "sha256:{}", crate::digest::sha256_hex(body.as_bytes()))?;
-        tmp.write_all(body.as_bytes())?;
+        tmp.write_all(body)?;
+        tmp.write_all(trailer(body).as_bytes())?;
         tmp.persist(self.rendered_path(digest))
             .map_err(|e| e.error)?;
         Ok(())
@@ -133,5 +152,27 @@ impl Cache {
             layout.put_blob(&Digest::of(bytes), bytes)?;
         }
         layout.put_blob(&release.manifest_digest, &release.manifest_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rendered_entry_is_its_body_and_a_trailer_that_checks_it() {
+        let body = b"---\napiVersion: v1\nkind: A\nmetadata: {name: a}\n".to_vec();
+        let entry = [body.as_slice(), trailer(&body).as_bytes()].concat();
+        assert_eq!(check_trailer(&entry), Some(body.len()));
+        let empty = trailer(b"");
+        assert_eq!(check_trailer(empty.as_bytes()), Some(0));
+        // A flipped byte, a torn end, extra bytes, or no trailer at all: refused.
+        let mut flipped = entry.clone();
+        flipped[5] ^= 1;
+        assert_eq!(check_trailer(&flipped), None);
+        assert_eq!(check_trailer(&entry[..entry.len() - 3]), None);
+        assert_eq!(check_trailer(&[entry.as_slice(), b"x\n"].concat()), None);
+        assert_eq!(check_trailer(&[b"x".as_slice(), &entry].concat()), None);
+        assert_eq!(check_trailer(&body), None);
     }
 }

@@ -86,21 +86,21 @@ fn cache() -> Option<Cache> {
         .map(|d| Cache::new(Path::new(&d)))
 }
 
-/// Fetches the release: from the cache when pinned and cached, else from its registry
-/// (then into the cache).
+/// Fetches the release: from the cache when pinned and cached (then `true`), else from its
+/// registry (`false`: the caller stores it, see [`render`]).
 async fn fetch(
     image: &ImageRef,
     expected: &Expected,
     global: &Global,
     cache: Option<&Cache>,
     limits: &Limits,
-) -> anyhow::Result<Release> {
+) -> anyhow::Result<(Release, bool)> {
     if let (Some(cache), Some(digest)) = (cache, image.digest()) {
         match cache.get(digest, expected, limits).await {
             Lookup::Hit(mut release) => {
                 crate::log::info(&format!("{image}: from cache"));
                 release.head.image = image.clone();
-                return Ok(*release);
+                return Ok((*release, true));
             }
             Lookup::Miss => {}
             Lookup::Discarded(reason) => {
@@ -112,46 +112,21 @@ async fn fetch(
     }
     let options = crate::settings::store_options(global, DEFAULT_TIMEOUT);
     let store = Store::open(image, &options)?;
-    let release = release::fetch(&store, image, expected, limits).await?;
-    if let Some(cache) = cache
-        && let Err(e) = cache.put(&release)
-    {
-        // A cache that cannot be written costs speed, not correctness.
-        crate::log::info(&format!("cannot cache {}: {e}", release.image));
-    }
-    Ok(release)
-}
-
-/// Runs `f` over `items` on up to `threads` threads, keeping the order of results.
-fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let chunk = items.len().div_ceil(threads.max(1)).max(1);
-    if items.len() <= chunk {
-        return vec![f(items)];
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| f(c))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    Ok((
+        release::fetch(&store, image, expected, limits).await?,
+        false,
+    ))
 }
 
 /// Checks, sorts and writes a verified release's objects. Documents keep their author's text
 /// when [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
 /// scanned on every core, and the output does not depend on how the work was split.
-fn render_release(release: Release, limits: &Limits) -> anyhow::Result<String> {
+fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Vec<u8>> {
     let what = format!("resources of {}", release.image);
     let files = release.files(limits)?;
-    // The compressed layer is no longer needed: free it before the scan.
-    drop(release);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8);
     let total: usize = files.iter().map(|f| f.data.len()).sum();
-    let threads = if total < 64 * 1024 { 1 } else { threads };
     let indexed: Vec<(usize, &crate::archive::File)> = files.iter().enumerate().collect();
-    let scanned = parallel(&indexed, threads, |chunk| {
+    let scanned = crate::parallel::chunks(&indexed, crate::parallel::threads_for(total), |chunk| {
         let mut out = Vec::new();
         for &(i, f) in chunk {
             out.extend(
@@ -182,11 +157,11 @@ fn render_release(release: Release, limits: &Limits) -> anyhow::Result<String> {
     for (i, document) in &documents {
         manifests::write_document(&mut out, document, &files[*i].data).map_err(contents)?;
     }
-    Ok(out)
+    Ok(out.into_bytes())
 }
 
 /// Produces the manifests for the pointer at `pointer_path`.
-pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<String> {
+pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Vec<u8>> {
     let (pointer, dir) = load_pointer(pointer_path)?;
     let pointer_name = pointer_path.file_name().map_or_else(
         || POINTER_FILE.to_owned(),
@@ -217,12 +192,12 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
             "generating {} from {image}: rendered from cache",
             pointer.id
         ));
-        body.push_str(&env);
+        body.extend_from_slice(env.as_bytes());
         return Ok(body);
     }
     crate::log::info(&format!("generating {} from {image}", pointer.id));
     let limits = crate::settings::limits()?;
-    let release = fetch(
+    let (release, cached) = fetch(
         &image,
         &Expected::from(&pointer.id),
         global,
@@ -231,13 +206,27 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Stri
     )
     .await?;
     crate::log::info(&format!("verified {}", release.image));
-    let mut body = render_release(release, &limits)?;
+    // The verified blobs go into the cache while the files are checked and scanned: writing
+    // tens of MB is mostly the kernel's time, and a cache that cannot be written costs speed,
+    // not correctness.
+    let mut body = std::thread::scope(|scope| {
+        let stored = cache.as_ref().filter(|_| !cached).map(|cache| {
+            let release = &release;
+            scope.spawn(move || cache.put(release))
+        });
+        let body = render_release(&release, &limits);
+        if let Some(Ok(Err(e))) = stored.map(std::thread::ScopedJoinHandle::join) {
+            crate::log::info(&format!("cannot cache {}: {e}", release.image));
+        }
+        body
+    })?;
+    drop(release);
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
         && let Err(e) = cache.put_rendered(digest, &body)
     {
         crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
     }
-    body.push_str(&env);
+    body.extend_from_slice(env.as_bytes());
     Ok(body)
 }
 
@@ -255,9 +244,9 @@ pub async fn run(path: PathBuf, global: &Global, out: &mut Vec<u8>) -> anyhow::R
         signal = terminated() => anyhow::bail!("interrupted by {signal}: nothing was written"),
     };
     if out.is_empty() {
-        *out = rendered.into_bytes();
+        *out = rendered;
     } else {
-        out.extend_from_slice(rendered.as_bytes());
+        out.extend_from_slice(&rendered);
     }
     Ok(())
 }
