@@ -220,26 +220,57 @@ pub fn build(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ArchiveError> {
 ///
 /// Any of the conditions in the module documentation, each with its own [`ArchiveError`].
 pub fn read(gz: &[u8], limits: &Limits) -> Result<Vec<File>, ArchiveError> {
-    let tar = gunzip(gz, limits.max_total_bytes)?;
-    untar(&Bytes::from(tar), limits)
+    read_with(gz, limits, |_| {})
 }
 
-/// Decompresses exactly one gzip member, stopping as soon as the output passes `cap`.
-fn gunzip(gz: &[u8], cap: u64) -> Result<Vec<u8>, ArchiveError> {
-    let mut decoder = GzDecoder::new(gz);
-    let mut out = Vec::new();
-    // `Take` is the counting reader: it hands out at most cap + 1 bytes, so a bomb stops here
-    // after cap + 1 bytes of output, however large it claims to be.
-    (&mut decoder)
-        .take(cap.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|source| ArchiveError::Gzip { source })?;
-    if out.len() as u64 > cap {
+/// As [`read`], and hands each regular file to `each` as soon as it is decompressed, so that
+/// work on the files can overlap the decompression. `each` sees files in archive order and
+/// before the archive as a whole has been checked: its results mean nothing unless this
+/// returns `Ok`.
+///
+/// # Errors
+///
+/// As [`read`], with the same precedence: faults of the gzip stream (including its size cap)
+/// first, then of the tar stream, as if the whole stream had been decompressed first.
+pub fn read_with(
+    gz: &[u8],
+    limits: &Limits,
+    mut each: impl FnMut(&File),
+) -> Result<Vec<File>, ArchiveError> {
+    let cap = limits.max_total_bytes;
+    let mut input = Inflate {
+        decoder: GzDecoder::new(gz),
+        cap,
+        count: 0,
+        error: None,
+    };
+    let walked = walk(&mut input, limits, &mut each);
+    // Read what the tar reader left, to find faults of the gzip stream before reporting the
+    // tar's; after the last entry it must be zeros (the end-of-archive marker and padding).
+    let mut first_nonzero = None;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let at = input.count;
+        match input.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if first_nonzero.is_none()
+                    && let Some(pos) = buf[..n].iter().position(|b| *b != 0)
+                {
+                    first_nonzero = Some(at + pos as u64);
+                }
+            }
+        }
+    }
+    if let Some(source) = input.error.take() {
+        return Err(ArchiveError::Gzip { source });
+    }
+    if input.count > cap {
         return Err(ArchiveError::TooLarge { limit: cap });
     }
     // The bufread decoder consumed exactly one member (header, deflate data, CRC and size, all
     // verified at its end); what is left of the input must be nothing.
-    let rest = decoder.into_inner();
+    let rest = input.decoder.into_inner();
     if !rest.is_empty() {
         let offset = gz.len().saturating_sub(rest.len());
         return Err(if rest.starts_with(&[0x1f, 0x8b]) {
@@ -251,21 +282,81 @@ fn gunzip(gz: &[u8], cap: u64) -> Result<Vec<u8>, ArchiveError> {
             }
         });
     }
-    Ok(out)
+    let Walked { files, dirs, end } = walked?;
+
+    // The tar reader stops at the first zero block, which it has consumed. Everything after
+    // the last entry must be zeros, and there must be a whole end-of-archive marker.
+    if let Some(offset) = first_nonzero {
+        return Err(ArchiveError::TrailingTarData { offset });
+    }
+    let tail = input.count.saturating_sub(end);
+    if tail < END_OF_ARCHIVE {
+        return Err(ArchiveError::MissingEndOfArchive { found: tail });
+    }
+    if files.is_empty() {
+        return Err(ArchiveError::NoFiles);
+    }
+    check_conflicts(files.keys(), &dirs)?;
+    Ok(files
+        .into_iter()
+        .map(|(path, data)| File { path, data })
+        .collect())
+}
+
+/// The decompressed tar stream: counts what it hands out, stops after `cap + 1` bytes (so a
+/// bomb stops there, however large it claims to be), and keeps the decoder's own error, which
+/// the tar reader would otherwise report as its own.
+struct Inflate<'a> {
+    decoder: GzDecoder<&'a [u8]>,
+    cap: u64,
+    count: u64,
+    error: Option<io::Error>,
+}
+
+impl Read for Inflate<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = self.cap.saturating_add(1).saturating_sub(self.count);
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        if len == 0 {
+            return Ok(0);
+        }
+        match self.decoder.read(&mut buf[..len]) {
+            Ok(n) => {
+                self.count += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let reported = io::Error::new(e.kind(), e.to_string());
+                self.error.get_or_insert(e);
+                Err(reported)
+            }
+        }
+    }
+}
+
+/// What walking the tar stream found.
+struct Walked {
+    files: BTreeMap<String, Bytes>,
+    dirs: BTreeSet<String>,
+    /// Where the last entry's data (rounded to a block) ends: the end-of-archive marker follows.
+    end: u64,
 }
 
 fn tar_error(source: io::Error) -> ArchiveError {
     ArchiveError::Tar { source }
 }
 
-/// Walks the tar stream held in memory.
-fn untar(tar: &Bytes, limits: &Limits) -> Result<Vec<File>, ArchiveError> {
+/// Walks the tar stream up to its end-of-archive marker, reading each regular file.
+fn walk(
+    input: impl Read,
+    limits: &Limits,
+    each: &mut impl FnMut(&File),
+) -> Result<Walked, ArchiveError> {
     let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
-    // Where the last entry's data (rounded to a block) ends: the end-of-archive marker follows.
     let mut end: u64 = 0;
 
-    let mut archive = Archive::new(&tar[..]);
+    let mut archive = Archive::new(input);
     for entry in archive.entries().map_err(tar_error)? {
         let mut entry = entry.map_err(tar_error)?;
         let offset = entry.raw_header_position();
@@ -312,45 +403,24 @@ fn untar(tar: &Bytes, limits: &Limits) -> Result<Vec<File>, ArchiveError> {
                 limit: limits.max_file_bytes,
             });
         }
-        // The entry's bytes are where its header says, in the buffer: take a view of them
-        // (no copy) when all of them are there.
-        let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
-        let available = tar.len().saturating_sub(start) as u64;
-        if available < size {
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX));
+        entry.read_to_end(&mut data).map_err(tar_error)?;
+        let actual = data.len() as u64;
+        if actual != size {
             return Err(ArchiveError::TruncatedEntry {
                 path: shown,
                 expected: size,
-                actual: available,
+                actual,
             });
         }
-        files.insert(path, tar.slice(start..start + size as usize));
+        let file = File {
+            path,
+            data: Bytes::from(data),
+        };
+        each(&file);
+        files.insert(file.path, file.data);
     }
-
-    // The tar crate stops at the first zero block. Everything after the last entry must be
-    // zeros (the marker and any record padding), and there must be a whole marker.
-    let tail = usize::try_from(end)
-        .ok()
-        .and_then(|end| tar.get(end..))
-        .unwrap_or_default();
-    if let Some(pos) = tail.iter().position(|b| *b != 0) {
-        return Err(ArchiveError::TrailingTarData {
-            offset: end + pos as u64,
-        });
-    }
-    if (tail.len() as u64) < END_OF_ARCHIVE {
-        return Err(ArchiveError::MissingEndOfArchive {
-            found: tail.len() as u64,
-        });
-    }
-
-    if files.is_empty() {
-        return Err(ArchiveError::NoFiles);
-    }
-    check_conflicts(files.keys(), &dirs)?;
-    Ok(files
-        .into_iter()
-        .map(|(path, data)| File { path, data })
-        .collect())
+    Ok(Walked { files, dirs, end })
 }
 
 /// Whether an entry is a regular file (`true`) or a directory (`false`); anything else is an
@@ -557,6 +627,12 @@ mod tests {
         out
     }
 
+    fn gunzip(gz: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut out).unwrap();
+        out
+    }
+
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
         enc.write_all(bytes).unwrap();
@@ -634,7 +710,7 @@ mod tests {
         let gz = build(&sample()).unwrap();
         // gzip: magic, deflate, no flags (no name, no comment), mtime 0, xfl 0, OS unknown.
         assert_eq!(gz[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-        let tar = gunzip(&gz, u64::MAX).unwrap();
+        let tar = gunzip(&gz);
         assert_eq!(tar.len() % 512, 0);
         assert!(tar[tar.len() - 1024..].iter().all(|b| *b == 0));
         let mut archive = Archive::new(tar.as_slice());
@@ -1140,7 +1216,7 @@ mod tests {
             enc.finish().unwrap()
         };
         let files = [("d/a.yaml".to_owned(), DOC.to_vec())];
-        let tar = gunzip(&build(&files).unwrap(), u64::MAX).unwrap();
+        let tar = gunzip(&build(&files).unwrap());
         for pos in 0..tar.len() {
             let _ = read(&stored(&tar[..pos]), &Limits::default());
             for value in [0x00, 0xff, b'/'] {

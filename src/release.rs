@@ -173,18 +173,17 @@ pub fn resources_cap(limits: &Limits) -> u64 {
     limits.max_total_bytes + limits.max_total_bytes / 64 + 64 * 1024
 }
 
-/// A file of the resources layer against the metadata's record of it.
-fn check_file(file: &archive::File, record: &format::FileEntry) -> Result<(), String> {
+/// A file of the resources layer, with its sha256, against the metadata's record of it.
+fn check_file(file: &archive::File, sha256: &str, record: &format::FileEntry) -> Result<(), String> {
     if file.path != record.path {
         return Err(format!(
             "file {:?} is not in the metadata (expected {:?})",
             file.path, record.path
         ));
     }
-    let actual = sha256_hex(&file.data);
-    if actual != record.sha256 || file.data.len() as u64 != record.size {
+    if sha256 != record.sha256 || file.data.len() as u64 != record.size {
         return Err(format!(
-            "file {}: expected sha256 {} ({} bytes), got {actual} ({} bytes)",
+            "file {}: expected sha256 {} ({} bytes), got {sha256} ({} bytes)",
             file.path,
             record.sha256,
             record.size,
@@ -196,19 +195,68 @@ fn check_file(file: &archive::File, record: &format::FileEntry) -> Result<(), St
 
 impl Release {
     /// Reads the resources layer safely and checks every file against the metadata's record
-    /// (paths, sizes, sha256, total size).
+    /// (paths, sizes, sha256, total size). Files come sorted by path.
     pub fn files(&self, limits: &Limits) -> Result<Vec<archive::File>, ReleaseError> {
+        Ok(self
+            .files_map(limits, |_| ())?
+            .into_iter()
+            .map(|(file, ())| file)
+            .collect())
+    }
+
+    /// As [`Self::files`], and runs `work` on each file. Files are hashed and worked on by
+    /// every core while the layer is still being decompressed (the cost of a cold `generate`
+    /// of a big release); `work`'s results are returned only when every check passed, with
+    /// their files, sorted by path.
+    pub fn files_map<R: Send>(
+        &self,
+        limits: &Limits,
+        work: impl Fn(&archive::File) -> R + Sync,
+    ) -> Result<Vec<(archive::File, R)>, ReleaseError> {
         let what = format!("resources of {}", self.image);
-        let files =
-            archive::read(&self.resources, limits).map_err(|source| ReleaseError::Archive {
-                what: what.clone(),
-                source,
-            })?;
-        let recorded = &self.metadata.resources.files;
+        let threads = crate::parallel::threads_for(
+            usize::try_from(self.metadata.resources.uncompressed_size).unwrap_or(usize::MAX),
+        );
+        let (sender, receiver) = std::sync::mpsc::channel::<archive::File>();
+        let receiver = std::sync::Mutex::new(receiver);
+        let done = std::sync::Mutex::new(std::collections::HashMap::new());
+        let drain = || {
+            loop {
+                // The lock is held only while waiting for the next file.
+                let next = receiver.lock().map_or(None, |r| r.recv().ok());
+                let Some(file) = next else { break };
+                let sha256 = sha256_hex(&file.data);
+                let result = work(&file);
+                if let Ok(mut done) = done.lock() {
+                    done.insert(file.path, (sha256, result));
+                }
+            }
+        };
+        let read = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(drain)).collect();
+            let read = archive::read_with(&self.resources, limits, |file| {
+                // A file the helpers cannot take is simply not worked on: checked below.
+                let _ = sender.send(file.clone());
+            });
+            drop(sender);
+            drain();
+            for helper in helpers {
+                if let Err(panic) = helper.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            read
+        });
+        let files = read.map_err(|source| ReleaseError::Archive {
+            what: what.clone(),
+            source,
+        })?;
+        let mut done = done.into_inner().unwrap_or_default();
         let contents = |reason: String| ReleaseError::Contents {
             what: what.clone(),
             reason,
         };
+        let recorded = &self.metadata.resources.files;
         if files.len() != recorded.len() {
             return Err(contents(format!(
                 "the layer holds {} files: the metadata records {}",
@@ -218,24 +266,21 @@ impl Release {
         }
         let mut recorded: Vec<&format::FileEntry> = recorded.iter().collect();
         recorded.sort_by(|a, b| a.path.cmp(&b.path));
-        let pairs: Vec<_> = files.iter().zip(recorded).collect();
-        let total: u64 = files.iter().map(|f| f.data.len() as u64).sum();
-        // Hashing every file is a fifth of a cold generate of a big release: use every core.
-        let threads = crate::parallel::threads_for(usize::try_from(total).unwrap_or(usize::MAX));
-        let checked = crate::parallel::chunks(&pairs, threads, |chunk| {
-            chunk
-                .iter()
-                .try_for_each(|&(file, record)| check_file(file, record))
-        });
-        for result in checked {
-            result.map_err(contents)?;
+        let mut out = Vec::with_capacity(files.len());
+        for (file, record) in files.into_iter().zip(recorded) {
+            let (sha256, result) = done
+                .remove(&file.path)
+                .ok_or_else(|| contents(format!("file {}: not read", file.path)))?;
+            check_file(&file, &sha256, record).map_err(contents)?;
+            out.push((file, result));
         }
+        let total: u64 = out.iter().map(|(f, _)| f.data.len() as u64).sum();
         if total != self.metadata.resources.uncompressed_size {
             return Err(contents(format!(
                 "uncompressed size is {total}: the metadata records {}",
                 self.metadata.resources.uncompressed_size
             )));
         }
-        Ok(files)
+        Ok(out)
     }
 }

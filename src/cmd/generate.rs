@@ -120,30 +120,20 @@ async fn fetch(
 
 /// Checks, sorts and writes a verified release's objects. Documents keep their author's text
 /// when [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
-/// scanned on every core, and the output does not depend on how the work was split.
+/// scanned on every core while the layer is decompressed, and the output does not depend on
+/// how the work was split.
 fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Vec<u8>> {
     let what = format!("resources of {}", release.image);
-    let files = release.files(limits)?;
-    let total: usize = files.iter().map(|f| f.data.len()).sum();
-    let indexed: Vec<(usize, &crate::archive::File)> = files.iter().enumerate().collect();
-    let scanned = crate::parallel::chunks(&indexed, crate::parallel::threads_for(total), |chunk| {
-        let mut out = Vec::new();
-        for &(i, f) in chunk {
-            out.extend(
-                manifests::documents(&f.path, &f.data)?
-                    .into_iter()
-                    .map(|d| (i, d)),
-            );
-        }
-        Ok::<_, manifests::ManifestError>(out)
-    });
-    let contents = |e: manifests::ManifestError| release::ReleaseError::Contents {
+    let files = release.files_map(limits, |f| manifests::documents(&f.path, &f.data))?;
+    let total: usize = files.iter().map(|(f, _)| f.data.len()).sum();
+    let contents = |e: &manifests::ManifestError| release::ReleaseError::Contents {
         what: what.clone(),
         reason: e.to_string(),
     };
     let mut documents = Vec::new();
-    for s in scanned {
-        documents.extend(s.map_err(contents)?);
+    for (i, (_, scanned)) in files.iter().enumerate() {
+        let scanned = scanned.as_ref().map_err(contents)?;
+        documents.extend(scanned.iter().map(|d| (i, d)));
     }
     if documents.is_empty() {
         return Err(release::ReleaseError::Contents {
@@ -154,8 +144,9 @@ fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Vec<u8>>
     }
     documents.sort_by(|(_, a), (_, b)| manifests::compare_documents(a, b));
     let mut out = String::with_capacity(total + documents.len() * 8);
-    for (i, document) in &documents {
-        manifests::write_document(&mut out, document, &files[*i].data).map_err(contents)?;
+    for (i, document) in documents {
+        manifests::write_document(&mut out, document, &files[i].0.data)
+            .map_err(|e| contents(&e))?;
     }
     Ok(out.into_bytes())
 }
