@@ -629,7 +629,9 @@ mod tests {
 
     fn gunzip(gz: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(gz).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(gz)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -1063,6 +1065,48 @@ mod tests {
         gz[crc] ^= 0x01;
         let err = read(&gz, &Limits::default()).unwrap_err();
         assert!(matches!(err, ArchiveError::Gzip { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_fault_of_the_gzip_stream_is_reported_before_one_of_the_tar_inside() {
+        // A symlink (a tar fault, found first while streaming) in a stream with a bad CRC (a
+        // gzip fault, found only at its end): the gzip fault wins, as when the whole stream
+        // was decompressed before the tar was read.
+        let mut gz = gzip(&tarball(&[link("a.yaml", b'2', "/etc/passwd")]));
+        let crc = gz.len() - 8;
+        gz[crc] ^= 0x01;
+        let err = read(&gz, &Limits::default()).unwrap_err();
+        assert!(matches!(err, ArchiveError::Gzip { .. }), "{err}");
+        // And a stream over the total cap is too large, whatever its first entry.
+        let big = tarball(&[link("a.yaml", b'2', "x"), file("b.yaml", &[b'a'; 4096])]);
+        let limits = Limits {
+            max_total_bytes: 2048,
+            ..Limits::default()
+        };
+        let err = read(&gzip(&big), &limits).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::TooLarge { limit: 2048 }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_file_is_handed_over_as_it_is_read_in_archive_order() {
+        let gz = gzip(&tarball(&[file("b.yaml", b"b"), file("a.yaml", b"aa")]));
+        let mut seen = Vec::new();
+        let files = read_with(&gz, &Limits::default(), |f| {
+            seen.push((f.path.clone(), f.data.clone()));
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("b.yaml".into(), Bytes::from("b")),
+                ("a.yaml".into(), Bytes::from("aa"))
+            ]
+        );
+        let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a.yaml", "b.yaml"], "the result is sorted");
     }
 
     #[test]

@@ -174,7 +174,11 @@ pub fn resources_cap(limits: &Limits) -> u64 {
 }
 
 /// A file of the resources layer, with its sha256, against the metadata's record of it.
-fn check_file(file: &archive::File, sha256: &str, record: &format::FileEntry) -> Result<(), String> {
+fn check_file(
+    file: &archive::File,
+    sha256: &str,
+    record: &format::FileEntry,
+) -> Result<(), String> {
     if file.path != record.path {
         return Err(format!(
             "file {:?} is not in the metadata (expected {:?})",
