@@ -26,10 +26,32 @@ pub struct Cache {
 const RENDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The last line of a rendered entry: `#crc32:<8 hex> len:<body length>`.
+fn trailer_line(crc: &flate2::Crc) -> String {
+    format!("#crc32:{:08x} len:{}\n", crc.sum(), crc.amount())
+}
+
 fn trailer(body: &[u8]) -> String {
     let mut crc = flate2::Crc::new();
     crc.update(body);
-    format!("#crc32:{:08x} len:{}\n", crc.sum(), body.len())
+    trailer_line(&crc)
+}
+
+/// A writer that keeps the CRC-32 of what went through it.
+struct Checksummed<W> {
+    inner: W,
+    crc: flate2::Crc,
+}
+
+impl<W: std::io::Write> std::io::Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The body's length when `entry` is a body followed by its [`trailer`].
@@ -89,14 +111,27 @@ impl Cache {
         None
     }
 
-    /// Stores the rendered manifests of the release pinned by `digest` (temp file + rename).
-    pub fn put_rendered(&self, digest: &Digest, body: &[u8]) -> std::io::Result<()> {
+    /// Stores the rendered manifests of the release pinned by `digest`, as `write` writes them,
+    /// followed by their trailer (temp file + rename).
+    pub fn put_rendered(
+        &self,
+        digest: &Digest,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         use std::io::Write as _;
         std::fs::create_dir_all(&self.rendered)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.rendered)?;
-        tmp.write_all(body)?;
-        tmp.write_all(trailer(body).as_bytes())?;
-        tmp.persist(self.rendered_path(digest))
+        let tmp = tempfile::NamedTempFile::new_in(&self.rendered)?;
+        let mut out = Checksummed {
+            inner: std::io::BufWriter::with_capacity(64 * 1024, tmp),
+            crc: flate2::Crc::new(),
+        };
+        write(&mut out)?;
+        let mut file = out
+            .inner
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.write_all(trailer_line(&out.crc).as_bytes())?;
+        file.persist(self.rendered_path(digest))
             .map_err(|e| e.error)?;
         Ok(())
     }

@@ -37,6 +37,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // generate's output may be hundreds of MB: it is written from where it lies, not copied.
+    if let Command::Generate(args) = cli.command {
+        let output = runtime.block_on(cmd::generate::run(args.pointer, &cli.global))?;
+        output.write_to(out)?;
+        return Ok(());
+    }
     let mut buf = Vec::new();
     runtime.block_on(async {
         match cli.command {
@@ -53,9 +59,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             Command::Verify(args) => {
                 cmd::inspect::run_verify(&args.target, &cli.global, &mut buf).await
             }
-            Command::Generate(args) => {
-                cmd::generate::run(args.pointer, &cli.global, &mut buf).await
-            }
+            Command::Generate(_) => unreachable!("handled above"),
             Command::Deploy(args) => cmd::deploy::deploy(&args, &cli.global, &mut buf).await,
             Command::Promote(args) => cmd::deploy::promote(&args, &cli.global, &mut buf).await,
             Command::Rollback(args) => cmd::deploy::rollback(&args, &cli.global, &mut buf).await,

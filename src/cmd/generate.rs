@@ -9,6 +9,7 @@
 //! - one deadline bounds the whole run (`RELEASECTL_TIMEOUT`, default 45 s, under Argo CD's
 //!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -118,22 +119,68 @@ async fn fetch(
     ))
 }
 
-/// Checks, sorts and writes a verified release's objects. Documents keep their author's text
-/// when [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
+/// What `generate` prints, once every check has passed: the release's documents, then the
+/// environment's objects (`env.yaml`).
+pub struct Output {
+    body: Body,
+    env: String,
+}
+
+enum Body {
+    /// A rendering made by an earlier run (see [`Cache::rendered`]).
+    Cached(Vec<u8>),
+    Release(Rendered),
+}
+
+/// A release's checked documents in output order, with the files their text is in: written
+/// straight from the decompressed files, never copied into one buffer (it may be hundreds of MB).
+struct Rendered {
+    files: Vec<crate::archive::File>,
+    documents: Vec<(usize, manifests::Document)>,
+}
+
+impl Rendered {
+    fn write_to(&self, out: &mut (impl Write + ?Sized)) -> std::io::Result<()> {
+        for (i, document) in &self.documents {
+            manifests::write_document(out, document, &self.files[*i].data)?;
+        }
+        Ok(())
+    }
+}
+
+impl Output {
+    /// Writes everything, through one buffer (pieces larger than it go straight through).
+    ///
+    /// # Errors
+    ///
+    /// The writer's.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        match &self.body {
+            Body::Cached(bytes) => out.write_all(bytes)?,
+            Body::Release(rendered) => rendered.write_to(&mut out)?,
+        }
+        out.write_all(self.env.as_bytes())?;
+        out.flush()
+    }
+}
+
+/// Checks and orders a verified release's objects. Documents keep their author's text when
+/// [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
 /// scanned on every core while the layer is decompressed, and the output does not depend on
 /// how the work was split.
-fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Vec<u8>> {
+fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Rendered> {
     let what = format!("resources of {}", release.image);
-    let files = release.files_map(limits, |f| manifests::documents(&f.path, &f.data))?;
-    let total: usize = files.iter().map(|(f, _)| f.data.len()).sum();
-    let contents = |e: &manifests::ManifestError| release::ReleaseError::Contents {
-        what: what.clone(),
-        reason: e.to_string(),
-    };
+    let scanned = release.files_map(limits, |f| manifests::documents(&f.path, &f.data))?;
+    let mut files = Vec::with_capacity(scanned.len());
     let mut documents = Vec::new();
-    for (i, (_, scanned)) in files.iter().enumerate() {
-        let scanned = scanned.as_ref().map_err(contents)?;
-        documents.extend(scanned.iter().map(|d| (i, d)));
+    for (i, (file, result)) in scanned.into_iter().enumerate() {
+        let found = result.map_err(|e| release::ReleaseError::Contents {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        documents.extend(found.into_iter().map(|d| (i, d)));
+        files.push(file);
     }
     if documents.is_empty() {
         return Err(release::ReleaseError::Contents {
@@ -143,16 +190,11 @@ fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Vec<u8>>
         .into());
     }
     documents.sort_by(|(_, a), (_, b)| manifests::compare_documents(a, b));
-    let mut out = String::with_capacity(total + documents.len() * 8);
-    for (i, document) in documents {
-        manifests::write_document(&mut out, document, &files[i].0.data)
-            .map_err(|e| contents(&e))?;
-    }
-    Ok(out.into_bytes())
+    Ok(Rendered { files, documents })
 }
 
 /// Produces the manifests for the pointer at `pointer_path`.
-pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Vec<u8>> {
+pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Output> {
     let (pointer, dir) = load_pointer(pointer_path)?;
     let pointer_name = pointer_path.file_name().map_or_else(
         || POINTER_FILE.to_owned(),
@@ -177,14 +219,16 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Vec<
     let cache = cache();
     // Warm: the rendering of this exact release, made from verified blobs by an earlier run.
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
-        && let Some(mut body) = cache.rendered(digest)
+        && let Some(body) = cache.rendered(digest)
     {
         crate::log::info(&format!(
             "generating {} from {image}: rendered from cache",
             pointer.id
         ));
-        body.extend_from_slice(env.as_bytes());
-        return Ok(body);
+        return Ok(Output {
+            body: Body::Cached(body),
+            env,
+        });
     }
     crate::log::info(&format!("generating {} from {image}", pointer.id));
     let limits = crate::settings::limits()?;
@@ -200,7 +244,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Vec<
     // The verified blobs go into the cache while the files are checked and scanned: writing
     // tens of MB is mostly the kernel's time, and a cache that cannot be written costs speed,
     // not correctness.
-    let mut body = std::thread::scope(|scope| {
+    let rendered = std::thread::scope(|scope| {
         let stored = cache.as_ref().filter(|_| !cached).map(|cache| {
             let release = &release;
             scope.spawn(move || cache.put(release))
@@ -213,33 +257,29 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Vec<
     })?;
     drop(release);
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
-        && let Err(e) = cache.put_rendered(digest, &body)
+        && let Err(e) = cache.put_rendered(digest, |w| rendered.write_to(w))
     {
         crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
     }
-    body.extend_from_slice(env.as_bytes());
-    Ok(body)
+    Ok(Output {
+        body: Body::Release(rendered),
+        env,
+    })
 }
 
-/// Renders, then hands the output over without copying it (it may be hundreds of MB).
-pub async fn run(path: PathBuf, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+/// Produces the output, within the deadline; the caller writes it (see [`Output::write_to`]).
+pub async fn run(path: PathBuf, global: &Global) -> anyhow::Result<Output> {
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let rendered = tokio::select! {
+    tokio::select! {
         r = tokio::time::timeout(timeout, render(&path, global)) => match r {
-            Ok(r) => r?,
+            Ok(r) => r,
             Err(_) => anyhow::bail!(crate::oci::OciError::Deadline {
                 what: format!("generate {}", path.display()),
                 seconds: timeout.as_secs(),
             }),
         },
         signal = terminated() => anyhow::bail!("interrupted by {signal}: nothing was written"),
-    };
-    if out.is_empty() {
-        *out = rendered;
-    } else {
-        out.extend_from_slice(&rendered);
     }
-    Ok(())
 }
 
 /// Resolves when the process is asked to stop (SIGTERM from the cmp-server, or SIGINT).

@@ -423,36 +423,39 @@ pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
     ))
 }
 
-/// Appends a document to a YAML stream: `---\n`, its text, and a line feed if the text does
+/// Writes a document of a YAML stream: `---\n`, its text, and a line feed if the text does
 /// not end with one. `data` is the file a [`Body::Verbatim`] range points into.
 ///
 /// # Errors
 ///
-/// A verbatim range that is not UTF-8 text of `data` (not expected: the range came from
-/// scanning that text).
+/// The writer's, or a verbatim range outside `data` (not expected: the range came from
+/// scanning that file).
 pub fn write_document(
-    out: &mut String,
+    out: &mut (impl std::io::Write + ?Sized),
     document: &Document,
     data: &[u8],
-) -> Result<(), ManifestError> {
+) -> std::io::Result<()> {
     match &document.body {
-        Body::Rendered(text) => out.push_str(text),
+        Body::Rendered(text) => out.write_all(text.as_bytes()),
         Body::Verbatim(range) => {
-            let text = data
-                .get(range.clone())
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-                .ok_or_else(|| ManifestError::NotUtf8 {
-                    path: document.source.clone(),
-                    offset: range.start,
-                })?;
-            out.push_str("---\n");
-            out.push_str(text);
-            if !text.ends_with('\n') {
-                out.push('\n');
+            let text = data.get(range.clone()).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} document {}: range {range:?} is outside the file",
+                        document.source,
+                        document.index + 1
+                    ),
+                )
+            })?;
+            out.write_all(b"---\n")?;
+            out.write_all(text)?;
+            if !text.ends_with(b"\n") {
+                out.write_all(b"\n")?;
             }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// The identities of `objects`, in the order given.

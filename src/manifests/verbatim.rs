@@ -346,9 +346,10 @@ pub fn check_agreement(path: &str, data: &[u8]) -> Result<usize, String> {
         if !same {
             return Err(format!("identity {d:?}, full path {o:?}"));
         }
-        let mut text = String::new();
-        super::write_document(&mut text, d, data).map_err(|e| e.to_string())?;
-        let again = super::parse_file("again.yaml", text.as_bytes())
+        let mut written = Vec::new();
+        super::write_document(&mut written, d, data).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&written);
+        let again = super::parse_file("again.yaml", &written)
             .map_err(|e| format!("written document does not parse: {e}: {text:?}"))?;
         match again.as_slice() {
             [one] if one.value == o.value => {}
