@@ -116,6 +116,18 @@ impl OciError {
 
 /// Checks `bytes` against the size and digest that named them.
 pub fn check_blob(what: &str, bytes: &[u8], size: u64, digest: &Digest) -> Result<(), OciError> {
+    check_blob_hashed(what, bytes, size, digest, || Digest::of(bytes))
+}
+
+/// As [`check_blob`], with the digest of `bytes` computed by `hashed` (for instance while the
+/// bytes were downloaded), after the size checks.
+pub fn check_blob_hashed(
+    what: &str,
+    bytes: &[u8],
+    size: u64,
+    digest: &Digest,
+    hashed: impl FnOnce() -> Digest,
+) -> Result<(), OciError> {
     let actual = bytes.len() as u64;
     if actual < size {
         return Err(OciError::Truncated {
@@ -130,7 +142,7 @@ pub fn check_blob(what: &str, bytes: &[u8], size: u64, digest: &Digest) -> Resul
             expected: size,
         });
     }
-    let got = Digest::of(bytes);
+    let got = hashed();
     if &got != digest {
         return Err(OciError::DigestMismatch {
             what: what.to_owned(),

@@ -34,6 +34,13 @@ use crate::format::{
 /// recognised and refused by name instead of failing as "not found".
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// A response body read whole, with its sha256 computed while it arrived.
+struct Fetched {
+    body: Vec<u8>,
+    content_type: Option<String>,
+    digest: Digest,
+}
+
 /// One repository in one registry.
 pub struct Registry {
     host: String,
@@ -266,7 +273,7 @@ impl Registry {
         accept: Option<&str>,
         what: &str,
         cap: u64,
-    ) -> Attempt<(Vec<u8>, Option<String>)> {
+    ) -> Attempt<Fetched> {
         let http = match self.http().await {
             Ok(h) => h,
             Err(e) => return Attempt::Fatal(e),
@@ -354,6 +361,8 @@ impl Registry {
             });
         }
         let mut body = Vec::with_capacity(declared.unwrap_or(0).min(cap) as usize);
+        // Hashed as it arrives: the digest is ready when the last byte is.
+        let mut hasher = sha2::Sha256::default();
         let mut response = response;
         loop {
             match response.chunk().await {
@@ -365,13 +374,18 @@ impl Registry {
                             actual: (body.len() + chunk.len()) as u64,
                         });
                     }
+                    sha2::Digest::update(&mut hasher, &chunk);
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => return self.transport_failure(what, &e),
             }
         }
-        Attempt::Done((body, content_type))
+        Attempt::Done(Fetched {
+            body,
+            content_type,
+            digest: Digest::from_hasher(hasher),
+        })
     }
 
     fn transport_failure<T>(&self, what: &str, e: &reqwest::Error) -> Attempt<T> {
@@ -422,7 +436,11 @@ impl Registry {
         what: &str,
     ) -> Result<(Vec<u8>, Digest), OciError> {
         let url = self.url("manifests", reference);
-        let (bytes, content_type) = self
+        let Fetched {
+            body: bytes,
+            content_type,
+            digest,
+        } = self
             .with_retries(what, || {
                 self.get_once(
                     &url,
@@ -452,7 +470,6 @@ impl Registry {
             }
             .into());
         }
-        let digest = Digest::of(&bytes);
         Ok((bytes, digest))
     }
 
@@ -460,7 +477,7 @@ impl Registry {
     pub async fn blob(&self, digest: &Digest, size: u64, what: &str) -> Result<Vec<u8>, OciError> {
         let url = self.url("blobs", digest.as_str());
         // Read one byte past the declared size, so an overlong body is told from a right one.
-        let (bytes, _) = self
+        let fetched = self
             .with_retries(what, || async {
                 match self.get_once(&url, None, what, size + 1).await {
                     Attempt::Fatal(OciError::TooLarge { .. }) => {
@@ -473,8 +490,8 @@ impl Registry {
                 }
             })
             .await?;
-        super::check_blob(what, &bytes, size, digest)?;
-        Ok(bytes)
+        super::check_blob_hashed(what, &fetched.body, size, digest, || fetched.digest.clone())?;
+        Ok(fetched.body)
     }
 
     async fn ensure_push_auth(&self, what: &str) -> Result<&oci_client::Client, OciError> {
