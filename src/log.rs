@@ -13,8 +13,15 @@ pub enum Level {
     Debug,
 }
 
+/// When logging started (the first call), for the elapsed time on debug lines.
+fn start() -> std::time::Instant {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
 fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
+    start();
     *LEVEL.get_or_init(|| match std::env::var("RELEASECTL_LOG").as_deref() {
         Ok("debug" | "trace") => Level::Debug,
         Ok("info") => Level::Info,
@@ -36,8 +43,10 @@ pub fn info(message: &str) {
     }
 }
 
+/// A debug line, with the milliseconds since logging started (to see where a run's time goes).
 pub fn debug(message: &str) {
     if level() >= Level::Debug {
-        emit("debug", message);
+        let ms = start().elapsed().as_secs_f64() * 1000.0;
+        emit("debug", &format!("+{ms:.1}ms {message}"));
     }
 }

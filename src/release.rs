@@ -243,6 +243,7 @@ impl Release {
                 let _ = sender.send(file.clone());
             });
             drop(sender);
+            crate::log::debug("resources layer decompressed");
             drain();
             for helper in helpers {
                 if let Err(panic) = helper.join() {

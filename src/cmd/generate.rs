@@ -195,6 +195,7 @@ fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Rendered
 
 /// Produces the manifests for the pointer at `pointer_path`.
 pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Output> {
+    crate::log::debug(&format!("reading {}", pointer_path.display()));
     let (pointer, dir) = load_pointer(pointer_path)?;
     let pointer_name = pointer_path.file_name().map_or_else(
         || POINTER_FILE.to_owned(),
@@ -241,6 +242,10 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
     )
     .await?;
     crate::log::info(&format!("verified {}", release.image));
+    crate::log::debug(&format!(
+        "fetched{}",
+        if cached { " from the blob cache" } else { "" }
+    ));
     // The verified blobs go into the cache while the files are checked and scanned: writing
     // tens of MB is mostly the kernel's time, and a cache that cannot be written costs speed,
     // not correctness.
@@ -256,11 +261,22 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
         body
     })?;
     drop(release);
+    crate::log::debug(&format!(
+        "{} documents from {} files, {} kept as written",
+        rendered.documents.len(),
+        rendered.files.len(),
+        rendered
+            .documents
+            .iter()
+            .filter(|(_, d)| matches!(d.body, manifests::Body::Verbatim(_)))
+            .count()
+    ));
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
         && let Err(e) = cache.put_rendered(digest, |w| rendered.write_to(w))
     {
         crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
     }
+    crate::log::debug("rendering cached");
     Ok(Output {
         body: Body::Release(rendered),
         env,
