@@ -246,21 +246,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
         "fetched{}",
         if cached { " from the blob cache" } else { "" }
     ));
-    // The verified blobs go into the cache while the files are checked and scanned: writing
-    // tens of MB is mostly the kernel's time, and a cache that cannot be written costs speed,
-    // not correctness.
-    let rendered = std::thread::scope(|scope| {
-        let stored = cache.as_ref().filter(|_| !cached).map(|cache| {
-            let release = &release;
-            scope.spawn(move || cache.put(release))
-        });
-        let body = render_release(&release, &limits);
-        if let Some(Ok(Err(e))) = stored.map(std::thread::ScopedJoinHandle::join) {
-            crate::log::info(&format!("cannot cache {}: {e}", release.image));
-        }
-        body
-    })?;
-    drop(release);
+    let rendered = render_release(&release, &limits)?;
     crate::log::debug(&format!(
         "{} documents from {} files, {} kept as written",
         rendered.documents.len(),
@@ -271,11 +257,22 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
             .filter(|(_, d)| matches!(d.body, manifests::Body::Verbatim(_)))
             .count()
     ));
-    if let (Some(cache), Some(digest)) = (&cache, image.digest())
-        && let Err(e) = cache.put_rendered(digest, |w| rendered.write_to(w))
-    {
-        crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
+    // Both cache entries are written at once: writing tens of MB is mostly the kernel's
+    // time, and a cache that cannot be written costs speed, not correctness.
+    if let Some(cache) = &cache {
+        std::thread::scope(|scope| {
+            let stored = (!cached).then(|| scope.spawn(|| cache.put(&release)));
+            if let Some(digest) = image.digest()
+                && let Err(e) = cache.put_rendered(digest, |w| rendered.write_to(w))
+            {
+                crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
+            }
+            if let Some(Ok(Err(e))) = stored.map(std::thread::ScopedJoinHandle::join) {
+                crate::log::info(&format!("cannot cache {}: {e}", release.image));
+            }
+        });
     }
+    drop(release);
     crate::log::debug("rendering cached");
     Ok(Output {
         body: Body::Release(rendered),
