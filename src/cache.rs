@@ -179,12 +179,18 @@ impl Cache {
     /// always has its blobs (unless one was removed, which verification then catches).
     pub fn put(&self, release: &Release) -> Result<(), OciError> {
         let layout = Layout::create_cache(&self.dir)?;
-        for bytes in [
-            &release.config_bytes,
-            &release.metadata_bytes,
-            &release.resources,
+        let located = &release.located;
+        for (descriptor, bytes) in [
+            (&located.config, &release.config_bytes),
+            (&located.metadata, &release.metadata_bytes),
+            (&located.resources, &release.resources),
         ] {
-            layout.put_blob(&Digest::of(bytes), bytes)?;
+            // The bytes were verified against these digests: no need to hash them again.
+            let digest = descriptor
+                .digest
+                .parse::<Digest>()
+                .unwrap_or_else(|_| Digest::of(bytes));
+            layout.put_blob(&digest, bytes)?;
         }
         layout.put_blob(&release.manifest_digest, &release.manifest_bytes)
     }
