@@ -407,6 +407,67 @@ spec:
     }
 
     #[test]
+    fn helm_style_output_keeps_its_text() {
+        // What `helm template` prints: source comments, explicit markers, block scalars with
+        // chomping indicators, JSON in annotations, quoted numbers, empty maps and lists.
+        let text = r#"---
+# Source: shop/templates/serviceaccount.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: shop
+  labels:
+    helm.sh/chart: shop-1.2.3
+    app.kubernetes.io/version: "1.16.0"
+---
+# Source: shop/templates/configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: shop-scripts
+  annotations:
+    checksum/config: 0f1e2d3c
+    example.com/json: '{"a": [1, 2], "b": {"c": null}}'
+data:
+  start.sh: |-
+    #!/bin/sh
+    set -eu
+    exec /app --port "${PORT:-8080}"
+  motd: >
+    folded
+    text
+
+  empty: ""
+---
+# Source: shop/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  namespace: "shop"
+spec:
+  replicas: 3
+  revisionHistoryLimit: 0
+  template:
+    metadata:
+      annotations: {}
+    spec:
+      securityContext: {runAsNonRoot: true, fsGroup: 2000}
+      volumes:
+        - name: scripts
+          configMap: {name: shop-scripts, defaultMode: 0755}
+      containers:
+        - name: shop
+          image: "example.com/shop:1.16.0"
+          command: ["/bin/sh", "/scripts/start.sh"]
+          env: []
+          resources:
+            limits: {cpu: 500m, memory: 128Mi}
+"#;
+        agrees(text, 3);
+    }
+
+    #[test]
     fn identity_fields_are_read_as_the_full_path_reads_them() {
         let text =
             "kind: 'Service'\napiVersion: \"v1\"\nmetadata:\n  namespace: ~\n  name: \"0123\"\n";
