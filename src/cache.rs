@@ -30,6 +30,7 @@ fn trailer_line(crc: &flate2::Crc) -> String {
     format!("#crc32:{:08x} len:{}\n", crc.sum(), crc.amount())
 }
 
+#[cfg(test)]
 fn trailer(body: &[u8]) -> String {
     let mut crc = flate2::Crc::new();
     crc.update(body);
@@ -54,16 +55,89 @@ impl<W: std::io::Write> std::io::Write for Checksummed<W> {
     }
 }
 
-/// The body's length when `entry` is a body followed by its [`trailer`].
-fn check_trailer(entry: &[u8]) -> Option<usize> {
-    let without_newline = entry.strip_suffix(b"\n")?;
-    let start = without_newline
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+/// Size of the buffer rendered entries are read through: reusing one small buffer keeps a
+/// warm run of a 100 MB release free of fresh pages, which cost more than the copying.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The CRC and body length recorded in the trailer line that ends `tail` (the last bytes of
+/// an entry of `total` bytes), when it is well formed and says where the body ends.
+fn parse_trailer(tail: &[u8], total: u64) -> Option<(u32, u64)> {
+    let without_newline = tail.strip_suffix(b"\n")?;
+    let start = match without_newline.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        // No line before the trailer: only when the entry is the trailer alone.
+        None if tail.len() as u64 == total => 0,
+        None => return None,
+    };
     let line = std::str::from_utf8(&without_newline[start..]).ok()?;
-    let len: usize = line.rsplit_once(" len:")?.1.parse().ok()?;
-    (len == start && trailer(&entry[..len]).as_bytes() == &entry[len..]).then_some(len)
+    let (hex, len) = line.strip_prefix("#crc32:")?.split_once(" len:")?;
+    let crc = u32::from_str_radix(hex, 16).ok()?;
+    let len: u64 = len.parse().ok()?;
+    let canonical = format!("#crc32:{crc:08x} len:{len}");
+    (line == canonical && len + (tail.len() - start) as u64 == total).then_some((crc, len))
+}
+
+/// The CRC-32 of the next `len` bytes of `from` (each chunk handed to `each` too), or `None`
+/// when there are fewer.
+fn crc_of(
+    from: &mut impl std::io::Read,
+    len: u64,
+    mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<Option<u32>> {
+    use std::io::Read as _;
+    let mut crc = flate2::Crc::new();
+    let mut buf = vec![0; usize::try_from(len).map_or(READ_CHUNK, |len| len.clamp(1, READ_CHUNK))];
+    let mut from = from.take(len);
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        each(&buf[..n])?;
+    }
+    Ok((from.limit() == 0).then(|| crc.sum()))
+}
+
+/// The body's length when `entry` is a body followed by its [`trailer`] and the CRC matches.
+fn verify_entry(
+    entry: &mut (impl std::io::Read + std::io::Seek),
+) -> std::io::Result<Option<(u32, u64)>> {
+    use std::io::SeekFrom;
+    let total = entry.seek(SeekFrom::End(0))?;
+    let tail_len = total.min(64);
+    entry.seek(SeekFrom::Start(total - tail_len))?;
+    let mut tail = vec![0; tail_len as usize];
+    entry.read_exact(&mut tail)?;
+    let Some((crc, len)) = parse_trailer(&tail, total) else {
+        return Ok(None);
+    };
+    entry.seek(SeekFrom::Start(0))?;
+    Ok((crc_of(entry, len, |_| Ok(()))? == Some(crc)).then_some((crc, len)))
+}
+
+/// A verified rendered entry, open: [`Self::write_to`] copies its body.
+pub struct RenderedEntry {
+    file: std::fs::File,
+    crc: u32,
+    len: u64,
+}
+
+impl RenderedEntry {
+    /// Copies the body, checking it again on the way: entries are replaced, never changed in
+    /// place, so a difference means someone wrote into the cache directory in place. That is
+    /// an error (and a non-zero exit), though bytes may have been written by then.
+    pub fn write_to(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use std::io::{Seek as _, SeekFrom};
+        self.file.seek(SeekFrom::Start(0))?;
+        let crc = crc_of(&mut self.file, self.len, |chunk| out.write_all(chunk))?;
+        if crc != Some(self.crc) {
+            return Err(std::io::Error::other(
+                "rendered cache entry changed while it was being written out",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a cache lookup came to.
@@ -95,13 +169,11 @@ impl Cache {
     /// it trusts the cache directory's owner (only the sidecar's user can write there): a
     /// stronger hash would add no protection against someone who can rewrite the trailer too.
     #[must_use]
-    pub fn rendered(&self, digest: &Digest) -> Option<Vec<u8>> {
+    pub fn rendered(&self, digest: &Digest) -> Option<RenderedEntry> {
         let path = self.rendered_path(digest);
-        let mut bytes = std::fs::read(&path).ok()?;
-        let body_len = check_trailer(&bytes);
-        if let Some(len) = body_len {
-            bytes.truncate(len);
-            return Some(bytes);
+        let mut file = std::fs::File::open(&path).ok()?;
+        if let Ok(Some((crc, len))) = verify_entry(&mut file) {
+            return Some(RenderedEntry { file, crc, len });
         }
         crate::log::info(&format!(
             "{}: rendered cache entry is corrupt; rendering again",
@@ -200,20 +272,33 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn check(entry: &[u8]) -> Option<u64> {
+        verify_entry(&mut std::io::Cursor::new(entry))
+            .unwrap()
+            .map(|(_, len)| len)
+    }
+
     #[test]
     fn a_rendered_entry_is_its_body_and_a_trailer_that_checks_it() {
         let body = b"---\napiVersion: v1\nkind: A\nmetadata: {name: a}\n".to_vec();
         let entry = [body.as_slice(), trailer(&body).as_bytes()].concat();
-        assert_eq!(check_trailer(&entry), Some(body.len()));
-        let empty = trailer(b"");
-        assert_eq!(check_trailer(empty.as_bytes()), Some(0));
+        assert_eq!(check(&entry), Some(body.len() as u64));
+        assert_eq!(check(trailer(b"").as_bytes()), Some(0));
+        // Bodies longer than a read chunk are checked whole.
+        let mut big = vec![b'x'; READ_CHUNK * 2 + 7];
+        big.push(b'\n');
+        let mut big_entry = [big.as_slice(), trailer(&big).as_bytes()].concat();
+        assert_eq!(check(&big_entry), Some(big.len() as u64));
+        big_entry[READ_CHUNK + 1] = b'y';
+        assert_eq!(check(&big_entry), None);
         // A flipped byte, a torn end, extra bytes, or no trailer at all: refused.
         let mut flipped = entry.clone();
         flipped[5] ^= 1;
-        assert_eq!(check_trailer(&flipped), None);
-        assert_eq!(check_trailer(&entry[..entry.len() - 3]), None);
-        assert_eq!(check_trailer(&[entry.as_slice(), b"x\n"].concat()), None);
-        assert_eq!(check_trailer(&[b"x".as_slice(), &entry].concat()), None);
-        assert_eq!(check_trailer(&body), None);
+        assert_eq!(check(&flipped), None);
+        assert_eq!(check(&entry[..entry.len() - 3]), None);
+        assert_eq!(check(&[entry.as_slice(), b"x\n"].concat()), None);
+        assert_eq!(check(&[b"x".as_slice(), &entry].concat()), None);
+        assert_eq!(check(&body), None);
+        assert_eq!(check(b""), None);
     }
 }

@@ -39,7 +39,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         .build()?;
     // generate's output may be hundreds of MB: it is written from where it lies, not copied.
     if let Command::Generate(args) = cli.command {
-        let output = runtime.block_on(cmd::generate::run(args.pointer, &cli.global))?;
+        let mut output = runtime.block_on(cmd::generate::run(args.pointer, &cli.global))?;
         output.write_to(out)?;
         return Ok(());
     }

@@ -128,7 +128,7 @@ pub struct Output {
 
 enum Body {
     /// A rendering made by an earlier run (see [`Cache::rendered`]).
-    Cached(Vec<u8>),
+    Cached(crate::cache::RenderedEntry),
     Release(Rendered),
 }
 
@@ -154,10 +154,10 @@ impl Output {
     /// # Errors
     ///
     /// The writer's.
-    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-        match &self.body {
-            Body::Cached(bytes) => out.write_all(bytes)?,
+        match &mut self.body {
+            Body::Cached(entry) => entry.write_to(&mut out)?,
             Body::Release(rendered) => rendered.write_to(&mut out)?,
         }
         out.write_all(self.env.as_bytes())?;
