@@ -77,19 +77,19 @@ fn parse_trailer(tail: &[u8], total: u64) -> Option<(u32, u64)> {
     (line == canonical && len + (tail.len() - start) as u64 == total).then_some((crc, len))
 }
 
-/// The CRC-32 of the next `len` bytes of `from` (each chunk handed to `each` too), or `None`
-/// when there are fewer.
+/// The CRC-32 of the next `len` bytes of `from`, read through `buf` (each chunk handed to
+/// `each` too), or `None` when there are fewer.
 fn crc_of(
     from: &mut impl std::io::Read,
     len: u64,
+    buf: &mut [u8],
     mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<Option<u32>> {
     use std::io::Read as _;
     let mut crc = flate2::Crc::new();
-    let mut buf = vec![0; usize::try_from(len).map_or(READ_CHUNK, |len| len.clamp(1, READ_CHUNK))];
     let mut from = from.take(len);
     loop {
-        let n = from.read(&mut buf)?;
+        let n = from.read(buf)?;
         if n == 0 {
             break;
         }
@@ -102,6 +102,7 @@ fn crc_of(
 /// The body's length when `entry` is a body followed by its [`trailer`] and the CRC matches.
 fn verify_entry(
     entry: &mut (impl std::io::Read + std::io::Seek),
+    buf: &mut [u8],
 ) -> std::io::Result<Option<(u32, u64)>> {
     use std::io::SeekFrom;
     let total = entry.seek(SeekFrom::End(0))?;
@@ -113,7 +114,7 @@ fn verify_entry(
         return Ok(None);
     };
     entry.seek(SeekFrom::Start(0))?;
-    Ok((crc_of(entry, len, |_| Ok(()))? == Some(crc)).then_some((crc, len)))
+    Ok((crc_of(entry, len, buf, |_| Ok(()))? == Some(crc)).then_some((crc, len)))
 }
 
 /// A verified rendered entry, open: [`Self::write_to`] copies its body.
@@ -121,6 +122,8 @@ pub struct RenderedEntry {
     file: std::fs::File,
     crc: u32,
     len: u64,
+    /// The buffer the entry was checked through, used again to copy it out.
+    buf: Vec<u8>,
 }
 
 impl RenderedEntry {
@@ -130,7 +133,9 @@ impl RenderedEntry {
     pub fn write_to(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         use std::io::{Seek as _, SeekFrom};
         self.file.seek(SeekFrom::Start(0))?;
-        let crc = crc_of(&mut self.file, self.len, |chunk| out.write_all(chunk))?;
+        let crc = crc_of(&mut self.file, self.len, &mut self.buf, |chunk| {
+            out.write_all(chunk)
+        })?;
         if crc != Some(self.crc) {
             return Err(std::io::Error::other(
                 "rendered cache entry changed while it was being written out",
@@ -172,8 +177,15 @@ impl Cache {
     pub fn rendered(&self, digest: &Digest) -> Option<RenderedEntry> {
         let path = self.rendered_path(digest);
         let mut file = std::fs::File::open(&path).ok()?;
-        if let Ok(Some((crc, len))) = verify_entry(&mut file) {
-            return Some(RenderedEntry { file, crc, len });
+        let size = file.metadata().ok()?.len();
+        let mut buf = vec![0; usize::try_from(size).map_or(READ_CHUNK, |s| s.clamp(1, READ_CHUNK))];
+        if let Ok(Some((crc, len))) = verify_entry(&mut file, &mut buf) {
+            return Some(RenderedEntry {
+                file,
+                crc,
+                len,
+                buf,
+            });
         }
         crate::log::info(&format!(
             "{}: rendered cache entry is corrupt; rendering again",
@@ -273,7 +285,7 @@ mod tests {
     use super::*;
 
     fn check(entry: &[u8]) -> Option<u64> {
-        verify_entry(&mut std::io::Cursor::new(entry))
+        verify_entry(&mut std::io::Cursor::new(entry), &mut vec![0; READ_CHUNK])
             .unwrap()
             .map(|(_, len)| len)
     }

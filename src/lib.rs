@@ -19,7 +19,6 @@ pub mod ids;
 pub mod log;
 pub mod manifests;
 pub mod oci;
-pub mod parallel;
 pub mod pointer;
 pub mod policy;
 pub mod release;

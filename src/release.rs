@@ -173,6 +173,17 @@ pub fn resources_cap(limits: &Limits) -> u64 {
     limits.max_total_bytes + limits.max_total_bytes / 64 + 64 * 1024
 }
 
+/// How many threads hash and scan `bytes` of files: one below 64 KiB (threads cost more than
+/// they save there), else every core up to 8.
+fn threads_for(bytes: u64) -> usize {
+    if bytes < 64 * 1024 {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8)
+}
+
 /// A file of the resources layer, with its sha256, against the metadata's record of it.
 fn check_file(
     file: &archive::File,
@@ -218,9 +229,7 @@ impl Release {
         work: impl Fn(&archive::File) -> R + Sync,
     ) -> Result<Vec<(archive::File, R)>, ReleaseError> {
         let what = format!("resources of {}", self.image);
-        let threads = crate::parallel::threads_for(
-            usize::try_from(self.metadata.resources.uncompressed_size).unwrap_or(usize::MAX),
-        );
+        let threads = threads_for(self.metadata.resources.uncompressed_size);
         let (sender, receiver) = std::sync::mpsc::channel::<archive::File>();
         let receiver = std::sync::Mutex::new(receiver);
         let done = std::sync::Mutex::new(std::collections::HashMap::new());
@@ -287,5 +296,16 @@ impl Release {
             )));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_work_runs_on_one_thread() {
+        assert_eq!(threads_for(1000), 1);
+        assert!((1..=8).contains(&threads_for(10 << 20)));
     }
 }

@@ -295,13 +295,25 @@ pub fn sort(objects: &mut [Object]) {
 }
 
 fn compare(a: &Object, b: &Object) -> Ordering {
-    (&a.kind, &a.namespace, &a.name, &a.source, a.index).cmp(&(
-        &b.kind,
-        &b.namespace,
-        &b.name,
-        &b.source,
-        b.index,
-    ))
+    a.order_key().cmp(&b.order_key())
+}
+
+/// What objects and documents are ordered by: (kind, namespace with `None` first, name,
+/// source, index).
+type OrderKey<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, usize);
+
+impl Object {
+    fn order_key(&self) -> OrderKey<'_> {
+        let namespace = self.namespace.as_deref();
+        (&self.kind, namespace, &self.name, &self.source, self.index)
+    }
+}
+
+impl Document {
+    fn order_key(&self) -> OrderKey<'_> {
+        let namespace = self.namespace.as_deref();
+        (&self.kind, namespace, &self.name, &self.source, self.index)
+    }
 }
 
 /// Renders objects, in the order given, as one YAML stream: each document is `---\n` followed
@@ -414,13 +426,7 @@ pub fn documents(path: &str, data: &[u8]) -> Result<Vec<Document>, ManifestError
 /// The order of documents in the output, as [`sort`] orders objects.
 #[must_use]
 pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
-    (&a.kind, &a.namespace, &a.name, &a.source, a.index).cmp(&(
-        &b.kind,
-        &b.namespace,
-        &b.name,
-        &b.source,
-        b.index,
-    ))
+    a.order_key().cmp(&b.order_key())
 }
 
 /// Writes a document of a YAML stream: `---\n`, its text, and a line feed if the text does
