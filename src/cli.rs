@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::format::TriggerType;
 use crate::ids::{CommitSha, Project, Repository};
 use crate::oci::RegistryBase;
+use crate::settings::{Flags, Output};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,12 +22,6 @@ pub struct Cli {
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +60,23 @@ pub struct Global {
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+impl Global {
+    /// The flags as stage two takes them.
+    #[must_use]
+    pub fn flags(&self) -> Flags {
+        Flags {
+            registry: self.registry.clone(),
+            insecure_registries: self.insecure_registries.clone(),
+            ca_file: self.ca_file.clone(),
+            timeout: self.timeout,
+            gitops: self.gitops.clone(),
+            gitops_branch: self.gitops_branch.clone(),
+            actor: self.actor.clone(),
+            output: self.output,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -111,6 +111,12 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+impl crate::exit::Classify for InvalidDigest {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -632,3 +632,9 @@ impl From<&ReleaseId> for Expected {
         }
     }
 }
+
+impl crate::exit::Classify for FormatError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Verify
+    }
+}

@@ -163,6 +163,12 @@ impl fmt::Display for ReleaseId {
     }
 }
 
+impl crate::exit::Classify for InvalidId {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

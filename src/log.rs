@@ -1,4 +1,5 @@
-//! Logging to stderr, quiet by default. `RELEASECTL_LOG=info|debug` shows more.
+//! Logging to stderr, quiet by default. `RELEASECTL_LOG=info|debug` shows more; `app` sets the
+//! level once from the settings with [`init`].
 //!
 //! stdout is reserved for results (manifests, in the plugin), so nothing here writes there.
 //! Callers never pass secrets: credentials live in `credentials::Secret`, which has no
@@ -19,20 +20,24 @@ fn start() -> std::time::Instant {
     *START.get_or_init(std::time::Instant::now)
 }
 
-fn level() -> Level {
-    static LEVEL: OnceLock<Level> = OnceLock::new();
+static CONFIG: OnceLock<(Level, Option<String>)> = OnceLock::new();
+
+/// Sets the level and the Argo CD application named on every line; the first call wins.
+pub fn init(level: Level, app: Option<String>) {
     start();
-    *LEVEL.get_or_init(|| match std::env::var("RELEASECTL_LOG").as_deref() {
-        Ok("debug" | "trace") => Level::Debug,
-        Ok("info") => Level::Info,
-        _ => Level::Quiet,
-    })
+    let _ = CONFIG.set((level, app));
+}
+
+fn level() -> Level {
+    CONFIG.get().map_or(Level::Quiet, |c| c.0)
 }
 
 fn emit(tag: &str, message: &str) {
-    let app = std::env::var("ARGOCD_APP_NAME").ok();
-    match app {
-        Some(app) => eprintln!("releasectl {tag} app={app}: {message}"),
+    match CONFIG.get().and_then(|c| c.1.as_deref()) {
+        Some(app) => eprintln!(
+            "releasectl {tag} app={}: {message}",
+            crate::text::excerpt(app)
+        ),
         None => eprintln!("releasectl {tag}: {message}"),
     }
 }

@@ -299,6 +299,15 @@ impl Release {
     }
 }
 
+impl crate::exit::Classify for ReleaseError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            Self::Oci(o) => crate::exit::Classify::exit(o),
+            _ => crate::exit::Exit::Verify,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,17 +1,303 @@
-//! The command line, stage two: validated settings every command shares, and the clock.
+//! The command line, stage two: everything a command needs to know about its run, built once
+//! from the flags and the process environment.
+//!
+//! This is the only module that reads the environment. It makes one deadline for the whole
+//! run (every registry and git operation of a command shares it), one clock reading, the store
+//! options, the archive limits, the caches and the credentials' sources. It imports nothing
+//! from `cli` or `cmd`: `app` hands it the flags as [`Flags`].
 
-use std::time::Duration;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use jiff::Timestamp;
 
 use crate::archive::Limits;
-use crate::cli::Global;
-use crate::error::InvalidInput;
-use crate::oci::StoreOptions;
+use crate::exit::InvalidInput;
+use crate::oci::{RegistryBase, StoreOptions};
 
 /// Default budget for commands other than `generate`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default budget for `generate`: well under Argo CD's 60 s exec timeout.
+pub const GENERATE_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// The global flags, as the command line gave them (flags win over the environment; clap
+/// has already applied the `RELEASECTL_*` variables that mirror a flag).
+#[derive(Debug, Clone)]
+pub struct Flags {
+    pub registry: Option<RegistryBase>,
+    pub insecure_registries: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub gitops: Option<String>,
+    pub gitops_branch: String,
+    pub actor: Option<String>,
+    pub output: Output,
+}
+
+/// A run's settings. Built once by `app`; commands only read it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub output: Output,
+    /// The budget of the whole run and the instant it ends.
+    pub timeout: Duration,
+    pub deadline: Instant,
+    /// The clock: now, or `RELEASECTL_NOW` so that plans are reproducible.
+    pub now: Timestamp,
+    pub registry: Option<RegistryBase>,
+    pub store: StoreOptions,
+    pub limits: Limits,
+    pub gitops: Option<String>,
+    pub gitops_branch: String,
+    /// Who acts: `--actor`, else git's `user.email`, else the CI's user variables.
+    pub actor: Option<String>,
+    /// `generate`'s digest-keyed cache (`RELEASECTL_CACHE_DIR`); none: no cache.
+    pub generate_cache: Option<PathBuf>,
+    /// Where GitOps clones are kept between runs (`<cache root>/git`).
+    pub gitops_cache: PathBuf,
+    /// `generate` may follow a pointer whose `spec.registry` is an `oci:` layout.
+    pub allow_layout_pointers: bool,
+    /// `SOURCE_DATE_EPOCH`: a release's `created_at`, for reproducible digests.
+    pub source_date_epoch: Option<Timestamp>,
+    pub git: GitEnv,
+    pub registry_env: RegistryEnv,
+}
+
+/// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
+#[derive(Debug, Clone, Default)]
+pub struct GitEnv {
+    pub username: Option<String>,
+    /// `RELEASECTL_GIT_PASSWORD`, else `RELEASECTL_GIT_TOKEN`.
+    pub password: Option<crate::credentials::Secret>,
+    pub ssh_key: Option<PathBuf>,
+    pub bot_name: Option<String>,
+    pub bot_email: Option<String>,
+}
+
+/// Registry credentials from the environment and where the docker config lives.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryEnv {
+    pub token: Option<crate::credentials::Secret>,
+    pub username: Option<String>,
+    pub password: Option<crate::credentials::Secret>,
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub docker_config: Option<PathBuf>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn var_os(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+fn env_number(name: &str) -> Result<Option<u64>, InvalidInput> {
+    match var(name) {
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            InvalidInput(format!(
+                "{name} is {:?}: expected a whole number",
+                crate::text::excerpt(&v)
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+fn env_time(name: &str) -> Result<Option<Timestamp>, InvalidInput> {
+    let Some(v) = var(name) else { return Ok(None) };
+    v.parse::<Timestamp>().map(Some).map_err(|_| {
+        InvalidInput(format!(
+            "{name} is {:?}: expected an RFC 3339 time such as 2026-11-22T10:30:00Z",
+            crate::text::excerpt(&v)
+        ))
+    })
+}
+
+/// Archive limits, from `RELEASECTL_MAX_TOTAL_BYTES`, `RELEASECTL_MAX_FILES` and
+/// `RELEASECTL_MAX_FILE_BYTES` over the defaults.
+fn limits() -> Result<Limits, InvalidInput> {
+    let mut limits = Limits::default();
+    if let Some(n) = env_number("RELEASECTL_MAX_TOTAL_BYTES")? {
+        limits.max_total_bytes = n;
+    }
+    if let Some(n) = env_number("RELEASECTL_MAX_FILES")? {
+        limits.max_files = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = env_number("RELEASECTL_MAX_FILE_BYTES")? {
+        limits.max_file_bytes = n;
+    }
+    Ok(limits)
+}
+
+fn actor(flag: Option<&str>) -> Option<String> {
+    if let Some(a) = flag.filter(|a| !a.is_empty()) {
+        return Some(a.to_owned());
+    }
+    if let Ok(email) = git2::Config::open_default().and_then(|c| c.get_string("user.email"))
+        && !email.is_empty()
+    {
+        return Some(email);
+    }
+    [
+        "GITLAB_USER_EMAIL",
+        "GITHUB_ACTOR",
+        "BUILD_REQUESTEDFOREMAIL",
+        "BUILD_USER_EMAIL",
+    ]
+    .iter()
+    .find_map(|v| var(v).filter(|s| !s.is_empty()))
+}
+
+/// The cache root: `RELEASECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/releasectl`, else
+/// `~/.cache/releasectl`. GitOps clones live in its `git/`; `generate` caches only where
+/// `RELEASECTL_CACHE_DIR` says (a sidecar writes nowhere it was not given).
+fn cache_root() -> PathBuf {
+    if let Some(d) = var_os("RELEASECTL_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("releasectl");
+    }
+    var_os("HOME")
+        .map_or_else(std::env::temp_dir, |h| PathBuf::from(h).join(".cache"))
+        .join("releasectl")
+}
+
+/// `RELEASECTL_LOG` (`info`, `debug`; empty or unset: quiet) and the Argo CD application a
+/// plugin run is for. Read before the rest so that even a bad setting can be logged.
+pub fn log_settings() -> Result<(crate::log::Level, Option<String>), InvalidInput> {
+    let level = match var("RELEASECTL_LOG").as_deref().map(str::trim) {
+        None | Some("" | "quiet" | "off") => crate::log::Level::Quiet,
+        Some("info") => crate::log::Level::Info,
+        Some("debug" | "trace") => crate::log::Level::Debug,
+        Some(other) => {
+            return Err(InvalidInput(format!(
+                "RELEASECTL_LOG is {:?}: expected quiet, info or debug",
+                crate::text::excerpt(other)
+            )));
+        }
+    };
+    Ok((level, var("ARGOCD_APP_NAME").filter(|s| !s.is_empty())))
+}
+
+impl Settings {
+    /// Reads the environment once, over the flags. `default_timeout` is the command's
+    /// budget when `--timeout` is not given.
+    pub fn load(flags: Flags, default_timeout: Duration) -> Result<Self, InvalidInput> {
+        let timeout = flags.timeout.unwrap_or(default_timeout);
+        let deadline = Instant::now() + timeout;
+        let mut store = StoreOptions::new(
+            flags
+                .insecure_registries
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            flags.ca_file.clone(),
+            timeout,
+        );
+        store.deadline = deadline;
+        if let Some(RegistryBase::Registry { host, .. }) = &flags.registry {
+            store.env_credentials_host = Some(host.clone());
+        }
+        let source_date_epoch = match var("SOURCE_DATE_EPOCH") {
+            Some(v) => {
+                let secs: i64 = v.trim().parse().map_err(|_| {
+                    InvalidInput(format!(
+                        "SOURCE_DATE_EPOCH is {:?}: expected seconds since 1970",
+                        crate::text::excerpt(&v)
+                    ))
+                })?;
+                Some(Timestamp::from_second(secs).map_err(|_| {
+                    InvalidInput(format!("SOURCE_DATE_EPOCH {secs} is out of range"))
+                })?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            output: flags.output,
+            timeout,
+            deadline,
+            now: env_time("RELEASECTL_NOW")?.unwrap_or_else(Timestamp::now),
+            registry: flags.registry,
+            store,
+            limits: limits()?,
+            gitops: flags.gitops,
+            gitops_branch: flags.gitops_branch,
+            actor: actor(flags.actor.as_deref()),
+            generate_cache: var_os("RELEASECTL_CACHE_DIR").map(PathBuf::from),
+            gitops_cache: cache_root().join("git"),
+            allow_layout_pointers: var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_some(),
+            source_date_epoch,
+            git: GitEnv {
+                username: var("RELEASECTL_GIT_USERNAME"),
+                password: var("RELEASECTL_GIT_PASSWORD")
+                    .or_else(|| var("RELEASECTL_GIT_TOKEN"))
+                    .map(crate::credentials::Secret::new),
+                ssh_key: var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
+                bot_name: var("RELEASECTL_BOT_NAME").filter(|s| !s.is_empty()),
+                bot_email: var("RELEASECTL_BOT_EMAIL").filter(|s| !s.is_empty()),
+            },
+            registry_env: RegistryEnv {
+                token: var("RELEASECTL_REGISTRY_TOKEN")
+                    .filter(|s| !s.is_empty())
+                    .map(crate::credentials::Secret::new),
+                username: var("RELEASECTL_REGISTRY_USERNAME"),
+                password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
+                docker_config: var_os("DOCKER_CONFIG")
+                    .map(|d| PathBuf::from(d).join("config.json"))
+                    .or_else(|| {
+                        var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+                    }),
+            },
+        })
+    }
+
+    /// The GitOps repository's URL or path (`--gitops`).
+    pub fn gitops_url(&self) -> Result<&str, InvalidInput> {
+        self.gitops.as_deref().ok_or_else(|| {
+            InvalidInput("no GitOps repository: set --gitops or RELEASECTL_GITOPS".into())
+        })
+    }
+
+    /// The clock in whole seconds since 1970, for git signatures.
+    #[must_use]
+    pub fn unix_now(&self) -> i64 {
+        self.now.as_second()
+    }
+
+    /// A release's creation time: `SOURCE_DATE_EPOCH`, else the commit time, else now.
+    pub fn created_at(&self, committed_at: Option<&str>) -> Result<String, InvalidInput> {
+        let t = match (self.source_date_epoch, committed_at) {
+            (Some(t), _) => t,
+            (None, Some(c)) => c.parse::<Timestamp>().map_err(|_| {
+                InvalidInput(format!(
+                    "--committed-at is {:?}: expected an RFC 3339 time",
+                    crate::text::excerpt(c)
+                ))
+            })?,
+            (None, None) => self.now,
+        };
+        Ok(format_time(t))
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds: `2026-11-22T10:30:00Z`.
+#[must_use]
+pub fn format_time(t: Timestamp) -> String {
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
 
 /// Parses `45`, `45s`, `2m`, `1h`, `1500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -35,119 +321,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Store options from the global flags.
-#[must_use]
-pub fn store_options(global: &Global, default_timeout: Duration) -> StoreOptions {
-    let mut options = StoreOptions::new(
-        global
-            .insecure_registries
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        global.ca_file.clone(),
-        global.timeout.unwrap_or(default_timeout),
-    );
-    if let Some(crate::oci::RegistryBase::Registry { host, .. }) = &global.registry {
-        options.env_credentials_host = Some(host.clone());
-    }
-    options
-}
-
-fn env_number(name: &str) -> Result<Option<u64>, InvalidInput> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| InvalidInput(format!("{name} is {v:?}: expected a whole number"))),
-        Err(_) => Ok(None),
-    }
-}
-
-/// Who is acting: `--actor`/`RELEASECTL_ACTOR`, else git's `user.email`, else the CI's user
-/// variables (GitHub Actions, GitLab CI, Azure Pipelines, Jenkins).
-#[must_use]
-pub fn actor(global: &Global) -> Option<String> {
-    if let Some(a) = global.actor.as_ref().filter(|a| !a.is_empty()) {
-        return Some(a.clone());
-    }
-    if let Ok(email) = git2::Config::open_default().and_then(|c| c.get_string("user.email"))
-        && !email.is_empty()
-    {
-        return Some(email);
-    }
-    [
-        "GITLAB_USER_EMAIL",
-        "GITHUB_ACTOR",
-        "BUILD_REQUESTEDFOREMAIL",
-        "BUILD_USER_EMAIL",
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-}
-
-/// Archive limits, from `RELEASECTL_MAX_TOTAL_BYTES`, `RELEASECTL_MAX_FILES` and
-/// `RELEASECTL_MAX_FILE_BYTES` over the defaults.
-pub fn limits() -> Result<Limits, InvalidInput> {
-    let mut limits = Limits::default();
-    if let Some(n) = env_number("RELEASECTL_MAX_TOTAL_BYTES")? {
-        limits.max_total_bytes = n;
-    }
-    if let Some(n) = env_number("RELEASECTL_MAX_FILES")? {
-        limits.max_files = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(n) = env_number("RELEASECTL_MAX_FILE_BYTES")? {
-        limits.max_file_bytes = n;
-    }
-    Ok(limits)
-}
-
-/// Now, or `RELEASECTL_NOW` (RFC 3339) so that plans are reproducible.
-pub fn now() -> Result<OffsetDateTime, InvalidInput> {
-    match std::env::var("RELEASECTL_NOW") {
-        Ok(v) => OffsetDateTime::parse(&v, &Rfc3339).map_err(|_| {
-            InvalidInput(format!(
-                "RELEASECTL_NOW is {v:?}: expected an RFC 3339 time"
-            ))
-        }),
-        Err(_) => Ok(OffsetDateTime::now_utc()),
-    }
-}
-
-/// RFC 3339 in UTC with whole seconds: `2026-11-22T10:30:00Z`.
-#[must_use]
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// A release's creation time: `SOURCE_DATE_EPOCH`, else the commit time, else now.
-pub fn created_at(committed_at: Option<&str>) -> Result<String, InvalidInput> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        let secs: i64 = v.trim().parse().map_err(|_| {
-            InvalidInput(format!(
-                "SOURCE_DATE_EPOCH is {v:?}: expected seconds since 1970"
-            ))
-        })?;
-        let t = OffsetDateTime::from_unix_timestamp(secs)
-            .map_err(|_| InvalidInput(format!("SOURCE_DATE_EPOCH {secs} is out of range")))?;
-        return Ok(format_time(t));
-    }
-    if let Some(c) = committed_at {
-        let t = OffsetDateTime::parse(c, &Rfc3339).map_err(|_| {
-            InvalidInput(format!(
-                "--committed-at is {c:?}: expected an RFC 3339 time"
-            ))
-        })?;
-        return Ok(format_time(t));
-    }
-    Ok(format_time(now()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,7 +340,7 @@ mod tests {
 
     #[test]
     fn times_are_formatted_in_utc_with_whole_seconds() {
-        let t = OffsetDateTime::parse("2026-11-22T11:30:00.5+01:00", &Rfc3339).unwrap();
+        let t: Timestamp = "2026-11-22T11:30:00.5+01:00".parse().unwrap();
         assert_eq!(format_time(t), "2026-11-22T10:30:00Z");
     }
 }

@@ -5,16 +5,16 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use crate::approvals::{self, Approval, ApprovalFile};
-use crate::cli::{ApproveArgs, Global, Output, RevokeArgs};
+use crate::cli::{ApproveArgs, RevokeArgs};
 use crate::deploy::plan;
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::gitops::{Edit, Identity, Txn};
+use crate::settings::{Output, Settings};
 
 /// Signs `payload` with a private key file, or through ssh-agent when `key` is a public key.
-fn sign(key: &Path, payload: &str) -> anyhow::Result<String> {
+fn sign(key: &Path, payload: &str) -> crate::exit::Result<String> {
     if key.extension().is_some_and(|e| e == "pub") {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("payload");
@@ -44,25 +44,36 @@ fn sign(key: &Path, payload: &str) -> anyhow::Result<String> {
     crate::signing::sign(key, payload).map_err(|e| InvalidInput(e).into())
 }
 
-pub fn approve(args: &ApproveArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub fn approve(args: &ApproveArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = approve_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn approve_to(
+    args: &ApproveArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
     if args.justification.trim().is_empty() {
         return Err(InvalidInput(
             "--justification is empty: say why this release may go there".into(),
         )
         .into());
     }
-    let gitops = super::release::open_gitops(global)?;
-    let actor = crate::settings::actor(global)
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let actor = settings
+        .actor
+        .clone()
         .ok_or_else(|| InvalidInput("who approves? set --actor or RELEASECTL_ACTOR".into()))?;
-    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let deadline = settings.deadline;
     let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
     let (summary, oid) = gitops.transact(20, deadline, |tip| {
         let policy = plan::load_policy(&gitops, tip)?;
         let env = plan::environment(&policy, &env_name)?;
-        let reg = super::release::find_register(&gitops, tip, &args.project)?;
+        let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
         let entry = reg.resolve(&args.release_id)?.clone();
-        let now_odt = crate::settings::now()?;
-        let now = jiff::Timestamp::from_second(now_odt.unix_timestamp())?;
+                let now = settings.now;
         let listed = env.approvals.approvers.iter().find(|a| a.id == actor);
         if listed.is_none() {
             crate::log::info(&format!("{actor} is not an approver for {} in {}: the approval will not count", reg.full_name(), env.name));
@@ -118,11 +129,11 @@ pub fn approve(args: &ApproveArgs, global: &Global, out: &mut Vec<u8>) -> anyhow
                 content: Some(file.to_yaml().into_bytes()),
             }],
             message,
-            identity: Identity::new(&actor, now_odt.unix_timestamp()),
+            identity: Identity::new(&actor, settings.unix_now()),
             result: (format!("approved release {} of {} for {} until {expires}", entry.label(), reg.full_name(), env.name), path),
         })
     })?;
-    match global.output {
+    match settings.output {
         Output::Text => writeln!(
             out,
             "{}: {}",
@@ -138,14 +149,22 @@ pub fn approve(args: &ApproveArgs, global: &Global, out: &mut Vec<u8>) -> anyhow
     Ok(())
 }
 
-pub fn revoke(args: &RevokeArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
-    let gitops = super::release::open_gitops(global)?;
-    let actor = crate::settings::actor(global)
+pub fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = revoke_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn revoke_to(args: &RevokeArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let actor = settings
+        .actor
+        .clone()
         .ok_or_else(|| InvalidInput("who revokes? set --actor or RELEASECTL_ACTOR".into()))?;
-    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let deadline = settings.deadline;
     let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
     let (summary, oid) = gitops.transact(20, deadline, |tip| {
-        let reg = super::release::find_register(&gitops, tip, &args.project)?;
+        let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
         let entry = reg.resolve(&args.release_id)?.clone();
         let path = approvals::path(env_name.as_str(), &reg.repository, &reg.project, &entry.commit);
         let Some(bytes) = plan::read(&gitops, tip, &path)? else {
@@ -157,8 +176,7 @@ pub fn revoke(args: &RevokeArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::
         if file.approvals.len() == before {
             return Err(InvalidInput(format!("{actor} has not approved release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());
         }
-        let now_odt = crate::settings::now()?;
-        let message = format!(
+                let message = format!(
             "Revoke approval of release {} of {} for {env_name}\n\nRevoked by: {actor}\n\nRelease-Commit: {}\nRelease-Digest: {}\nEnvironment: {env_name}\nProject: {}\nAction: revoke\nApprover: {actor}\n",
             entry.label(),
             reg.project,
@@ -172,11 +190,11 @@ pub fn revoke(args: &RevokeArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::
                 content: (!file.approvals.is_empty()).then(|| file.to_yaml().into_bytes()),
             }],
             message,
-            identity: Identity::new(&actor, now_odt.unix_timestamp()),
+            identity: Identity::new(&actor, settings.unix_now()),
             result: format!("revoked {actor}'s approval of release {} of {} for {env_name}", entry.label(), reg.full_name()),
         })
     })?;
-    match global.output {
+    match settings.output {
         Output::Text => writeln!(
             out,
             "{summary}: {}",

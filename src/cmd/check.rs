@@ -12,13 +12,14 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{CheckArgs, Global, Output};
+use crate::cli::CheckArgs;
 use crate::deploy::plan::{self, Context};
 use crate::deploy::{Request, Selector, trailers};
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::gitops::{GitOps, Snapshot};
 use crate::pointer;
 use crate::policy::EnvName;
+use crate::settings::{Output, Settings};
 
 /// Policy violations found: exit 4.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,12 @@ use crate::policy::EnvName;
 pub struct Violations {
     pub count: usize,
     pub what: String,
+}
+
+impl crate::exit::Classify for Violations {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Policy
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -71,7 +78,7 @@ impl Checker<'_> {
     }
 
     /// Checks the change `commit` made to the pointer at `path`.
-    fn change(&mut self, commit: git2::Oid, path: &str) -> anyhow::Result<()> {
+    fn change(&mut self, commit: git2::Oid, path: &str) -> crate::exit::Result<()> {
         let c = commit.to_string();
         let snap = self.gitops.snapshot_at(commit)?;
         let Some(bytes) = plan::read(self.gitops, &snap, path)? else {
@@ -131,7 +138,7 @@ impl Checker<'_> {
         };
         // Registered, with the same digest.
         let project = format!("{}/{}", new.id.repository, new.id.project);
-        let reg = match crate::cmd::release::find_register(self.gitops, &snap, &project) {
+        let reg = match crate::gitops::find_register(self.gitops, &snap, &project) {
             Ok(r) => r,
             Err(e) => {
                 self.flag(
@@ -282,7 +289,7 @@ impl Checker<'_> {
     /// A commit that modifies `environments.yaml` changes the rules every later deploy is
     /// judged by: it must say so with an `Override: policy` trailer (and a reason), or it is
     /// flagged, so relaxing the policy in one commit and deploying in the next is seen.
-    fn policy_change(&mut self, commit: git2::Oid) -> anyhow::Result<()> {
+    fn policy_change(&mut self, commit: git2::Oid) -> crate::exit::Result<()> {
         let Some(parent) = self.gitops.parent(commit)? else {
             return Ok(()); // the first policy: nothing relaxed
         };
@@ -320,7 +327,7 @@ impl Checker<'_> {
     }
 }
 
-fn changed_pointers(gitops: &GitOps, commit: git2::Oid) -> anyhow::Result<Vec<String>> {
+fn changed_pointers(gitops: &GitOps, commit: git2::Oid) -> crate::exit::Result<Vec<String>> {
     let parent = gitops.parent(commit)?;
     Ok(gitops
         .changed_paths(parent, commit)?
@@ -329,7 +336,7 @@ fn changed_pointers(gitops: &GitOps, commit: git2::Oid) -> anyhow::Result<Vec<St
         .collect())
 }
 
-fn all_pointers(tip: &Snapshot<'_>) -> anyhow::Result<Vec<String>> {
+fn all_pointers(tip: &Snapshot<'_>) -> crate::exit::Result<Vec<String>> {
     let mut out = Vec::new();
     for top in tip.list_dirs()? {
         let mut paths = tip.list(&format!("{top}/apps"))?;
@@ -339,21 +346,21 @@ fn all_pointers(tip: &Snapshot<'_>) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn run_to(args: &CheckArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
     let gitops = if args.here {
-        GitOps::open_here(&global.gitops_branch)?
+        GitOps::open_here(&settings.gitops_branch)?
     } else {
-        super::release::open_gitops(global)?
+        crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?
     };
     let mut checker = Checker {
         gitops: &gitops,
-        now: if args.here {
-            Some(jiff::Timestamp::from_second(
-                crate::settings::now()?.unix_timestamp(),
-            )?)
-        } else {
-            None
-        },
+        now: if args.here { Some(settings.now) } else { None },
         violations: Vec::new(),
     };
     let (what, changes) = match &args.range {
@@ -397,7 +404,7 @@ pub fn run(args: &CheckArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Resu
         }
     };
     let violations = checker.violations;
-    match global.output {
+    match settings.output {
         Output::Json => writeln!(
             out,
             "{}",

@@ -4,19 +4,29 @@
 
 use std::io::Write;
 
-use anyhow::Context as _;
+use crate::exit::Context as _;
+use crate::settings::{Output, Settings};
 
-use crate::cli::{Global, Output};
 use crate::digest::Digest;
 use crate::oci::{ImageRef, Store};
 
 pub async fn run(
     source: &str,
     destination: &str,
-    global: &Global,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let checked = super::inspect::check(source, global).await?;
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_to(source, destination, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn run_to(
+    source: &str,
+    destination: &str,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
+    let checked = super::inspect::check(source, settings).await?;
     let release = &checked.release;
     let tag = release
         .image
@@ -29,14 +39,14 @@ pub async fn run(
         Err(e) => return Err(e.into()),
     };
     if dst.digest().is_some() {
-        return Err(crate::error::InvalidInput(format!(
+        return Err(crate::exit::InvalidInput(format!(
             "copy destination {destination} names a digest: give a tag (or none)"
         ))
         .into());
     }
     let dst_tag = dst.tag().map_or(tag, str::to_owned);
     let dst = dst.with_tag(Some(dst_tag.clone()));
-    let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
+    let options = settings.store.clone();
     let src_store = Store::open(&release.image, &options)?;
     let dst_store = Store::open_for_write(&dst, &options)?;
     let located = &release.located;
@@ -51,7 +61,7 @@ pub async fn run(
         ),
         (Digest::of(&release.resources), release.resources.clone()),
     ];
-    let limits = crate::settings::limits()?;
+    let limits = settings.limits;
     for layer in &located.manifest.layers {
         if layer.digest == located.metadata.digest || layer.digest == located.resources.digest {
             continue;
@@ -61,14 +71,15 @@ pub async fn run(
             .parse()
             .with_context(|| format!("layer of {} has digest {:?}", release.image, layer.digest))?;
         if layer.size > limits.max_total_bytes {
-            anyhow::bail!(crate::oci::OciError::TooLarge {
+            return Err(crate::oci::OciError::TooLarge {
                 what: format!(
                     "layer {} ({}) of {}",
                     digest, layer.media_type, release.image
                 ),
                 limit: limits.max_total_bytes,
                 actual: layer.size,
-            });
+            }
+            .into());
         }
         let bytes = src_store
             .blob(
@@ -94,7 +105,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot copy to {dst}"))?;
     let pinned = dst.with_digest(release.manifest_digest.clone());
-    match global.output {
+    match settings.output {
         Output::Text => writeln!(out, "{pinned}")?,
         Output::Json => writeln!(
             out,

@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::exit::Context as _;
+use crate::settings::{Output, Settings};
 use serde::Serialize;
 
-use std::time::Instant;
-
-use crate::cli::{CreateArgs, Global, Output, TagStrategy};
+use crate::cli::{CreateArgs, TagStrategy};
 use crate::digest::Digest;
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::format::{
     self, Alias, AliasType, Artifact, ImageBytes, Inputs, Metadata, Source, Trigger, TriggerType,
 };
@@ -104,7 +103,7 @@ fn collect(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, InvalidInput> {
 fn validate(
     dir: &Path,
     files: &[(String, Vec<u8>)],
-) -> anyhow::Result<(Vec<ObjectRef>, Vec<usize>)> {
+) -> crate::exit::Result<(Vec<ObjectRef>, Vec<usize>)> {
     let mut objects = Vec::new();
     let mut per_file = Vec::with_capacity(files.len());
     let mut seen: BTreeMap<(String, Option<String>, String), String> = BTreeMap::new();
@@ -198,7 +197,7 @@ impl Package<'_> {
         &self,
         number: Option<u64>,
         aliases: Vec<Alias>,
-    ) -> anyhow::Result<(ImageBytes, Metadata)> {
+    ) -> crate::exit::Result<(ImageBytes, Metadata)> {
         format::build(Inputs {
             id: self.id,
             files: &self.files,
@@ -221,7 +220,7 @@ async fn push(
     image: &ImageRef,
     bytes: &ImageBytes,
     tag: &str,
-) -> anyhow::Result<()> {
+) -> crate::exit::Result<()> {
     for (digest, blob) in bytes.blobs() {
         store
             .push_blob(
@@ -273,13 +272,16 @@ async fn register(
     store: &Store,
     image: &ImageRef,
     url: &str,
-    global: &Global,
-) -> anyhow::Result<Outcome> {
+    settings: &Settings,
+) -> crate::exit::Result<Outcome> {
     let id = pkg.id;
-    let actor = crate::settings::actor(global).unwrap_or_else(|| "releasectl".into());
-    let gitops = GitOps::open(url, &global.gitops_branch)?;
+    let actor = settings
+        .actor
+        .clone()
+        .unwrap_or_else(|| "releasectl".into());
+    let gitops = GitOps::open(url, &settings.gitops_branch)?;
     let reg_path = register::path(&id.repository, &id.project);
-    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let deadline = settings.deadline;
     let mut built: Option<(u64, ImageBytes, Metadata)> = None;
     let mut last = String::new();
     let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
@@ -292,8 +294,7 @@ async fn register(
             Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
             None => Register::new(id.repository.clone(), id.project.clone()),
         };
-        let identity =
-            crate::gitops::Identity::new(&actor, crate::settings::now()?.unix_timestamp());
+        let identity = crate::gitops::Identity::new(&actor, settings.unix_now());
         let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
             let changed =
                 reg.merge(&id.commit, &pkg.tag_aliases, pkg.registered_trigger.clone())?;
@@ -411,8 +412,18 @@ fn commit_message(verb: &str, reg: &Register, entry: &Entry, actor: &str) -> Str
     )
 }
 
-pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
-    let base: RegistryBase = global
+pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn run_to(
+    args: CreateArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
+    let base: RegistryBase = settings
         .registry
         .clone()
         .ok_or_else(|| InvalidInput("no registry: set --registry or RELEASECTL_REGISTRY".into()))?;
@@ -446,14 +457,14 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
             (None, Some(_)) => Some(TriggerType::BranchPush),
             (None, None) => None,
         });
-    let actor = crate::settings::actor(global);
+    let actor = settings.actor.clone();
     let trigger = Trigger {
         kind: trigger_type,
         branch: args.source_branch.clone(),
         tag: args.source_tag.clone(),
         triggered_by: actor,
     };
-    let created_at = crate::settings::created_at(args.committed_at.as_deref())?;
+    let created_at = settings.created_at(args.committed_at.as_deref())?;
     let registered_trigger = (trigger != Trigger::default()).then(|| RegisteredTrigger {
         kind: trigger.kind,
         branch: trigger.branch.clone(),
@@ -483,18 +494,18 @@ pub async fn run(args: CreateArgs, global: &Global, out: &mut dyn Write) -> anyh
     };
 
     let image = base.image(&id, None);
-    let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
+    let options = settings.store.clone();
     let store = Store::open_for_write(&image, &options)?;
-    let outcome = match &global.gitops {
+    let outcome = match &settings.gitops {
         None => {
             let (bytes, metadata) = pkg.build(None, pkg.tag_aliases.clone())?;
             push(&store, &image, &bytes, id.commit.as_str()).await?;
             Outcome::from_metadata(bytes.manifest_digest.clone(), &metadata, false)
         }
-        Some(url) => register(&pkg, &store, &image, url, global).await?,
+        Some(url) => register(&pkg, &store, &image, url, settings).await?,
     };
     let pinned = image.with_digest(outcome.digest.clone());
-    match global.output {
+    match settings.output {
         Output::Text => match outcome.number {
             Some(n) => writeln!(
                 out,

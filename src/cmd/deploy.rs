@@ -4,26 +4,32 @@
 //! creates no commit object.
 
 use std::io::Write;
-use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cli::{DeployArgs, Global, Output, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs};
+use crate::cli::{DeployArgs, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs};
 use crate::deploy::eligibility::{self, Verdict};
 use crate::deploy::execute::{self, Stamp};
 use crate::deploy::plan::{self, Context, Item};
 use crate::deploy::{Action, Request, Selector};
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::format::Expected;
 use crate::gitops::{GitError, PushOutcome};
 use crate::oci::Store;
 use crate::policy::{self, Decision, EnvName};
+use crate::settings::{Output, Settings};
 
 /// A deploy that policy (or eligibility) refused: exit 4.
 #[derive(Debug, thiserror::Error)]
 #[error("refused by policy: {}", .reasons.join("; "))]
 pub struct Refused {
     pub reasons: Vec<String>,
+}
+
+impl crate::exit::Classify for Refused {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Policy
+    }
 }
 
 const MAX_ATTEMPTS: u32 = 20;
@@ -93,7 +99,7 @@ fn report(
     judged: &[(Item, Verdict)],
     result: &str,
     commit: Option<String>,
-) -> anyhow::Result<()> {
+) -> crate::exit::Result<()> {
     match output {
         Output::Json => {
             let items: Vec<ItemView<'_>> = judged
@@ -150,11 +156,11 @@ fn report(
 
 /// Checks that the registry holds each target exactly as registered (plan: "fetch its
 /// metadata by digest").
-async fn fetch_metadata(items: &[Item], global: &Global) -> anyhow::Result<()> {
-    let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
-    let limits = crate::settings::limits()?;
+async fn fetch_metadata(items: &[Item], settings: &Settings) -> crate::exit::Result<()> {
+    let options = settings.store.clone();
+    let limits = settings.limits;
     for i in items {
-        let base = super::registry_base(i.current.as_ref(), global)?;
+        let base = super::registry_base(i.current.as_ref(), settings)?;
         let id = crate::ids::ReleaseId {
             repository: i.register.repository.clone(),
             project: i.register.project.clone(),
@@ -172,14 +178,16 @@ async fn drive(
     requests: &[Request],
     action: Action,
     flags: &PolicyFlags,
-    global: &Global,
+    settings: &Settings,
     out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
+) -> crate::exit::Result<()> {
     check_overrides(flags)?;
-    let gitops = super::release::open_gitops(global)?;
-    let actor = crate::settings::actor(global)
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let actor = settings
+        .actor
+        .clone()
         .ok_or_else(|| InvalidInput("who is deploying? set --actor or RELEASECTL_ACTOR".into()))?;
-    let deadline = Instant::now() + global.timeout.unwrap_or(crate::settings::DEFAULT_TIMEOUT);
+    let deadline = settings.deadline;
     let verify = crate::signing::verify_approval;
     let mut first_pointers: Option<Vec<Option<Vec<u8>>>> = None;
     let mut last = String::new();
@@ -187,8 +195,7 @@ async fn drive(
     while attempts.next().await {
         let tip = gitops.fetch()?;
         let policy = plan::load_policy(&gitops, &tip)?;
-        let now_odt = crate::settings::now()?;
-        let now = jiff::Timestamp::from_second(now_odt.unix_timestamp())?;
+        let now = settings.now;
         let cx = Context {
             gitops: &gitops,
             now,
@@ -238,7 +245,7 @@ async fn drive(
             Some(_) => {}
         }
         if action != Action::Unblock {
-            fetch_metadata(&items, global).await?;
+            fetch_metadata(&items, settings).await?;
         }
         // Phase 2: eligibility.
         let judged: Vec<(Item, Verdict)> = items
@@ -263,7 +270,7 @@ async fn drive(
         if flags.dry_run {
             report(
                 out,
-                global.output,
+                settings.output,
                 &action,
                 &judged,
                 "dry run: nothing written",
@@ -286,7 +293,7 @@ async fn drive(
         if !refused.is_empty() && action != Action::Auto {
             report(
                 out,
-                global.output,
+                settings.output,
                 &action,
                 &judged,
                 "refused: nothing written",
@@ -307,11 +314,11 @@ async fn drive(
             } else {
                 "already deployed: nothing to do"
             };
-            report(out, global.output, &action, &judged, result, None)?;
+            report(out, settings.output, &action, &judged, result, None)?;
             return Ok(());
         }
         // Phase 3: execute.
-        let at = crate::settings::format_time(now_odt);
+        let at = crate::settings::format_time(settings.now);
         let stamp = Stamp {
             actor: &actor,
             at: &at,
@@ -325,7 +332,7 @@ async fn drive(
         };
         let edits = execute::edits(&go, &effective, &stamp);
         let message = execute::message(&go, &effective, &stamp);
-        let identity = crate::gitops::Identity::new(&actor, now_odt.unix_timestamp());
+        let identity = crate::gitops::Identity::new(&actor, settings.unix_now());
         match gitops.commit_and_push(&tip, &edits, &message, &identity)? {
             PushOutcome::Pushed(oid) => {
                 let result = match action {
@@ -336,7 +343,7 @@ async fn drive(
                 };
                 report(
                     out,
-                    global.output,
+                    settings.output,
                     &action,
                     &judged,
                     result,
@@ -360,7 +367,17 @@ async fn drive(
     .into())
 }
 
-pub async fn deploy(args: &DeployArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub async fn deploy(args: &DeployArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = deploy_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn deploy_to(
+    args: &DeployArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
     let a = &args.args;
     if args.auto {
         let [project, id] = a.as_slice() else {
@@ -371,7 +388,7 @@ pub async fn deploy(args: &DeployArgs, global: &Global, out: &mut Vec<u8>) -> an
             project: project.clone(),
             selector: Selector::Id(id.clone()),
         };
-        return drive(&[request], Action::Auto, &args.policy, global, out).await;
+        return drive(&[request], Action::Auto, &args.policy, settings, out).await;
     }
     let env = env_name(&a[0])?;
     let rest = &a[1..];
@@ -392,7 +409,7 @@ pub async fn deploy(args: &DeployArgs, global: &Global, out: &mut Vec<u8>) -> an
         } else {
             Action::Group
         };
-        return drive(&requests, action, &args.policy, global, out).await;
+        return drive(&requests, action, &args.policy, settings, out).await;
     }
     let [project, id] = rest else {
         return Err(InvalidInput(
@@ -405,10 +422,23 @@ pub async fn deploy(args: &DeployArgs, global: &Global, out: &mut Vec<u8>) -> an
         project: project.clone(),
         selector: Selector::Id(id.clone()),
     };
-    drive(&[request], Action::Deploy, &args.policy, global, out).await
+    drive(&[request], Action::Deploy, &args.policy, settings, out).await
 }
 
-pub async fn promote(args: &PromoteArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub async fn promote(
+    args: &PromoteArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = promote_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn promote_to(
+    args: &PromoteArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
     let from = env_name(&args.from)?;
     let request = Request {
         env: env_name(&args.to)?,
@@ -419,7 +449,7 @@ pub async fn promote(args: &PromoteArgs, global: &Global, out: &mut Vec<u8>) -> 
         &[request],
         Action::Promote { from },
         &args.policy,
-        global,
+        settings,
         out,
     )
     .await
@@ -427,9 +457,18 @@ pub async fn promote(args: &PromoteArgs, global: &Global, out: &mut Vec<u8>) -> 
 
 pub async fn rollback(
     args: &RollbackArgs,
-    global: &Global,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = rollback_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn rollback_to(
+    args: &RollbackArgs,
+    settings: &Settings,
     out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
+) -> crate::exit::Result<()> {
     let request = Request {
         env: env_name(&args.env)?,
         project: args.project.clone(),
@@ -439,13 +478,26 @@ pub async fn rollback(
         &[request],
         Action::Rollback { block: args.block },
         &args.policy,
-        global,
+        settings,
         out,
     )
     .await
 }
 
-pub async fn unblock(args: &UnblockArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub async fn unblock(
+    args: &UnblockArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = unblock_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn unblock_to(
+    args: &UnblockArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
     let request = Request {
         env: env_name(&args.env)?,
         project: args.project.clone(),
@@ -456,5 +508,5 @@ pub async fn unblock(args: &UnblockArgs, global: &Global, out: &mut Vec<u8>) -> 
         overrides: Vec::new(),
         reason: None,
     };
-    drive(&[request], Action::Unblock, &flags, global, out).await
+    drive(&[request], Action::Unblock, &flags, settings, out).await
 }

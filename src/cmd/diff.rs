@@ -7,11 +7,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{DiffArgs, Global, Output};
-use crate::error::InvalidInput;
+use crate::cli::DiffArgs;
+use crate::exit::InvalidInput;
 use crate::format::Expected;
 use crate::manifests::{self, Object};
 use crate::oci::{ImageRef, Store};
+use crate::settings::{Output, Settings};
 
 type Key = (String, Option<String>, String);
 
@@ -19,10 +20,10 @@ type Key = (String, Option<String>, String);
 async fn objects(
     image: &ImageRef,
     expected: &Expected,
-    global: &Global,
-) -> anyhow::Result<BTreeMap<Key, String>> {
-    let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
-    let limits = crate::settings::limits()?;
+    settings: &Settings,
+) -> crate::exit::Result<BTreeMap<Key, String>> {
+    let options = settings.store.clone();
+    let limits = settings.limits;
     let store = Store::open(image, &options)?;
     let release = crate::release::fetch(&store, image, expected, &limits).await?;
     let mut out = BTreeMap::new();
@@ -64,17 +65,28 @@ struct Report {
     unchanged: usize,
 }
 
-pub async fn run(args: &DiffArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub async fn run(args: &DiffArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_to(args, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn run_to(
+    args: &DiffArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
     let ((a_img, a_exp), (b_img, b_exp)) = match args.args.as_slice() {
         [env, project, id] => {
-            let gitops = super::release::open_gitops(global)?;
+            let gitops =
+                crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
             let tip = gitops.fetch()?;
-            let reg = super::release::find_register(&gitops, &tip, project)?;
+            let reg = crate::gitops::find_register(&gitops, &tip, project)?;
             let target = reg.resolve(id)?.clone();
             let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;
             let path = crate::pointer::path(env.as_str(), &reg.repository, &reg.project);
             let current = crate::deploy::plan::load_pointer(&gitops, &tip, &path)?;
-            let base = super::registry_base(current.as_ref(), global)?.clone();
+            let base = super::registry_base(current.as_ref(), settings)?.clone();
             let id_of = |commit: &crate::ids::CommitSha| crate::ids::ReleaseId {
                 repository: reg.repository.clone(),
                 project: reg.project.clone(),
@@ -92,10 +104,10 @@ pub async fn run(args: &DiffArgs, global: &Global, out: &mut Vec<u8>) -> anyhow:
                 ),
                 None => {
                     // Nothing runs yet: everything is added.
-                    let to = objects(&b.0, &b.1, global).await?;
+                    let to = objects(&b.0, &b.1, settings).await?;
                     return write(
                         out,
-                        global.output,
+                        settings.output,
                         "nothing".into(),
                         b.0.to_string(),
                         &BTreeMap::new(),
@@ -105,8 +117,8 @@ pub async fn run(args: &DiffArgs, global: &Global, out: &mut Vec<u8>) -> anyhow:
             }
         }
         [a, b] => (
-            super::resolve_target(a, global)?,
-            super::resolve_target(b, global)?,
+            super::resolve_target(a, settings)?,
+            super::resolve_target(b, settings)?,
         ),
         _ => {
             return Err(
@@ -114,11 +126,11 @@ pub async fn run(args: &DiffArgs, global: &Global, out: &mut Vec<u8>) -> anyhow:
             );
         }
     };
-    let from = objects(&a_img, &a_exp, global).await?;
-    let to = objects(&b_img, &b_exp, global).await?;
+    let from = objects(&a_img, &a_exp, settings).await?;
+    let to = objects(&b_img, &b_exp, settings).await?;
     write(
         out,
-        global.output,
+        settings.output,
         a_img.to_string(),
         b_img.to_string(),
         &from,
@@ -133,7 +145,7 @@ fn write(
     to_name: String,
     from: &BTreeMap<Key, String>,
     to: &BTreeMap<Key, String>,
-) -> anyhow::Result<()> {
+) -> crate::exit::Result<()> {
     let added: Vec<String> = to
         .keys()
         .filter(|k| !from.contains_key(*k))

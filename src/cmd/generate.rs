@@ -13,12 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::exit::Context as _;
+use crate::settings::Settings;
 
 use crate::archive::Limits;
 use crate::cache::{Cache, Lookup};
-use crate::cli::Global;
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::format::Expected;
 use crate::manifests::{self, Object};
 use crate::oci::{ImageRef, Store};
@@ -30,7 +30,7 @@ const ENV_FILE: &str = "env.yaml";
 const POINTER_FILE: &str = "release.yaml";
 
 /// Reads and parses the pointer; returns it with the directory it sits in.
-fn load_pointer(path: &Path) -> anyhow::Result<(Pointer, PathBuf)> {
+fn load_pointer(path: &Path) -> crate::exit::Result<(Pointer, PathBuf)> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         InvalidInput(if e.kind() == std::io::ErrorKind::NotFound {
@@ -53,7 +53,7 @@ fn load_pointer(path: &Path) -> anyhow::Result<(Pointer, PathBuf)> {
 
 /// Only `release.yaml` and `env.yaml` may sit in a project directory (DESIGN.md §4): anything
 /// else would look applied to a reader of the repository while it is not.
-fn check_directory(dir: &Path, pointer_name: &str) -> anyhow::Result<()> {
+fn check_directory(dir: &Path, pointer_name: &str) -> crate::exit::Result<()> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
@@ -72,12 +72,12 @@ fn check_directory(dir: &Path, pointer_name: &str) -> anyhow::Result<()> {
 }
 
 /// The environment's own objects, appended after the release's.
-fn env_objects(dir: &Path) -> anyhow::Result<Vec<Object>> {
+fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     let path = dir.join(ENV_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
@@ -92,10 +92,10 @@ fn cache() -> Option<Cache> {
 async fn fetch(
     image: &ImageRef,
     expected: &Expected,
-    global: &Global,
+    settings: &Settings,
     cache: Option<&Cache>,
     limits: &Limits,
-) -> anyhow::Result<(Release, bool)> {
+) -> crate::exit::Result<(Release, bool)> {
     if let (Some(cache), Some(digest)) = (cache, image.digest()) {
         match cache.get(digest, expected, limits).await {
             Lookup::Hit(mut release) => {
@@ -111,7 +111,7 @@ async fn fetch(
             }
         }
     }
-    let options = crate::settings::store_options(global, DEFAULT_TIMEOUT);
+    let options = settings.store.clone();
     let store = Store::open(image, &options)?;
     Ok((
         release::fetch(&store, image, expected, limits).await?,
@@ -148,13 +148,9 @@ impl Rendered {
     }
 }
 
-impl Output {
+impl super::Report for Output {
     /// Writes everything, through one buffer (pieces larger than it go straight through).
-    ///
-    /// # Errors
-    ///
-    /// The writer's.
-    pub fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
         match &mut self.body {
             Body::Cached(entry) => entry.write_to(&mut out)?,
@@ -169,7 +165,7 @@ impl Output {
 /// [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
 /// scanned on every core while the layer is decompressed, and the output does not depend on
 /// how the work was split.
-fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Rendered> {
+fn render_release(release: &Release, limits: &Limits) -> crate::exit::Result<Rendered> {
     let what = format!("resources of {}", release.image);
     let scanned = release.files_map(limits, |f| manifests::documents(&f.path, &f.data))?;
     let mut files = Vec::with_capacity(scanned.len());
@@ -194,7 +190,7 @@ fn render_release(release: &Release, limits: &Limits) -> anyhow::Result<Rendered
 }
 
 /// Produces the manifests for the pointer at `pointer_path`.
-pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Output> {
+pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Result<Output> {
     crate::log::debug(&format!("reading {}", pointer_path.display()));
     let (pointer, dir) = load_pointer(pointer_path)?;
     let pointer_name = pointer_path.file_name().map_or_else(
@@ -216,7 +212,7 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
         ))
         .into());
     }
-    let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), global)?;
+    let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), settings)?;
     let cache = cache();
     // Warm: the rendering of this exact release, made from verified blobs by an earlier run.
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
@@ -232,11 +228,11 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
         });
     }
     crate::log::info(&format!("generating {} from {image}", pointer.id));
-    let limits = crate::settings::limits()?;
+    let limits = settings.limits;
     let (release, cached) = fetch(
         &image,
         &Expected::from(&pointer.id),
-        global,
+        settings,
         cache.as_ref(),
         &limits,
     )
@@ -281,17 +277,21 @@ pub async fn render(pointer_path: &Path, global: &Global) -> anyhow::Result<Outp
 }
 
 /// Produces the output, within the deadline; the caller writes it (see [`Output::write_to`]).
-pub async fn run(path: PathBuf, global: &Global) -> anyhow::Result<Output> {
-    let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
+pub async fn run(path: PathBuf, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let timeout = settings.timeout;
     tokio::select! {
-        r = tokio::time::timeout(timeout, render(&path, global)) => match r {
-            Ok(r) => r,
-            Err(_) => anyhow::bail!(crate::oci::OciError::Deadline {
+        r = tokio::time::timeout(timeout, render(&path, settings)) => match r {
+            Ok(r) => Ok(super::Outcome::ok(r?)),
+            Err(_) => Err(crate::oci::OciError::Deadline {
                 what: format!("generate {}", path.display()),
                 seconds: timeout.as_secs(),
-            }),
+            }
+            .into()),
         },
-        signal = terminated() => anyhow::bail!("interrupted by {signal}: nothing was written"),
+        signal = terminated() => Err(crate::exit::Error::new(
+            crate::exit::Exit::Other,
+            format!("interrupted by {signal}: nothing was written"),
+        )),
     }
 }
 

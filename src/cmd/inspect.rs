@@ -6,11 +6,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{Global, Output};
 use crate::format::{Descriptor, Metadata};
 use crate::manifests::ObjectRef;
 use crate::oci::Store;
 use crate::release::{self, Release};
+use crate::settings::{Output, Settings};
 
 /// A release that passed every check, with what a person wants to see of it.
 pub struct Checked {
@@ -19,10 +19,10 @@ pub struct Checked {
 }
 
 /// Fetches `target` and runs every check.
-pub async fn check(target: &str, global: &Global) -> anyhow::Result<Checked> {
-    let (image, expected) = super::resolve_target(target, global)?;
-    let limits = crate::settings::limits()?;
-    let options = crate::settings::store_options(global, crate::settings::DEFAULT_TIMEOUT);
+pub async fn check(target: &str, settings: &Settings) -> crate::exit::Result<Checked> {
+    let (image, expected) = super::resolve_target(target, settings)?;
+    let limits = settings.limits;
+    let options = settings.store.clone();
     let store = Store::open(&image, &options)?;
     let release = release::fetch(&store, &image, &expected, &limits).await?;
     let files = release.files(&limits)?;
@@ -253,10 +253,20 @@ fn text(c: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-pub async fn run_inspect(target: &str, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
-    let checked = check(target, global).await?;
+pub async fn run_inspect(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_inspect_to(target, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn run_inspect_to(
+    target: &str,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
+    let checked = check(target, settings).await?;
     let mut buf = Vec::new();
-    match global.output {
+    match settings.output {
         Output::Text => text(&checked, &mut buf)?,
         Output::Json => {
             let r = &checked.release;
@@ -286,10 +296,20 @@ pub async fn run_inspect(target: &str, global: &Global, out: &mut dyn Write) -> 
     Ok(())
 }
 
-pub async fn run_verify(target: &str, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
-    let checked = check(target, global).await?;
+pub async fn run_verify(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = run_verify_to(target, settings, &mut out).await;
+    super::Outcome::from_report(out, done)
+}
+
+async fn run_verify_to(
+    target: &str,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
+    let checked = check(target, settings).await?;
     let r = &checked.release;
-    match global.output {
+    match settings.output {
         Output::Text => writeln!(
             out,
             "verified {}: manifest, config, metadata and resources digests match; {} files, {} objects",

@@ -1,5 +1,7 @@
-//! One file per subcommand. Each takes validated settings, does its I/O at the edge, and
-//! writes its result to the `out` it is given, once, at the end.
+//! One file per subcommand. Each takes its arguments and the run's [`Settings`], makes one
+//! call into the domain, and returns an [`Outcome`]: the report for stdout and how the run
+//! ended. A refusal is an outcome (its report is printed, exit 4), not an error. A command
+//! never imports another command.
 
 pub mod approve;
 pub mod check;
@@ -12,25 +14,24 @@ pub mod inspect;
 pub mod release;
 pub mod status;
 
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context as _;
-
-use crate::cli::Global;
-use crate::error::InvalidInput;
+use crate::exit::{Context as _, Exit, InvalidInput};
 use crate::format::Expected;
 use crate::ids::CommitSha;
 use crate::oci::ImageRef;
+use crate::settings::Settings;
 
 /// Where a project's releases live: the current pointer's `spec.registry`, else the
 /// configured default registry.
 pub fn registry_base<'a>(
     pointer: Option<&'a crate::pointer::Pointer>,
-    global: &'a Global,
+    settings: &'a Settings,
 ) -> Result<&'a crate::oci::RegistryBase, InvalidInput> {
     pointer
         .and_then(|p| p.registry.as_ref())
-        .or(global.registry.as_ref())
+        .or(settings.registry.as_ref())
         .ok_or_else(|| {
             InvalidInput(
                 "no spec.registry and no RELEASECTL_REGISTRY: expected one of them to name the registry"
@@ -43,20 +44,23 @@ pub fn registry_base<'a>(
 pub fn pointer_image(
     pointer: &crate::pointer::Pointer,
     file: &str,
-    global: &Global,
+    settings: &Settings,
 ) -> Result<ImageRef, InvalidInput> {
     let base =
-        registry_base(Some(pointer), global).map_err(|e| InvalidInput(format!("{file}: {e}")))?;
+        registry_base(Some(pointer), settings).map_err(|e| InvalidInput(format!("{file}: {e}")))?;
     Ok(base.image(&pointer.id, pointer.digest.clone()))
 }
 
 /// What a command-line target (`REF`, `oci:PATH[:TAG]` or a pointer file) names, and what
 /// is known about the release it should hold.
-pub fn resolve_target(target: &str, global: &Global) -> anyhow::Result<(ImageRef, Expected)> {
+pub fn resolve_target(
+    target: &str,
+    settings: &Settings,
+) -> crate::exit::Result<(ImageRef, Expected)> {
     if !target.starts_with("oci:") && Path::new(target).is_file() {
         let bytes = std::fs::read(target).with_context(|| format!("cannot read {target}"))?;
         let pointer = crate::pointer::parse(target, &bytes)?;
-        let image = pointer_image(&pointer, target, global)?;
+        let image = pointer_image(&pointer, target, settings)?;
         return Ok((image, Expected::from(&pointer.id)));
     }
     let image: ImageRef = target.parse()?;
@@ -68,4 +72,61 @@ pub fn resolve_target(target: &str, global: &Global) -> anyhow::Result<(ImageRef
         ..Expected::default()
     };
     Ok((image, expected))
+}
+
+/// What a command prints on stdout, written once by `app` after the command returned.
+pub trait Report {
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()>;
+}
+
+impl Report for Vec<u8> {
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        out.write_all(self)
+    }
+}
+
+/// How a command ended: its report, its exit class, and for a run that did not succeed the
+/// one line that goes to stderr.
+pub struct Outcome {
+    pub report: Box<dyn Report>,
+    pub exit: Exit,
+    pub message: Option<String>,
+}
+
+impl Outcome {
+    /// Success, with this report.
+    #[must_use]
+    pub fn ok(report: impl Report + 'static) -> Self {
+        Self {
+            report: Box::new(report),
+            exit: Exit::Success,
+            message: None,
+        }
+    }
+
+    /// The outcome of a command that wrote `report` and then returned `done`: a policy
+    /// refusal still prints its report (exit 4); any other error is the run's error.
+    pub fn from_report(
+        report: Vec<u8>,
+        done: crate::exit::Result<()>,
+    ) -> crate::exit::Result<Self> {
+        match done {
+            Ok(()) => Ok(Self::ok(report)),
+            Err(e) if e.exit() == Exit::Policy => {
+                let message = e.to_string();
+                Ok(Self::ended(report, Exit::Policy, message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A run that ended with `exit` (a refusal, say) and still prints its report.
+    #[must_use]
+    pub fn ended(report: impl Report + 'static, exit: Exit, message: String) -> Self {
+        Self {
+            report: Box::new(report),
+            exit,
+            message: Some(message),
+        }
+    }
 }

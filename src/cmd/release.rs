@@ -2,83 +2,9 @@
 
 use std::io::Write;
 
-use crate::cli::{GetArgs, Global, ListArgs, Output};
-use crate::error::InvalidInput;
-use crate::gitops::register::{self, Entry, Register};
-use crate::gitops::{GitError, GitOps, Snapshot};
-use crate::ids::{Project, Repository};
-
-/// Opens the GitOps repository named by `--gitops`.
-pub fn open_gitops(global: &Global) -> anyhow::Result<GitOps> {
-    let url = global.gitops.as_deref().ok_or_else(|| {
-        InvalidInput("no GitOps repository: set --gitops or RELEASECTL_GITOPS".into())
-    })?;
-    Ok(GitOps::open(url, &global.gitops_branch)?)
-}
-
-/// Finds a project's register: `repository/project` directly, or a bare project name that
-/// must be unique across repositories.
-pub fn find_register(
-    gitops: &GitOps,
-    tip: &Snapshot<'_>,
-    project: &str,
-) -> anyhow::Result<Register> {
-    let read = |path: &str| -> Result<Option<Vec<u8>>, GitError> {
-        tip.read(path).map_err(|e| GitError::BadFile {
-            url: gitops.url().to_owned(),
-            path: path.to_owned(),
-            commit: tip.tip_str(),
-            reason: e.message().to_owned(),
-        })
-    };
-    let (repository, name) = if let Some((repo, name)) = project.rsplit_once('/') {
-        let repository: Repository = repo.parse()?;
-        let name: Project = name.parse()?;
-        (repository, name)
-    } else {
-        let name: Project = project.parse()?;
-        let suffix = format!("/{name}.yaml");
-        let all = tip.list("releases").map_err(|e| GitError::BadFile {
-            url: gitops.url().to_owned(),
-            path: "releases".into(),
-            commit: tip.tip_str(),
-            reason: e.message().to_owned(),
-        })?;
-        let matches: Vec<&String> = all.iter().filter(|p| p.ends_with(&suffix)).collect();
-        let repository = match matches.as_slice() {
-            [one] => one["releases/".len()..one.len() - suffix.len()].parse::<Repository>()?,
-            [] => {
-                return Err(InvalidInput(format!(
-                    "no project {name} is registered in {} (branch {})",
-                    gitops.url(),
-                    gitops.branch()
-                ))
-                .into());
-            }
-            many => {
-                let names: Vec<String> = many
-                    .iter()
-                    .map(|p| p["releases/".len()..p.len() - ".yaml".len()].to_owned())
-                    .collect();
-                return Err(InvalidInput(format!(
-                    "project {name} is ambiguous: expected one of {}",
-                    names.join(", ")
-                ))
-                .into());
-            }
-        };
-        (repository, name)
-    };
-    let path = register::path(&repository, &name);
-    match read(&path)? {
-        Some(bytes) => Ok(Register::parse(&path, &bytes, &repository, &name)?),
-        None => Err(InvalidInput(format!(
-            "no project {repository}/{name} is registered in {} (no {path})",
-            gitops.url()
-        ))
-        .into()),
-    }
-}
+use crate::cli::{GetArgs, ListArgs};
+use crate::gitops::register::Entry;
+use crate::settings::{Output, Settings};
 
 fn aliases(e: &Entry) -> String {
     if e.aliases.is_empty() {
@@ -92,12 +18,18 @@ fn aliases(e: &Entry) -> String {
     }
 }
 
-pub fn get(args: &GetArgs, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
-    let gitops = open_gitops(global)?;
+pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = get_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn get_to(args: &GetArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
     let tip = gitops.fetch()?;
-    let reg = find_register(&gitops, &tip, &args.project)?;
+    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
     let entry = reg.resolve(&args.release_id)?;
-    match global.output {
+    match settings.output {
         Output::Json => {
             let mut v = serde_json::to_value(entry)?;
             v["repository"] = reg.repository.to_string().into();
@@ -135,13 +67,19 @@ pub fn get(args: &GetArgs, global: &Global, out: &mut dyn Write) -> anyhow::Resu
     Ok(())
 }
 
-pub fn list(args: &ListArgs, global: &Global, out: &mut dyn Write) -> anyhow::Result<()> {
-    let gitops = open_gitops(global)?;
+pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = list_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn list_to(args: &ListArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
     let tip = gitops.fetch()?;
-    let reg = find_register(&gitops, &tip, &args.project)?;
+    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
     let mut entries: Vec<&Entry> = reg.releases.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
-    match global.output {
+    match settings.output {
         Output::Json => {
             let v = serde_json::json!({
                 "repository": reg.repository.to_string(),

@@ -5,10 +5,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{Global, HistoryArgs, Output, StatusArgs};
+use crate::cli::{HistoryArgs, StatusArgs};
 use crate::deploy::{plan, trailers};
+use crate::exit::Context as _;
 use crate::gitops::register::Register;
 use crate::pointer::{self, Pointer};
+use crate::settings::{Output, Settings};
 
 #[derive(Serialize)]
 struct Row {
@@ -23,8 +25,14 @@ struct Row {
     blocked: Vec<String>,
 }
 
-pub fn status(args: &StatusArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
-    let gitops = super::release::open_gitops(global)?;
+pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = status_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn status_to(args: &StatusArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
     let tip = gitops.fetch()?;
     let policy = plan::load_policy(&gitops, &tip).ok();
     let envs: Vec<String> = match &policy {
@@ -32,7 +40,7 @@ pub fn status(args: &StatusArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::
         None => Vec::new(),
     };
     let filter: Option<Register> = match &args.project {
-        Some(p) => Some(super::release::find_register(&gitops, &tip, p)?),
+        Some(p) => Some(crate::gitops::find_register(&gitops, &tip, p)?),
         None => None,
     };
     let mut rows = Vec::new();
@@ -40,7 +48,7 @@ pub fn status(args: &StatusArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::
         let dir = format!("{env}/apps");
         let mut paths = tip
             .list(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot list {dir}: {}", e.message()))?;
+            .with_context(|| format!("cannot list {dir}"))?;
         paths.retain(|p| p.ends_with("/release.yaml"));
         paths.sort();
         for path in paths {
@@ -69,7 +77,7 @@ pub fn status(args: &StatusArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::
             });
         }
     }
-    match global.output {
+    match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
         Output::Text => {
             let pw = rows
@@ -131,11 +139,21 @@ struct Event {
     subject: String,
 }
 
-pub fn history(args: &HistoryArgs, global: &Global, out: &mut Vec<u8>) -> anyhow::Result<()> {
-    let gitops = super::release::open_gitops(global)?;
+pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    let done = history_to(args, settings, &mut out);
+    super::Outcome::from_report(out, done)
+}
+
+fn history_to(
+    args: &HistoryArgs,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+) -> crate::exit::Result<()> {
+    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
     let tip = gitops.fetch()?;
-    let reg = super::release::find_register(&gitops, &tip, &args.project)?;
-    let env: crate::policy::EnvName = args.env.parse().map_err(crate::error::InvalidInput)?;
+    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
+    let env: crate::policy::EnvName = args.env.parse().map_err(crate::exit::InvalidInput)?;
     let path = pointer::path(env.as_str(), &reg.repository, &reg.project);
     let mut events = Vec::new();
     for change in tip.history(&path)? {
@@ -176,7 +194,7 @@ pub fn history(args: &HistoryArgs, global: &Global, out: &mut Vec<u8>) -> anyhow
             subject: change.message.lines().next().unwrap_or("").to_owned(),
         });
     }
-    match global.output {
+    match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,
         Output::Text => {
             writeln!(

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::{Request, Selector};
 use crate::approvals::{self, ApprovalFile};
-use crate::error::InvalidInput;
+use crate::exit::InvalidInput;
 use crate::gitops::register::{Entry, Register};
 use crate::gitops::{GitError, GitOps, Snapshot};
 use crate::pointer::{self, Pointer};
@@ -43,7 +43,7 @@ pub fn read(gitops: &GitOps, tip: &Snapshot<'_>, path: &str) -> Result<Option<Ve
 }
 
 /// The policy at the tip.
-pub fn load_policy(gitops: &GitOps, tip: &Snapshot<'_>) -> anyhow::Result<Policy> {
+pub fn load_policy(gitops: &GitOps, tip: &Snapshot<'_>) -> crate::exit::Result<Policy> {
     let bytes = read(gitops, tip, policy::FILE)?.ok_or_else(|| {
         InvalidInput(format!(
             "{} has no {} on branch {}: expected the environment policy there",
@@ -60,7 +60,7 @@ pub fn load_pointer(
     gitops: &GitOps,
     tip: &Snapshot<'_>,
     path: &str,
-) -> anyhow::Result<Option<Pointer>> {
+) -> crate::exit::Result<Option<Pointer>> {
     match read(gitops, tip, path)? {
         Some(bytes) => Ok(Some(pointer::parse(path, &bytes)?)),
         None => Ok(None),
@@ -91,7 +91,7 @@ pub fn presence(
     path: &str,
     current: Option<&Pointer>,
     commit: &str,
-) -> anyhow::Result<Presence> {
+) -> crate::exit::Result<Presence> {
     if let Some(p) = current.filter(|p| p.id.commit.as_str() == commit)
         && let Some(at) = p
             .annotations
@@ -138,7 +138,7 @@ pub fn previous_release(
     path: &str,
     current: &Pointer,
     register: &Register,
-) -> anyhow::Result<Option<Entry>> {
+) -> crate::exit::Result<Option<Entry>> {
     for change in tip.history(path)? {
         let change = change?;
         let Some(p) = change
@@ -170,9 +170,9 @@ pub fn plan_item(
     tip: &Snapshot<'_>,
     policy: &Policy,
     request: &Request,
-) -> anyhow::Result<Item> {
+) -> crate::exit::Result<Item> {
     let env = environment(policy, &request.env)?;
-    let register = crate::cmd::release::find_register(cx.gitops, tip, &request.project)?;
+    let register = crate::gitops::find_register(cx.gitops, tip, &request.project)?;
     let pointer_path = pointer::path(env.name.as_str(), &register.repository, &register.project);
     let current = load_pointer(cx.gitops, tip, &pointer_path)?;
     let current_entry = current

@@ -14,6 +14,9 @@
 pub mod register;
 pub mod repo;
 
+use crate::exit::InvalidInput;
+use crate::ids::{Project, Repository};
+
 pub use repo::{Edit, GitOps, History, Identity, PathChange, PushOutcome, Snapshot, Txn};
 
 /// What went wrong talking to the GitOps repository.
@@ -57,5 +60,93 @@ impl GitError {
             self,
             Self::Auth { .. } | Self::Remote { .. } | Self::Contended { .. }
         )
+    }
+}
+
+/// Finds a project's register: `repository/project` directly, or a bare project name that
+/// must be unique across repositories.
+pub fn find_register(
+    gitops: &GitOps,
+    tip: &Snapshot<'_>,
+    project: &str,
+) -> crate::exit::Result<register::Register> {
+    let read = |path: &str| -> Result<Option<Vec<u8>>, GitError> {
+        tip.read(path).map_err(|e| GitError::BadFile {
+            url: gitops.url().to_owned(),
+            path: path.to_owned(),
+            commit: tip.tip_str(),
+            reason: e.message().to_owned(),
+        })
+    };
+    let (repository, name) = if let Some((repo, name)) = project.rsplit_once('/') {
+        let repository: Repository = repo.parse()?;
+        let name: Project = name.parse()?;
+        (repository, name)
+    } else {
+        let name: Project = project.parse()?;
+        let suffix = format!("/{name}.yaml");
+        let all = tip.list("releases").map_err(|e| GitError::BadFile {
+            url: gitops.url().to_owned(),
+            path: "releases".into(),
+            commit: tip.tip_str(),
+            reason: e.message().to_owned(),
+        })?;
+        let matches: Vec<&String> = all.iter().filter(|p| p.ends_with(&suffix)).collect();
+        let repository = match matches.as_slice() {
+            [one] => one["releases/".len()..one.len() - suffix.len()].parse::<Repository>()?,
+            [] => {
+                return Err(InvalidInput(format!(
+                    "no project {name} is registered in {} (branch {})",
+                    gitops.url(),
+                    gitops.branch()
+                ))
+                .into());
+            }
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|p| p["releases/".len()..p.len() - ".yaml".len()].to_owned())
+                    .collect();
+                return Err(InvalidInput(format!(
+                    "project {name} is ambiguous: expected one of {}",
+                    names.join(", ")
+                ))
+                .into());
+            }
+        };
+        (repository, name)
+    };
+    let path = register::path(&repository, &name);
+    match read(&path)? {
+        Some(bytes) => Ok(register::Register::parse(
+            &path,
+            &bytes,
+            &repository,
+            &name,
+        )?),
+        None => Err(InvalidInput(format!(
+            "no project {repository}/{name} is registered in {} (no {path})",
+            gitops.url()
+        ))
+        .into()),
+    }
+}
+
+impl crate::exit::Classify for GitError {
+    fn exit(&self) -> crate::exit::Exit {
+        if self.is_remote() {
+            crate::exit::Exit::Remote
+        } else if matches!(self, Self::BadFile { .. }) {
+            crate::exit::Exit::Usage
+        } else {
+            crate::exit::Exit::Other
+        }
+    }
+}
+
+/// A libgit2 failure outside the remote operations (which map to [`GitError`]) is local.
+impl crate::exit::Classify for git2::Error {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Other
     }
 }

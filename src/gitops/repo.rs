@@ -813,8 +813,8 @@ impl GitOps {
         &self,
         attempts: u32,
         deadline: std::time::Instant,
-        mut f: impl FnMut(&Snapshot<'_>) -> anyhow::Result<Txn<T>>,
-    ) -> anyhow::Result<(T, Option<Oid>)> {
+        mut f: impl FnMut(&Snapshot<'_>) -> crate::exit::Result<Txn<T>>,
+    ) -> crate::exit::Result<(T, Option<Oid>)> {
         let mut last = String::new();
         let mut tries = crate::retry::Attempts::new(attempts, deadline);
         while tries.next_blocking() {

@@ -153,7 +153,7 @@ fn expired_approval_does_not_count_and_the_refusal_says_when_it_expired() {
     let head = world.head();
     let out = world.deploy_at(late, PRODUCTION, &release);
     out.assert_exit(4)
-        .assert_stdout_empty()
+        .assert_stdout_contains("refused: nothing written")
         .assert_stderr_contains(&format!("{ALICE}: expired at {EXPIRES}"))
         .assert_stderr_contains(&format!("{BOB}: expired at {EXPIRES}"))
         .assert_stderr_contains("0 valid (none)");

@@ -500,13 +500,15 @@ impl World {
     }
 }
 
-/// Asserts a refused deploy: exit 4, nothing on stdout, the remote's `main` unchanged, and
-/// each of `needles` on stderr.
+/// Asserts a refused deploy: exit 4, the decision report on stdout ending in "nothing
+/// written", the remote's `main` unchanged, and each of `needles` on stderr.
 #[track_caller]
 pub fn assert_deploy_refused(world: &World, release: &Release, needles: &[&str]) -> Output {
     let head = world.head();
     let out = world.deploy(PRODUCTION, release);
-    out.assert_exit(4).assert_stdout_empty();
+    out.assert_exit(4)
+        .assert_stdout_contains("FAIL approvals")
+        .assert_stdout_contains("refused: nothing written");
     for n in needles {
         out.assert_stderr_contains(n);
     }

@@ -1,0 +1,81 @@
+//! The program: build the settings once, run one command, write its report once, exit.
+//!
+//! Invariants: stdout carries only the command's report, written after the command returned
+//! (for `generate`, after every check passed); a failure prints one `error:` line on stderr;
+//! a reader that closed stdout early (a broken pipe) is not a failure; the exit code is the
+//! outcome's class (README "Exit codes").
+
+use std::io::{ErrorKind, Write};
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command, ReleaseCommand};
+use crate::cmd::{self, Outcome};
+use crate::exit::{Exit, Result};
+use crate::settings::{self, Settings};
+
+/// Parses the command line, runs it and maps the outcome to an exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = run(cli);
+    let (exit, message) = match outcome {
+        Ok(mut outcome) => match write_report(&mut outcome) {
+            Ok(()) => (outcome.exit, outcome.message),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => (outcome.exit, outcome.message),
+            Err(e) => (Exit::Other, Some(format!("cannot write the report: {e}"))),
+        },
+        Err(e) => (e.exit(), Some(e.to_string())),
+    };
+    if let Some(message) = message {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(exit.code())
+}
+
+fn write_report(outcome: &mut Outcome) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    outcome.report.write_to(&mut out)?;
+    out.flush()
+}
+
+fn run(cli: Cli) -> Result<Outcome> {
+    let (level, app) = settings::log_settings()?;
+    crate::log::init(level, app);
+    let budget = if matches!(cli.command, Command::Generate(_)) {
+        settings::GENERATE_TIMEOUT
+    } else {
+        settings::DEFAULT_TIMEOUT
+    };
+    let settings = Settings::load(cli.global.flags(), budget)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(dispatch(cli.command, &settings))
+}
+
+async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
+    match command {
+        Command::Release(release) => match *release {
+            ReleaseCommand::Create(args) => cmd::create::run(*args, s).await,
+            ReleaseCommand::Get(args) => cmd::release::get(&args, s),
+            ReleaseCommand::List(args) => cmd::release::list(&args, s),
+        },
+        Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, s).await,
+        Command::Verify(args) => cmd::inspect::run_verify(&args.target, s).await,
+        Command::Generate(args) => cmd::generate::run(args.pointer, s).await,
+        Command::Deploy(args) => cmd::deploy::deploy(&args, s).await,
+        Command::Promote(args) => cmd::deploy::promote(&args, s).await,
+        Command::Rollback(args) => cmd::deploy::rollback(&args, s).await,
+        Command::Unblock(args) => cmd::deploy::unblock(&args, s).await,
+        Command::Status(args) => cmd::status::status(&args, s),
+        Command::History(args) => cmd::status::history(&args, s),
+        Command::Diff(args) => cmd::diff::run(&args, s).await,
+        Command::Approve(args) => cmd::approve::approve(&args, s),
+        Command::Revoke(args) => cmd::approve::revoke(&args, s),
+        Command::Check(args) => cmd::check::run(&args, s),
+        Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
+    }
+}
