@@ -173,7 +173,7 @@ impl Auth {
         let http = transport.http().await?;
         let mut request = http.get(url.clone());
         if let Some(Credentials::Basic { username, password }) = &self.creds {
-            if url.scheme() != "https" && !transport.is_insecure() {
+            if !may_send_credentials(&url, transport.is_insecure()) {
                 return Err(failed(format!(
                     "its token service {origin} is plain HTTP; credentials are sent there only \
                      over https, or with --insecure-registry {}",
@@ -221,6 +221,12 @@ impl Auth {
             ))
         })
     }
+}
+
+/// Whether credentials may go to the token service at `realm`: over https, or when the
+/// registry itself was named insecure (its credentials travel in the clear anyway).
+fn may_send_credentials(realm: &reqwest::Url, registry_insecure: bool) -> bool {
+    realm.scheme() == "https" || registry_insecure
 }
 
 /// Parses the first challenge of a `WWW-Authenticate` value we can answer.
@@ -336,6 +342,15 @@ mod tests {
                 ("service".to_owned(), "a\"b".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn credentials_go_to_a_plain_http_realm_only_for_an_insecure_registry() {
+        let http = reqwest::Url::parse("http://auth.example/token").unwrap();
+        let https = reqwest::Url::parse("https://auth.example/token").unwrap();
+        assert!(may_send_credentials(&https, false));
+        assert!(!may_send_credentials(&http, false));
+        assert!(may_send_credentials(&http, true));
     }
 
     #[test]
