@@ -1,4 +1,4 @@
-//! Registry credentials: docker `config.json` and the sidecar's environment (DESIGN.md §5 rule 7).
+//! Registry credentials: docker `config.json` and the sidecar's environment (docs/design.md §5 rule 7).
 //!
 //! Lookup order for a registry host: `RELEASECTL_REGISTRY_TOKEN`, or `RELEASECTL_REGISTRY_USERNAME`
 //! with `RELEASECTL_REGISTRY_PASSWORD`, from the environment — only for the host of the

@@ -1,5 +1,5 @@
 //! TLS set-up shared by every HTTP client: rustls with the `ring` provider (pure Rust apart
-//! from ring's own assembly; no aws-lc-sys build, see ECOSYSTEM.md).
+//! from ring's own assembly; no aws-lc-sys build).
 
 /// Installs `ring` as the process's rustls crypto provider; a second call is a no-op.
 pub fn install_provider() {

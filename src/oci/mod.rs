@@ -4,18 +4,23 @@
 //! checked against the descriptor that named it. Declared sizes are checked against caps
 //! before any download starts; bodies are read with a hard cap at the declared size.
 
+mod auth;
 pub mod layout;
+mod options;
+mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+mod transport;
 
 use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::format::FormatError;
 
+pub use options::StoreOptions;
 pub use reference::{ImageRef, RegistryBase};
-pub use store::{Store, StoreOptions};
+pub use store::Store;
 
 /// What went wrong reading or writing an image.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,18 @@ pub enum OciError {
     },
     #[error("{what}: deadline of {seconds} s exceeded")]
     Deadline { what: String, seconds: u64 },
+    #[error("{what}: cannot get a token for {host}: {reason}")]
+    Token {
+        what: String,
+        host: String,
+        reason: String,
+    },
+    #[error("{what}: unusable answer from {host}: {reason}")]
+    Protocol {
+        what: String,
+        host: String,
+        reason: String,
+    },
     #[error("cannot set up the registry client for {host}: {reason}")]
     Client { host: String, reason: String },
     #[error(transparent)]
@@ -105,6 +122,8 @@ impl OciError {
             self,
             Self::NotFound { .. }
                 | Self::Unauthorized { .. }
+                | Self::Token { .. }
+                | Self::Protocol { .. }
                 | Self::Status { .. }
                 | Self::Unreachable { .. }
                 | Self::RetriesExhausted { .. }

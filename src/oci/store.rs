@@ -1,48 +1,15 @@
 //! One interface over the two places images live: a registry repository or a layout directory.
-
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+//!
+//! The store only dispatches: `registry` and `layout` know nothing of it, and both take their
+//! settings from `options`.
 
 use super::OciError;
 use super::layout::Layout;
+use super::options::StoreOptions;
 use super::reference::ImageRef;
 use super::registry::Registry;
 use crate::digest::Digest;
 use crate::format::MANIFEST_MEDIA_TYPE;
-
-/// How to reach registries, and how long to try.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Hosts (`host:port`) spoken to over plain HTTP.
-    pub insecure: Vec<String>,
-    /// Extra trusted CA certificates (PEM).
-    pub ca_file: Option<PathBuf>,
-    /// The whole operation's budget, and the instant it ends.
-    pub timeout: Duration,
-    pub deadline: Instant,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-    /// Tries per request, the first included.
-    pub attempts: u32,
-    /// The registry host that the environment's credentials are for (the default registry).
-    pub env_credentials_host: Option<String>,
-}
-
-impl StoreOptions {
-    #[must_use]
-    pub fn new(insecure: Vec<String>, ca_file: Option<PathBuf>, timeout: Duration) -> Self {
-        Self {
-            insecure,
-            ca_file,
-            timeout,
-            deadline: Instant::now() + timeout,
-            connect_timeout: Duration::from_secs(5).min(timeout),
-            read_timeout: Duration::from_secs(15).min(timeout),
-            attempts: 4,
-            env_credentials_host: None,
-        }
-    }
-}
 
 pub enum Store {
     Registry(Box<Registry>),
@@ -116,7 +83,10 @@ impl Store {
         what: &str,
     ) -> Result<(), OciError> {
         match self {
-            Self::Registry(r) => r.push_blob(digest, bytes, what).await,
+            Self::Registry(r) => {
+                r.push_blob(digest, bytes::Bytes::copy_from_slice(bytes), what)
+                    .await
+            }
             Self::Layout(l) => l.put_blob(digest, bytes),
         }
     }

@@ -25,6 +25,7 @@ mod images;
 mod interop;
 mod policy;
 mod register;
+mod registry_auth;
 mod remote_errors;
 mod repo_files;
 mod ssh;

@@ -85,8 +85,8 @@ fn wrong_password_exits_5_saying_authentication_failed() {
     assert_fails(&out, 5, &["authentication failed", &host]);
 }
 
-/// Pushing goes through oci-client, whose 401 on a blob upload arrives as a request error:
-/// it must still read as an authentication failure, not as an unreachable registry.
+/// A 401 on a push (the blob `HEAD` or the upload) must read as an authentication failure,
+/// not as an unreachable registry.
 #[test]
 fn create_with_a_wrong_password_exits_5_saying_authentication_failed() {
     let registry = Registry::start(Mode::basic("alice", "right"));
