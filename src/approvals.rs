@@ -1,4 +1,4 @@
-//! Approvals, `approvals/<env>/<repository>/<project>/<commit>.yaml` (DESIGN.md §8).
+//! Approvals, `approvals/<env>/<repository>/<project>/<commit>.yaml` (docs/design.md §8).
 //!
 //! One file per release and environment, holding every approval given for it. An approval
 //! counts only for the exact release digest and environment it names, only if its approver
@@ -73,7 +73,7 @@ impl ApprovalFile {
             file: file.to_owned(),
             reason,
         };
-        let docs = crate::manifests::yaml_documents(bytes).map_err(&err)?;
+        let docs = crate::yaml::documents(bytes).map_err(|e| err(e.to_string()))?;
         let [doc] = docs.as_slice() else {
             return Err(err(format!(
                 "expected one YAML document, found {}",

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod credentials;
 pub mod deploy;
 pub mod digest;
+pub mod duration;
 pub mod error;
 pub mod format;
 pub mod gitops;
@@ -26,6 +27,7 @@ pub mod retry;
 pub mod settings;
 pub mod signing;
 pub mod tls;
+pub mod yaml;
 
 use std::io::Write;
 
