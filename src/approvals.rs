@@ -1,21 +1,25 @@
-//! Approvals, `approvals/<env>/<repository>/<project>/<commit>.yaml` (DESIGN.md §8).
+//! Approvals, `approvals/<env>/<repository>/<project>/<commit>.yaml` (docs/design.md §8).
 //!
 //! One file per release and environment, holding every approval given for it. An approval
 //! counts only for the exact release digest and environment it names, only if its approver
 //! is listed in the policy, only until it expires, and (when the policy lists the
 //! approver's key) only with a valid signature over the canonical payload.
+//!
+//! Parsing is strict ([`crate::yaml`]'s walker): an unknown key or a malformed field is an
+//! error naming the file, the field path (`approvals[1].digest`), the value and what was
+//! expected.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::ids::{CommitSha, Project, Repository};
 use crate::policy::{ApprovalFact, Environment};
+use crate::yaml::{FieldError, Mapping, Node};
 
 pub const API_VERSION: &str = "releasectl.dev/v1alpha1";
 pub const KIND: &str = "ReleaseApprovals";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Approval {
     pub approver: String,
     pub environment: String,
@@ -28,8 +32,7 @@ pub struct Approval {
     pub signature: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalFile {
     #[serde(rename = "apiVersion")]
     pub api_version: String,
@@ -38,16 +41,35 @@ pub struct ApprovalFile {
     pub repository: Repository,
     pub project: Project,
     pub commit: CommitSha,
-    #[serde(default)]
     pub approvals: Vec<Approval>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{file}: not a valid ReleaseApprovals file: {reason}")]
-pub struct ApprovalError {
-    pub file: String,
-    pub reason: String,
+pub enum ApprovalError {
+    #[error("{file}: not a valid ReleaseApprovals file: {reason}")]
+    Invalid { file: String, reason: String },
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
+
+const FILE_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "environment",
+    "repository",
+    "project",
+    "commit",
+    "approvals",
+];
+const APPROVAL_KEYS: &[&str] = &[
+    "approver",
+    "environment",
+    "digest",
+    "approved_at",
+    "expires_at",
+    "justification",
+    "signature",
+];
 
 #[must_use]
 pub fn path(env: &str, repository: &Repository, project: &Project, commit: &CommitSha) -> String {
@@ -68,26 +90,45 @@ impl ApprovalFile {
         }
     }
 
+    /// Parses an approvals file. `file` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// Not one YAML document, another kind, or a field that is unknown or malformed.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Self, ApprovalError> {
-        let err = |reason: String| ApprovalError {
+        let err = |reason: String| ApprovalError::Invalid {
             file: file.to_owned(),
             reason,
         };
-        let docs = crate::manifests::yaml_documents(bytes).map_err(&err)?;
+        let docs = crate::yaml::documents(bytes).map_err(|e| err(e.to_string()))?;
         let [doc] = docs.as_slice() else {
             return Err(err(format!(
                 "expected one YAML document, found {}",
                 docs.len()
             )));
         };
-        let parsed: Self = serde_json::from_value(doc.clone()).map_err(|e| err(e.to_string()))?;
-        if parsed.api_version != API_VERSION || parsed.kind != KIND {
-            return Err(err(format!(
-                "apiVersion/kind are {}/{}: expected {API_VERSION}/{KIND}",
-                parsed.api_version, parsed.kind
-            )));
+        let top = Node::root(file, doc).mapping(FILE_KEYS)?;
+        for (key, want) in [("apiVersion", API_VERSION), ("kind", KIND)] {
+            let node = top.required(key, want)?;
+            if node.str(want)? != want {
+                return Err(node.invalid(want).into());
+            }
         }
-        Ok(parsed)
+        let mut approvals = Vec::new();
+        for item in top.list("approvals", "a list of approvals")? {
+            approvals.push(Approval::parse(&item.mapping(APPROVAL_KEYS)?)?);
+        }
+        Ok(Self {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            environment: top
+                .required_str("environment", "an environment name")?
+                .to_owned(),
+            repository: parsed(&top, "repository", "a repository like company/monorepo")?,
+            project: parsed(&top, "project", "a project name like auth-service")?,
+            commit: parsed(&top, "commit", "a commit SHA of 40 lower-case hex digits")?,
+            approvals,
+        })
     }
 
     #[must_use]
@@ -97,6 +138,21 @@ impl ApprovalFile {
 }
 
 impl Approval {
+    fn parse(m: &Mapping<'_>) -> Result<Self, FieldError> {
+        let text = |key: &str, expected: &str| -> Result<String, FieldError> {
+            Ok(m.required_str(key, expected)?.to_owned())
+        };
+        Ok(Self {
+            approver: text("approver", "the approver's identity")?,
+            environment: text("environment", "an environment name")?,
+            digest: parsed(m, "digest", "sha256:<64 lower-case hex digits>")?,
+            approved_at: text("approved_at", "an RFC 3339 time")?,
+            expires_at: text("expires_at", "an RFC 3339 time")?,
+            justification: text("justification", "a justification")?,
+            signature: m.str("signature", "an SSH signature")?.map(str::to_owned),
+        })
+    }
+
     /// The canonical payload a signature covers: one `key=value` per line, in this order.
     #[must_use]
     pub fn payload(&self, file: &ApprovalFile) -> String {
@@ -111,6 +167,18 @@ impl Approval {
             self.expires_at
         )
     }
+}
+
+/// A required string field parsed into `T`; `expected` describes the syntax.
+fn parsed<T: std::str::FromStr>(
+    m: &Mapping<'_>,
+    key: &str,
+    expected: &str,
+) -> Result<T, FieldError> {
+    let node = m.required(key, expected)?;
+    node.str(expected)?
+        .parse()
+        .map_err(|_| node.invalid(expected))
 }
 
 /// Checks a signature; supplied by the signing module (issue: signed approvals).
@@ -430,15 +498,26 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(
-            err(&good.replace("kind: ReleaseApprovals", "kind: ReleasePointer"))
-                .contains("apiVersion/kind")
+        assert_eq!(
+            err(&good.replace("kind: ReleaseApprovals", "kind: ReleasePointer")),
+            "a.yaml: kind is \"ReleasePointer\": expected ReleaseApprovals"
         );
-        assert!(err(&format!("{good}\nextra: 1\n")).contains("extra"));
         assert!(
-            err(&good.replace("justification:", "approved: true\n  justification:"))
-                .contains("approved")
+            err(&format!("{good}\nextra: 1\n")).starts_with("a.yaml: unknown field extra: "),
+            "{good}"
         );
+        let m = err(&good.replace("justification:", "approved: true\n  justification:"));
+        assert!(
+            m.starts_with("a.yaml: unknown field approvals[0].approved: "),
+            "{m}"
+        );
+        let m = err(&good.replace("sha256:1111", "sha256:zzzz"));
+        assert!(
+            m.starts_with("a.yaml: approvals[0].digest is \"sha256:zzzz"),
+            "{m}"
+        );
+        let m = err("approvals: [{who: alice}]\n");
+        assert!(m.starts_with("a.yaml: apiVersion is missing"), "{m}");
         assert!(err(&format!("{good}\n---\n{good}")).contains("found 2"));
         assert!(err("").starts_with("a.yaml: not a valid ReleaseApprovals file"));
     }

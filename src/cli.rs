@@ -41,7 +41,7 @@ pub struct Global {
     #[arg(long, global = true, env = "RELEASECTL_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Time budget for the whole command, e.g. 45s, 2m.
-    #[arg(long, global = true, env = "RELEASECTL_TIMEOUT", value_parser = crate::settings::parse_duration)]
+    #[arg(long, global = true, env = "RELEASECTL_TIMEOUT", value_parser = crate::duration::parse)]
     pub timeout: Option<std::time::Duration>,
     /// The GitOps repository: a URL (file://, git://, http(s)://, ssh://) or a path.
     #[arg(long, global = true, env = "RELEASECTL_GITOPS")]

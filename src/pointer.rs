@@ -1,17 +1,16 @@
-//! The `ReleasePointer` (`release.yaml`, DESIGN.md §4): which release runs in one environment.
+//! The `ReleasePointer` (`release.yaml`, docs/design.md §4): which release runs in one environment.
 //!
 //! Parsing is strict because a lenient parser is how a typo becomes a deployment: unknown
 //! `spec` fields, a wrong `apiVersion`/`kind`, a malformed SHA or digest are errors naming the
-//! file, the field, the value and what was expected. YAML budgets (alias expansion, depth,
-//! size) come from [`crate::manifests::yaml_options`], so an alias bomb fails fast.
+//! file, the field, the value and what was expected ([`crate::yaml`]'s walker). YAML budgets
+//! (alias expansion, depth, size) are [`crate::yaml::options`], so an alias bomb fails fast.
 
 use std::collections::BTreeMap;
-
-use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::ids::{CommitSha, Project, ReleaseId, Repository};
 use crate::oci::RegistryBase;
+use crate::yaml::{FieldError, Node};
 
 pub const API_VERSION: &str = "releasectl.dev/v1alpha1";
 pub const KIND: &str = "ReleasePointer";
@@ -39,99 +38,8 @@ pub enum PointerError {
     Yaml { file: String, reason: String },
     #[error("{file}: expected one YAML document holding a ReleasePointer, found {count}")]
     DocumentCount { file: String, count: usize },
-    #[error("{file}: {field} is missing: expected {expected}")]
-    Missing {
-        file: String,
-        field: String,
-        expected: &'static str,
-    },
-    #[error("{file}: unknown field {field}: expected one of {allowed}")]
-    UnknownField {
-        file: String,
-        field: String,
-        allowed: String,
-    },
-    #[error("{file}: {field} is {value}: expected {expected}")]
-    Invalid {
-        file: String,
-        field: String,
-        value: String,
-        expected: String,
-    },
-}
-
-fn describe(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("\"{}\"", crate::error::printable(s, 160)),
-        other => crate::error::printable(&other.to_string(), 160),
-    }
-}
-
-struct Ctx<'a> {
-    file: &'a str,
-}
-
-impl Ctx<'_> {
-    fn invalid(&self, field: &str, value: &Value, expected: impl Into<String>) -> PointerError {
-        PointerError::Invalid {
-            file: self.file.to_owned(),
-            field: field.to_owned(),
-            value: describe(value),
-            expected: expected.into(),
-        }
-    }
-
-    fn object<'v>(
-        &self,
-        v: &'v Value,
-        field: &str,
-        allowed: &[&str],
-    ) -> Result<&'v serde_json::Map<String, Value>, PointerError> {
-        let map = v
-            .as_object()
-            .ok_or_else(|| self.invalid(field, v, "a mapping"))?;
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(PointerError::UnknownField {
-                file: self.file.to_owned(),
-                field: if field.is_empty() {
-                    crate::error::printable(unknown, 80)
-                } else {
-                    format!("{field}.{}", crate::error::printable(unknown, 80))
-                },
-                allowed: allowed.join(", "),
-            });
-        }
-        Ok(map)
-    }
-
-    fn string<'v>(
-        &self,
-        map: &'v serde_json::Map<String, Value>,
-        field: &str,
-        key: &str,
-        expected: &'static str,
-    ) -> Result<Option<&'v str>, PointerError> {
-        match map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.invalid(field, other, expected)),
-        }
-    }
-
-    fn required<'v>(
-        &self,
-        map: &'v serde_json::Map<String, Value>,
-        field: &str,
-        key: &str,
-        expected: &'static str,
-    ) -> Result<&'v str, PointerError> {
-        self.string(map, field, key, expected)?
-            .ok_or_else(|| PointerError::Missing {
-                file: self.file.to_owned(),
-                field: field.to_owned(),
-                expected,
-            })
-    }
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
 
 /// Annotation keys written by `deploy`, `promote` and `rollback`.
@@ -205,16 +113,15 @@ impl Pointer {
 
 /// Parses a pointer. `file` names it in errors.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer, PointerError> {
-    let cx = Ctx { file };
     if bytes.len() > MAX_POINTER_BYTES {
         return Err(PointerError::TooLarge {
             file: file.to_owned(),
             size: bytes.len(),
         });
     }
-    let docs = crate::manifests::yaml_documents(bytes).map_err(|reason| PointerError::Yaml {
+    let docs = crate::yaml::documents(bytes).map_err(|e| PointerError::Yaml {
         file: file.to_owned(),
-        reason,
+        reason: e.to_string(),
     })?;
     let [doc] = docs.as_slice() else {
         return Err(PointerError::DocumentCount {
@@ -222,107 +129,55 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer, PointerError> {
             count: docs.len(),
         });
     };
-    let top = cx.object(doc, "", TOP_FIELDS)?;
-    let api_version = cx.required(top, "apiVersion", "apiVersion", API_VERSION)?;
-    if api_version != API_VERSION {
-        return Err(cx.invalid("apiVersion", &top["apiVersion"], API_VERSION));
-    }
-    let kind = cx.required(top, "kind", "kind", KIND)?;
-    if kind != KIND {
-        return Err(cx.invalid("kind", &top["kind"], KIND));
-    }
-    let metadata = top.get("metadata").ok_or_else(|| PointerError::Missing {
-        file: file.to_owned(),
-        field: "metadata".into(),
-        expected: "a mapping with name",
-    })?;
-    let metadata = cx.object(metadata, "metadata", METADATA_FIELDS)?;
-    let name = cx.required(metadata, "metadata.name", "name", "a non-empty string")?;
-    if name.is_empty() {
-        return Err(cx.invalid("metadata.name", &metadata["name"], "a non-empty string"));
+    let top = Node::root(file, doc).mapping(TOP_FIELDS)?;
+    let constant = |key: &str, want: &str| -> Result<(), FieldError> {
+        let node = top.required(key, want)?;
+        if node.str(want)? == want {
+            Ok(())
+        } else {
+            Err(node.invalid(want))
+        }
+    };
+    constant("apiVersion", API_VERSION)?;
+    constant("kind", KIND)?;
+    let metadata = top
+        .required("metadata", "a mapping with name")?
+        .mapping(METADATA_FIELDS)?;
+    let name = metadata.required("name", "a non-empty string")?;
+    if name.str("a non-empty string")?.is_empty() {
+        return Err(name.invalid("a non-empty string").into());
     }
     let mut annotations = BTreeMap::new();
-    if let Some(a) = metadata.get("annotations").filter(|a| !a.is_null()) {
-        let map = a
-            .as_object()
-            .ok_or_else(|| cx.invalid("metadata.annotations", a, "a mapping of strings"))?;
-        for (k, v) in map {
-            let v = v.as_str().ok_or_else(|| {
-                cx.invalid(
-                    &format!("metadata.annotations.{}", crate::error::printable(k, 80)),
-                    v,
-                    "a string",
-                )
-            })?;
-            annotations.insert(k.clone(), v.to_owned());
+    if let Some(a) = metadata.get("annotations") {
+        for (k, v) in a.entries("a mapping of strings")? {
+            annotations.insert(k.to_owned(), v.str("a string")?.to_owned());
         }
     }
-    let spec = top.get("spec").ok_or_else(|| PointerError::Missing {
-        file: file.to_owned(),
-        field: "spec".into(),
-        expected: "a mapping with repository, project, release",
-    })?;
-    let spec = cx.object(spec, "spec", SPEC_FIELDS)?;
-    let typed = |field: &str,
-                 key: &str,
-                 expected: &'static str|
-     -> Result<Option<(&Value, &str)>, PointerError> {
-        Ok(cx
-            .string(spec, field, key, expected)?
-            .map(|s| (&spec[key], s)))
-    };
-    let need =
-        |field: &str, key: &str, expected: &'static str| -> Result<(&Value, &str), PointerError> {
-            typed(field, key, expected)?.ok_or_else(|| PointerError::Missing {
-                file: file.to_owned(),
-                field: field.to_owned(),
-                expected,
-            })
-        };
-    let (v, s) = need(
-        "spec.repository",
-        "repository",
-        "a repository like company/monorepo",
+    let spec = top
+        .required("spec", "a mapping with repository, project, release")?
+        .mapping(SPEC_FIELDS)?;
+    let repository: Repository = parsed(
+        &spec.required("repository", "a repository like company/monorepo")?,
+        "'/'-separated segments of [a-z0-9]+([._-][a-z0-9]+)*",
     )?;
-    let repository: Repository = s.parse().map_err(|_| {
-        cx.invalid(
-            "spec.repository",
-            v,
-            "'/'-separated segments of [a-z0-9]+([._-][a-z0-9]+)*",
-        )
-    })?;
-    let (v, s) = need(
-        "spec.project",
-        "project",
-        "a project name like auth-service",
+    let project: Project = parsed(
+        &spec.required("project", "a project name like auth-service")?,
+        "[a-z0-9]+([._-][a-z0-9]+)*",
     )?;
-    let project: Project = s
-        .parse()
-        .map_err(|_| cx.invalid("spec.project", v, "[a-z0-9]+([._-][a-z0-9]+)*"))?;
-    let (v, s) = need("spec.release", "release", "the release's commit SHA")?;
-    let commit: CommitSha = s.parse().map_err(|_| {
-        cx.invalid(
-            "spec.release",
-            v,
-            "a commit SHA of 40 lower-case hex digits",
-        )
-    })?;
-    let digest = match typed("spec.digest", "digest", "sha256:<64 hex>")? {
-        Some((v, s)) => Some(
-            s.parse::<Digest>()
-                .map_err(|_| cx.invalid("spec.digest", v, "sha256:<64 lower-case hex digits>"))?,
-        ),
-        None => None,
-    };
-    let registry = match typed("spec.registry", "registry", "host[:port][/prefix]")? {
-        Some((v, s)) => Some(
-            s.parse::<RegistryBase>()
-                .map_err(|_| cx.invalid("spec.registry", v, "host[:port][/prefix] or oci:PATH"))?,
-        ),
-        None => None,
-    };
+    let commit: CommitSha = parsed(
+        &spec.required("release", "the release's commit SHA")?,
+        "a commit SHA of 40 lower-case hex digits",
+    )?;
+    let digest: Option<Digest> = spec
+        .get("digest")
+        .map(|n| parsed(&n, "sha256:<64 lower-case hex digits>"))
+        .transpose()?;
+    let registry: Option<RegistryBase> = spec
+        .get("registry")
+        .map(|n| parsed(&n, "host[:port][/prefix] or oci:PATH"))
+        .transpose()?;
     Ok(Pointer {
-        name: name.to_owned(),
+        name: name.str("a non-empty string")?.to_owned(),
         annotations,
         id: ReleaseId {
             repository,
@@ -332,6 +187,13 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer, PointerError> {
         digest,
         registry,
     })
+}
+
+/// A string field parsed into `T`; `expected` describes both the type and the syntax.
+fn parsed<T: std::str::FromStr>(node: &Node<'_>, expected: &str) -> Result<T, FieldError> {
+    node.str(expected)?
+        .parse()
+        .map_err(|_| node.invalid(expected))
 }
 
 #[cfg(test)]
@@ -390,7 +252,10 @@ spec:
             "{m}"
         );
         let m = err(&GOOD.replace("  registry: registry.example.com", "  registyr: x"));
-        assert!(m.contains("unknown field spec.registyr"), "{m}");
+        assert!(
+            m.contains("unknown field spec.registyr: \"registyr\" is not one of"),
+            "{m}"
+        );
         let m = err(&GOOD.replace("  project: auth-service\n", ""));
         assert!(m.contains("spec.project is missing"), "{m}");
         assert!(m.starts_with("apps/x/release.yaml: "), "{m}");

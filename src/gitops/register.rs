@@ -125,7 +125,7 @@ impl Register {
             file: file.to_owned(),
             reason,
         };
-        let register: Self = crate::manifests::yaml_typed(bytes).map_err(&invalid)?;
+        let register: Self = crate::yaml::typed(bytes).map_err(|e| invalid(e.to_string()))?;
         if register.api_version != API_VERSION || register.kind != KIND {
             return Err(invalid(format!(
                 "apiVersion/kind are {}/{}: expected {API_VERSION}/{KIND}",

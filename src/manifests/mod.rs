@@ -1,5 +1,5 @@
 //! Kubernetes objects in manifest files: parsing, checking, ordering and rendering
-//! (DESIGN.md §3 "Resources layer", §5 rules 3 and 4).
+//! (docs/design.md §3 "Resources layer", §5 rules 3 and 4).
 //!
 //! Invariants:
 //!
@@ -8,7 +8,7 @@
 //!   `metadata.namespace`. Anything else is an error naming the file, the document index and
 //!   the field; nothing is silently dropped except empty documents.
 //! - Parsing untrusted YAML is bounded: alias expansion, nesting, node and document counts are
-//!   capped explicitly (see [`yaml_options`]), so an alias bomb ("billion laughs") fails in
+//!   capped explicitly (see [`crate::yaml::options`]), so an alias bomb ("billion laughs") fails in
 //!   milliseconds. Duplicate mapping keys are an error in YAML and in JSON.
 //! - YAML is read with the YAML 1.1 scalar rules Kubernetes itself uses (sigs.k8s.io/yaml, i.e.
 //!   go-yaml v2): `0644` is octal (420), `yes`/`on` are booleans. Parser errors carry no source
@@ -20,11 +20,9 @@
 //!   back to the same values.
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, DeserializeSeed as _, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod verbatim;
@@ -115,41 +113,6 @@ pub enum ManifestError {
     },
 }
 
-/// The parser settings for untrusted manifests. Every limit that matters is set here rather
-/// than inherited, so a library upgrade cannot loosen it silently.
-///
-/// Linear limits (events, nodes, scalar bytes) are generous: the archive already caps a file at
-/// 16 MiB and big CRD bundles are legitimate. The exponential one, alias replay, is tight:
-/// real manifests use a handful of anchors, a billion-laughs bomb needs 10^9 replays.
-fn yaml_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_documents: 10_000,
-            max_depth: 100,
-            max_nodes: 2_000_000,
-            max_events: 4_000_000,
-            max_anchors: 10_000,
-            max_aliases: 10_000,
-            max_total_scalar_bytes: 64 * 1024 * 1024,
-            max_merge_keys: 10_000,
-            enforce_alias_anchor_ratio: true,
-        },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 100_000,
-            max_replay_stack_depth: 16,
-            max_alias_expansions_per_anchor: 1_000,
-        },
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
-        // JSON (and so the API server) has no NaN or infinity.
-        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::Reject,
-        // Kubernetes reads YAML 1.1 scalars (go-yaml v2): `defaultMode: 0644` is 420.
-        legacy_octal_numbers: true,
-        // No source snippets in errors: a manifest may be a Secret.
-        with_snippet: false,
-        crop_radius: 0,
-    }
-}
-
 /// Parses one manifest file. `.json` files hold exactly one object; `.yaml` and `.yml` files
 /// hold any number of YAML documents, of which empty ones (comments only, bare `---`, `null`)
 /// are skipped.
@@ -166,17 +129,14 @@ pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError>
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let extension = extension(path);
     let values = if extension == Some("json") {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let value = StrictJson
-            .deserialize(&mut de)
-            .and_then(|value| de.end().map(|()| value)) // nothing may follow the object
-            .map_err(|source| ManifestError::Json {
-                path: path.to_owned(),
-                source,
-            })?;
+        // Duplicate keys and anything after the object are refused.
+        let value = crate::yaml::json_value(text).map_err(|source| ManifestError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
         vec![value]
     } else if matches!(extension, Some("yaml" | "yml")) {
-        serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
+        serde_saphyr::from_multiple_with_options::<Value>(text, crate::yaml::options())
             .map_err(|e| yaml_error(path, e))?
     } else {
         return Err(ManifestError::UnsupportedExtension {
@@ -199,21 +159,8 @@ fn extension(path: &str) -> Option<&str> {
 }
 
 fn yaml_error(path: &str, source: serde_saphyr::Error) -> ManifestError {
-    use serde_saphyr::Error as E;
-    // Limit errors may come wrapped with alias locations or a snippet: look at the original.
-    let mut original = &source;
-    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = original {
-        original = error;
-    }
-    let is_limit = matches!(
-        original,
-        E::Budget { .. }
-            | E::AliasReplayLimitExceeded { .. }
-            | E::AliasExpansionLimitExceeded { .. }
-            | E::AliasReplayStackDepthExceeded { .. }
-            | E::AliasReplayCounterOverflow { .. }
-    );
     let path = path.to_owned();
+    let is_limit = crate::yaml::is_limit(&source);
     let source = Box::new(source);
     if is_limit {
         ManifestError::YamlLimit { path, source }
@@ -476,113 +423,6 @@ pub fn summary(objects: &[Object]) -> Vec<ObjectRef> {
             name: o.name.clone(),
         })
         .collect()
-}
-
-/// Deserializes JSON into a [`Value`] like `Value::deserialize`, but rejects duplicate keys,
-/// which `serde_json` would otherwise resolve silently to the last one.
-struct StrictJson;
-
-impl<'de> de::DeserializeSeed<'de> for StrictJson {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(StrictJson)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictJson {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictJson)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
-            }
-            let value = access.next_value_seed(StrictJson)?;
-            map.insert(key, value);
-        }
-        Ok(Value::Object(map))
-    }
-}
-
-/// Parses untrusted YAML (any number of documents) into values with the same budgets as
-/// manifest files; empty documents are dropped. For small files of our own kinds (pointers,
-/// policy), whose callers name the file in their own errors.
-pub fn yaml_documents(data: &[u8]) -> Result<Vec<Value>, String> {
-    let text = std::str::from_utf8(data).map_err(|e| {
-        format!(
-            "not valid UTF-8 (first invalid byte at offset {})",
-            e.valid_up_to()
-        )
-    })?;
-    let values = serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options())
-        .map_err(|e| match yaml_error("", e) {
-            ManifestError::YamlLimit { .. } => {
-                "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused".to_owned()
-            }
-            ManifestError::Yaml { source, .. } => source.to_string(),
-            other => other.to_string(),
-        })?;
-    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
-}
-
-/// Parses one untrusted YAML document straight into `T` (no intermediate `Value`: the
-/// release register of a busy project is megabytes), with the same budgets as manifests.
-pub fn yaml_typed<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, String> {
-    let text = std::str::from_utf8(data).map_err(|e| {
-        format!(
-            "not valid UTF-8 (first invalid byte at offset {})",
-            e.valid_up_to()
-        )
-    })?;
-    serde_saphyr::from_str_with_options::<T>(text, yaml_options()).map_err(|e| match yaml_error("", e) {
-        ManifestError::YamlLimit { .. } => {
-            "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused".to_owned()
-        }
-        ManifestError::Yaml { source, .. } => source.to_string(),
-        other => other.to_string(),
-    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ use std::ops::Range;
 
 use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 
+// The full path's limits, which the fast path must not exceed.
+use crate::yaml::{MAX_DEPTH, MAX_DOCUMENTS};
+
 /// A document the fast path understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned {
@@ -39,10 +42,6 @@ pub struct Scanned {
     /// Byte range of the document's text in the scanned text.
     pub range: Range<usize>,
 }
-
-/// The full path's limits that the fast path must not exceed (see `yaml_options`).
-const MAX_DEPTH: usize = 100;
-const MAX_DOCUMENTS: usize = 10_000;
 
 /// Where a mapping sits, for the fields the identity is read from.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -93,7 +93,7 @@ fn the_plugin_config_follows_argo_cds_schema_and_its_kustomize_copy_is_identical
         plugin == copy,
         "manifests/plugin.yaml must stay byte-identical to plugin/plugin.yaml"
     );
-    let docs = releasectl::manifests::yaml_documents(&plugin).expect("plugin.yaml parses");
+    let docs = releasectl::yaml::documents(&plugin).expect("plugin.yaml parses");
     let [doc] = docs.as_slice() else {
         panic!("plugin.yaml holds {} documents", docs.len())
     };
@@ -126,7 +126,7 @@ fn the_plugin_config_follows_argo_cds_schema_and_its_kustomize_copy_is_identical
 fn the_sidecar_patch_runs_the_cmp_server_as_argo_cd_prescribes() {
     let text =
         std::fs::read_to_string(root().join("manifests/repo-server-patch.yaml")).expect("patch");
-    let docs = releasectl::manifests::yaml_documents(text.as_bytes()).expect("patch parses");
+    let docs = releasectl::yaml::documents(text.as_bytes()).expect("patch parses");
     let deployment = &docs[0];
     assert_eq!(deployment["kind"], "Deployment");
     assert_eq!(deployment["metadata"]["name"], "argocd-repo-server");
@@ -180,7 +180,7 @@ fn the_example_manifests_are_valid_kubernetes_objects() {
         .run()
         .assert_success();
     let appset = std::fs::read(dir.join("applicationset.yaml")).expect("applicationset");
-    let docs = releasectl::manifests::yaml_documents(&appset).expect("parses");
+    let docs = releasectl::yaml::documents(&appset).expect("parses");
     let a = &docs[0];
     assert_eq!(a["kind"], "ApplicationSet");
     let generators = a["spec"]["generators"].to_string();
