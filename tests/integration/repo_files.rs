@@ -80,7 +80,7 @@ fn the_readme_main_job_prints_the_fixture_release_as_argo_cd_would_receive_it() 
     }
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
     assert!(
-        readme.contains("RELEASECTL_REGISTRY=oci:fixtures/registry cargo run -q -- generate --pointer fixtures/gitops/dev/apps/company/monorepo/auth-service/release.yaml"),
+        readme.contains("RELEASECTL_REGISTRY=oci:fixtures/registry cargo run -- generate --pointer fixtures/gitops/dev/apps/company/monorepo/auth-service/release.yaml"),
         "the README's main command is not the one tested here"
     );
 }
