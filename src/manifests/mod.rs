@@ -125,7 +125,7 @@ pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError>
         vec![value]
     } else if matches!(extension, Some("yaml" | "yml")) {
         serde_saphyr::from_multiple_with_options::<Value>(text, crate::yaml::options())
-            .map_err(|e| yaml_error(path, e))?
+            .map_err(|e| yaml_error(path, &e))?
     } else {
         return Err(ManifestError::UnsupportedExtension {
             path: path.to_owned(),
@@ -146,10 +146,10 @@ fn extension(path: &str) -> Option<&str> {
         .map(|(_, extension)| extension)
 }
 
-fn yaml_error(path: &str, source: serde_saphyr::Error) -> ManifestError {
+fn yaml_error(path: &str, source: &serde_saphyr::Error) -> ManifestError {
     let path = path.to_owned();
-    let reason = crate::yaml::reason(&source);
-    if crate::yaml::is_limit(&source) {
+    let reason = crate::yaml::reason(source);
+    if crate::yaml::is_limit(source) {
         ManifestError::YamlLimit { path, reason }
     } else {
         ManifestError::Yaml { path, reason }
