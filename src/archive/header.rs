@@ -277,7 +277,7 @@ mod tests {
 
     fn record(key: &str, value: &str) -> String {
         let rest = 3 + key.len() + value.len();
-        let len = (1..)
+        let len = (1..8)
             .map(|d| rest + d)
             .find(|n| n.to_string().len() + rest == *n);
         format!("{} {key}={value}\n", len.unwrap())

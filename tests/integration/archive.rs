@@ -710,7 +710,8 @@ fn a_symlink_is_refused_with_its_target() {
 
 #[test]
 fn hostile_paths_are_refused() {
-    let cases: [(&[u8], fn(&ArchiveError) -> bool); 9] = [
+    type Expected = fn(&ArchiveError) -> bool;
+    let cases: [(&[u8], Expected); 9] = [
         (b"../x.yaml", |e| {
             matches!(e, ArchiveError::ParentComponent { .. })
         }),

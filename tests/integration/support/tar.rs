@@ -111,7 +111,7 @@ impl Header {
         let raw = self.checksum.clone().unwrap_or_else(|| {
             h[field::CHECKSUM].fill(b' ');
             let sum: i64 = if self.signed {
-                h.iter().map(|b| i64::from(*b as i8)).sum()
+                h.iter().map(|b| i64::from(b.cast_signed())).sum()
             } else {
                 h.iter().map(|b| i64::from(*b)).sum()
             };
