@@ -24,22 +24,13 @@ fuzz_target!(|data: &[u8]| {
                     d.digest
                 );
             }
-            assert!(
-                located.config.size <= format::MAX_CONFIG_BYTES,
-                "config size"
-            );
-            assert!(
-                located.metadata.size <= format::MAX_METADATA_BYTES,
-                "metadata size"
-            );
+            assert!(located.config.size <= format::MAX_CONFIG_BYTES, "config size");
+            assert!(located.metadata.size <= format::MAX_METADATA_BYTES, "metadata size");
             assert!(located.resources.size <= CAP, "resources size");
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(
-                !message.contains(['\n', '\r']),
-                "multi-line error: {message:?}"
-            );
+            assert!(!message.contains(['\n', '\r']), "multi-line error: {message:?}");
         }
     }
     let _ = serde_json::from_slice::<Metadata>(data);

@@ -16,31 +16,18 @@ fuzz_target!(|data: &[u8]| {
         Ok(objects) => objects,
         Err(e) => {
             let message = e.to_string();
-            assert!(
-                !message.contains(['\n', '\r']),
-                "multi-line error: {message:?}"
-            );
+            assert!(!message.contains(['\n', '\r']), "multi-line error: {message:?}");
             return;
         }
     };
     for o in &objects {
-        assert!(
-            !o.api_version.is_empty() && !o.kind.is_empty() && !o.name.is_empty(),
-            "{o:?}"
-        );
-        assert!(
-            o.namespace.as_deref() != Some(""),
-            "empty namespace kept: {o:?}"
-        );
+        assert!(!o.api_version.is_empty() && !o.kind.is_empty() && !o.name.is_empty(), "{o:?}");
+        assert!(o.namespace.as_deref() != Some(""), "empty namespace kept: {o:?}");
     }
     let rendered = manifests::render(&objects).expect("objects from parse_file must render");
     let again = manifests::parse_file("rendered.yaml", rendered.as_bytes())
         .unwrap_or_else(|e| panic!("rendered output does not parse: {e}\n{rendered}"));
-    assert_eq!(
-        objects.len(),
-        again.len(),
-        "document count changed:\n{rendered}"
-    );
+    assert_eq!(objects.len(), again.len(), "document count changed:\n{rendered}");
     for (a, b) in objects.iter().zip(&again) {
         assert_eq!(a.value, b.value, "value changed by render:\n{rendered}");
     }

@@ -11,19 +11,12 @@ fuzz_target!(|data: &[u8]| {
             // A parsed pointer names a valid release and, when pinned, a sha256 digest.
             assert!(!pointer.name.is_empty(), "parsed a pointer without a name");
             if let Some(digest) = &pointer.digest {
-                assert!(
-                    digest.as_str().starts_with("sha256:"),
-                    "digest {:?}",
-                    digest.as_str()
-                );
+                assert!(digest.as_str().starts_with("sha256:"), "digest {:?}", digest.as_str());
             }
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(
-                !message.contains(['\n', '\r']),
-                "multi-line error: {message:?}"
-            );
+            assert!(!message.contains(['\n', '\r']), "multi-line error: {message:?}");
         }
     }
 });

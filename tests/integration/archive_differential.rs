@@ -224,6 +224,8 @@ const KINDS: &[&str] = &[
     "dir-covering-entry",
     "old-dir-covering-entry",
     "file-with-slash",
+    "old-file",
+    "old-dir",
     "symlink",
     "hardlink",
     "fifo",
@@ -269,7 +271,8 @@ fn header_for(kind: &str, variant: &str, name: &[u8], size: u64) -> Header {
     let (flag, name): (u8, Vec<u8>) = match kind {
         "file" => (typeflag::REGULAR, name.to_vec()),
         "dir" | "dir-covering-entry" => (typeflag::DIRECTORY, b"d/".to_vec()),
-        "old-dir-covering-entry" => (0, b"d/".to_vec()),
+        "old-dir-covering-entry" | "old-dir" => (0, b"d/".to_vec()),
+        "old-file" => (0, name.to_vec()),
         "file-with-slash" => (typeflag::REGULAR, [name, b"/"].concat()),
         "symlink" => (typeflag::SYMLINK, name.to_vec()),
         "hardlink" => (typeflag::HARDLINK, name.to_vec()),
@@ -304,7 +307,7 @@ fn archive(extension: &str, kind: &str, variant: &str, ending: &str) -> Vec<u8> 
     let name = entry_name(variant);
     let hidden = Tar::new().file("hidden.yaml", DOC).finish_without_end();
     let (data, size): (&[u8], u64) = match kind {
-        "file" | "file-with-slash" | "contiguous" => (DOC, DOC.len() as u64),
+        "file" | "file-with-slash" | "old-file" | "contiguous" => (DOC, DOC.len() as u64),
         "dir-covering-entry" | "old-dir-covering-entry" => (&hidden, hidden.len() as u64),
         _ => (b"", 0),
     };
@@ -385,7 +388,7 @@ fn generated() -> Vec<(String, Vec<u8>)> {
             ));
         }
         for variant in VARIANTS {
-            for kind in ["file", "dir"] {
+            for kind in ["file", "dir", "old-file", "old-dir"] {
                 let name = format!("{extension}/{kind}/{variant}");
                 out.push((name, archive(extension, kind, variant, "end")));
             }
@@ -405,6 +408,8 @@ fn generated() -> Vec<(String, Vec<u8>)> {
         ("pax-path", "file", "posix"),
         ("long-name", "file", "gnu"),
         ("none", "dir", "posix"),
+        ("none", "old-dir", "posix"),
+        ("pax-path", "old-file", "posix"),
         ("pax-size", "file", "posix"),
     ]
     .iter()
