@@ -8,6 +8,8 @@ mod support;
 
 mod approvals;
 mod approvals_support;
+mod archive;
+mod archive_differential;
 mod check;
 
 mod create_input;

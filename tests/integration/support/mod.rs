@@ -18,6 +18,7 @@ pub mod git;
 pub mod http;
 pub mod image;
 pub mod registry;
+pub mod tar;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
