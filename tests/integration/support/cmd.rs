@@ -278,15 +278,6 @@ fn kill_group(child: &mut Child) {
     let _ = child.kill();
 }
 
-/// Runs `program args...` with the harness defaults.
-pub fn run<I, S>(program: impl AsRef<OsStr>, args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Cmd::new(program).args(args).run()
-}
-
 /// What a finished command did.
 #[derive(Clone)]
 pub struct Output {

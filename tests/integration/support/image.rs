@@ -14,8 +14,6 @@
 //!   into a registry's storage after the push (Distribution verifies digests on upload but serves
 //!   blobs as they lie on disk).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -41,7 +41,6 @@ pub mod field {
     pub const DEVMAJOR: Range<usize> = 329..337;
     pub const DEVMINOR: Range<usize> = 337..345;
     pub const PREFIX: Range<usize> = 345..500;
-    pub const TAIL: Range<usize> = 500..512;
 }
 
 pub const MAGIC_POSIX: &[u8; 8] = b"ustar\x0000";
