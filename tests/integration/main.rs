@@ -22,6 +22,7 @@ mod generate_inputs;
 mod gitops;
 mod harness;
 mod images;
+mod install;
 mod interop;
 mod policy;
 mod register;
