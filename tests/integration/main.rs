@@ -20,6 +20,7 @@ mod generate_faults;
 mod generate_inputs;
 mod gitops;
 mod images;
+mod install;
 mod interop;
 mod policy;
 mod register;

@@ -104,7 +104,7 @@ fn the_plugin_config_follows_argo_cds_schema_and_its_kustomize_copy_is_identical
         doc["spec"]["generate"]["command"],
         serde_json::json!(["releasectl", "generate"])
     );
-    assert_eq!(doc["spec"]["discover"]["fileName"], "release.yaml");
+    assert!(doc["spec"].get("discover").is_none(), "discover is opt-in");
     // The CMP v2 spec knows these keys only; anything else is silently ignored by Argo CD.
     for key in doc["spec"].as_object().expect("spec").keys() {
         assert!(
