@@ -196,6 +196,12 @@ fn parsed<T: std::str::FromStr>(node: &Node<'_>, expected: &str) -> Result<T, Fi
         .map_err(|_| node.invalid(expected))
 }
 
+impl crate::exit::Classify for PointerError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

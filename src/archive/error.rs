@@ -201,6 +201,12 @@ pub enum ArchiveError {
     },
 }
 
+impl crate::exit::Classify for ArchiveError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Verify
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
