@@ -23,6 +23,7 @@ mod gitops;
 mod harness;
 mod images;
 mod interop;
+mod outcomes;
 mod policy;
 mod register;
 mod registry_auth;
