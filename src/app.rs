@@ -73,8 +73,8 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Status(args) => cmd::status::status(&args, s),
         Command::History(args) => cmd::status::history(&args, s),
         Command::Diff(args) => cmd::diff::run(&args, s).await,
-        Command::Approve(args) => cmd::approve::approve(&args, s),
-        Command::Revoke(args) => cmd::approve::revoke(&args, s),
+        Command::Approve(args) => cmd::approve::approve(&args, s).await,
+        Command::Revoke(args) => cmd::approve::revoke(&args, s).await,
         Command::Check(args) => cmd::check::run(&args, s),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
     }

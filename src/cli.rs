@@ -1,14 +1,20 @@
-//! The command line (DESIGN.md §10), stage one: syntax only. Values that have a domain type
-//! are parsed into it here, by clap's value parsers, so a bad SHA or reference is a usage
-//! error (exit 2) that names the flag.
+//! The command line (docs/design.md §10), stage one: syntax only. Values that have a domain
+//! type are parsed into it here, by clap's value parsers (environment, project, release id,
+//! `--override` rule, GitOps URL, tag strategy), so a bad value is a usage error (exit 2)
+//! that names the flag.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{Args, Parser, Subcommand};
 
+use crate::deploy::Override;
 use crate::format::TriggerType;
+use crate::gitops::register::TagStrategy;
+use crate::gitops::{ProjectRef, ReleaseSelector, Url};
 use crate::ids::{CommitSha, Project, Repository};
 use crate::oci::RegistryBase;
+use crate::policy::EnvName;
 use crate::settings::{Flags, Output};
 
 #[derive(Debug, Parser)]
@@ -45,7 +51,7 @@ pub struct Global {
     pub timeout: Option<std::time::Duration>,
     /// The GitOps repository: a URL (file://, git://, http(s)://, ssh://) or a path.
     #[arg(long, global = true, env = "RELEASECTL_GITOPS")]
-    pub gitops: Option<String>,
+    pub gitops: Option<Url>,
     /// The GitOps repository's branch.
     #[arg(
         long,
@@ -131,12 +137,11 @@ pub enum ReleaseCommand {
     List(ListArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TagStrategy {
-    /// Only tags `<project>/v*` make an alias (`auth-service/v1.2.3` → `v1.2.3`).
-    Monorepo,
-    /// Every tag makes an alias.
-    TagAll,
+/// `--tag-strategy monorepo|tag-all`: `monorepo` makes an alias only of tags
+/// `<project>/v*` (`auth-service/v1.2.3` → `v1.2.3`); `tag-all` of every tag.
+fn tag_strategy() -> impl clap::builder::TypedValueParser<Value = TagStrategy> {
+    PossibleValuesParser::new(["monorepo", "tag-all"])
+        .map(|s| s.parse::<TagStrategy>().expect("a possible value"))
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +161,8 @@ pub struct CreateArgs {
     pub source_branch: Option<String>,
     #[arg(long)]
     pub source_tag: Option<String>,
-    #[arg(long, value_enum, default_value_t = TagStrategy::Monorepo)]
+    /// Which git tags make an alias: `monorepo` (only `<project>/v*`) or `tag-all`.
+    #[arg(long, value_parser = tag_strategy(), default_value = "monorepo")]
     pub tag_strategy: TagStrategy,
     /// Author of the source commit, e.g. "Alice <alice@example.com>".
     #[arg(long)]
@@ -199,15 +205,15 @@ pub struct CopyArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
-    pub project: String,
+    pub project: ProjectRef,
     /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
-    pub release_id: String,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
-    pub project: String,
+    pub project: ProjectRef,
 }
 
 #[derive(Debug, Args)]
@@ -217,7 +223,7 @@ pub struct PolicyFlags {
     pub dry_run: bool,
     /// Let a failing rule pass (recorded in the commit); needs --reason. Repeatable.
     #[arg(long = "override", value_name = "RULE", requires = "reason")]
-    pub overrides: Vec<String>,
+    pub overrides: Vec<Override>,
     /// Why the override is needed.
     #[arg(long)]
     pub reason: Option<String>,
@@ -238,22 +244,22 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    pub project: String,
+    pub project: ProjectRef,
     #[arg(long)]
-    pub from: String,
+    pub from: EnvName,
     #[arg(long)]
-    pub to: String,
+    pub to: EnvName,
     #[command(flatten)]
     pub policy: PolicyFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    pub env: String,
-    pub project: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
     /// The release to go back to (default: the one before the current in this environment).
     #[arg(long)]
-    pub to: Option<String>,
+    pub to: Option<ReleaseSelector>,
     /// Keep the rolled-back release out of this environment until `unblock`.
     #[arg(long)]
     pub block: bool,
@@ -263,21 +269,21 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct UnblockArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only this project (`auth-service` or `company/monorepo/auth-service`).
-    pub project: Option<String>,
+    pub project: Option<ProjectRef>,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    pub env: String,
-    pub project: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
 }
 
 #[derive(Debug, Args)]
@@ -289,9 +295,9 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
     /// Why this release may go to this environment.
     #[arg(long)]
     pub justification: String,
@@ -303,9 +309,9 @@ pub struct ApproveArgs {
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]

@@ -50,16 +50,6 @@ pub const ANN_DEPLOYED_AT: &str = "releasectl.dev/deployed-at";
 /// Commits that may not return to this environment until unblocked (`rollback --block`).
 pub const ANN_BLOCKED: &str = "releasectl.dev/blocked-releases";
 
-/// Where the pointer of `id`'s project lives in environment `env`.
-#[must_use]
-pub fn path(
-    env: &str,
-    repository: &crate::ids::Repository,
-    project: &crate::ids::Project,
-) -> String {
-    format!("{env}/apps/{repository}/{project}/release.yaml")
-}
-
 impl Pointer {
     /// The commits blocked from this environment.
     #[must_use]

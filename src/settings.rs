@@ -36,7 +36,7 @@ pub struct Flags {
     pub insecure_registries: Vec<String>,
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<Duration>,
-    pub gitops: Option<String>,
+    pub gitops: Option<crate::gitops::Url>,
     pub gitops_branch: String,
     pub actor: Option<String>,
     pub output: Output,
@@ -54,7 +54,7 @@ pub struct Settings {
     pub registry: Option<RegistryBase>,
     pub store: StoreOptions,
     pub limits: Limits,
-    pub gitops: Option<String>,
+    pub gitops: Option<crate::gitops::Url>,
     pub gitops_branch: String,
     /// Who acts: `--actor`, else git's `user.email`, else the CI's user variables.
     pub actor: Option<String>,
@@ -71,14 +71,13 @@ pub struct Settings {
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GitEnv {
-    pub username: Option<String>,
-    /// `RELEASECTL_GIT_PASSWORD`, else `RELEASECTL_GIT_TOKEN`.
-    pub password: Option<crate::credentials::Secret>,
-    pub ssh_key: Option<PathBuf>,
-    pub bot_name: Option<String>,
-    pub bot_email: Option<String>,
+    /// `RELEASECTL_GIT_USERNAME`, `RELEASECTL_GIT_PASSWORD` (else `RELEASECTL_GIT_TOKEN`),
+    /// `RELEASECTL_GIT_SSH_KEY`.
+    pub auth: crate::gitops::Auth,
+    /// `RELEASECTL_BOT_NAME`, `RELEASECTL_BOT_EMAIL`.
+    pub committer: crate::gitops::Committer,
 }
 
 /// Registry credentials from the environment and where the docker config lives.
@@ -238,13 +237,21 @@ impl Settings {
             allow_layout_pointers: var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_some(),
             source_date_epoch,
             git: GitEnv {
-                username: var("RELEASECTL_GIT_USERNAME"),
-                password: var("RELEASECTL_GIT_PASSWORD")
-                    .or_else(|| var("RELEASECTL_GIT_TOKEN"))
-                    .map(crate::credentials::Secret::new),
-                ssh_key: var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
-                bot_name: var("RELEASECTL_BOT_NAME").filter(|s| !s.is_empty()),
-                bot_email: var("RELEASECTL_BOT_EMAIL").filter(|s| !s.is_empty()),
+                auth: crate::gitops::Auth {
+                    username: var("RELEASECTL_GIT_USERNAME"),
+                    password: var("RELEASECTL_GIT_PASSWORD")
+                        .or_else(|| var("RELEASECTL_GIT_TOKEN"))
+                        .map(crate::credentials::Secret::new),
+                    ssh_key: var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
+                },
+                committer: crate::gitops::Committer::new(
+                    var("RELEASECTL_BOT_NAME")
+                        .filter(|s| !s.is_empty())
+                        .as_deref(),
+                    var("RELEASECTL_BOT_EMAIL")
+                        .filter(|s| !s.is_empty())
+                        .as_deref(),
+                ),
             },
             registry_env: RegistryEnv {
                 token: var("RELEASECTL_REGISTRY_TOKEN")
@@ -262,8 +269,8 @@ impl Settings {
     }
 
     /// The GitOps repository's URL or path (`--gitops`).
-    pub fn gitops_url(&self) -> Result<&str, InvalidInput> {
-        self.gitops.as_deref().ok_or_else(|| {
+    pub fn gitops_url(&self) -> Result<&crate::gitops::Url, InvalidInput> {
+        self.gitops.as_ref().ok_or_else(|| {
             InvalidInput("no GitOps repository: set --gitops or RELEASECTL_GITOPS".into())
         })
     }

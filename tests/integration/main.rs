@@ -22,6 +22,7 @@ mod gitops;
 mod images;
 mod install;
 mod interop;
+mod outcomes;
 mod policy;
 mod register;
 mod registry_auth;
