@@ -4,7 +4,8 @@
 
 use std::process::Stdio;
 
-use crate::deploy_support::{PROJECT, World, assert_refused, json};
+use crate::support::setup::{PROJECT, stdout_json as json};
+use crate::support::world::{World, assert_refused};
 
 /// dev deploys freely; prod requires staging first.
 const POLICY: &str = "environments:\n  dev: {}\n  staging: {}\n  \
