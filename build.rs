@@ -30,7 +30,12 @@ fn main() {
     );
     println!("cargo:rustc-env=RELEASECTL_BUILD_DATE={date}");
     println!("cargo:rustc-env=RELEASECTL_RUSTC={rustc}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // A worktree's `.git` is a file: watching paths that do not exist would rerun every build.
+    for watched in [".git/HEAD", ".git/index"] {
+        if std::path::Path::new(watched).exists() {
+            println!("cargo:rerun-if-changed={watched}");
+        }
+    }
+    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 }

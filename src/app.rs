@@ -76,6 +76,9 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Approve(args) => cmd::approve::approve(&args, s).await,
         Command::Revoke(args) => cmd::approve::revoke(&args, s).await,
         Command::Check(args) => cmd::check::run(&args, s),
+        Command::Version => cmd::version::run(s),
+        Command::Completion(args) => cmd::completion::completion(args.shell),
+        Command::Man(args) => cmd::completion::man(&args.command),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
     }
 }

@@ -17,10 +17,26 @@ use crate::oci::RegistryBase;
 use crate::policy::EnvName;
 use crate::settings::{Flags, Output};
 
+/// `--version`: the crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `--version` in full, and `releasectl version`: what was built, from which commit, when, with
+/// which compiler (recorded by build.rs).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RELEASECTL_GIT_COMMIT"),
+    ", built ",
+    env!("RELEASECTL_BUILD_DATE"),
+    ", ",
+    env!("RELEASECTL_RUSTC"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "releasectl",
-    version,
+    version = VERSION,
+    long_version = LONG_VERSION,
     about = "Immutable releases as OCI images, delivered through GitOps with Argo CD"
 )]
 pub struct Cli {
@@ -118,6 +134,12 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Validate the GitOps repository (or each commit of a range) against its policy.
     Check(CheckArgs),
+    /// Show the version, the git commit and the date of the build, and the compiler.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Print the man page of releasectl or of one of its commands (roff).
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -323,4 +345,17 @@ pub struct CheckArgs {
     /// policy windows are judged at the current time, not at commit time.
     #[arg(long)]
     pub here: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (`deploy`, `release create`); none: the page of releasectl itself.
+    pub command: Vec<String>,
 }

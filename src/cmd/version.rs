@@ -7,18 +7,6 @@ use serde::Serialize;
 use crate::exit::Result;
 use crate::settings::{Output, Settings};
 
-/// The version line clap prints for `--version`.
-pub const LONG: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("RELEASECTL_GIT_COMMIT"),
-    ", built ",
-    env!("RELEASECTL_BUILD_DATE"),
-    ", ",
-    env!("RELEASECTL_RUSTC"),
-    ")"
-);
-
 #[derive(Serialize)]
 #[allow(clippy::struct_field_names)] // the JSON keys scripts read
 struct Version {

@@ -9,6 +9,7 @@ mod approvals;
 mod archive;
 mod archive_differential;
 mod check;
+mod cli;
 
 mod create_input;
 mod credentials;
