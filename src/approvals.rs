@@ -249,6 +249,12 @@ pub fn facts(
         .collect()
 }
 
+impl crate::exit::Classify for ApprovalError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;

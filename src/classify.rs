@@ -9,19 +9,7 @@ impl Classify for crate::credentials::CredentialsError {
     }
 }
 
-impl Classify for crate::approvals::ApprovalError {
-    fn exit(&self) -> Exit {
-        Exit::Usage
-    }
-}
-
 impl Classify for crate::manifests::ManifestError {
-    fn exit(&self) -> Exit {
-        Exit::Usage
-    }
-}
-
-impl Classify for crate::gitops::register::RegisterError {
     fn exit(&self) -> Exit {
         Exit::Usage
     }

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod cache;
 mod classify;
 pub mod cli;
+pub mod clock;
 pub mod cmd;
 pub mod credentials;
 pub mod deploy;

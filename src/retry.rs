@@ -91,17 +91,6 @@ impl Attempts {
         }
     }
 
-    /// Waits (blocking the thread) for the next attempt; `false` when none is left.
-    pub fn next_blocking(&mut self) -> bool {
-        match self.pause() {
-            Some(p) => {
-                std::thread::sleep(p);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// How many attempts were made.
     #[must_use]
     pub fn made(&self) -> u32 {

@@ -293,26 +293,6 @@ impl Settings {
             })?,
             (None, None) => self.now,
         };
-        Ok(format_time(t))
-    }
-}
-
-/// RFC 3339 in UTC with whole seconds: `2026-11-22T10:30:00Z`.
-#[must_use]
-pub fn format_time(t: Timestamp) -> String {
-    Timestamp::from_second(t.as_second())
-        .unwrap_or(t)
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_formatted_in_utc_with_whole_seconds() {
-        let t: Timestamp = "2026-11-22T11:30:00.5+01:00".parse().unwrap();
-        assert_eq!(format_time(t), "2026-11-22T10:30:00Z");
+        Ok(crate::clock::format(t))
     }
 }

@@ -290,7 +290,7 @@ async fn attempt(
         return Ok(Step::Done(report(judged, ended)));
     }
     // Phase 3: execute.
-    let at = run.now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let at = crate::clock::format(run.now);
     let stamp = Stamp {
         actor: run.actor,
         at: &at,

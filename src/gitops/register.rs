@@ -449,6 +449,12 @@ pub fn branch_alias(branch: &str, number: u64) -> Alias {
     }
 }
 
+impl crate::exit::Classify for RegisterError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
