@@ -18,6 +18,7 @@ mod generate;
 mod generate_cache;
 mod generate_faults;
 mod generate_inputs;
+mod generate_name;
 mod gitops;
 mod images;
 mod install;
