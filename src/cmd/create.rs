@@ -107,7 +107,8 @@ fn validate(
 ) -> crate::exit::Result<(Vec<ObjectRef>, Vec<usize>)> {
     let mut objects = Vec::new();
     let mut per_file = Vec::with_capacity(files.len());
-    let mut seen: BTreeMap<(String, Option<String>, String), String> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, Option<String>, manifests::ObjectName), String> =
+        BTreeMap::new();
     for (path, data) in files {
         let shown = dir.join(path).display().to_string();
         let parsed = manifests::parse_file(&shown, data)?;
@@ -121,7 +122,7 @@ fn validate(
                     o.kind,
                     o.namespace
                         .as_ref()
-                        .map_or(o.name.clone(), |ns| format!("{ns}/{}", o.name)),
+                        .map_or(o.name.to_string(), |ns| format!("{ns}/{}", o.name)),
                 ))
                 .into());
             }

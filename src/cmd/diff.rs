@@ -14,7 +14,7 @@ use crate::manifests::{self, Object};
 use crate::oci::{ImageRef, Store};
 use crate::settings::{Output, Settings};
 
-type Key = (String, Option<String>, String);
+type Key = (String, Option<String>, manifests::ObjectName);
 
 /// The release's objects, rendered one by one, keyed by (kind, namespace, name).
 async fn objects(

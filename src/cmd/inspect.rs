@@ -7,7 +7,6 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::format::{Descriptor, Metadata};
-use crate::manifests::ObjectRef;
 use crate::oci::Store;
 use crate::release::{self, Release};
 use crate::settings::{Output, Settings};
@@ -39,7 +38,7 @@ pub async fn check(target: &str, settings: &Settings) -> crate::exit::Result<Che
     crate::manifests::sort(&mut objects);
     let actual = crate::manifests::summary(&objects);
     let mut recorded = release.metadata.resources.objects.clone();
-    recorded.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    recorded.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     if actual != recorded {
         return Err(release::ReleaseError::Contents {
             what: format!("resources of {}", release.image),
@@ -55,10 +54,6 @@ pub async fn check(target: &str, settings: &Settings) -> crate::exit::Result<Che
         files: files.len(),
         release,
     })
-}
-
-fn sort_key(o: &ObjectRef) -> (&str, Option<&str>, &str) {
-    (&o.kind, o.namespace.as_deref(), &o.name)
 }
 
 #[derive(Serialize)]

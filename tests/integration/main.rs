@@ -19,6 +19,7 @@ mod generate;
 mod generate_cache;
 mod generate_faults;
 mod generate_inputs;
+mod generate_name;
 mod gitops;
 mod images;
 mod install;
