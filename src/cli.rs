@@ -68,23 +68,40 @@ pub struct Global {
     /// The GitOps repository: a URL (file://, git://, http(s)://, ssh://) or a path.
     #[arg(long, global = true, env = "RELEASECTL_GITOPS")]
     pub gitops: Option<Url>,
-    /// The GitOps repository's branch.
-    #[arg(
-        long,
-        global = true,
-        env = "RELEASECTL_GITOPS_BRANCH",
-        default_value = "main"
-    )]
-    pub gitops_branch: String,
+    /// The GitOps repository's branch [default: the context's, else main].
+    #[arg(long, global = true, env = "RELEASECTL_GITOPS_BRANCH")]
+    pub gitops_branch: Option<String>,
     /// Who is acting (commit author, triggered_by); else git's user.email, else CI variables.
     #[arg(long, global = true, env = "RELEASECTL_ACTOR")]
     pub actor: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// A context of the config file (`releasectl config get-contexts`) instead of the current
+    /// one; flags and environment variables still win over it.
+    #[arg(long, global = true, env = "RELEASECTL_CONTEXT")]
+    pub context: Option<String>,
+    /// More on stderr: -v for info, -vv for debug (as RELEASECTL_LOG).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How much to log on stderr: quiet, info or debug [default: RELEASECTL_LOG, else quiet].
+    #[arg(long, global = true, value_parser = ["quiet", "info", "debug"])]
+    pub log_level: Option<String>,
 }
 
 impl Global {
+    /// The log level the flags ask for, if they do: `--log-level` wins over `-v`.
+    #[must_use]
+    pub fn log_level(&self) -> Option<crate::log::Level> {
+        use crate::log::Level;
+        match (self.log_level.as_deref(), self.verbose) {
+            (Some("debug"), _) | (None, 2..) => Some(Level::Debug),
+            (Some("info"), _) | (None, 1) => Some(Level::Info),
+            (Some(_), _) => Some(Level::Quiet),
+            (None, 0) => None,
+        }
+    }
+
     /// The flags as stage two takes them.
     #[must_use]
     pub fn flags(&self) -> Flags {
@@ -140,6 +157,9 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Print the man page of releasectl or of one of its commands (roff).
     Man(ManArgs),
+    /// Named contexts in the config file: GitOps repository, branch, registry, actor.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Debug, Args)]
@@ -358,4 +378,28 @@ pub struct CompletionArgs {
 pub struct ManArgs {
     /// A command (`deploy`, `release create`); none: the page of releasectl itself.
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the contexts; the current one is marked with `*`.
+    GetContexts,
+    /// Print the name of the current context.
+    CurrentContext,
+    /// Make a context the current one.
+    UseContext {
+        /// The context's name.
+        name: String,
+    },
+    /// Create a context, or change an existing one: it records the --gitops, --gitops-branch,
+    /// --registry, --insecure-registry and --actor given (flags or their environment variables).
+    SetContext {
+        /// The context's name.
+        name: String,
+    },
+    /// Remove a context.
+    DeleteContext {
+        /// The context's name.
+        name: String,
+    },
 }

@@ -13,6 +13,7 @@ mod classify;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
+pub mod config;
 pub mod credentials;
 pub mod deploy;
 pub mod digest;

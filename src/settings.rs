@@ -37,9 +37,57 @@ pub struct Flags {
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub gitops: Option<crate::gitops::Url>,
-    pub gitops_branch: String,
+    /// `None`: the context's, else `main`.
+    pub gitops_branch: Option<String>,
     pub actor: Option<String>,
     pub output: Output,
+}
+
+impl Flags {
+    /// Fills what the flags and the environment left unset from a config-file context.
+    pub fn apply(&mut self, context: &crate::config::Context) -> Result<(), InvalidInput> {
+        let bad = |key: &str, value: &str, e: &dyn std::fmt::Display| {
+            InvalidInput(format!(
+                "context {}: {key} is {:?}: {e}",
+                crate::text::excerpt(&context.name),
+                crate::text::excerpt(value)
+            ))
+        };
+        if self.registry.is_none()
+            && let Some(r) = &context.registry
+        {
+            self.registry = Some(r.parse().map_err(|e| bad("registry", r, &e))?);
+        }
+        if self.gitops.is_none()
+            && let Some(g) = &context.gitops
+        {
+            self.gitops = Some(g.parse().map_err(|e| bad("gitops", g, &e))?);
+        }
+        if self.gitops_branch.is_none() {
+            self.gitops_branch.clone_from(&context.gitops_branch);
+        }
+        if self.actor.is_none() {
+            self.actor.clone_from(&context.actor);
+        }
+        if self.insecure_registries.is_empty() {
+            self.insecure_registries
+                .clone_from(&context.insecure_registries);
+        }
+        Ok(())
+    }
+}
+
+/// Where the config file lives: `RELEASECTL_CONFIG`, else
+/// `$XDG_CONFIG_HOME/releasectl/config.yaml`, else `~/.config/releasectl/config.yaml`.
+#[must_use]
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = var_os("RELEASECTL_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("releasectl/config.yaml"))
 }
 
 /// A run's settings. Built once by `app`; commands only read it.
@@ -172,7 +220,13 @@ fn cache_root() -> PathBuf {
 
 /// `RELEASECTL_LOG` (`info`, `debug`; empty or unset: quiet) and the Argo CD application a
 /// plugin run is for. Read before the rest so that even a bad setting can be logged.
-pub fn log_settings() -> Result<(crate::log::Level, Option<String>), InvalidInput> {
+pub fn log_settings(
+    flag: Option<crate::log::Level>,
+) -> Result<(crate::log::Level, Option<String>), InvalidInput> {
+    let app = var("ARGOCD_APP_NAME").filter(|s| !s.is_empty());
+    if let Some(level) = flag {
+        return Ok((level, app));
+    }
     let level = match var("RELEASECTL_LOG").as_deref().map(str::trim) {
         None | Some("" | "quiet" | "off") => crate::log::Level::Quiet,
         Some("info") => crate::log::Level::Info,
@@ -184,7 +238,7 @@ pub fn log_settings() -> Result<(crate::log::Level, Option<String>), InvalidInpu
             )));
         }
     };
-    Ok((level, var("ARGOCD_APP_NAME").filter(|s| !s.is_empty())))
+    Ok((level, app))
 }
 
 impl Settings {
@@ -230,7 +284,7 @@ impl Settings {
             store,
             limits: limits()?,
             gitops: flags.gitops,
-            gitops_branch: flags.gitops_branch,
+            gitops_branch: flags.gitops_branch.unwrap_or_else(|| "main".into()),
             actor: actor(flags.actor.as_deref()),
             generate_cache: var_os("RELEASECTL_CACHE_DIR").map(PathBuf::from),
             gitops_cache: cache_root().join("git"),

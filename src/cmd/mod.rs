@@ -6,6 +6,7 @@
 pub mod approve;
 pub mod check;
 pub mod completion;
+pub mod config;
 pub mod copy;
 pub mod create;
 pub mod deploy;
