@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that runs the test suite on a fresh Debian 12 machine (and CI):
-#   1. installs the real components the integration tests run against (DESIGN.md §9) —
+#   1. installs the real components the integration tests run against (docs/design.md §9) —
 #      Debian: docker-registry, skopeo, apache2-utils (htpasswd), openssl, git (git daemon,
 #      git http-backend), lighttpd; PyPI, in ./.venv: oras 0.2.x, kubernetes-validate 1.37.x;
 #   2. checks the code: `cargo fmt --check` and `cargo clippy --all-targets --locked -D warnings`
