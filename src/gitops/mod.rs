@@ -18,8 +18,9 @@ pub mod remote;
 pub mod snapshot;
 pub mod txn;
 
-pub use push::{Author, Committer, Edit, PushOutcome};
+pub use push::{Author, Edit, PushOutcome};
 pub use register::{ProjectRef, ReleaseSelector, find_register};
+pub use remote::Committer;
 pub use remote::{Auth, GitOps, Remote, Url};
 pub use snapshot::{CommitInfo, History, PathChange, Snapshot};
 pub use txn::{Landed, Step};

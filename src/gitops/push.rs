@@ -43,24 +43,6 @@ impl Author {
     }
 }
 
-/// Who commits: the bot identity (the author is the person acting).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committer {
-    pub name: String,
-    pub email: String,
-}
-
-impl Committer {
-    /// The bot identity, `releasectl <releasectl@releasectl.invalid>` unless given.
-    #[must_use]
-    pub fn new(name: Option<&str>, email: Option<&str>) -> Self {
-        Self {
-            name: name.unwrap_or("releasectl").to_owned(),
-            email: email.unwrap_or("releasectl@releasectl.invalid").to_owned(),
-        }
-    }
-}
-
 /// A file to write (`Some`) or delete (`None`) at a repository path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
@@ -312,11 +294,5 @@ mod tests {
         );
         assert_eq!(Author::new("ci@company.com", 0).email, "ci@company.com");
         assert_eq!(Author::new("ci", 0).email, "ci@releasectl.invalid");
-    }
-
-    #[test]
-    fn the_committer_is_the_bot_unless_named() {
-        assert_eq!(Committer::new(None, None).name, "releasectl");
-        assert_eq!(Committer::new(Some("ops-bot"), None).name, "ops-bot");
     }
 }

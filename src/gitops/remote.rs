@@ -13,11 +13,9 @@ use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use git2::{Cred, CredentialType, ErrorCode, FetchOptions, RemoteCallbacks, Repository};
+use git2::{Cred, CredentialType, ErrorCode, FetchOptions, Oid, RemoteCallbacks, Repository};
 
 use super::GitError;
-use super::push::Committer;
-use super::snapshot::Snapshot;
 use crate::credentials::Secret;
 use crate::digest::sha256_hex;
 
@@ -331,8 +329,8 @@ impl GitOps {
         }
     }
 
-    /// Fetches the branch and returns its tip.
-    pub fn fetch(&self) -> Result<Snapshot<'_>, GitError> {
+    /// Fetches the branch; its tip, or `None` when the remote has no such branch yet.
+    pub(super) fn fetch_tip(&self) -> Result<Option<Oid>, GitError> {
         let auth_failed = Cell::new(false);
         let asked = Cell::new(0);
         let mut remote = self
@@ -352,18 +350,32 @@ impl GitOps {
                 .iter()
                 .any(|h| h.name() == format!("refs/heads/{}", self.branch))
         });
-        let tip = if advertised {
-            Some(
+        if advertised {
+            Ok(Some(
                 self.repo
                     .refname_to_id(&self.tracking_ref())
                     .map_err(|e| self.remote_error("fetch", &e, false))?,
-            )
+            ))
         } else {
-            None
-        };
-        match tip {
-            Some(oid) => self.snapshot_at(oid),
-            None => Ok(Snapshot::empty(self)),
+            Ok(None)
+        }
+    }
+}
+
+/// Who commits: the bot identity (the author is the person acting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committer {
+    pub name: String,
+    pub email: String,
+}
+
+impl Committer {
+    /// The bot identity, `releasectl <releasectl@releasectl.invalid>` unless given.
+    #[must_use]
+    pub fn new(name: Option<&str>, email: Option<&str>) -> Self {
+        Self {
+            name: name.unwrap_or("releasectl").to_owned(),
+            email: email.unwrap_or("releasectl@releasectl.invalid").to_owned(),
         }
     }
 }
@@ -371,6 +383,12 @@ impl GitOps {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_committer_is_the_bot_unless_named() {
+        assert_eq!(Committer::new(None, None).name, "releasectl");
+        assert_eq!(Committer::new(Some("ops-bot"), None).name, "ops-bot");
+    }
 
     #[test]
     fn credentials_in_a_url_are_split_off_and_never_kept_in_it() {

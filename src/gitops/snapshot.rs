@@ -12,6 +12,16 @@ use git2::{ErrorCode, ObjectType, Oid, Repository};
 use super::GitError;
 use super::remote::{GitOps, local};
 
+impl GitOps {
+    /// Fetches the branch and returns its tip (empty for a branch the remote does not have).
+    pub fn fetch(&self) -> Result<Snapshot<'_>, GitError> {
+        match self.fetch_tip()? {
+            Some(oid) => self.snapshot_at(oid),
+            None => Ok(Snapshot::empty(self)),
+        }
+    }
+}
+
 /// The repository at one commit (or an empty branch): files are read from its tree.
 pub struct Snapshot<'r> {
     repo: &'r Repository,
