@@ -274,19 +274,12 @@ impl Settings {
         self.now.as_second()
     }
 
-    /// A release's creation time: `SOURCE_DATE_EPOCH`, else the commit time, else now.
-    pub fn created_at(&self, committed_at: Option<&str>) -> Result<String, InvalidInput> {
-        let t = match (self.source_date_epoch, committed_at) {
-            (Some(t), _) => t,
-            (None, Some(c)) => c.parse::<Timestamp>().map_err(|_| {
-                InvalidInput(format!(
-                    "--committed-at is {:?}: expected an RFC 3339 time",
-                    crate::text::excerpt(c)
-                ))
-            })?,
-            (None, None) => self.now,
-        };
-        Ok(format_time(t))
+    /// A release's creation time, in whole seconds: `SOURCE_DATE_EPOCH`, else the commit
+    /// time, else now.
+    #[must_use]
+    pub fn created_at(&self, committed_at: Option<Timestamp>) -> Timestamp {
+        let t = self.source_date_epoch.or(committed_at).unwrap_or(self.now);
+        Timestamp::from_second(t.as_second()).unwrap_or(t)
     }
 }
 
