@@ -205,9 +205,28 @@ impl Settings {
             timeout,
         );
         store.deadline = deadline;
-        if let Some(RegistryBase::Registry { host, .. }) = &flags.registry {
-            store.env_credentials_host = Some(host.clone());
-        }
+        let registry_env = RegistryEnv {
+            token: var("RELEASECTL_REGISTRY_TOKEN")
+                .filter(|s| !s.is_empty())
+                .map(crate::credentials::Secret::new),
+            username: var("RELEASECTL_REGISTRY_USERNAME"),
+            password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
+            docker_config: var_os("DOCKER_CONFIG")
+                .map(|d| PathBuf::from(d).join("config.json"))
+                .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))),
+        };
+        store.credentials = crate::credentials::Sources {
+            env_host: match &flags.registry {
+                Some(RegistryBase::Registry { host, .. }) => Some(host.clone()),
+                _ => None,
+            },
+            environment: crate::credentials::Sources::environment(
+                registry_env.token.clone(),
+                registry_env.username.clone(),
+                registry_env.password.clone(),
+            ),
+            docker_config: registry_env.docker_config.clone(),
+        };
         let source_date_epoch = match var("SOURCE_DATE_EPOCH") {
             Some(v) => {
                 let secs: i64 = v.trim().parse().map_err(|_| {
@@ -246,18 +265,7 @@ impl Settings {
                 bot_name: var("RELEASECTL_BOT_NAME").filter(|s| !s.is_empty()),
                 bot_email: var("RELEASECTL_BOT_EMAIL").filter(|s| !s.is_empty()),
             },
-            registry_env: RegistryEnv {
-                token: var("RELEASECTL_REGISTRY_TOKEN")
-                    .filter(|s| !s.is_empty())
-                    .map(crate::credentials::Secret::new),
-                username: var("RELEASECTL_REGISTRY_USERNAME"),
-                password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
-                docker_config: var_os("DOCKER_CONFIG")
-                    .map(|d| PathBuf::from(d).join("config.json"))
-                    .or_else(|| {
-                        var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-                    }),
-            },
+            registry_env,
         })
     }
 
