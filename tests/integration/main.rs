@@ -18,6 +18,7 @@ mod deploy_support;
 mod generate;
 mod generate_cache;
 mod generate_faults;
+mod generate_identity;
 mod generate_inputs;
 mod gitops;
 mod harness;

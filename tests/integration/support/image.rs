@@ -431,7 +431,7 @@ impl ImageBuilder {
                 "uncompressed_size": uncompressed,
                 "documents": files.len(),
                 "files": files,
-                "objects": [],
+                "objects": objects_record(&self.files),
             },
         });
         for edit in &self.metadata_edits {
@@ -497,6 +497,44 @@ impl ImageBuilder {
             tampered: stored,
         }
     }
+}
+
+/// The objects record (`resources.objects`) of `files`, as a writer makes it: each document's
+/// apiVersion, kind, namespace (absent, null or empty: null) and name. A file or document this
+/// plain reader cannot read adds nothing: the product refuses it before it compares the record.
+fn objects_record(files: &[(String, Vec<u8>)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (path, data) in files {
+        let Ok(text) = std::str::from_utf8(data) else {
+            continue;
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let documents: Vec<Value> = if path.ends_with(".json") {
+            serde_json::from_str(text)
+                .map(|v| vec![v])
+                .unwrap_or_default()
+        } else {
+            serde_saphyr::from_multiple(text).unwrap_or_default()
+        };
+        for doc in &documents {
+            let metadata = &doc["metadata"];
+            let (Some(api_version), Some(kind), Some(name)) = (
+                doc["apiVersion"].as_str(),
+                doc["kind"].as_str(),
+                metadata["name"].as_str(),
+            ) else {
+                continue;
+            };
+            let namespace = metadata["namespace"].as_str().filter(|s| !s.is_empty());
+            out.push(json!({
+                "api_version": api_version,
+                "kind": kind,
+                "namespace": namespace,
+                "name": name,
+            }));
+        }
+    }
+    out
 }
 
 /// The `mediaType` field of a manifest or index, or the manifest type.
