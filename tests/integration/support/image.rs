@@ -509,7 +509,7 @@ fn objects_record(files: &[(String, Vec<u8>)]) -> Vec<Value> {
             continue;
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let documents: Vec<Value> = if path.ends_with(".json") {
+        let documents: Vec<Value> = if Path::new(path).extension().is_some_and(|e| e == "json") {
             serde_json::from_str(text)
                 .map(|v| vec![v])
                 .unwrap_or_default()
