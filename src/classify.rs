@@ -9,12 +9,6 @@ impl Classify for crate::archive::ArchiveError {
     }
 }
 
-impl Classify for crate::credentials::CredentialsError {
-    fn exit(&self) -> Exit {
-        Exit::Remote
-    }
-}
-
 impl Classify for crate::oci::OciError {
     fn exit(&self) -> Exit {
         if self.is_verification() {

@@ -71,6 +71,13 @@ pub enum CredentialsError {
     },
 }
 
+/// Credentials that cannot be read stop the registry access: a remote failure (exit 5).
+impl crate::exit::Classify for CredentialsError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Remote
+    }
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DockerConfig {
