@@ -27,14 +27,20 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && ldd /out/releasectl
 
 # Debian slim rather than distroless: the binary links glibc and, through git2, OpenSSL
-# (libssl3, pulled in by ca-certificates) and zlib (essential in Debian). The smoke test below
-# fails the build if any shared library is missing.
+# (libssl3, pulled in by ca-certificates) and zlib (essential in Debian). The smoke tests below
+# fail the build if any shared library is missing.
+#
+# amazon-ecr-credential-helper is Debian's build of docker-credential-ecr-login: with
+# `"credHelpers": {"<account>.dkr.ecr.<region>.amazonaws.com": "ecr-login"}` in the mounted
+# docker config, releasectl gets ECR tokens from the pod's AWS identity (IRSA) with no
+# long-lived secret (docs/argocd.md §4). It is the only credential helper in the image.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates amazon-ecr-credential-helper \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/releasectl /usr/local/bin/releasectl
 RUN ["/usr/local/bin/releasectl", "--version"]
+RUN ["docker-credential-ecr-login", "-v"]
 # Argo CD runs its containers (and requires the plugin sidecar to run) as uid 999.
 USER 999
 ENV HOME=/home/argocd

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: `releasectl deploy` cost grows with the changed paths, not the repository
-# (DESIGN.md §7, issue 5 "Speed"). Not a timed test: run it by hand and report the figures.
+# (docs/design.md §7, issue 5 "Speed"). Not a timed test: run it by hand and report the figures.
 #
 #  1. Generates two bare GitOps repositories: a large one (20,000 files, 10,000 commits, built
 #     with `git fast-import`) and a small one (10 files), both with the same policy, and

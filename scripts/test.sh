@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one command that runs the test suite on a fresh Debian 12 machine (and CI):
-#   1. installs the real components the integration tests run against (DESIGN.md §9) —
+#   1. installs the real components the integration tests run against (docs/design.md §9) —
 #      Debian: docker-registry, skopeo, apache2-utils (htpasswd), openssl, git (git daemon,
 #      git http-backend), lighttpd; PyPI, in ./.venv: oras 0.2.x, kubernetes-validate 1.37.x;
-#   2. runs the tests: `cargo nextest run --profile ci` when cargo-nextest is installed, else
+#   2. checks the code: `cargo fmt --check` and `cargo clippy --all-targets --locked -D warnings`
+#      (one build of the dependencies shared with the tests: clippy checks, the tests build);
+#   3. runs the tests: `cargo nextest run --profile ci` when cargo-nextest is installed, else
 #      `cargo test`. Extra arguments go to the test runner.
 # Idempotent: when everything is in place it only checks (well under a second) and runs tests.
 # Tests never skip a missing component, they fail: this script is what makes them pass.
@@ -90,6 +92,12 @@ if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
     "$venv/bin/python" -c "$check_venv"
 fi
 export RELEASECTL_TEST_PYTHON="${RELEASECTL_TEST_PYTHON:-$PWD/$venv/bin/python}"
+
+# --- Format and lints -------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets --locked -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
 
 # --- Tests -----------------------------------------------------------------------------------
 if cargo nextest --version >/dev/null 2>&1; then

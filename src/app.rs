@@ -42,14 +42,27 @@ fn write_report(outcome: &mut Outcome) -> std::io::Result<()> {
 }
 
 fn run(cli: Cli) -> Result<Outcome> {
-    let (level, app) = settings::log_settings()?;
+    let (level, app) = settings::log_settings(cli.global.log_level())?;
     crate::log::init(level, app);
-    let budget = if matches!(cli.command, Command::Generate(_)) {
-        settings::GENERATE_TIMEOUT
-    } else {
-        settings::DEFAULT_TIMEOUT
+    let mut flags = cli.global.flags();
+    let budget = match &cli.command {
+        Command::Config(command) => {
+            return cmd::config::run(command, settings::config_path(), &flags);
+        }
+        // The plugin is configured by its environment only, never by a user's config file.
+        Command::Generate(_) => settings::GENERATE_TIMEOUT,
+        _ => {
+            if let Some(path) = settings::config_path() {
+                let config = cmd::config::load(&path)?;
+                let file = path.display().to_string();
+                if let Some(context) = config.select(&file, cli.global.context.as_deref())? {
+                    flags.apply(context)?;
+                }
+            }
+            settings::DEFAULT_TIMEOUT
+        }
     };
-    let settings = Settings::load(cli.global.flags(), budget)?;
+    let settings = Settings::load(flags, budget)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -73,9 +86,13 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Status(args) => cmd::status::status(&args, s),
         Command::History(args) => cmd::status::history(&args, s),
         Command::Diff(args) => cmd::diff::run(&args, s).await,
-        Command::Approve(args) => cmd::approve::approve(&args, s),
-        Command::Revoke(args) => cmd::approve::revoke(&args, s),
+        Command::Approve(args) => cmd::approve::approve(&args, s).await,
+        Command::Revoke(args) => cmd::approve::revoke(&args, s).await,
         Command::Check(args) => cmd::check::run(&args, s),
+        Command::Version => cmd::version::run(s),
+        Command::Completion(args) => cmd::completion::completion(args.shell),
+        Command::Man(args) => cmd::completion::man(&args.command),
+        Command::Config(_) => unreachable!("config commands run before the settings are built"),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
     }
 }

@@ -71,11 +71,6 @@ const APPROVAL_KEYS: &[&str] = &[
     "signature",
 ];
 
-#[must_use]
-pub fn path(env: &str, repository: &Repository, project: &Project, commit: &CommitSha) -> String {
-    format!("approvals/{env}/{repository}/{project}/{commit}.yaml")
-}
-
 impl ApprovalFile {
     #[must_use]
     pub fn new(env: &str, repository: Repository, project: Project, commit: CommitSha) -> Self {
@@ -252,6 +247,12 @@ pub fn facts(
             }
         })
         .collect()
+}
+
+impl crate::exit::Classify for ApprovalError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
 }
 
 #[cfg(test)]

@@ -1,20 +1,42 @@
-//! The command line (DESIGN.md §10), stage one: syntax only. Values that have a domain type
-//! are parsed into it here, by clap's value parsers, so a bad SHA or reference is a usage
-//! error (exit 2) that names the flag.
+//! The command line (docs/design.md §10), stage one: syntax only. Values that have a domain
+//! type are parsed into it here, by clap's value parsers (environment, project, release id,
+//! `--override` rule, GitOps URL, tag strategy), so a bad value is a usage error (exit 2)
+//! that names the flag.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{Args, Parser, Subcommand};
 
+use crate::deploy::Override;
 use crate::format::TriggerType;
+use crate::gitops::register::TagStrategy;
+use crate::gitops::{ProjectRef, ReleaseSelector, Url};
 use crate::ids::{CommitSha, Project, Repository};
 use crate::oci::RegistryBase;
+use crate::policy::EnvName;
 use crate::settings::{Flags, Output};
+
+/// `--version`: the crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `--version` in full, and `releasectl version`: what was built, from which commit, when, with
+/// which compiler (recorded by build.rs).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RELEASECTL_GIT_COMMIT"),
+    ", built ",
+    env!("RELEASECTL_BUILD_DATE"),
+    ", ",
+    env!("RELEASECTL_RUSTC"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(
     name = "releasectl",
-    version,
+    version = VERSION,
+    long_version = LONG_VERSION,
     about = "Immutable releases as OCI images, delivered through GitOps with Argo CD"
 )]
 pub struct Cli {
@@ -45,24 +67,41 @@ pub struct Global {
     pub timeout: Option<std::time::Duration>,
     /// The GitOps repository: a URL (file://, git://, http(s)://, ssh://) or a path.
     #[arg(long, global = true, env = "RELEASECTL_GITOPS")]
-    pub gitops: Option<String>,
-    /// The GitOps repository's branch.
-    #[arg(
-        long,
-        global = true,
-        env = "RELEASECTL_GITOPS_BRANCH",
-        default_value = "main"
-    )]
-    pub gitops_branch: String,
+    pub gitops: Option<Url>,
+    /// The GitOps repository's branch [default: the context's, else main].
+    #[arg(long, global = true, env = "RELEASECTL_GITOPS_BRANCH")]
+    pub gitops_branch: Option<String>,
     /// Who is acting (commit author, triggered_by); else git's user.email, else CI variables.
     #[arg(long, global = true, env = "RELEASECTL_ACTOR")]
     pub actor: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// A context of the config file (`releasectl config get-contexts`) instead of the current
+    /// one; flags and environment variables still win over it.
+    #[arg(long, global = true, env = "RELEASECTL_CONTEXT")]
+    pub context: Option<String>,
+    /// More on stderr: -v for info, -vv for debug (as RELEASECTL_LOG).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How much to log on stderr: quiet, info or debug [default: RELEASECTL_LOG, else quiet].
+    #[arg(long, global = true, value_parser = ["quiet", "info", "debug"])]
+    pub log_level: Option<String>,
 }
 
 impl Global {
+    /// The log level the flags ask for, if they do: `--log-level` wins over `-v`.
+    #[must_use]
+    pub fn log_level(&self) -> Option<crate::log::Level> {
+        use crate::log::Level;
+        match (self.log_level.as_deref(), self.verbose) {
+            (Some("debug"), _) | (None, 2..) => Some(Level::Debug),
+            (Some("info"), _) | (None, 1) => Some(Level::Info),
+            (Some(_), _) => Some(Level::Quiet),
+            (None, 0) => None,
+        }
+    }
+
     /// The flags as stage two takes them.
     #[must_use]
     pub fn flags(&self) -> Flags {
@@ -112,6 +151,15 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Validate the GitOps repository (or each commit of a range) against its policy.
     Check(CheckArgs),
+    /// Show the version, the git commit and the date of the build, and the compiler.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Print the man page of releasectl or of one of its commands (roff).
+    Man(ManArgs),
+    /// Named contexts in the config file: GitOps repository, branch, registry, actor.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Debug, Args)]
@@ -131,12 +179,11 @@ pub enum ReleaseCommand {
     List(ListArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TagStrategy {
-    /// Only tags `<project>/v*` make an alias (`auth-service/v1.2.3` → `v1.2.3`).
-    Monorepo,
-    /// Every tag makes an alias.
-    TagAll,
+/// `--tag-strategy monorepo|tag-all`: `monorepo` makes an alias only of tags
+/// `<project>/v*` (`auth-service/v1.2.3` → `v1.2.3`); `tag-all` of every tag.
+fn tag_strategy() -> impl clap::builder::TypedValueParser<Value = TagStrategy> {
+    PossibleValuesParser::new(["monorepo", "tag-all"])
+        .map(|s| s.parse::<TagStrategy>().expect("a possible value"))
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +203,8 @@ pub struct CreateArgs {
     pub source_branch: Option<String>,
     #[arg(long)]
     pub source_tag: Option<String>,
-    #[arg(long, value_enum, default_value_t = TagStrategy::Monorepo)]
+    /// Which git tags make an alias: `monorepo` (only `<project>/v*`) or `tag-all`.
+    #[arg(long, value_parser = tag_strategy(), default_value = "monorepo")]
     pub tag_strategy: TagStrategy,
     /// Author of the source commit, e.g. "Alice <alice@example.com>".
     #[arg(long)]
@@ -199,15 +247,15 @@ pub struct CopyArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
-    pub project: String,
+    pub project: ProjectRef,
     /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
-    pub release_id: String,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
-    pub project: String,
+    pub project: ProjectRef,
 }
 
 #[derive(Debug, Args)]
@@ -217,7 +265,7 @@ pub struct PolicyFlags {
     pub dry_run: bool,
     /// Let a failing rule pass (recorded in the commit); needs --reason. Repeatable.
     #[arg(long = "override", value_name = "RULE", requires = "reason")]
-    pub overrides: Vec<String>,
+    pub overrides: Vec<Override>,
     /// Why the override is needed.
     #[arg(long)]
     pub reason: Option<String>,
@@ -238,22 +286,22 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    pub project: String,
+    pub project: ProjectRef,
     #[arg(long)]
-    pub from: String,
+    pub from: EnvName,
     #[arg(long)]
-    pub to: String,
+    pub to: EnvName,
     #[command(flatten)]
     pub policy: PolicyFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    pub env: String,
-    pub project: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
     /// The release to go back to (default: the one before the current in this environment).
     #[arg(long)]
-    pub to: Option<String>,
+    pub to: Option<ReleaseSelector>,
     /// Keep the rolled-back release out of this environment until `unblock`.
     #[arg(long)]
     pub block: bool,
@@ -263,21 +311,21 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct UnblockArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only this project (`auth-service` or `company/monorepo/auth-service`).
-    pub project: Option<String>,
+    pub project: Option<ProjectRef>,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    pub env: String,
-    pub project: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
 }
 
 #[derive(Debug, Args)]
@@ -289,9 +337,9 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
     /// Why this release may go to this environment.
     #[arg(long)]
     pub justification: String,
@@ -303,9 +351,9 @@ pub struct ApproveArgs {
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
-    pub env: String,
-    pub project: String,
-    pub release_id: String,
+    pub env: EnvName,
+    pub project: ProjectRef,
+    pub release_id: ReleaseSelector,
 }
 
 #[derive(Debug, Args)]
@@ -317,4 +365,41 @@ pub struct CheckArgs {
     /// policy windows are judged at the current time, not at commit time.
     #[arg(long)]
     pub here: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (`deploy`, `release create`); none: the page of releasectl itself.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the contexts; the current one is marked with `*`.
+    GetContexts,
+    /// Print the name of the current context.
+    CurrentContext,
+    /// Make a context the current one.
+    UseContext {
+        /// The context's name.
+        name: String,
+    },
+    /// Create a context, or change an existing one: it records the --gitops, --gitops-branch,
+    /// --registry, --insecure-registry and --actor given (flags or their environment variables).
+    SetContext {
+        /// The context's name.
+        name: String,
+    },
+    /// Remove a context.
+    DeleteContext {
+        /// The context's name.
+        name: String,
+    },
 }

@@ -1,4 +1,4 @@
-//! Names that identify a release: repository, project and commit (DESIGN.md §2).
+//! Names that identify a release: repository, project and commit (docs/design.md §2).
 //!
 //! Each is a newtype that can only hold a valid value, parsed once at the edge. Repository path
 //! segments and project names follow the OCI distribution name grammar

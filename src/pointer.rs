@@ -50,16 +50,6 @@ pub const ANN_DEPLOYED_AT: &str = "releasectl.dev/deployed-at";
 /// Commits that may not return to this environment until unblocked (`rollback --block`).
 pub const ANN_BLOCKED: &str = "releasectl.dev/blocked-releases";
 
-/// Where the pointer of `id`'s project lives in environment `env`.
-#[must_use]
-pub fn path(
-    env: &str,
-    repository: &crate::ids::Repository,
-    project: &crate::ids::Project,
-) -> String {
-    format!("{env}/apps/{repository}/{project}/release.yaml")
-}
-
 impl Pointer {
     /// The commits blocked from this environment.
     #[must_use]
@@ -194,6 +184,12 @@ fn parsed<T: std::str::FromStr>(node: &Node<'_>, expected: &str) -> Result<T, Fi
     node.str(expected)?
         .parse()
         .map_err(|_| node.invalid(expected))
+}
+
+impl crate::exit::Classify for PointerError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::archive::{self, Limits};
 use crate::digest::{Digest, sha256_hex};
 use crate::format::{self, Expected, Located, Metadata, ReleaseConfig};
 use crate::ids::ReleaseId;
-use crate::manifests::{self, Document, ObjectRef};
+use crate::manifests::{self, Document, ObjectName, ObjectRef};
 use crate::oci::{ImageRef, OciError, Store, StoreOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -466,7 +466,7 @@ fn check_resources(head: &Head, layer: &[u8], limits: &Limits) -> Result<Manifes
 
 /// The order objects are compared in: (kind, namespace with none first, name), then
 /// `api_version`, so that equal lists compare equal whatever order they came in.
-fn object_key(o: &ObjectRef) -> (&str, Option<&str>, &str, &str) {
+fn object_key(o: &ObjectRef) -> (&str, Option<&str>, &ObjectName, &str) {
     (&o.kind, o.namespace.as_deref(), &o.name, &o.api_version)
 }
 
@@ -503,11 +503,12 @@ fn check_objects(documents: &[(usize, Document)], recorded: &[ObjectRef]) -> Res
     }
 }
 
-/// An object's identity for messages: `apiVersion kind namespace/name`, escaped.
+/// An object's identity for messages: `apiVersion kind namespace/name`, escaped (a
+/// `generateName` prefix shows as `prefix* (generateName)`).
 fn show(o: &ObjectRef) -> String {
     let name = match &o.namespace {
         Some(ns) => format!("{ns}/{}", o.name),
-        None => o.name.clone(),
+        None => o.name.to_string(),
     };
     crate::text::excerpt(&format!("{} {} {name}", o.api_version, o.kind))
 }
@@ -527,7 +528,7 @@ mod tests {
             api_version: api_version.into(),
             kind: kind.into(),
             namespace: namespace.map(Into::into),
-            name: name.into(),
+            name: ObjectName::Name(name.into()),
         }
     }
 

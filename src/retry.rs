@@ -28,6 +28,20 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     Duration::from_millis(jitter(ceiling))
 }
 
+/// How long a `Retry-After` header asks to wait: delta-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 §10.2.3) measured from `now`. A date in the past
+/// means "now"; anything else is ignored (the caller's own backoff applies).
+#[must_use]
+pub fn retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = now.duration_until(at);
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
 /// The attempts of a retried operation: at most `max`, none starting after `deadline`.
 pub struct Attempts {
     done: u32,
@@ -77,17 +91,6 @@ impl Attempts {
         }
     }
 
-    /// Waits (blocking the thread) for the next attempt; `false` when none is left.
-    pub fn next_blocking(&mut self) -> bool {
-        match self.pause() {
-            Some(p) => {
-                std::thread::sleep(p);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// How many attempts were made.
     #[must_use]
     pub fn made(&self) -> u32 {
@@ -98,6 +101,22 @@ impl Attempts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now: jiff::Timestamp = "2026-10-21T07:27:00Z".parse().unwrap();
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
 
     #[test]
     fn backoff_stays_under_its_growing_ceiling_and_the_cap() {

@@ -36,10 +36,58 @@ pub struct Flags {
     pub insecure_registries: Vec<String>,
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<Duration>,
-    pub gitops: Option<String>,
-    pub gitops_branch: String,
+    pub gitops: Option<crate::gitops::Url>,
+    /// `None`: the context's, else `main`.
+    pub gitops_branch: Option<String>,
     pub actor: Option<String>,
     pub output: Output,
+}
+
+impl Flags {
+    /// Fills what the flags and the environment left unset from a config-file context.
+    pub fn apply(&mut self, context: &crate::config::Context) -> Result<(), InvalidInput> {
+        let bad = |key: &str, value: &str, e: &dyn std::fmt::Display| {
+            InvalidInput(format!(
+                "context {}: {key} is {:?}: {e}",
+                crate::text::excerpt(&context.name),
+                crate::text::excerpt(value)
+            ))
+        };
+        if self.registry.is_none()
+            && let Some(r) = &context.registry
+        {
+            self.registry = Some(r.parse().map_err(|e| bad("registry", r, &e))?);
+        }
+        if self.gitops.is_none()
+            && let Some(g) = &context.gitops
+        {
+            self.gitops = Some(g.parse().map_err(|e| bad("gitops", g, &e))?);
+        }
+        if self.gitops_branch.is_none() {
+            self.gitops_branch.clone_from(&context.gitops_branch);
+        }
+        if self.actor.is_none() {
+            self.actor.clone_from(&context.actor);
+        }
+        if self.insecure_registries.is_empty() {
+            self.insecure_registries
+                .clone_from(&context.insecure_registries);
+        }
+        Ok(())
+    }
+}
+
+/// Where the config file lives: `RELEASECTL_CONFIG`, else
+/// `$XDG_CONFIG_HOME/releasectl/config.yaml`, else `~/.config/releasectl/config.yaml`.
+#[must_use]
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = var_os("RELEASECTL_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("releasectl/config.yaml"))
 }
 
 /// A run's settings. Built once by `app`; commands only read it.
@@ -54,7 +102,7 @@ pub struct Settings {
     pub registry: Option<RegistryBase>,
     pub store: StoreOptions,
     pub limits: Limits,
-    pub gitops: Option<String>,
+    pub gitops: Option<crate::gitops::Url>,
     pub gitops_branch: String,
     /// Who acts: `--actor`, else git's `user.email`, else the CI's user variables.
     pub actor: Option<String>,
@@ -71,14 +119,13 @@ pub struct Settings {
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GitEnv {
-    pub username: Option<String>,
-    /// `RELEASECTL_GIT_PASSWORD`, else `RELEASECTL_GIT_TOKEN`.
-    pub password: Option<crate::credentials::Secret>,
-    pub ssh_key: Option<PathBuf>,
-    pub bot_name: Option<String>,
-    pub bot_email: Option<String>,
+    /// `RELEASECTL_GIT_USERNAME`, `RELEASECTL_GIT_PASSWORD` (else `RELEASECTL_GIT_TOKEN`),
+    /// `RELEASECTL_GIT_SSH_KEY`.
+    pub auth: crate::gitops::Auth,
+    /// `RELEASECTL_BOT_NAME`, `RELEASECTL_BOT_EMAIL`.
+    pub committer: crate::gitops::Committer,
 }
 
 /// Registry credentials from the environment and where the docker config lives.
@@ -173,7 +220,13 @@ fn cache_root() -> PathBuf {
 
 /// `RELEASECTL_LOG` (`info`, `debug`; empty or unset: quiet) and the Argo CD application a
 /// plugin run is for. Read before the rest so that even a bad setting can be logged.
-pub fn log_settings() -> Result<(crate::log::Level, Option<String>), InvalidInput> {
+pub fn log_settings(
+    flag: Option<crate::log::Level>,
+) -> Result<(crate::log::Level, Option<String>), InvalidInput> {
+    let app = var("ARGOCD_APP_NAME").filter(|s| !s.is_empty());
+    if let Some(level) = flag {
+        return Ok((level, app));
+    }
     let level = match var("RELEASECTL_LOG").as_deref().map(str::trim) {
         None | Some("" | "quiet" | "off") => crate::log::Level::Quiet,
         Some("info") => crate::log::Level::Info,
@@ -185,7 +238,7 @@ pub fn log_settings() -> Result<(crate::log::Level, Option<String>), InvalidInpu
             )));
         }
     };
-    Ok((level, var("ARGOCD_APP_NAME").filter(|s| !s.is_empty())))
+    Ok((level, app))
 }
 
 impl Settings {
@@ -250,28 +303,36 @@ impl Settings {
             store,
             limits: limits()?,
             gitops: flags.gitops,
-            gitops_branch: flags.gitops_branch,
+            gitops_branch: flags.gitops_branch.unwrap_or_else(|| "main".into()),
             actor: actor(flags.actor.as_deref()),
             generate_cache: var_os("RELEASECTL_CACHE_DIR").map(PathBuf::from),
             gitops_cache: cache_root().join("git"),
             allow_layout_pointers: var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_some(),
             source_date_epoch,
             git: GitEnv {
-                username: var("RELEASECTL_GIT_USERNAME"),
-                password: var("RELEASECTL_GIT_PASSWORD")
-                    .or_else(|| var("RELEASECTL_GIT_TOKEN"))
-                    .map(crate::credentials::Secret::new),
-                ssh_key: var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
-                bot_name: var("RELEASECTL_BOT_NAME").filter(|s| !s.is_empty()),
-                bot_email: var("RELEASECTL_BOT_EMAIL").filter(|s| !s.is_empty()),
+                auth: crate::gitops::Auth {
+                    username: var("RELEASECTL_GIT_USERNAME"),
+                    password: var("RELEASECTL_GIT_PASSWORD")
+                        .or_else(|| var("RELEASECTL_GIT_TOKEN"))
+                        .map(crate::credentials::Secret::new),
+                    ssh_key: var_os("RELEASECTL_GIT_SSH_KEY").map(PathBuf::from),
+                },
+                committer: crate::gitops::Committer::new(
+                    var("RELEASECTL_BOT_NAME")
+                        .filter(|s| !s.is_empty())
+                        .as_deref(),
+                    var("RELEASECTL_BOT_EMAIL")
+                        .filter(|s| !s.is_empty())
+                        .as_deref(),
+                ),
             },
             registry_env,
         })
     }
 
     /// The GitOps repository's URL or path (`--gitops`).
-    pub fn gitops_url(&self) -> Result<&str, InvalidInput> {
-        self.gitops.as_deref().ok_or_else(|| {
+    pub fn gitops_url(&self) -> Result<&crate::gitops::Url, InvalidInput> {
+        self.gitops.as_ref().ok_or_else(|| {
             InvalidInput("no GitOps repository: set --gitops or RELEASECTL_GITOPS".into())
         })
     }
@@ -288,25 +349,5 @@ impl Settings {
     pub fn created_at(&self, committed_at: Option<Timestamp>) -> Timestamp {
         let t = self.source_date_epoch.or(committed_at).unwrap_or(self.now);
         Timestamp::from_second(t.as_second()).unwrap_or(t)
-    }
-}
-
-/// RFC 3339 in UTC with whole seconds: `2026-11-22T10:30:00Z`.
-#[must_use]
-pub fn format_time(t: Timestamp) -> String {
-    Timestamp::from_second(t.as_second())
-        .unwrap_or(t)
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_formatted_in_utc_with_whole_seconds() {
-        let t: Timestamp = "2026-11-22T11:30:00.5+01:00".parse().unwrap();
-        assert_eq!(format_time(t), "2026-11-22T10:30:00Z");
     }
 }

@@ -1,4 +1,4 @@
-//! SSH signatures for approvals (DESIGN.md §8): the `ssh-keygen -Y sign` format (sshsig),
+//! SSH signatures for approvals (docs/design.md §8): the `ssh-keygen -Y sign` format (sshsig),
 //! namespace `releasectl-approval`, over an approval's canonical payload.
 //!
 //! Verification is pure Rust (ssh-key), interoperable both ways with `ssh-keygen -Y sign`

@@ -79,27 +79,40 @@ pub fn is_limit(error: &serde_saphyr::Error) -> bool {
     )
 }
 
-/// Why [`documents`] or [`typed`] could not read a file. Callers name the file.
+/// Why [`documents`] or [`typed`] could not read a file. Callers name the file. Each message
+/// holds the parser's reason and position once (no source chain that would repeat it).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("not valid UTF-8 (first invalid byte at offset {offset})")]
     NotUtf8 { offset: usize },
     #[error(
-        "exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused"
+        "exceeds the parser's resource limits (alias expansion, nesting or size; alias bombs are refused): {0}"
     )]
-    Limit(#[source] Box<serde_saphyr::Error>),
+    Limit(String),
     #[error("{0}")]
-    Syntax(#[source] Box<serde_saphyr::Error>),
+    Syntax(String),
 }
 
 impl From<serde_saphyr::Error> for LoadError {
     fn from(e: serde_saphyr::Error) -> Self {
         if is_limit(&e) {
-            Self::Limit(Box::new(e))
+            Self::Limit(reason(&e))
         } else {
-            Self::Syntax(Box::new(e))
+            Self::Syntax(reason(&e))
         }
     }
+}
+
+/// The parser's reason for refusing a file, with its line and column, made fit for a message:
+/// the library's configuration hints removed, control characters escaped (the reason may quote
+/// the input, a key say), and cut at a few hundred characters.
+#[must_use]
+pub fn reason(error: &serde_saphyr::Error) -> String {
+    let text = error
+        .to_string()
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .replace(" rejected by the configured policy", " is not allowed");
+    crate::text::printable(&text, 300)
 }
 
 fn utf8(data: &[u8]) -> Result<&str, LoadError> {

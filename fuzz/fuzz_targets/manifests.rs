@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     for o in &objects {
-        assert!(!o.api_version.is_empty() && !o.kind.is_empty() && !o.name.is_empty(), "{o:?}");
+        assert!(!o.api_version.is_empty() && !o.kind.is_empty() && !o.name.as_str().is_empty(), "{o:?}");
         assert!(o.namespace.as_deref() != Some(""), "empty namespace kept: {o:?}");
     }
     let rendered = manifests::render(&objects).expect("objects from parse_file must render");

@@ -1,16 +1,17 @@
 //! `approve` and `revoke`: approvals as files in the GitOps repository, each in its own
-//! descriptive commit (DESIGN.md §8). With `--key`, the approval carries an SSH signature
+//! descriptive commit (docs/design.md §8). With `--key`, the approval carries an SSH signature
 //! over its canonical payload, so push access alone cannot forge one.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::approvals::{self, Approval, ApprovalFile};
+use crate::approvals::{Approval, ApprovalFile};
 use crate::cli::{ApproveArgs, RevokeArgs};
 use crate::deploy::plan;
 use crate::exit::InvalidInput;
-use crate::gitops::{Edit, Identity, Txn};
+use crate::gitops::layout::{self, load_approvals};
+use crate::gitops::{Author, Edit, GitOps, Remote, Step};
 use crate::settings::{Output, Settings};
 
 /// Signs `payload` with a private key file, or through ssh-agent when `key` is a public key.
@@ -44,33 +45,31 @@ fn sign(key: &Path, payload: &str) -> crate::exit::Result<String> {
     crate::signing::sign(key, payload).map_err(|e| InvalidInput(e).into())
 }
 
-pub fn approve(args: &ApproveArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = approve_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn approve_to(
+pub async fn approve(
     args: &ApproveArgs,
     settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
+) -> crate::exit::Result<super::Outcome> {
     if args.justification.trim().is_empty() {
         return Err(InvalidInput(
             "--justification is empty: say why this release may go there".into(),
         )
         .into());
     }
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let actor = settings
         .actor
         .clone()
         .ok_or_else(|| InvalidInput("who approves? set --actor or RELEASECTL_ACTOR".into()))?;
-    let deadline = settings.deadline;
-    let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
-    let (summary, oid) = gitops.transact(20, deadline, |tip| {
-        let policy = plan::load_policy(&gitops, tip)?;
-        let env = plan::environment(&policy, &env_name)?;
+    let author = Author::new(&actor, settings.unix_now());
+    let landed = gitops.transact(&author, settings.deadline, async |tip| {
+        let policy = layout::load_policy(&gitops, tip)?;
+        let env = plan::environment(&policy, &args.env)?;
         let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
         let entry = reg.resolve(&args.release_id)?.clone();
                 let now = settings.now;
@@ -79,9 +78,9 @@ fn approve_to(
             crate::log::info(&format!("{actor} is not an approver for {} in {}: the approval will not count", reg.full_name(), env.name));
             eprintln!("releasectl: warning: {actor} is not listed as an approver for {}: this approval will not count", env.name);
         }
-        let path = approvals::path(env.name.as_str(), &reg.repository, &reg.project, &entry.commit);
-        let mut file = match plan::read(&gitops, tip, &path)? {
-            Some(b) => ApprovalFile::parse(&path, &b)?,
+        let path = layout::approvals_path(&env.name, &reg.repository, &reg.project, &entry.commit);
+        let mut file = match load_approvals(tip, &path)? {
+            Some(file) => file,
             None => ApprovalFile::new(env.name.as_str(), reg.repository.clone(), reg.project.clone(), entry.commit.clone()),
         };
         let live = |a: &&Approval| a.approver == actor && a.digest == entry.digest && a.expires_at.parse::<jiff::Timestamp>().is_ok_and(|t| t > now);
@@ -123,16 +122,17 @@ fn approve_to(
             env.name,
             reg.full_name(),
         );
-        Ok(Txn::Commit {
+        Ok(Step::Commit {
             edits: vec![Edit {
                 path: path.clone(),
                 content: Some(file.to_yaml().into_bytes()),
             }],
             message,
-            identity: Identity::new(&actor, settings.unix_now()),
             result: (format!("approved release {} of {} for {} until {expires}", entry.label(), reg.full_name(), env.name), path),
         })
-    })?;
+    }).await?;
+    let (summary, oid) = (landed.result, landed.commit);
+    let mut out = Vec::new();
     match settings.output {
         Output::Text => writeln!(
             out,
@@ -146,31 +146,30 @@ fn approve_to(
             serde_json::json!({"result": summary.0, "file": summary.1, "commit": oid.map(|o| o.to_string())})
         )?,
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }
 
-pub fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = revoke_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn revoke_to(args: &RevokeArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let actor = settings
         .actor
         .clone()
         .ok_or_else(|| InvalidInput("who revokes? set --actor or RELEASECTL_ACTOR".into()))?;
-    let deadline = settings.deadline;
-    let env_name: crate::policy::EnvName = args.env.parse().map_err(InvalidInput)?;
-    let (summary, oid) = gitops.transact(20, deadline, |tip| {
+    let env_name = &args.env;
+    let author = Author::new(&actor, settings.unix_now());
+    let landed = gitops.transact(&author, settings.deadline, async |tip| {
         let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
         let entry = reg.resolve(&args.release_id)?.clone();
-        let path = approvals::path(env_name.as_str(), &reg.repository, &reg.project, &entry.commit);
-        let Some(bytes) = plan::read(&gitops, tip, &path)? else {
+        let path = layout::approvals_path(env_name, &reg.repository, &reg.project, &entry.commit);
+        let Some(mut file) = load_approvals(tip, &path)? else {
             return Err(InvalidInput(format!("no approvals of release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());
         };
-        let mut file = ApprovalFile::parse(&path, &bytes)?;
         let before = file.approvals.len();
         file.approvals.retain(|a| a.approver != actor);
         if file.approvals.len() == before {
@@ -184,16 +183,17 @@ fn revoke_to(args: &RevokeArgs, settings: &Settings, out: &mut Vec<u8>) -> crate
             entry.digest,
             reg.full_name(),
         );
-        Ok(Txn::Commit {
+        Ok(Step::Commit {
             edits: vec![Edit {
                 path,
                 content: (!file.approvals.is_empty()).then(|| file.to_yaml().into_bytes()),
             }],
             message,
-            identity: Identity::new(&actor, settings.unix_now()),
             result: format!("revoked {actor}'s approval of release {} of {} for {env_name}", entry.label(), reg.full_name()),
         })
-    })?;
+    }).await?;
+    let (summary, oid) = (landed.result, landed.commit);
+    let mut out = Vec::new();
     match settings.output {
         Output::Text => writeln!(
             out,
@@ -206,5 +206,5 @@ fn revoke_to(args: &RevokeArgs, settings: &Settings, out: &mut Vec<u8>) -> crate
             serde_json::json!({"result": summary, "commit": oid.map(|o| o.to_string())})
         )?,
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }

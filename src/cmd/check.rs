@@ -1,4 +1,4 @@
-//! `check`: the GitOps repository checks itself (DESIGN.md §7, §8), so a change pushed
+//! `check`: the GitOps repository checks itself (docs/design.md §7, §8), so a change pushed
 //! around the CLI is caught by the repository's own CI or `pre-receive` hook.
 //!
 //! For every pointer change (each commit of `--range`, or the last change of every pointer
@@ -14,26 +14,13 @@ use serde::Serialize;
 
 use crate::cli::CheckArgs;
 use crate::deploy::plan::{self, Context};
-use crate::deploy::{Request, Selector, trailers};
-use crate::exit::InvalidInput;
-use crate::gitops::{GitOps, Snapshot};
+use crate::deploy::{Override, Request, Selector, trailers};
+use crate::exit::{Exit, InvalidInput};
+use crate::gitops::layout::{self, pointer_env};
+use crate::gitops::{GitOps, ProjectRef, ReleaseSelector, Remote};
 use crate::pointer;
 use crate::policy::EnvName;
 use crate::settings::{Output, Settings};
-
-/// Policy violations found: exit 4.
-#[derive(Debug, thiserror::Error)]
-#[error("{count} policy violation(s) in {what}")]
-pub struct Violations {
-    pub count: usize,
-    pub what: String,
-}
-
-impl crate::exit::Classify for Violations {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Policy
-    }
-}
 
 #[derive(Debug, Serialize)]
 struct Violation {
@@ -42,14 +29,6 @@ struct Violation {
     rule: String,
     required: String,
     actual: String,
-}
-
-/// `<env>/apps/<repository…>/<project>/release.yaml` → env.
-fn pointer_env(path: &str) -> Option<&str> {
-    let mut parts = path.split('/');
-    let env = parts.next()?;
-    (parts.next()? == "apps" && path.ends_with("/release.yaml") && path.split('/').count() >= 5)
-        .then_some(env)
 }
 
 struct Checker<'g> {
@@ -81,7 +60,7 @@ impl Checker<'_> {
     fn change(&mut self, commit: git2::Oid, path: &str) -> crate::exit::Result<()> {
         let c = commit.to_string();
         let snap = self.gitops.snapshot_at(commit)?;
-        let Some(bytes) = plan::read(self.gitops, &snap, path)? else {
+        let Some(bytes) = snap.read(path)? else {
             return Ok(()); // removed: taking an application away is not a deploy
         };
         let new = match pointer::parse(path, &bytes) {
@@ -95,7 +74,7 @@ impl Checker<'_> {
         let old = match parent {
             Some(p) => {
                 let ps = self.gitops.snapshot_at(p)?;
-                plan::read(self.gitops, &ps, path)?.and_then(|b| pointer::parse(path, &b).ok())
+                ps.read(path)?.and_then(|b| pointer::parse(path, &b).ok())
             }
             None => None,
         };
@@ -111,16 +90,16 @@ impl Checker<'_> {
             Some(p) => self.gitops.snapshot_at(p)?,
             None => self.gitops.snapshot_at(commit)?,
         };
-        let policy = match plan::load_policy(self.gitops, &policy_snap)
-            .or_else(|_| plan::load_policy(self.gitops, &snap))
+        let policy = match layout::load_policy(self.gitops, &policy_snap)
+            .or_else(|_| layout::load_policy(self.gitops, &snap))
         {
             Ok(p) => p,
             Err(e) => {
                 self.flag(
                     &c,
-                    crate::policy::FILE,
+                    layout::POLICY,
                     "policy",
-                    "a valid environments.yaml",
+                    format!("a valid {}", layout::POLICY),
                     format!("{e:#}"),
                 );
                 return Ok(());
@@ -131,13 +110,13 @@ impl Checker<'_> {
                 &c,
                 path,
                 "environment",
-                format!("an environment of {}", crate::policy::FILE),
+                format!("an environment of {}", layout::POLICY),
                 env.as_str(),
             );
             return Ok(());
         };
         // Registered, with the same digest.
-        let project = format!("{}/{}", new.id.repository, new.id.project);
+        let project = ProjectRef::Full(new.id.repository.clone(), new.id.project.clone());
         let reg = match crate::gitops::find_register(self.gitops, &snap, &project) {
             Ok(r) => r,
             Err(e) => {
@@ -158,7 +137,7 @@ impl Checker<'_> {
                 "registered",
                 format!(
                     "a release of {project} in {}",
-                    crate::gitops::register::path(&reg.repository, &reg.project)
+                    layout::register_path(&reg.repository, &reg.project)
                 ),
                 format!("commit {} is not registered", new.id.commit),
             );
@@ -182,12 +161,14 @@ impl Checker<'_> {
         {
             return Ok(());
         }
-        let (time, _author, message) = self.gitops.commit_info(commit)?;
-        let t = trailers::parse(&message);
-        let overrides: Vec<String> = t
+        let info = self.gitops.commit_info(commit)?;
+        let t = trailers::parse(&info.message);
+        // Overrides the commit records; anything else in an `Override:` trailer lets nothing
+        // pass.
+        let overrides: Vec<Override> = t
             .iter()
             .filter(|(k, _)| k == "Override")
-            .map(|(_, v)| v.clone())
+            .filter_map(|(_, v)| v.parse().ok())
             .collect();
         if let Some(why) = &env_policy.hold {
             self.flag(
@@ -201,7 +182,7 @@ impl Checker<'_> {
         if old
             .as_ref()
             .is_some_and(|o| o.blocked().iter().any(|b| b == new.id.commit.as_str()))
-            && !overrides.iter().any(|o| o == "blocked")
+            && !overrides.contains(&Override::Blocked)
         {
             self.flag(
                 &c,
@@ -215,7 +196,7 @@ impl Checker<'_> {
             );
         }
         let verify = crate::signing::verify_approval;
-        let now = self.now.unwrap_or(jiff::Timestamp::from_second(time)?);
+        let now = self.now.unwrap_or(jiff::Timestamp::from_second(info.time)?);
         let cx = Context {
             gitops: self.gitops,
             now,
@@ -230,7 +211,7 @@ impl Checker<'_> {
             &Request {
                 env: env.clone(),
                 project: project.clone(),
-                selector: Selector::Id(new.id.commit.to_string()),
+                selector: Selector::Id(ReleaseSelector::commit(&new.id.commit)),
             },
         )?;
         for d in item.decisions.iter().filter(|d| !d.pass) {
@@ -271,6 +252,7 @@ impl Checker<'_> {
                     all("Environment").join(", "),
                 );
             }
+            let project = project.to_string();
             if !all("Project").contains(&project.as_str()) {
                 self.flag(
                     &c,
@@ -293,27 +275,18 @@ impl Checker<'_> {
         let Some(parent) = self.gitops.parent(commit)? else {
             return Ok(()); // the first policy: nothing relaxed
         };
-        let before = plan::read(
-            self.gitops,
-            &self.gitops.snapshot_at(parent)?,
-            crate::policy::FILE,
-        )?;
-        let after = plan::read(
-            self.gitops,
-            &self.gitops.snapshot_at(commit)?,
-            crate::policy::FILE,
-        )?;
+        let before = self.gitops.snapshot_at(parent)?.read(layout::POLICY)?;
+        let after = self.gitops.snapshot_at(commit)?.read(layout::POLICY)?;
         if before.is_none() || before == after {
             return Ok(());
         }
-        let (_, _, message) = self.gitops.commit_info(commit)?;
-        let t = trailers::parse(&message);
+        let t = trailers::parse(&self.gitops.commit_info(commit)?.message);
         let overridden = t.iter().any(|(k, v)| k == "Override" && v == "policy")
             && trailers::get(&t, "Override-Reason").is_some_and(|r| !r.trim().is_empty());
         if !overridden {
             self.flag(
                 &commit.to_string(),
-                crate::policy::FILE,
+                layout::POLICY,
                 "policy",
                 "a policy change recorded with `Override: policy` and `Override-Reason:` trailers",
                 if after.is_none() {
@@ -336,27 +309,17 @@ fn changed_pointers(gitops: &GitOps, commit: git2::Oid) -> crate::exit::Result<V
         .collect())
 }
 
-fn all_pointers(tip: &Snapshot<'_>) -> crate::exit::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for top in tip.list_dirs()? {
-        let mut paths = tip.list(&format!("{top}/apps"))?;
-        paths.retain(|p| pointer_env(p).is_some());
-        out.extend(paths);
-    }
-    Ok(out)
-}
-
 pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = run_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn run_to(args: &CheckArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
     let gitops = if args.here {
         GitOps::open_here(&settings.gitops_branch)?
     } else {
-        crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?
+        GitOps::open(&Remote::from_parts(
+            settings.gitops_url()?,
+            &settings.gitops_branch,
+            &settings.git.auth,
+            &settings.git.committer,
+            &settings.gitops_cache,
+        ))?
     };
     let mut checker = Checker {
         gitops: &gitops,
@@ -394,7 +357,7 @@ fn run_to(args: &CheckArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::ex
                 gitops.fetch()?
             };
             let mut n = 0;
-            for path in all_pointers(&tip)? {
+            for path in layout::all_pointers(&tip)? {
                 if let Some(change) = tip.history(&path)?.next() {
                     checker.change(change?.commit, &path)?;
                     n += 1;
@@ -404,6 +367,7 @@ fn run_to(args: &CheckArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::ex
         }
     };
     let violations = checker.violations;
+    let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(
             out,
@@ -431,16 +395,10 @@ fn run_to(args: &CheckArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::ex
             )?;
         }
     }
-    if violations.is_empty() {
-        Ok(())
+    Ok(if violations.is_empty() {
+        super::Outcome::ok(out)
     } else {
-        // The report goes to stdout either way; the caller prints it before exiting 4.
-        std::io::stdout().write_all(out)?;
-        out.clear();
-        Err(Violations {
-            count: violations.len(),
-            what,
-        }
-        .into())
-    }
+        let message = format!("{} policy violation(s) in {what}", violations.len());
+        super::Outcome::ended(out, Exit::Policy, message)
+    })
 }

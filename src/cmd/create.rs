@@ -12,14 +12,15 @@ use crate::exit::Context as _;
 use crate::settings::{Output, Settings};
 use serde::Serialize;
 
-use crate::cli::{CreateArgs, TagStrategy};
+use crate::cli::CreateArgs;
 use crate::digest::Digest;
 use crate::exit::InvalidInput;
 use crate::format::{
-    self, Alias, AliasType, Artifact, ImageBytes, Inputs, Metadata, Source, Trigger, TriggerType,
+    self, Alias, Artifact, ImageBytes, Inputs, Metadata, Source, Trigger, TriggerType,
 };
+use crate::gitops::layout;
 use crate::gitops::register::{self, Entry, Register, RegisteredTrigger};
-use crate::gitops::{Edit, GitError, GitOps, PushOutcome};
+use crate::gitops::{Author, Edit, GitOps, Remote, Step, Url};
 use crate::ids::ReleaseId;
 use crate::manifests::{self, ObjectRef};
 use crate::oci::{ImageRef, RegistryBase, Store};
@@ -106,7 +107,8 @@ fn validate(
 ) -> crate::exit::Result<(Vec<ObjectRef>, Vec<usize>)> {
     let mut objects = Vec::new();
     let mut per_file = Vec::with_capacity(files.len());
-    let mut seen: BTreeMap<(String, Option<String>, String), String> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, Option<String>, manifests::ObjectName), String> =
+        BTreeMap::new();
     for (path, data) in files {
         let shown = dir.join(path).display().to_string();
         let parsed = manifests::parse_file(&shown, data)?;
@@ -120,7 +122,7 @@ fn validate(
                     o.kind,
                     o.namespace
                         .as_ref()
-                        .map_or(o.name.clone(), |ns| format!("{ns}/{}", o.name)),
+                        .map_or(o.name.to_string(), |ns| format!("{ns}/{}", o.name)),
                 ))
                 .into());
             }
@@ -158,19 +160,6 @@ fn parse_artifact(spec: &str) -> Result<Artifact, InvalidInput> {
         digest,
         tracking_oci_uri: None,
     })
-}
-
-/// The tag alias a git tag makes under a tagging strategy (DESIGN.md §2).
-#[must_use]
-pub fn tag_alias(strategy: TagStrategy, project: &str, tag: &str) -> Option<String> {
-    match strategy {
-        TagStrategy::TagAll => Some(tag.rsplit('/').next().unwrap_or(tag).to_owned()),
-        TagStrategy::Monorepo => tag
-            .strip_prefix(project)
-            .and_then(|t| t.strip_prefix('/'))
-            .filter(|t| t.starts_with('v') && !t.contains('/'))
-            .map(str::to_owned),
-    }
 }
 
 /// Everything about the release except its number and the aliases that depend on it.
@@ -262,132 +251,101 @@ impl Outcome {
     }
 }
 
-/// Registers the release in the GitOps repository, pushing its image first (DESIGN.md §2):
-/// the number is taken from the register at the tip, the image built with it and pushed, and
-/// the register commit pushed without force. When another writer got there first, the
-/// number is taken again from the new tip (and the image rebuilt if it changed). A commit
-/// that is already registered only gains new aliases and triggers.
+/// Registers the release in the GitOps repository, pushing its image first (docs/design.md
+/// §2): the number is taken from the register at the tip, the image built with it and
+/// pushed, and the register commit pushed without force. When another writer got there
+/// first, the number is taken again from the new tip (and the image rebuilt if it changed).
+/// A commit that is already registered only gains new aliases and triggers.
 async fn register(
     pkg: &Package<'_>,
     store: &Store,
     image: &ImageRef,
-    url: &str,
+    url: &Url,
     settings: &Settings,
 ) -> crate::exit::Result<Outcome> {
     let id = pkg.id;
-    let actor = settings
-        .actor
-        .clone()
-        .unwrap_or_else(|| "releasectl".into());
-    let gitops = GitOps::open(url, &settings.gitops_branch)?;
-    let reg_path = register::path(&id.repository, &id.project);
-    let deadline = settings.deadline;
+    let actor = settings.actor.as_deref().unwrap_or("releasectl");
+    let gitops = GitOps::open(&Remote::from_parts(
+        url,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
+    let reg_path = layout::register_path(&id.repository, &id.project);
     let mut built: Option<(u64, ImageBytes, Metadata)> = None;
-    let mut last = String::new();
-    let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
-    while attempts.next().await {
-        let tip = gitops.fetch()?;
-        let mut reg = match tip
-            .read(&reg_path)
-            .map_err(|e| git_read_error(&gitops, &reg_path, &tip, &e))?
-        {
-            Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
-            None => Register::new(id.repository.clone(), id.project.clone()),
-        };
-        let identity = crate::gitops::Identity::new(&actor, settings.unix_now());
-        let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
-            let changed =
-                reg.merge(&id.commit, &pkg.tag_aliases, pkg.registered_trigger.clone())?;
-            let entry = reg.find_commit(&id.commit).expect("just merged").clone();
-            let outcome = Outcome {
-                digest: entry.digest.clone(),
-                number: Some(entry.number),
-                aliases: entry.aliases.clone(),
-                objects: pkg.objects.len(),
-                layer_size: 0,
-                registered: true,
+    let author = Author::new(actor, settings.unix_now());
+    let landed = gitops
+        .transact(&author, settings.deadline, async |tip| {
+            let mut reg = match tip.read(&reg_path)? {
+                Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
+                None => Register::new(id.repository.clone(), id.project.clone()),
             };
-            if !changed {
-                crate::log::info(&format!("{id} is already release {}", existing.number));
-                return Ok(outcome);
-            }
-            let message = commit_message("Update", &reg, &entry, &actor);
-            (outcome, message)
-        } else {
-            let number = reg.next_number();
-            if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
-                let mut aliases = pkg.tag_aliases.clone();
-                if let Some(b) = &pkg.source_branch {
-                    aliases.push(register::branch_alias(b, number));
+            let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
+                let changed =
+                    reg.merge(&id.commit, &pkg.tag_aliases, pkg.registered_trigger.clone())?;
+                let entry = reg.find_commit(&id.commit).expect("just merged").clone();
+                let outcome = Outcome {
+                    digest: entry.digest.clone(),
+                    number: Some(entry.number),
+                    aliases: entry.aliases.clone(),
+                    objects: pkg.objects.len(),
+                    layer_size: 0,
+                    registered: true,
+                };
+                if !changed {
+                    crate::log::info(&format!("{id} is already release {}", existing.number));
+                    return Ok(Step::Done(outcome));
                 }
-                // Refuse before pushing anything: an image must not claim a number that
-                // its registration will never get.
-                for a in &aliases {
-                    reg.check_alias_free(&a.alias, &id.commit)?;
+                (outcome, commit_message("Update", &reg, &entry, actor))
+            } else {
+                let number = reg.next_number();
+                if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
+                    let mut aliases = pkg.tag_aliases.clone();
+                    if let Some(b) = &pkg.source_branch {
+                        aliases.push(register::branch_alias(b, number));
+                    }
+                    // Refuse before pushing anything: an image must not claim a number that
+                    // its registration will never get.
+                    for a in &aliases {
+                        reg.check_alias_free(&a.alias, &id.commit)?;
+                    }
+                    let (bytes, metadata) = pkg.build(Some(number), aliases)?;
+                    push(store, image, &bytes, id.commit.as_str()).await?;
+                    built = Some((number, bytes, metadata));
                 }
-                let (bytes, metadata) = pkg.build(Some(number), aliases)?;
-                push(store, image, &bytes, id.commit.as_str()).await?;
-                built = Some((number, bytes, metadata));
-            }
-            let (_, bytes, metadata) = built.as_ref().expect("built above");
-            let entry = Entry {
-                number,
-                commit: id.commit.clone(),
-                digest: bytes.manifest_digest.clone(),
-                created_at: metadata.release.created_at.to_string(),
-                aliases: metadata.release.aliases.clone(),
-                triggers: pkg.registered_trigger.clone().into_iter().collect(),
+                let (_, bytes, metadata) = built.as_ref().expect("built above");
+                let entry = Entry {
+                    number,
+                    commit: id.commit.clone(),
+                    digest: bytes.manifest_digest.clone(),
+                    created_at: metadata.release.created_at.to_string(),
+                    aliases: metadata.release.aliases.clone(),
+                    triggers: pkg.registered_trigger.clone().into_iter().collect(),
+                };
+                reg.add(entry.clone())?;
+                (
+                    Outcome::from_metadata(bytes.manifest_digest.clone(), metadata, true),
+                    commit_message("Register", &reg, &entry, actor),
+                )
             };
-            reg.add(entry.clone())?;
-            let message = commit_message("Register", &reg, &entry, &actor);
-            (
-                Outcome::from_metadata(bytes.manifest_digest.clone(), metadata, true),
+            Ok(Step::Commit {
+                edits: vec![Edit {
+                    path: reg_path.clone(),
+                    content: Some(reg.to_yaml().into_bytes()),
+                }],
                 message,
-            )
-        };
-        let edit = Edit {
-            path: reg_path.clone(),
-            content: Some(reg.to_yaml().into_bytes()),
-        };
-        match gitops.commit_and_push(&tip, &[edit], &message, &identity)? {
-            PushOutcome::Pushed(oid) => {
-                crate::log::info(&format!(
-                    "registered {id} as release {:?} in {oid}",
-                    outcome.number
-                ));
-                return Ok(outcome);
-            }
-            PushOutcome::Rejected(reason) => {
-                crate::log::info(&format!(
-                    "push to {} rejected ({reason}); retrying from the new tip",
-                    gitops.url()
-                ));
-                last = reason;
-            }
-        }
+                result: outcome,
+            })
+        })
+        .await?;
+    if let Some(oid) = landed.commit {
+        crate::log::info(&format!(
+            "registered {id} as release {:?} in {oid}",
+            landed.result.number
+        ));
     }
-    Err(GitError::Contended {
-        url: gitops.url().to_owned(),
-        attempts: attempts.made(),
-        last,
-    }
-    .into())
-}
-
-const MAX_ATTEMPTS: u32 = 30;
-
-fn git_read_error(
-    gitops: &GitOps,
-    path: &str,
-    tip: &crate::gitops::Snapshot<'_>,
-    e: &git2::Error,
-) -> GitError {
-    GitError::BadFile {
-        url: gitops.url().to_owned(),
-        path: path.to_owned(),
-        commit: tip.tip_str(),
-        reason: e.message().to_owned(),
-    }
+    Ok(landed.result)
 }
 
 /// `Register release 42 of company/monorepo/auth-service (v1.2.3)` with trailers.
@@ -414,15 +372,6 @@ fn commit_message(verb: &str, reg: &Register, entry: &Entry, actor: &str) -> Str
 
 pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
-    let done = run_to(args, settings, &mut out).await;
-    super::Outcome::from_report(out, done)
-}
-
-async fn run_to(
-    args: CreateArgs,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
     let base: RegistryBase = settings
         .registry
         .clone()
@@ -443,11 +392,7 @@ async fn run_to(
     let tag_aliases: Vec<Alias> = args
         .source_tag
         .as_deref()
-        .and_then(|t| tag_alias(args.tag_strategy, id.project.as_str(), t))
-        .map(|alias| Alias {
-            alias,
-            kind: AliasType::Tag,
-        })
+        .and_then(|t| args.tag_strategy.alias(&id.project, t))
         .into_iter()
         .collect();
     let trigger_type = args
@@ -528,11 +473,11 @@ async fn run_to(
                 layer_size: outcome.layer_size,
                 registered: outcome.registered,
             };
-            serde_json::to_writer_pretty(&mut *out, &created)?;
+            serde_json::to_writer_pretty(&mut out, &created)?;
             writeln!(out)?;
         }
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }
 
 /// `--committed-at`: an RFC 3339 time.
@@ -548,26 +493,6 @@ fn parse_time(text: &str) -> Result<jiff::Timestamp, InvalidInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tag_aliases_follow_the_strategy() {
-        assert_eq!(
-            tag_alias(TagStrategy::Monorepo, "auth-service", "auth-service/v1.2.3").as_deref(),
-            Some("v1.2.3")
-        );
-        assert_eq!(
-            tag_alias(TagStrategy::Monorepo, "auth-service", "billing/v1.2.3"),
-            None
-        );
-        assert_eq!(
-            tag_alias(TagStrategy::Monorepo, "auth-service", "v1.2.3"),
-            None
-        );
-        assert_eq!(
-            tag_alias(TagStrategy::TagAll, "auth-service", "v1.2.3").as_deref(),
-            Some("v1.2.3")
-        );
-    }
 
     #[test]
     fn artifacts_take_an_optional_pinned_digest() {

@@ -14,7 +14,7 @@ use crate::manifests::{self, Object};
 use crate::oci::ImageRef;
 use crate::settings::{Output, Settings};
 
-type Key = (String, Option<String>, String);
+type Key = (String, Option<String>, manifests::ObjectName);
 
 /// The release's objects, rendered one by one, keyed by (kind, namespace, name).
 async fn objects(
@@ -75,14 +75,19 @@ async fn run_to(
 ) -> crate::exit::Result<()> {
     let ((a_img, a_exp), (b_img, b_exp)) = match args.args.as_slice() {
         [env, project, id] => {
-            let gitops =
-                crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+            let gitops = crate::gitops::GitOps::open(&crate::gitops::Remote::from_parts(
+                settings.gitops_url()?,
+                &settings.gitops_branch,
+                &settings.git.auth,
+                &settings.git.committer,
+                &settings.gitops_cache,
+            ))?;
             let tip = gitops.fetch()?;
-            let reg = crate::gitops::find_register(&gitops, &tip, project)?;
-            let target = reg.resolve(id)?.clone();
+            let reg = crate::gitops::find_register(&gitops, &tip, &project.parse()?)?;
+            let target = reg.resolve(&id.parse()?)?.clone();
             let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;
-            let path = crate::pointer::path(env.as_str(), &reg.repository, &reg.project);
-            let current = crate::deploy::plan::load_pointer(&gitops, &tip, &path)?;
+            let path = crate::gitops::layout::pointer_path(&env, &reg.repository, &reg.project);
+            let current = crate::gitops::layout::load_pointer(&tip, &path)?;
             let base = super::registry_base(current.as_ref(), settings)?.clone();
             let id_of = |commit: &crate::ids::CommitSha| crate::ids::ReleaseId {
                 repository: reg.repository.clone(),

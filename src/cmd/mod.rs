@@ -5,6 +5,8 @@
 
 pub mod approve;
 pub mod check;
+pub mod completion;
+pub mod config;
 pub mod copy;
 pub mod create;
 pub mod deploy;
@@ -13,6 +15,7 @@ pub mod generate;
 pub mod inspect;
 pub mod release;
 pub mod status;
+pub mod version;
 
 use std::io::Write;
 use std::path::Path;

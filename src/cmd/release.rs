@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::cli::{GetArgs, ListArgs};
 use crate::gitops::register::Entry;
+use crate::gitops::{GitOps, Remote, find_register};
 use crate::settings::{Output, Settings};
 
 fn aliases(e: &Entry) -> String {
@@ -19,15 +20,16 @@ fn aliases(e: &Entry) -> String {
 }
 
 pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = get_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn get_to(args: &GetArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let tip = gitops.fetch()?;
-    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
+    let reg = find_register(&gitops, &tip, &args.project)?;
+    let mut out = Vec::new();
     let entry = reg.resolve(&args.release_id)?;
     match settings.output {
         Output::Json => {
@@ -64,19 +66,20 @@ fn get_to(args: &GetArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit
             }
         }
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }
 
 pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = list_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn list_to(args: &ListArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let tip = gitops.fetch()?;
-    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
+    let reg = find_register(&gitops, &tip, &args.project)?;
+    let mut out = Vec::new();
     let mut entries: Vec<&Entry> = reg.releases.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
     match settings.output {
@@ -113,5 +116,5 @@ fn list_to(args: &ListArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::ex
             }
         }
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }

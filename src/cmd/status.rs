@@ -6,10 +6,11 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
-use crate::deploy::{plan, trailers};
-use crate::exit::Context as _;
-use crate::gitops::register::Register;
-use crate::pointer::{self, Pointer};
+use crate::deploy::trailers;
+use crate::gitops::layout::{self, load_pointer};
+use crate::gitops::register::{Entry, Register};
+use crate::gitops::{GitOps, Remote, find_register};
+use crate::pointer;
 use crate::settings::{Output, Settings};
 
 #[derive(Serialize)]
@@ -26,36 +27,29 @@ struct Row {
 }
 
 pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = status_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn status_to(args: &StatusArgs, settings: &Settings, out: &mut Vec<u8>) -> crate::exit::Result<()> {
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let tip = gitops.fetch()?;
-    let policy = plan::load_policy(&gitops, &tip).ok();
+    let policy = layout::load_policy(&gitops, &tip).ok();
     let envs: Vec<String> = match &policy {
         Some(p) => p.environments.iter().map(|e| e.name.to_string()).collect(),
         None => Vec::new(),
     };
     let filter: Option<Register> = match &args.project {
-        Some(p) => Some(crate::gitops::find_register(&gitops, &tip, p)?),
+        Some(p) => Some(find_register(&gitops, &tip, p)?),
         None => None,
     };
     let mut rows = Vec::new();
     for env in &envs {
-        let dir = format!("{env}/apps");
-        let mut paths = tip
-            .list(&dir)
-            .with_context(|| format!("cannot list {dir}"))?;
-        paths.retain(|p| p.ends_with("/release.yaml"));
-        paths.sort();
-        for path in paths {
-            let Some(bytes) = plan::read(&gitops, &tip, &path)? else {
+        for path in layout::pointers_in(&tip, env)? {
+            let Some(p) = load_pointer(&tip, &path)? else {
                 continue;
             };
-            let p: Pointer = pointer::parse(&path, &bytes)?;
             if let Some(r) = &filter
                 && (p.id.repository != r.repository || p.id.project != r.project)
             {
@@ -77,6 +71,7 @@ fn status_to(args: &StatusArgs, settings: &Settings, out: &mut Vec<u8>) -> crate
             });
         }
     }
+    let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
         Output::Text => {
@@ -124,7 +119,7 @@ fn status_to(args: &StatusArgs, settings: &Settings, out: &mut Vec<u8>) -> crate
             }
         }
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }
 
 #[derive(Serialize)]
@@ -140,21 +135,16 @@ struct Event {
 }
 
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = history_to(args, settings, &mut out);
-    super::Outcome::from_report(out, done)
-}
-
-fn history_to(
-    args: &HistoryArgs,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
-    let gitops = crate::gitops::GitOps::open(settings.gitops_url()?, &settings.gitops_branch)?;
+    let gitops = GitOps::open(&Remote::from_parts(
+        settings.gitops_url()?,
+        &settings.gitops_branch,
+        &settings.git.auth,
+        &settings.git.committer,
+        &settings.gitops_cache,
+    ))?;
     let tip = gitops.fetch()?;
-    let reg = crate::gitops::find_register(&gitops, &tip, &args.project)?;
-    let env: crate::policy::EnvName = args.env.parse().map_err(crate::exit::InvalidInput)?;
-    let path = pointer::path(env.as_str(), &reg.repository, &reg.project);
+    let reg = find_register(&gitops, &tip, &args.project)?;
+    let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
     let mut events = Vec::new();
     for change in tip.history(&path)? {
         let change = change?;
@@ -186,14 +176,12 @@ fn history_to(
                 })
                 .to_owned(),
             number: entry.map(|e| e.number),
-            label: entry.map_or_else(
-                || "unregistered".into(),
-                crate::gitops::register::Entry::label,
-            ),
+            label: entry.map_or_else(|| "unregistered".into(), Entry::label),
             release_commit,
             subject: change.message.lines().next().unwrap_or("").to_owned(),
         });
     }
+    let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,
         Output::Text => {
@@ -218,5 +206,5 @@ fn history_to(
             }
         }
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }

@@ -1,6 +1,7 @@
 //! Phase 2, eligibility: should a commit be made? Already deployed → success without a
 //! commit; a held environment, a blocked release or a failing decision → refuse.
 
+use super::Override;
 use super::plan::Item;
 use crate::policy::Environment;
 
@@ -12,9 +13,9 @@ pub enum Verdict {
     Refused(Vec<String>),
 }
 
-/// Judges one planned item. `overrides` may name `blocked` to deploy a blocked release.
+/// Judges one planned item. [`Override::Blocked`] lets a blocked release return.
 #[must_use]
-pub fn judge(item: &Item, env: &Environment, overrides: &[String]) -> Verdict {
+pub fn judge(item: &Item, env: &Environment, overrides: &[Override]) -> Verdict {
     if let Some(p) = &item.current
         && p.id.commit == item.target.commit
         && p.digest.as_ref() == Some(&item.target.digest)
@@ -29,7 +30,7 @@ pub fn judge(item: &Item, env: &Environment, overrides: &[String]) -> Verdict {
         .current
         .as_ref()
         .is_some_and(|p| p.blocked().iter().any(|c| c == item.target.commit.as_str()));
-    if blocked && !overrides.iter().any(|o| o == "blocked") {
+    if blocked && !overrides.contains(&Override::Blocked) {
         reasons.push(format!(
             "release {} of {} is blocked in {} by a rollback: run `releasectl unblock {} {} {}` first",
             item.target.label(),

@@ -1,11 +1,11 @@
 //! Phase 3, execute: the pointers to write and the commit message that explains them
-//! (DESIGN.md §7). Pure: the driver commits and pushes what this returns.
+//! (docs/design.md §7). Pure: the driver commits and pushes what this returns.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::plan::Item;
-use super::{Action, label};
+use super::{Action, Override, label};
 use crate::gitops::Edit;
 use crate::pointer::{self, Pointer};
 
@@ -14,7 +14,7 @@ pub struct Stamp<'a> {
     pub actor: &'a str,
     /// RFC 3339, UTC.
     pub at: &'a str,
-    pub overrides: &'a [String],
+    pub overrides: &'a [Override],
     pub reason: Option<&'a str>,
 }
 
@@ -87,7 +87,12 @@ fn override_lines(stamp: &Stamp<'_>, body: &mut String, trailers: &mut String) {
     let _ = writeln!(
         body,
         "Overridden: {} (reason: {reason})",
-        stamp.overrides.join(", ")
+        stamp
+            .overrides
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     for o in stamp.overrides {
         let _ = writeln!(trailers, "Override: {o}");

@@ -1,18 +1,23 @@
-//! Moving releases between environments (DESIGN.md §7): plan → eligibility → execute.
+//! Moving releases between environments (docs/design.md §7): plan → eligibility → execute.
 //!
 //! The three phases are separate pieces with their own tests: [`plan`] resolves what should
 //! run and evaluates policy (and is all `--dry-run` does); [`eligibility`] decides whether a
-//! commit should be made; [`execute`] writes pointers and builds the commit. The driver in
-//! `cmd::deploy` runs them against the fetched tip, and on a lost push race runs all three
-//! again on the new tip, because policy, approvals or pointers may have changed.
+//! commit should be made; [`execute`] writes pointers and builds the commit. The driver,
+//! [`run`], runs them inside the GitOps transaction, so a lost push race runs all three
+//! again on the new tip, because policy, approvals or pointers may have changed. A refusal
+//! is a result ([`run::Ended::Refused`]) with every decision, not an error.
 
 pub mod eligibility;
 pub mod execute;
 pub mod plan;
+pub mod run;
 pub mod trailers;
 
+use std::fmt;
+
 use crate::gitops::register::Entry;
-use crate::policy::{Decision, EnvName};
+use crate::gitops::{ProjectRef, ReleaseSelector};
+use crate::policy::{self, Decision, EnvName};
 
 /// What a person asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +55,7 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// A release id as a person gives it (alias, number, commit prefix).
-    Id(String),
+    Id(ReleaseSelector),
     /// The release running in another environment (`promote`).
     RunningIn(EnvName),
     /// The release before the current one in this environment's pointer history (`rollback`).
@@ -61,8 +66,69 @@ pub enum Selector {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub env: EnvName,
-    pub project: String,
+    pub project: ProjectRef,
     pub selector: Selector,
+}
+
+/// A failing check a person lets pass (`--override RULE`, needs a reason), recorded in the
+/// commit's `Override:` trailers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// A policy rule, one of [`policy::RULES`].
+    Rule(&'static str),
+    /// A release blocked by `rollback --block` may return without `unblock`.
+    Blocked,
+}
+
+impl Override {
+    /// The policy rule this override lets pass, if it is one.
+    #[must_use]
+    pub fn rule(self) -> Option<&'static str> {
+        match self {
+            Self::Rule(r) => Some(r),
+            Self::Blocked => None,
+        }
+    }
+
+    /// The names of the policy rules among `overrides`, as the evaluator takes them.
+    #[must_use]
+    pub fn rules(overrides: &[Self]) -> Vec<String> {
+        overrides
+            .iter()
+            .filter_map(|o| o.rule())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "blocked" {
+            return Ok(Self::Blocked);
+        }
+        policy::RULES
+            .iter()
+            .find(|r| **r == s)
+            .map(|r| Self::Rule(r))
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {:?}: expected one of {}, blocked",
+                    crate::text::excerpt(s),
+                    policy::RULES.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Override {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rule(r) => f.write_str(r),
+            Self::Blocked => f.write_str("blocked"),
+        }
+    }
 }
 
 /// `42 (v1.2.3)`, or `none`.
@@ -75,4 +141,22 @@ pub fn label(entry: Option<&Entry>) -> String {
 #[must_use]
 pub fn failing(decisions: &[Decision]) -> Vec<&Decision> {
     decisions.iter().filter(|d| !d.pass).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_name_a_policy_rule_or_blocked() {
+        assert_eq!("blocked".parse::<Override>(), Ok(Override::Blocked));
+        assert_eq!("soak".parse::<Override>(), Ok(Override::Rule("soak")));
+        let e = "everything".parse::<Override>().unwrap_err();
+        assert!(e.contains("everything") && e.contains("blocked"), "{e}");
+        assert_eq!(
+            Override::rules(&[Override::Blocked, Override::Rule("windows")]),
+            ["windows"]
+        );
+        assert_eq!(Override::Blocked.to_string(), "blocked");
+    }
 }

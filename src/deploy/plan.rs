@@ -4,11 +4,12 @@
 
 use jiff::Timestamp;
 
-use super::{Request, Selector};
-use crate::approvals::{self, ApprovalFile};
+use super::{Override, Request, Selector};
+use crate::approvals;
 use crate::exit::InvalidInput;
+use crate::gitops::layout::{self, load_pointer};
 use crate::gitops::register::{Entry, Register};
-use crate::gitops::{GitError, GitOps, Snapshot};
+use crate::gitops::{GitOps, Snapshot};
 use crate::pointer::{self, Pointer};
 use crate::policy::{self, Decision, EnvName, Environment, Policy, Presence, TriggerFact};
 
@@ -32,41 +33,7 @@ impl Item {
     }
 }
 
-/// Reads a file at the tip, naming it in errors.
-pub fn read(gitops: &GitOps, tip: &Snapshot<'_>, path: &str) -> Result<Option<Vec<u8>>, GitError> {
-    tip.read(path).map_err(|e| GitError::BadFile {
-        url: gitops.url().to_owned(),
-        path: path.to_owned(),
-        commit: tip.tip_str(),
-        reason: e.message().to_owned(),
-    })
-}
-
-/// The policy at the tip.
-pub fn load_policy(gitops: &GitOps, tip: &Snapshot<'_>) -> crate::exit::Result<Policy> {
-    let bytes = read(gitops, tip, policy::FILE)?.ok_or_else(|| {
-        InvalidInput(format!(
-            "{} has no {} on branch {}: expected the environment policy there",
-            gitops.url(),
-            policy::FILE,
-            gitops.branch()
-        ))
-    })?;
-    Ok(policy::parse(policy::FILE, &bytes)?)
-}
-
-/// The pointer at `path`, if there is one.
-pub fn load_pointer(
-    gitops: &GitOps,
-    tip: &Snapshot<'_>,
-    path: &str,
-) -> crate::exit::Result<Option<Pointer>> {
-    match read(gitops, tip, path)? {
-        Some(bytes) => Ok(Some(pointer::parse(path, &bytes)?)),
-        None => Ok(None),
-    }
-}
-
+/// The environment `env` of `policy`, or an error listing the environments there are.
 pub fn environment<'p>(policy: &'p Policy, env: &EnvName) -> Result<&'p Environment, InvalidInput> {
     policy.get(env).ok_or_else(|| {
         InvalidInput(format!(
@@ -159,7 +126,7 @@ pub fn previous_release(
 pub struct Context<'a> {
     pub gitops: &'a GitOps,
     pub now: Timestamp,
-    pub overrides: &'a [String],
+    pub overrides: &'a [Override],
     /// Verifies an approval signature: (public key, payload, signature).
     pub verify: approvals::SignatureCheck<'a>,
 }
@@ -173,8 +140,8 @@ pub fn plan_item(
 ) -> crate::exit::Result<Item> {
     let env = environment(policy, &request.env)?;
     let register = crate::gitops::find_register(cx.gitops, tip, &request.project)?;
-    let pointer_path = pointer::path(env.name.as_str(), &register.repository, &register.project);
-    let current = load_pointer(cx.gitops, tip, &pointer_path)?;
+    let pointer_path = layout::pointer_path(&env.name, &register.repository, &register.project);
+    let current = load_pointer(tip, &pointer_path)?;
     let current_entry = current
         .as_ref()
         .and_then(|p| register.find_commit(&p.id.commit).cloned());
@@ -182,8 +149,8 @@ pub fn plan_item(
         Selector::Id(id) => register.resolve(id)?.clone(),
         Selector::RunningIn(from) => {
             environment(policy, from)?;
-            let from_path = pointer::path(from.as_str(), &register.repository, &register.project);
-            let running = load_pointer(cx.gitops, tip, &from_path)?.ok_or_else(|| {
+            let from_path = layout::pointer_path(from, &register.repository, &register.project);
+            let running = load_pointer(tip, &from_path)?.ok_or_else(|| {
                 InvalidInput(format!(
                     "nothing of {} runs in {from}: no {from_path}",
                     register.full_name()
@@ -227,8 +194,8 @@ pub fn plan_item(
         .collect();
     let mut presences = Vec::new();
     for req in &env.requires {
-        let path = pointer::path(req.as_str(), &register.repository, &register.project);
-        let cur = load_pointer(cx.gitops, tip, &path)?;
+        let path = layout::pointer_path(req, &register.repository, &register.project);
+        let cur = load_pointer(tip, &path)?;
         presences.push(presence(
             tip,
             req,
@@ -238,16 +205,13 @@ pub fn plan_item(
         )?);
     }
     let approval_file = if env.requires_approval {
-        let path = approvals::path(
-            env.name.as_str(),
+        let path = layout::approvals_path(
+            &env.name,
             &register.repository,
             &register.project,
             &target.commit,
         );
-        match read(cx.gitops, tip, &path)? {
-            Some(bytes) => Some(ApprovalFile::parse(&path, &bytes)?),
-            None => None,
-        }
+        layout::load_approvals(tip, &path)?
     } else {
         None
     };
@@ -267,7 +231,7 @@ pub fn plan_item(
             now: cx.now,
         },
     );
-    policy::apply_overrides(&mut decisions, cx.overrides);
+    policy::apply_overrides(&mut decisions, &Override::rules(cx.overrides));
     Ok(Item {
         env: env.name.clone(),
         register,

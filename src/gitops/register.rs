@@ -1,15 +1,24 @@
-//! The release register, `releases/<repository>/<project>.yaml` (DESIGN.md §2, §4): numbers,
+//! The release register, `releases/<repository>/<project>.yaml` (docs/design.md §2, §4): numbers,
 //! aliases and triggers of every release of one project.
 //!
 //! Pure functions over the register's contents; the caller reads it from the branch tip and
 //! writes it back in one commit. Numbers start at 1, increase, and are never reused: the
 //! register keeps `last_number`, so even a hand-deleted entry cannot free its number.
+//!
+//! How a person names a project ([`ProjectRef`]) and a release ([`ReleaseSelector`]) is
+//! parsed at the command line; [`find_register`] and [`Register::resolve`] turn them into
+//! a register and an entry.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout;
+use super::snapshot::Snapshot;
 use crate::digest::Digest;
+use crate::exit::InvalidInput;
 use crate::format::{Alias, AliasType, TriggerType};
-use crate::ids::{CommitSha, Project, Repository};
+use crate::ids::{CommitSha, InvalidId, Project, Repository};
 
 pub const API_VERSION: &str = "releasectl.dev/v1alpha1";
 pub const KIND: &str = "ReleaseRegister";
@@ -95,10 +104,130 @@ pub enum RegisterError {
     },
 }
 
-/// Where a project's register lives.
-#[must_use]
-pub fn path(repository: &Repository, project: &Project) -> String {
-    format!("releases/{repository}/{project}.yaml")
+/// A project as a person names it: `auth-service` (unique across repositories) or
+/// `company/monorepo/auth-service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectRef {
+    Bare(Project),
+    Full(Repository, Project),
+}
+
+impl std::str::FromStr for ProjectRef {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.rsplit_once('/') {
+            Some((repo, name)) => Ok(Self::Full(repo.parse()?, name.parse()?)),
+            None => Ok(Self::Bare(s.parse()?)),
+        }
+    }
+}
+
+impl fmt::Display for ProjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bare(p) => write!(f, "{p}"),
+            Self::Full(r, p) => write!(f, "{r}/{p}"),
+        }
+    }
+}
+
+/// A release as a person names it: an alias (`v1.2.3`, `main-42`), a number, or a commit
+/// prefix of at least 7 hex digits. Which one it is depends on the register
+/// ([`Register::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseSelector(String);
+
+/// Why a release id was refused before looking it up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "invalid release id {0:?}: expected an alias, a number or a commit prefix (at least 7 hex digits)"
+)]
+pub struct InvalidSelector(String);
+
+impl crate::exit::Classify for InvalidSelector {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
+impl std::str::FromStr for ReleaseSelector {
+    type Err = InvalidSelector;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.len() > 256 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(InvalidSelector(crate::text::excerpt(s)));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl ReleaseSelector {
+    /// The selector naming exactly this commit.
+    #[must_use]
+    pub fn commit(commit: &CommitSha) -> Self {
+        Self(commit.to_string())
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReleaseSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Finds a project's register at `tip`: `repository/project` directly, or a bare project
+/// name that must be unique across repositories.
+pub fn find_register(
+    gitops: &super::GitOps,
+    tip: &Snapshot<'_>,
+    project: &ProjectRef,
+) -> crate::exit::Result<Register> {
+    let (repository, name) = match project {
+        ProjectRef::Full(repository, name) => (repository.clone(), name.clone()),
+        ProjectRef::Bare(name) => {
+            let all = tip.list(layout::REGISTERS)?;
+            let matches: Vec<(&str, &str)> = all
+                .iter()
+                .filter_map(|p| layout::register_of(p))
+                .filter_map(|full| full.rsplit_once('/'))
+                .filter(|(_, p)| *p == name.as_str())
+                .collect();
+            match matches.as_slice() {
+                [(repo, _)] => (repo.parse::<Repository>()?, name.clone()),
+                [] => {
+                    return Err(InvalidInput(format!(
+                        "no project {name} is registered in {} (branch {})",
+                        gitops.url(),
+                        gitops.branch()
+                    ))
+                    .into());
+                }
+                many => {
+                    let names: Vec<String> = many.iter().map(|(r, p)| format!("{r}/{p}")).collect();
+                    return Err(InvalidInput(format!(
+                        "project {name} is ambiguous: expected one of {}",
+                        names.join(", ")
+                    ))
+                    .into());
+                }
+            }
+        }
+    };
+    let path = layout::register_path(&repository, &name);
+    match tip.read(&path)? {
+        Some(bytes) => Ok(Register::parse(&path, &bytes, &repository, &name)?),
+        None => Err(InvalidInput(format!(
+            "no project {repository}/{name} is registered in {} (no {path})",
+            gitops.url()
+        ))
+        .into()),
+    }
 }
 
 impl Register {
@@ -225,7 +354,8 @@ impl Register {
 
     /// Resolves a release id as a person gives it: exact alias → number → unique commit
     /// prefix (at least 7 hex digits) → error.
-    pub fn resolve(&self, id: &str) -> Result<&Entry, RegisterError> {
+    pub fn resolve(&self, id: &ReleaseSelector) -> Result<&Entry, RegisterError> {
+        let id = id.as_str();
         if let Some(e) = self
             .releases
             .iter()
@@ -267,6 +397,49 @@ impl Register {
     }
 }
 
+/// Which git tags make an alias of a release (docs/design.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagStrategy {
+    /// Only tags `<project>/v*` make an alias (`auth-service/v1.2.3` → `v1.2.3`).
+    Monorepo,
+    /// Every tag makes an alias (its last path segment).
+    TagAll,
+}
+
+impl std::str::FromStr for TagStrategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "monorepo" => Ok(Self::Monorepo),
+            "tag-all" => Ok(Self::TagAll),
+            other => Err(format!(
+                "unknown tag strategy {:?}: expected monorepo or tag-all",
+                crate::text::excerpt(other)
+            )),
+        }
+    }
+}
+
+impl TagStrategy {
+    /// The alias git tag `tag` makes for `project`, if any.
+    #[must_use]
+    pub fn alias(self, project: &Project, tag: &str) -> Option<Alias> {
+        let alias = match self {
+            Self::TagAll => Some(tag.rsplit('/').next().unwrap_or(tag).to_owned()),
+            Self::Monorepo => tag
+                .strip_prefix(project.as_str())
+                .and_then(|t| t.strip_prefix('/'))
+                .filter(|t| t.starts_with('v') && !t.contains('/'))
+                .map(str::to_owned),
+        }?;
+        Some(Alias {
+            alias,
+            kind: AliasType::Tag,
+        })
+    }
+}
+
 /// The branch alias of a release: `<branch>-<number>`, `/` becoming `-`.
 #[must_use]
 pub fn branch_alias(branch: &str, number: u64) -> Alias {
@@ -276,9 +449,62 @@ pub fn branch_alias(branch: &str, number: u64) -> Alias {
     }
 }
 
+impl crate::exit::Classify for RegisterError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Resolves selectors given as text, as the command line parses them.
+    struct Resolver(Register);
+
+    impl Resolver {
+        fn resolve(&self, id: &str) -> Result<&Entry, RegisterError> {
+            self.0.resolve(&id.parse().unwrap())
+        }
+    }
+
+    #[test]
+    fn tag_aliases_follow_the_strategy() {
+        let p: Project = "auth-service".parse().unwrap();
+        let alias = |s: TagStrategy, tag: &str| s.alias(&p, tag).map(|a| a.alias);
+        assert_eq!(
+            alias(TagStrategy::Monorepo, "auth-service/v1.2.3").as_deref(),
+            Some("v1.2.3")
+        );
+        assert_eq!(alias(TagStrategy::Monorepo, "billing/v1.2.3"), None);
+        assert_eq!(alias(TagStrategy::Monorepo, "v1.2.3"), None);
+        assert_eq!(
+            alias(TagStrategy::TagAll, "v1.2.3").as_deref(),
+            Some("v1.2.3")
+        );
+        assert_eq!("tag-all".parse(), Ok(TagStrategy::TagAll));
+        assert!("all".parse::<TagStrategy>().is_err());
+    }
+
+    #[test]
+    fn projects_are_named_bare_or_with_their_repository() {
+        assert_eq!(
+            "auth-service".parse::<ProjectRef>().unwrap(),
+            ProjectRef::Bare("auth-service".parse().unwrap())
+        );
+        let full: ProjectRef = "company/monorepo/auth-service".parse().unwrap();
+        assert_eq!(full.to_string(), "company/monorepo/auth-service");
+        assert!(matches!(full, ProjectRef::Full(..)));
+        assert!("Auth Service".parse::<ProjectRef>().is_err());
+        assert!("company//x".parse::<ProjectRef>().is_err());
+    }
+
+    #[test]
+    fn release_ids_are_refused_when_empty_or_holding_control_characters() {
+        assert!("v1.2.3".parse::<ReleaseSelector>().is_ok());
+        assert!("".parse::<ReleaseSelector>().is_err());
+        assert!("v1\nv2".parse::<ReleaseSelector>().is_err());
+    }
 
     fn commit(c: char) -> CommitSha {
         c.to_string().repeat(40).parse().unwrap()
@@ -324,7 +550,7 @@ mod tests {
 
     #[test]
     fn resolution_prefers_alias_then_number_then_commit_prefix() {
-        let r = register();
+        let r = Resolver(register());
         assert_eq!(r.resolve("v1.0.0").unwrap().number, 1);
         // "7" is an alias of release 2 and the number of release 7: the alias wins.
         assert_eq!(r.resolve("7").unwrap().number, 2);
@@ -335,7 +561,7 @@ mod tests {
 
     #[test]
     fn ambiguous_prefixes_list_their_candidates_and_unknown_ids_fail() {
-        let r = register();
+        let r = Resolver(register());
         let e = r.resolve("abcdef").unwrap_err();
         assert!(
             matches!(e, RegisterError::NotFound { .. }),
@@ -343,13 +569,14 @@ mod tests {
         );
         let e = r.resolve("abcdef0").unwrap_err();
         assert!(matches!(e, RegisterError::NotFound { .. }));
-        let mut r = r;
+        let mut r = r.0;
         r.add(entry(
             8,
             "abcdef1100000000000000000000000000000000".parse().unwrap(),
             &[],
         ))
         .unwrap();
+        let r = Resolver(r);
         let msg = r.resolve("abcdef1").unwrap_err().to_string();
         assert!(
             msg.contains("ambiguous") && msg.contains("release 1") && msg.contains("release 8"),
@@ -409,7 +636,7 @@ mod tests {
             )
             .unwrap()
         );
-        assert_eq!(r.resolve("v2.0.0").unwrap().number, 7);
+        assert_eq!(Resolver(r).resolve("v2.0.0").unwrap().number, 7);
     }
 
     #[test]

@@ -4,22 +4,28 @@
 //! Invariants:
 //!
 //! - Every [`Object`] returned by [`parse_file`] came from a mapping document with a non-empty
-//!   string `apiVersion`, `kind` and `metadata.name`, and a string (or absent/null)
-//!   `metadata.namespace`. Anything else is an error naming the file, the document index and
-//!   the field; nothing is silently dropped except empty documents.
+//!   string `apiVersion` and `kind`, a name ([`ObjectName`]: a non-empty string
+//!   `metadata.name`, or, when `name` is absent, a non-empty string `metadata.generateName`),
+//!   and a string (or absent/null) `metadata.namespace`. Anything else is an error naming the
+//!   file, the document index and the field; nothing is silently dropped except empty
+//!   documents.
+//! - An object's identity is (kind, namespace, [`ObjectName`]): a `generateName` prefix is
+//!   never equal to a `name`, even when the strings are, because the API server (or Argo CD,
+//!   for hooks) completes the prefix into another name.
 //! - Parsing untrusted YAML is bounded: alias expansion, nesting, node and document counts are
 //!   capped explicitly (see [`crate::yaml::options`]), so an alias bomb ("billion laughs") fails in
 //!   milliseconds. Duplicate mapping keys are an error in YAML and in JSON.
 //! - YAML is read with the YAML 1.1 scalar rules Kubernetes itself uses (sigs.k8s.io/yaml, i.e.
 //!   go-yaml v2): `0644` is octal (420), `yes`/`on` are booleans. Parser errors carry no source
 //!   snippet, so the text of a Secret cannot leak into a log through an error message.
-//! - [`sort`] is total and deterministic: (kind, namespace with `None` first, name, source,
-//!   index). [`render`] is a pure function of the objects' values: map keys come out sorted
+//! - [`sort`] is total and deterministic: (kind, namespace with `None` first, named objects
+//!   before `generateName` ones, name or prefix, source, index). [`render`] is a pure function of the objects' values: map keys come out sorted
 //!   (`serde_json::Map` is a `BTreeMap`), every document starts with `---\n`, and strings that a
 //!   YAML 1.1 reader could take for a number, boolean or null are quoted, so the output parses
 //!   back to the same values.
 
 use std::cmp::Ordering;
+use std::fmt;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +40,7 @@ pub struct Object {
     pub kind: String,
     /// `metadata.namespace`; `None` when absent, null or empty.
     pub namespace: Option<String>,
-    pub name: String,
+    pub name: ObjectName,
     /// The whole document.
     pub value: Value,
     /// Path of the file the object came from.
@@ -44,14 +50,117 @@ pub struct Object {
     pub index: usize,
 }
 
-/// The identity of an object, as recorded in release metadata (`resources.objects`).
+/// How an object is named: `metadata.name`, or, for an object without one, the
+/// `metadata.generateName` prefix the API server (or Argo CD, for a hook) completes at creation.
+///
+/// The variants' order is the output order within a kind and namespace: named objects first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectName {
+    /// `metadata.name` (which wins when `generateName` is present too, as in Kubernetes).
+    Name(String),
+    /// `metadata.generateName` of an object without `metadata.name`.
+    GenerateName(String),
+}
+
+impl ObjectName {
+    /// The name or the prefix.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Name(s) | Self::GenerateName(s) => s,
+        }
+    }
+}
+
+/// A name as is; a prefix as `PREFIX* (generateName)`, which no name can be mistaken for.
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(name) => f.write_str(name),
+            Self::GenerateName(prefix) => write!(f, "{prefix}* (generateName)"),
+        }
+    }
+}
+
+/// The identity of an object, as recorded in release metadata (`resources.objects`): in JSON,
+/// `name` for a named object (exactly as before `generateName` was accepted, so the records
+/// and digests of existing releases are unchanged) or `generate_name` for the others; a record
+/// with both or neither is refused.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ObjectRecord", into = "ObjectRecord")]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,
-    #[serde(default)]
     pub namespace: Option<String>,
-    pub name: String,
+    pub name: ObjectName,
+}
+
+/// [`ObjectRef`] as JSON. Field order is the serialization order, and so part of the
+/// metadata's bytes.
+#[derive(Serialize, Deserialize)]
+struct ObjectRecord {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generate_name: Option<String>,
+}
+
+impl TryFrom<ObjectRecord> for ObjectRef {
+    type Error = String;
+
+    fn try_from(record: ObjectRecord) -> Result<Self, String> {
+        let name = match (record.name, record.generate_name) {
+            (Some(name), None) => ObjectName::Name(name),
+            (None, Some(prefix)) => ObjectName::GenerateName(prefix),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "object record of kind {}: expected name or generate_name, got both",
+                    crate::text::excerpt(&record.kind)
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "object record of kind {}: expected name or generate_name, got neither",
+                    crate::text::excerpt(&record.kind)
+                ));
+            }
+        };
+        Ok(Self {
+            api_version: record.api_version,
+            kind: record.kind,
+            namespace: record.namespace,
+            name,
+        })
+    }
+}
+
+impl From<ObjectRef> for ObjectRecord {
+    fn from(object: ObjectRef) -> Self {
+        let (name, generate_name) = match object.name {
+            ObjectName::Name(name) => (Some(name), None),
+            ObjectName::GenerateName(prefix) => (None, Some(prefix)),
+        };
+        Self {
+            api_version: object.api_version,
+            kind: object.kind,
+            namespace: object.namespace,
+            name,
+            generate_name,
+        }
+    }
+}
+
+impl ObjectRef {
+    /// What records are ordered by, as [`sort`] orders objects: (kind, namespace with `None`
+    /// first, name).
+    #[must_use]
+    pub fn order_key(&self) -> (&str, Option<&str>, &ObjectName) {
+        (&self.kind, self.namespace.as_deref(), &self.name)
+    }
 }
 
 /// Why a manifest file could not be read or rendered.
@@ -62,26 +171,14 @@ pub enum ManifestError {
     NotUtf8 { path: String, offset: usize },
     #[error("{path}: unsupported file type: expected a .yaml, .yml or .json file")]
     UnsupportedExtension { path: String },
-    #[error("{path}: invalid YAML")]
-    Yaml {
-        path: String,
-        #[source]
-        source: Box<serde_saphyr::Error>,
-    },
+    #[error("{path}: invalid YAML: {reason}")]
+    Yaml { path: String, reason: String },
     #[error(
-        "{path}: YAML exceeds the parser's resource limits (alias expansion, nesting or size); alias bombs are refused"
+        "{path}: YAML exceeds the parser's resource limits (alias expansion, nesting or size; alias bombs are refused): {reason}"
     )]
-    YamlLimit {
-        path: String,
-        #[source]
-        source: Box<serde_saphyr::Error>,
-    },
-    #[error("{path}: invalid JSON")]
-    Json {
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    YamlLimit { path: String, reason: String },
+    #[error("{path}: invalid JSON: {reason}")]
+    Json { path: String, reason: String },
     #[error("{path} document {n}: expected a mapping (a Kubernetes object), got {actual}", n = index + 1)]
     NotAMapping {
         path: String,
@@ -130,14 +227,14 @@ pub fn parse_file(path: &str, data: &[u8]) -> Result<Vec<Object>, ManifestError>
     let extension = extension(path);
     let values = if extension == Some("json") {
         // Duplicate keys and anything after the object are refused.
-        let value = crate::yaml::json_value(text).map_err(|source| ManifestError::Json {
+        let value = crate::yaml::json_value(text).map_err(|e| ManifestError::Json {
             path: path.to_owned(),
-            source,
+            reason: crate::text::printable(&e.to_string(), 300),
         })?;
         vec![value]
     } else if matches!(extension, Some("yaml" | "yml")) {
         serde_saphyr::from_multiple_with_options::<Value>(text, crate::yaml::options())
-            .map_err(|e| yaml_error(path, e))?
+            .map_err(|e| yaml_error(path, &e))?
     } else {
         return Err(ManifestError::UnsupportedExtension {
             path: path.to_owned(),
@@ -158,14 +255,13 @@ fn extension(path: &str) -> Option<&str> {
         .map(|(_, extension)| extension)
 }
 
-fn yaml_error(path: &str, source: serde_saphyr::Error) -> ManifestError {
+fn yaml_error(path: &str, source: &serde_saphyr::Error) -> ManifestError {
     let path = path.to_owned();
-    let is_limit = crate::yaml::is_limit(&source);
-    let source = Box::new(source);
-    if is_limit {
-        ManifestError::YamlLimit { path, source }
+    let reason = crate::yaml::reason(source);
+    if crate::yaml::is_limit(source) {
+        ManifestError::YamlLimit { path, reason }
     } else {
-        ManifestError::Yaml { path, source }
+        ManifestError::Yaml { path, reason }
     }
 }
 
@@ -206,7 +302,18 @@ fn object(path: &str, index: usize, value: Value) -> Result<Object, ManifestErro
         Some(Value::Object(metadata)) => metadata,
         Some(other) => return Err(invalid("metadata", "a mapping", type_name(other))),
     };
-    let name = non_empty(metadata, "name", "metadata.name")?;
+    // As in Kubernetes, `name` wins; `generateName` counts only when `name` is absent.
+    let name = if metadata.contains_key("name") {
+        ObjectName::Name(non_empty(metadata, "name", "metadata.name")?)
+    } else if metadata.contains_key("generateName") {
+        ObjectName::GenerateName(non_empty(
+            metadata,
+            "generateName",
+            "metadata.generateName",
+        )?)
+    } else {
+        return Err(missing(MISSING_NAME));
+    };
     let namespace = match metadata.get("namespace") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
@@ -224,6 +331,9 @@ fn object(path: &str, index: usize, value: Value) -> Result<Object, ManifestErro
     })
 }
 
+/// The field named when a document has neither `metadata.name` nor `metadata.generateName`.
+const MISSING_NAME: &str = "metadata.name (or metadata.generateName)";
+
 fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -235,8 +345,9 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Sorts objects by (kind, namespace with `None` first, name), then source and index, so the
-/// order is total and does not depend on the input order.
+/// Sorts objects by (kind, namespace with `None` first, [`ObjectName`]: named objects first,
+/// then `generateName` ones, each by their string), then source and index, so the order is
+/// total and does not depend on the input order.
 pub fn sort(objects: &mut [Object]) {
     objects.sort_by(compare);
 }
@@ -247,7 +358,7 @@ fn compare(a: &Object, b: &Object) -> Ordering {
 
 /// What objects and documents are ordered by: (kind, namespace with `None` first, name,
 /// source, index).
-type OrderKey<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, usize);
+type OrderKey<'a> = (&'a str, Option<&'a str>, &'a ObjectName, &'a str, usize);
 
 impl Object {
     fn order_key(&self) -> OrderKey<'_> {
@@ -275,7 +386,7 @@ pub fn render(objects: &[Object]) -> Result<String, ManifestError> {
         let document = serde_saphyr::to_string_with_options(&object.value, serializer_options())
             .map_err(|source| ManifestError::Render {
                 kind: object.kind.clone(),
-                name: object.name.clone(),
+                name: object.name.to_string(),
                 path: object.source.clone(),
                 index: object.index,
                 source: Box::new(source),
@@ -307,7 +418,7 @@ pub struct Document {
     pub api_version: String,
     pub kind: String,
     pub namespace: Option<String>,
-    pub name: String,
+    pub name: ObjectName,
     pub source: String,
     pub index: usize,
     pub body: Body,
@@ -452,7 +563,7 @@ spec:
             api_version: "v1".to_owned(),
             kind: kind.to_owned(),
             namespace: namespace.map(str::to_owned),
-            name: name.to_owned(),
+            name: ObjectName::Name(name.to_owned()),
             value: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}),
             source: source.to_owned(),
             index,
@@ -548,7 +659,39 @@ spec:
     fn yaml_syntax_error_is_rejected_with_the_file_name() {
         let err = parse("broken.yaml", "a: [1, 2\n").unwrap_err();
         assert!(matches!(err, ManifestError::Yaml { ref path, .. } if path == "broken.yaml"));
-        assert_eq!(err.to_string(), "broken.yaml: invalid YAML");
+        assert_eq!(
+            err.to_string(),
+            "broken.yaml: invalid YAML: unclosed bracket '[' at line 1, column 4"
+        );
+    }
+
+    #[test]
+    fn yaml_errors_give_the_reason_and_position_without_library_hints() {
+        for (text, reason) in [
+            (
+                "a: 1\na: 2\n",
+                "duplicate mapping key: a at line 2, column 1",
+            ),
+            ("a:\n\tb: 1\n", "tabs disallowed"),
+            (
+                "a: .nan\n",
+                "non-finite float `.nan` is not allowed at line 1, column 4",
+            ),
+            ("a: b: c\n", "line 1, column 5"),
+        ] {
+            let err = parse("x.yaml", text).unwrap_err().to_string();
+            assert!(err.starts_with("x.yaml: invalid YAML: "), "{text:?}: {err}");
+            assert!(err.contains(reason), "{text:?}: {err}");
+            assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_duplicate_key_cannot_forge_a_line() {
+        let text = "\"a\\nerror: forged\": 1\n\"a\\nerror: forged\": 2\n";
+        let err = parse("x.yaml", text).unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("duplicate mapping key"), "{err}");
     }
 
     #[test]
@@ -556,8 +699,10 @@ spec:
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  k: 1\n  k: 2\n";
         let err = parse("dup.yaml", text).unwrap_err();
         assert!(matches!(err, ManifestError::Yaml { .. }));
-        let source = std::error::Error::source(&err).unwrap().to_string();
-        assert!(source.to_lowercase().contains("duplicate"), "{source}");
+        assert!(
+            err.to_string().contains("duplicate mapping key: k"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -565,8 +710,7 @@ spec:
         let text = r#"{"apiVersion":"v1","kind":"A","metadata":{"name":"a","name":"b"}}"#;
         let err = parse("dup.json", text).unwrap_err();
         assert!(matches!(err, ManifestError::Json { .. }));
-        let source = std::error::Error::source(&err).unwrap().to_string();
-        assert!(source.contains("duplicate key \"name\""), "{source}");
+        assert!(err.to_string().contains("duplicate key \"name\""), "{err}");
     }
 
     #[test]
@@ -659,7 +803,7 @@ spec:
             ("apiVersion: v1\nkind: A\n", "metadata"),
             (
                 "apiVersion: v1\nkind: A\nmetadata: {namespace: n}\n",
-                "metadata.name",
+                "metadata.name (or metadata.generateName)",
             ),
         ];
         for (text, want) in cases {
@@ -671,6 +815,165 @@ spec:
         }
         let err = parse("m.yaml", "apiVersion: v1\nkind: A\n").unwrap_err();
         assert_eq!(err.to_string(), "m.yaml document 1: metadata is missing");
+        let err = parse(
+            "m.yaml",
+            "apiVersion: v1\nkind: A\nmetadata: {labels: {}}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.yaml document 1: metadata.name (or metadata.generateName) is missing"
+        );
+    }
+
+    // ---- generateName ----
+
+    /// Argo CD's PostSync hook example: a Job with `generateName` and no `name`.
+    const POST_SYNC_JOB: &str = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: app-slack-notification-
+  annotations:
+    argocd.argoproj.io/hook: PostSync
+    argocd.argoproj.io/hook-delete-policy: HookSucceeded
+spec:
+  template:
+    spec:
+      containers:
+      - name: slack-notification
+        image: curlimages/curl
+        command: [curl, -X, POST, --data-urlencode, 'payload={\"text\": \"done\"}', 'https://hooks.slack.com/services/x']
+      restartPolicy: Never
+  backoffLimit: 2
+";
+
+    #[test]
+    fn an_object_without_a_name_is_identified_by_its_generate_name() {
+        let objects = parse("hook.yaml", POST_SYNC_JOB).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].kind, "Job");
+        assert_eq!(objects[0].namespace, None);
+        assert_eq!(
+            objects[0].name,
+            ObjectName::GenerateName("app-slack-notification-".to_owned())
+        );
+        assert_eq!(
+            objects[0].name.to_string(),
+            "app-slack-notification-* (generateName)"
+        );
+        assert_eq!(
+            render(&objects).unwrap(),
+            render(&parse("again.yaml", &render(&objects).unwrap()).unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn name_wins_over_generate_name_whatever_generate_name_holds() {
+        for generate in ["x-", "7", "''", "[a]", "{a: b}", "~"] {
+            let text = format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, generateName: {generate}}}\n"
+            );
+            let objects = parse("p.yaml", &text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(objects[0].name, ObjectName::Name("p".to_owned()), "{text}");
+        }
+        // A present `name` must still be a non-empty string: `generateName` does not excuse it.
+        let err = parse(
+            "p.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: '', generateName: x-}\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::InvalidField {
+                    field: "metadata.name",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_generate_name_without_a_name_must_be_a_non_empty_string() {
+        for (generate, actual) in [
+            ("''", "an empty string"),
+            ("7", "a number"),
+            ("~", "null"),
+            ("[a]", "a sequence"),
+            ("{a: b}", "a mapping"),
+        ] {
+            let text =
+                format!("apiVersion: v1\nkind: Pod\nmetadata: {{generateName: {generate}}}\n");
+            let err = parse("g.yaml", &text).unwrap_err();
+            assert!(
+                matches!(err, ManifestError::InvalidField { field: "metadata.generateName", actual: a, .. } if a == actual),
+                "{text}: {err}"
+            );
+        }
+        let err = parse(
+            "g.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {generateName: 7}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.yaml document 1: metadata.generateName must be a non-empty string, got a number"
+        );
+    }
+
+    #[test]
+    fn a_generate_name_never_equals_a_name_of_the_same_string() {
+        let named = ObjectName::Name("x-".to_owned());
+        let generated = ObjectName::GenerateName("x-".to_owned());
+        assert_ne!(named, generated);
+        assert_eq!(named.as_str(), generated.as_str());
+        assert_ne!(named.to_string(), generated.to_string());
+    }
+
+    #[test]
+    fn generate_name_objects_sort_after_named_ones_of_their_kind_and_namespace() {
+        let generated = |kind: &str, namespace: Option<&str>, prefix: &str, source: &str| {
+            let mut o = obj(kind, namespace, prefix, source, 0);
+            o.name = ObjectName::GenerateName(prefix.to_owned());
+            o
+        };
+        let mut objects = vec![
+            generated("Job", Some("a"), "b-", "1.yaml"),
+            obj("Job", Some("a"), "z", "2.yaml", 0),
+            generated("Job", None, "z-", "3.yaml"),
+            generated("Job", Some("a"), "a-", "4.yaml"),
+            obj("Job", Some("a"), "a-", "5.yaml", 0),
+            generated("Job", Some("a"), "a-", "0.yaml"),
+            obj("ConfigMap", Some("a"), "c", "6.yaml", 0),
+        ];
+        sort(&mut objects);
+        let got: Vec<_> = objects
+            .iter()
+            .map(|o| {
+                (
+                    o.kind.as_str(),
+                    o.namespace.as_deref(),
+                    o.name.to_string(),
+                    o.source.as_str(),
+                )
+            })
+            .collect();
+        let want = [
+            ("ConfigMap", Some("a"), "c", "6.yaml"),
+            ("Job", None, "z-* (generateName)", "3.yaml"),
+            ("Job", Some("a"), "a-", "5.yaml"),
+            ("Job", Some("a"), "z", "2.yaml"),
+            ("Job", Some("a"), "a-* (generateName)", "0.yaml"),
+            ("Job", Some("a"), "a-* (generateName)", "4.yaml"),
+            ("Job", Some("a"), "b-* (generateName)", "1.yaml"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, n, name, s)| (*k, *n, (*name).to_owned(), *s))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -958,6 +1261,55 @@ spec:
             serde_json::to_string(&cluster).unwrap(),
             r#"{"api_version":"v1","kind":"Namespace","namespace":null,"name":"n"}"#
         );
+    }
+
+    #[test]
+    fn a_generate_name_record_carries_generate_name_instead_of_name() {
+        let objects = parse("hook.yaml", POST_SYNC_JOB).unwrap();
+        let refs = summary(&objects);
+        assert_eq!(
+            serde_json::to_string(&refs).unwrap(),
+            r#"[{"api_version":"batch/v1","kind":"Job","namespace":null,"generate_name":"app-slack-notification-"}]"#
+        );
+        let back: Vec<ObjectRef> =
+            serde_json::from_str(&serde_json::to_string(&refs).unwrap()).unwrap();
+        assert_eq!(back, refs);
+    }
+
+    #[test]
+    fn a_named_record_serializes_as_it_always_did() {
+        let objects = parse("a.yaml", DEPLOYMENT).unwrap();
+        assert_eq!(
+            serde_json::to_string(&summary(&objects)).unwrap(),
+            r#"[{"api_version":"apps/v1","kind":"Deployment","namespace":"shop","name":"web"}]"#
+        );
+    }
+
+    #[test]
+    fn a_record_with_both_names_or_neither_is_refused_and_unknown_fields_are_ignored() {
+        let both = r#"{"api_version":"v1","kind":"Pod","name":"a","generate_name":"a-"}"#;
+        let err = serde_json::from_str::<ObjectRef>(both)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected name or generate_name, got both"),
+            "{err}"
+        );
+        let neither = r#"{"api_version":"v1","kind":"Pod","namespace":"n"}"#;
+        let err = serde_json::from_str::<ObjectRef>(neither)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected name or generate_name, got neither"),
+            "{err}"
+        );
+        let later = r#"{"api_version":"v1","kind":"Pod","generate_name":"a-","uid":"x"}"#;
+        let read: ObjectRef = serde_json::from_str(later).unwrap();
+        assert_eq!(read.name, ObjectName::GenerateName("a-".to_owned()));
+        assert_eq!(read.namespace, None);
+        let null_name = r#"{"api_version":"v1","kind":"Pod","name":null,"generate_name":"a-"}"#;
+        let read: ObjectRef = serde_json::from_str(null_name).unwrap();
+        assert_eq!(read.name, ObjectName::GenerateName("a-".to_owned()));
     }
 
     #[test]

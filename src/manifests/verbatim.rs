@@ -14,7 +14,9 @@
 //!   the same error as before this module existed. "Not sure" covers: a syntax error, a
 //!   directive, a tag, an anchor or alias (and so merge keys' usual companions), a `<<` or other
 //!   key that is not plainly a string, a duplicate key, a key that is not a scalar, an identity
-//!   field that is not plainly a non-empty string, a plain scalar that may be a non-finite float
+//!   field (`apiVersion`, `kind`, `metadata.name`, `metadata.generateName`, the latter even
+//!   beside a `name`) that is not plainly a non-empty string, neither `name` nor
+//!   `generateName`, a plain scalar that may be a non-finite float
 //!   (`.nan`, `-.inf`), a root that is not a mapping or an empty document, a root mapping that
 //!   does not start its line, nesting deeper than the full path allows, and more documents than
 //!   it allows.
@@ -30,13 +32,15 @@ use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 // The full path's limits, which the fast path must not exceed.
 use crate::yaml::{MAX_DEPTH, MAX_DOCUMENTS};
 
+use super::ObjectName;
+
 /// A document the fast path understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned {
     pub api_version: String,
     pub kind: String,
     pub namespace: Option<String>,
-    pub name: String,
+    pub name: ObjectName,
     /// Index among the file's non-empty documents, as [`super::Object::index`].
     pub index: usize,
     /// Byte range of the document's text in the scanned text.
@@ -66,6 +70,7 @@ struct Identity {
     api_version: Option<String>,
     kind: Option<String>,
     name: Option<String>,
+    generate_name: Option<String>,
     /// Empty when absent, null or empty.
     namespace: Option<String>,
 }
@@ -103,11 +108,18 @@ pub fn scan(text: &str) -> Option<Vec<Scanned>> {
                 let Identity {
                     api_version: Some(api_version),
                     kind: Some(kind),
-                    name: Some(name),
+                    name,
+                    generate_name,
                     namespace,
                 } = std::mem::take(&mut identity)
                 else {
                     return None;
+                };
+                // `name` wins, as in the full path and in Kubernetes.
+                let name = match (name, generate_name) {
+                    (Some(name), _) => ObjectName::Name(name),
+                    (None, Some(prefix)) => ObjectName::GenerateName(prefix),
+                    (None, None) => return None,
                 };
                 if documents.len() == MAX_DOCUMENTS || end < start {
                     return None;
@@ -182,7 +194,9 @@ pub fn scan(text: &str) -> Option<Vec<Scanned>> {
                             match (top.role, top.key.as_deref()) {
                                 (Role::Root, Some("metadata")) if is_map => Role::Metadata,
                                 (Role::Root, Some("metadata" | "apiVersion" | "kind"))
-                                | (Role::Metadata, Some("name" | "namespace")) => return None,
+                                | (Role::Metadata, Some("name" | "generateName" | "namespace")) => {
+                                    return None;
+                                }
                                 _ => Role::Other,
                             }
                         } else {
@@ -222,11 +236,13 @@ fn identity_field<'i>(
         (Role::Root, Some("apiVersion")) => Some(&mut identity.api_version),
         (Role::Root, Some("kind")) => Some(&mut identity.kind),
         (Role::Metadata, Some("name")) => Some(&mut identity.name),
+        (Role::Metadata, Some("generateName")) => Some(&mut identity.generate_name),
         _ => None,
     }
 }
 
-/// A non-empty string for `apiVersion`, `kind` or `metadata.name`, or `None` to defer.
+/// A non-empty string for `apiVersion`, `kind`, `metadata.name` or `metadata.generateName`,
+/// or `None` to defer.
 fn identity_string(value: &str, style: ScalarStyle) -> Option<String> {
     let plain_ok = style != ScalarStyle::Plain || is_plain_string(value);
     (plain_ok && !value.is_empty()).then(|| value.to_owned())
@@ -472,7 +488,7 @@ spec:
             "kind: 'Service'\napiVersion: \"v1\"\nmetadata:\n  namespace: ~\n  name: \"0123\"\n";
         let scanned = scan(text).unwrap();
         assert_eq!(scanned[0].kind, "Service");
-        assert_eq!(scanned[0].name, "0123");
+        assert_eq!(scanned[0].name, ObjectName::Name("0123".to_owned()));
         assert_eq!(scanned[0].namespace, None);
         agrees(text, 1);
         agrees(
@@ -538,6 +554,69 @@ spec:
             assert_eq!(scan(text), None, "{text}");
             assert_eq!(check_agreement("a.yaml", text.as_bytes()), Ok(0), "{text}");
         }
+    }
+
+    #[test]
+    fn a_generate_name_document_keeps_its_text_and_its_identity() {
+        let hook = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations:\n    argocd.argoproj.io/hook: PostSync\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: example.com/m:1}]\n      restartPolicy: Never\n";
+        let scanned = scan(hook).unwrap();
+        assert_eq!(
+            scanned[0].name,
+            ObjectName::GenerateName("migrate-".to_owned())
+        );
+        agrees(hook, 1);
+        // The same string as a name is another object, in both paths.
+        let named = hook.replace("generateName", "name");
+        assert_eq!(
+            scan(&named).unwrap()[0].name,
+            ObjectName::Name("migrate-".to_owned())
+        );
+        agrees(&format!("{hook}---\n{named}"), 2);
+        // `name` wins, in either order.
+        for metadata in [
+            "{name: a, generateName: b-}",
+            "{generateName: b-, name: a}",
+            "{generateName: \"b-\", name: 'a'}",
+        ] {
+            let text = format!("apiVersion: v1\nkind: Pod\nmetadata: {metadata}\n");
+            assert_eq!(
+                scan(&text).unwrap()[0].name,
+                ObjectName::Name("a".to_owned()),
+                "{text}"
+            );
+            agrees(&text, 1);
+        }
+    }
+
+    #[test]
+    fn an_unusual_generate_name_goes_to_the_full_path_which_agrees() {
+        for metadata in [
+            // Beside a name the full path ignores it; the fast path is not sure.
+            "{name: a, generateName: 7}",
+            "{name: a, generateName: [x]}",
+            "{name: a, generateName: {x: y}}",
+            "{name: a, generateName: ''}",
+            // Without a name it must be a non-empty string.
+            "{generateName: 7}",
+            "{generateName: ''}",
+            "{generateName: ~}",
+            "{generateName: [x]}",
+            "{generateName: yes}",
+            "{generateName: a-, generateName: b-}",
+            // Neither: the full path names the missing field.
+            "{namespace: n}",
+            "{}",
+        ] {
+            let text = format!("apiVersion: v1\nkind: Pod\nmetadata: {metadata}\n");
+            assert_eq!(scan(&text), None, "{text}");
+            assert_eq!(check_agreement("a.yaml", text.as_bytes()), Ok(0), "{text}");
+        }
+        let err = super::super::parse_file("a.yaml", b"apiVersion: v1\nkind: Pod\nmetadata: {}\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yaml document 1: metadata.name (or metadata.generateName) is missing"
+        );
     }
 
     #[test]

@@ -171,3 +171,15 @@ pub fn check_blob_hashed(
     }
     Ok(())
 }
+
+impl crate::exit::Classify for OciError {
+    fn exit(&self) -> crate::exit::Exit {
+        if self.is_verification() {
+            crate::exit::Exit::Verify
+        } else if self.is_remote() {
+            crate::exit::Exit::Remote
+        } else {
+            crate::exit::Exit::Other
+        }
+    }
+}

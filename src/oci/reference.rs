@@ -275,6 +275,12 @@ impl fmt::Display for ImageRef {
     }
 }
 
+impl crate::exit::Classify for ReferenceError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,8 +251,7 @@ impl Transport {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| crate::retry::retry_after(v, jiff::Timestamp::now()));
                 Err(Failure::Transient {
                     reason: format!("registry answered {}", status.as_u16()),
                     after,

@@ -212,6 +212,12 @@ pub const RULES: &[&str] = &[
     "windows",
 ];
 
+impl crate::exit::Classify for PolicyError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-"""Builds a release image (format v1, DESIGN.md section 3 / docs/format.md) with PyPI's oras
+"""Builds a release image (format v1, docs/design.md §3 and docs/format.md) with PyPI's oras
 SDK, independently of releasectl's code, and pushes it to a plain-HTTP registry.
 
 Usage: oras_push_release.py HOST REPOSITORY PROJECT COMMIT WORKDIR

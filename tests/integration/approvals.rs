@@ -9,17 +9,19 @@
 
 use serde_json::Value;
 
-use crate::approvals_support::{
-    ALICE, BOB, CAROL, EXPIRES, Entry, Key, NAMESPACE, NOW, PRODUCTION, Release, World,
-    approval_path, approvals_yaml, assert_deploy_refused, keyed_policy, payload, plain_policy,
-    pointer_path, policy, sha, ssh_keygen_verify, yaml,
-};
 use crate::support;
+use crate::support::keys::{Key, NAMESPACE, keyed_policy, payload, ssh_keygen_verify};
+use crate::support::setup::PROJECT;
+use crate::support::world::{
+    ALICE, BOB, CAROL, EXPIRES, Entry, MONDAY as NOW, PRODUCTION, Release, World, approval_path,
+    approvals_policy as policy, approvals_yaml, assert_deploy_refused, plain_policy, pointer_path,
+    sha, yaml,
+};
 
 /// A world with the plain policy (alice and bob by identity) and release v1.0.0.
 fn plain() -> (World, Release) {
-    let world = World::new(&plain_policy());
-    let release = world.create(&sha("one"), "v1.0.0");
+    let world = World::without_actor(&plain_policy());
+    let release = world.tagged(&sha("one"), "v1.0.0");
     (world, release)
 }
 
@@ -30,16 +32,18 @@ fn keyed() -> (World, Release, Key, Key) {
     let keys = support::temp_dir();
     let alice = Key::generate(keys.path(), "alice");
     let bob = Key::generate(keys.path(), "bob");
-    let world = World::new(&keyed_policy(&alice, &bob));
+    let world = World::without_actor(&keyed_policy(&alice, &bob));
     world.keep(keys);
-    let release = world.create(&sha("one"), "v1.0.0");
+    let release = world.tagged(&sha("one"), "v1.0.0");
     (world, release, alice, bob)
 }
 
 fn deployed(world: &World, release: &Release) {
     let out = world.deploy(PRODUCTION, release);
     out.assert_success();
-    let pointer = world.show_required(&pointer_path(PRODUCTION));
+    let pointer = world
+        .remote
+        .show_required(&pointer_path(PRODUCTION, PROJECT));
     if !pointer.contains(&release.commit) || !pointer.contains(&release.digest) {
         out.fail(&format!(
             "deploy succeeded but the pointer does not name the release:\n{pointer}"
@@ -126,6 +130,7 @@ fn approval_for_another_environment_does_not_count() {
         .assert_success();
     assert!(
         world
+            .remote
             .show(&approval_path("staging", &release.commit))
             .is_some()
     );
@@ -150,14 +155,14 @@ fn expired_approval_does_not_count_and_the_refusal_says_when_it_expired() {
     let (world, release) = plain();
     world.approve_both(&release);
     let late = "2026-11-24T10:00:01Z";
-    let head = world.head();
+    let head = world.remote.head();
     let out = world.deploy_at(late, PRODUCTION, &release);
     out.assert_exit(4)
         .assert_stdout_contains("refused: nothing written")
         .assert_stderr_contains(&format!("{ALICE}: expired at {EXPIRES}"))
         .assert_stderr_contains(&format!("{BOB}: expired at {EXPIRES}"))
         .assert_stderr_contains("0 valid (none)");
-    assert_eq!(world.head(), head, "a refused deploy moved main");
+    assert_eq!(world.remote.head(), head, "a refused deploy moved main");
     // A second before they expire, the same approvals count.
     world
         .deploy_at("2026-11-24T09:59:59Z", PRODUCTION, &release)
@@ -178,12 +183,12 @@ fn an_approver_cannot_approve_twice_and_a_hand_made_duplicate_counts_once() {
     world
         .approve(PRODUCTION, &release, ALICE, None)
         .assert_success();
-    let head = world.head();
+    let head = world.remote.head();
     let out = world.approve(PRODUCTION, &release, ALICE, None);
     out.assert_exit(2)
         .assert_stdout_empty()
         .assert_stderr_contains("already approved");
-    assert_eq!(world.head(), head, "a refused approval moved main");
+    assert_eq!(world.remote.head(), head, "a refused approval moved main");
     // The same approver twice in the file, by hand: one approval, not a quorum.
     world.edit_approvals(PRODUCTION, &release, |f| {
         let first = f["approvals"][0].clone();
@@ -203,16 +208,20 @@ fn an_approver_cannot_approve_twice_and_a_hand_made_duplicate_counts_once() {
 
 #[test]
 fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
-    let world = World::new(&plain_policy().replace("ttl: 24h", "ttl: 12h"));
-    let release = world.create(&sha("one"), "v1.0.0");
-    let before = world.head();
+    let world = World::without_actor(&plain_policy().replace("ttl: 24h", "ttl: 12h"));
+    let release = world.tagged(&sha("one"), "v1.0.0");
+    let before = world.remote.head();
     let out = world.approve(PRODUCTION, &release, ALICE, None);
     out.assert_success();
-    let commit = world.head();
-    assert_eq!(world.git(&["rev-parse", "main^"]), before, "one commit");
+    let commit = world.remote.head();
+    assert_eq!(
+        world.remote.git_ok(&["rev-parse", "main^"]),
+        before,
+        "one commit"
+    );
     out.assert_stdout_contains(&commit);
     let path = approval_path(PRODUCTION, &release.commit);
-    assert_eq!(world.changed("main"), vec![path.clone()]);
+    assert_eq!(world.remote.changed("main"), vec![path.clone()]);
 
     let file = world.approvals(PRODUCTION, &release);
     assert_eq!(file["apiVersion"], "releasectl.dev/v1alpha1");
@@ -233,7 +242,7 @@ fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
     assert_eq!(a["justification"], "reviewed the change log and the canary");
     assert!(a.get("signature").is_none(), "unsigned without --key");
 
-    let message = world.message("main");
+    let message = world.remote.message("main");
     for line in [
         "Approve release 1 (v1.0.0) of auth-service for production",
         "Justification: reviewed the change log and the canary",
@@ -256,15 +265,17 @@ fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
         "{message}"
     );
     assert_eq!(
-        world.git(&["log", "-1", "--format=%an <%ae>", "main"]),
+        world
+            .remote
+            .git_ok(&["log", "-1", "--format=%an <%ae>", "main"]),
         format!("{ALICE} <{ALICE}>")
     );
 }
 
 #[test]
 fn approve_without_a_ttl_in_the_policy_expires_after_24_hours() {
-    let world = World::new(&policy(&format!("{ALICE}, {BOB}")).replace("ttl: 24h, ", ""));
-    let release = world.create(&sha("one"), "v1.0.0");
+    let world = World::without_actor(&policy(&format!("{ALICE}, {BOB}")).replace("ttl: 24h, ", ""));
+    let release = world.tagged(&sha("one"), "v1.0.0");
     world
         .approve(PRODUCTION, &release, ALICE, None)
         .assert_success();
@@ -275,7 +286,7 @@ fn approve_without_a_ttl_in_the_policy_expires_after_24_hours() {
 #[test]
 fn approve_without_a_justification_is_refused_and_writes_nothing() {
     let (world, _release) = plain();
-    let head = world.head();
+    let head = world.remote.head();
     let out = world
         .cmd()
         .args(["approve", PRODUCTION, "auth-service", "v1.0.0"])
@@ -284,7 +295,7 @@ fn approve_without_a_justification_is_refused_and_writes_nothing() {
     out.assert_exit(2)
         .assert_stdout_empty()
         .assert_stderr_contains("justification");
-    assert_eq!(world.head(), head);
+    assert_eq!(world.remote.head(), head);
 }
 
 #[test]
@@ -293,10 +304,14 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
     world.approve_both(&release);
     let path = approval_path(PRODUCTION, &release.commit);
 
-    let before = world.head();
+    let before = world.remote.head();
     world.revoke(PRODUCTION, &release, ALICE).assert_success();
-    assert_eq!(world.git(&["rev-parse", "main^"]), before, "one commit");
-    assert_eq!(world.changed("main"), vec![path.clone()]);
+    assert_eq!(
+        world.remote.git_ok(&["rev-parse", "main^"]),
+        before,
+        "one commit"
+    );
+    assert_eq!(world.remote.changed("main"), vec![path.clone()]);
     let file = world.approvals(PRODUCTION, &release);
     let approvers: Vec<&str> = file["approvals"]
         .as_array()
@@ -305,7 +320,7 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
         .map(|a| a["approver"].as_str().expect("approver"))
         .collect();
     assert_eq!(approvers, vec![BOB], "only alice's approval is gone");
-    let message = world.message("main");
+    let message = world.remote.message("main");
     for line in [
         &format!("Revoked by: {ALICE}"),
         &format!("Release-Commit: {}", release.commit),
@@ -328,16 +343,16 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
 
     // The last approval revoked: the file goes.
     world.revoke(PRODUCTION, &release, BOB).assert_success();
-    assert_eq!(world.changed("main"), vec![path.clone()]);
-    assert!(world.show(&path).is_none(), "{path} is still there");
+    assert_eq!(world.remote.changed("main"), vec![path.clone()]);
+    assert!(world.remote.show(&path).is_none(), "{path} is still there");
 
     // Nothing left to revoke: usage error, no commit.
-    let head = world.head();
+    let head = world.remote.head();
     world
         .revoke(PRODUCTION, &release, BOB)
         .assert_exit(2)
         .assert_stdout_empty();
-    assert_eq!(world.head(), head);
+    assert_eq!(world.remote.head(), head);
 }
 
 // ---- signatures ----
@@ -349,9 +364,13 @@ fn signed_approval_made_by_us_is_verified_by_ssh_keygen() {
         .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
         .assert_success();
     assert!(
-        world.message("main").lines().any(|l| l == "Signed: yes"),
+        world
+            .remote
+            .message("main")
+            .lines()
+            .any(|l| l == "Signed: yes"),
         "{}",
-        world.message("main")
+        world.remote.message("main")
     );
     let file = world.approvals(PRODUCTION, &release);
     let approval = &file["approvals"][0];
@@ -479,7 +498,7 @@ fn payload_edited_after_signing_does_not_count() {
 #[test]
 fn signed_approval_moved_to_another_release_does_not_count() {
     let (world, one, alice, bob) = keyed();
-    let two = world.create(&sha("two"), "v1.1.0");
+    let two = world.tagged(&sha("two"), "v1.1.0");
     world
         .approve(PRODUCTION, &one, ALICE, Some(&alice.private))
         .assert_success();

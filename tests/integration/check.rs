@@ -4,19 +4,23 @@
 
 use serde_json::Value;
 
-use crate::approvals_support::{
-    ALICE, Daemon, NOW, PRODUCTION, Release, World, git, json, plain_policy, pointer_path, sha,
-};
 use crate::support;
+use crate::support::git::{GitDaemon, git};
+use crate::support::keys::{Key, keyed_policy};
+use crate::support::setup::{PROJECT, stdout_json as json};
+use crate::support::world::{
+    ALICE, BOB, EXPIRES, Entry, MONDAY as NOW, PRODUCTION, Release, World, approval_path,
+    approvals_yaml, plain_policy, pointer_path, sha,
+};
 
 /// A world where v1.0.0 was approved by alice and bob and deployed to production by
 /// releasectl, and v1.1.0 is registered but not approved.
 fn deployed_v1() -> (World, Release, Release) {
-    let world = World::new(&plain_policy());
-    let one = world.create(&sha("one"), "v1.0.0");
+    let world = World::without_actor(&plain_policy());
+    let one = world.tagged(&sha("one"), "v1.0.0");
     world.approve_both(&one);
     world.deploy(PRODUCTION, &one).assert_success();
-    let two = world.create(&sha("two"), "v1.1.0");
+    let two = world.tagged(&sha("two"), "v1.1.0");
     (world, one, two)
 }
 
@@ -24,7 +28,7 @@ fn deployed_v1() -> (World, Release, Release) {
 fn hand_pointer(world: &World, commit: &str, digest: &str) -> String {
     let pointer = world.pointer_naming(PRODUCTION, commit, digest);
     world.hand_push(
-        &[(&pointer_path(PRODUCTION), Some(&pointer))],
+        &[(&pointer_path(PRODUCTION, PROJECT), Some(&pointer))],
         "Bump auth-service in production",
     )
 }
@@ -60,7 +64,7 @@ fn a_clean_history_of_releasectl_deploys_passes() {
 fn a_hand_pushed_production_pointer_change_that_policy_forbids_is_flagged_with_its_commit() {
     let (world, _one, two) = deployed_v1();
     let bad = hand_pointer(&world, &two.commit, &two.digest);
-    let file = pointer_path(PRODUCTION);
+    let file = pointer_path(PRODUCTION, PROJECT);
 
     let out = world.run(&["check"]);
     out.assert_exit(4)
@@ -93,7 +97,7 @@ fn a_hand_pushed_production_pointer_change_that_policy_forbids_is_flagged_with_i
 #[test]
 fn check_range_checks_each_commit_not_only_the_last_change() {
     let (world, one, two) = deployed_v1();
-    let good = world.head();
+    let good = world.remote.head();
     let bad = hand_pointer(&world, &two.commit, &two.digest);
     // Put v1.0.0 back by hand: that change is allowed (approved), and is now the pointer's
     // last change, so the tip looks clean.
@@ -132,7 +136,7 @@ fn a_pointer_naming_an_unregistered_commit_is_flagged() {
     assert!(
         v.iter().any(|x| x["commit"] == bad.as_str()
             && x["rule"] == "registered"
-            && x["file"] == pointer_path(PRODUCTION).as_str()
+            && x["file"] == pointer_path(PRODUCTION, PROJECT).as_str()
             && x["actual"].as_str().is_some_and(|a| a.contains(&ghost))),
         "{v:#?}"
     );
@@ -161,8 +165,8 @@ fn a_pointer_with_a_wrong_digest_is_flagged() {
 
 #[test]
 fn an_override_recorded_by_deploy_is_accepted_by_check() {
-    let world = World::new(&plain_policy());
-    let one = world.create(&sha("one"), "v1.0.0");
+    let world = World::without_actor(&plain_policy());
+    let one = world.tagged(&sha("one"), "v1.0.0");
     let out = world
         .cmd()
         .args([
@@ -181,14 +185,15 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
         ])
         .run();
     out.assert_success();
-    let message = world.message("main");
+    let message = world.remote.message("main");
     assert!(
         message.lines().any(|l| l == "Override: approvals"),
         "{message}"
     );
     assert!(
         world
-            .show_required(&pointer_path(PRODUCTION))
+            .remote
+            .show_required(&pointer_path(PRODUCTION, PROJECT))
             .contains(&one.commit)
     );
     world.run(&["check"]).assert_success();
@@ -203,7 +208,7 @@ fn a_hand_pushed_commit_whose_trailers_lie_is_flagged() {
     // release.
     let pointer = world.pointer_naming(PRODUCTION, &two.commit, &two.digest);
     let bad = world.hand_push(
-        &[(&pointer_path(PRODUCTION), Some(&pointer))],
+        &[(&pointer_path(PRODUCTION, PROJECT), Some(&pointer))],
         &format!(
             "Deploy auth-service to production: release 1 (v1.0.0)\n\nRelease-Commit: {}\nRelease-Digest: {}\nEnvironment: production\nProject: company/monorepo/auth-service\nAction: deploy\n",
             one.commit, one.digest
@@ -223,12 +228,12 @@ fn a_hand_pushed_commit_whose_trailers_lie_is_flagged() {
 
 #[test]
 fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy() {
-    let world = World::new(&plain_policy());
-    let one = world.create(&sha("one"), "v1.0.0");
-    let two = world.create(&sha("two"), "v1.1.0");
+    let world = World::without_actor(&plain_policy());
+    let one = world.tagged(&sha("one"), "v1.0.0");
+    let two = world.tagged(&sha("two"), "v1.1.0");
 
     // scripts/hooks/pre-receive, installed verbatim.
-    let hook = world.remote.join("hooks/pre-receive");
+    let hook = world.remote.path().join("hooks/pre-receive");
     std::fs::copy(
         support::manifest_dir().join("scripts/hooks/pre-receive"),
         &hook,
@@ -241,11 +246,11 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
     }
     let bin = env!("CARGO_BIN_EXE_releasectl");
     let hook_env = [("RELEASECTL", bin), ("RELEASECTL_NOW", NOW)];
-    let daemon = Daemon::start(&world, &hook_env);
+    let daemon = GitDaemon::start_with_env(&world.remote, &hook_env);
     let via = |args: &[&str]| world.cmd_via(&daemon.url(), NOW).args(args).run();
 
     // Good: approvals and a deploy through the hooked remote.
-    for who in [ALICE, crate::approvals_support::BOB] {
+    for who in [ALICE, BOB] {
         via(&[
             "approve",
             PRODUCTION,
@@ -269,16 +274,17 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
     out.assert_success();
     assert!(
         world
-            .show_required(&pointer_path(PRODUCTION))
+            .remote
+            .show_required(&pointer_path(PRODUCTION, PROJECT))
             .contains(&one.commit)
     );
-    let good = world.head();
-    assert!(world.message(&good).contains("Action: deploy"));
+    let good = world.remote.head();
+    assert!(world.remote.message(&good).contains("Action: deploy"));
 
     // Bad: v1.1.0 has no approvals; a plain git push of the pointer is refused by the server.
     let pointer = world.pointer_naming(PRODUCTION, &two.commit, &two.digest);
     let bad = world.hand_commit(
-        &[(&pointer_path(PRODUCTION), Some(&pointer))],
+        &[(&pointer_path(PRODUCTION, PROJECT), Some(&pointer))],
         "Bump auth-service in production",
     );
     let out = world.push_with(&hook_env);
@@ -294,10 +300,10 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
             out.fail(&format!("git push stderr should contain {needle:?}"));
         }
     }
-    assert_eq!(world.head(), good, "the refused push moved main");
+    assert_eq!(world.remote.head(), good, "the refused push moved main");
     let objects = git()
         .arg("--git-dir")
-        .arg(&world.remote)
+        .arg(world.remote.path())
         .args(["cat-file", "-e", &bad])
         .run();
     assert!(
@@ -308,13 +314,13 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
     // The same kind of push through the daemon is refused too.
     let daemon_push = git()
         .arg("-C")
-        .arg(world.dir().join("work"))
+        .arg(world.work())
         .args(["push", &daemon.url(), "HEAD:main"])
         .run();
     daemon_push
         .assert_failure()
         .assert_stderr_contains("push to main refused");
-    assert_eq!(world.head(), good);
+    assert_eq!(world.remote.head(), good);
 }
 
 #[test]
@@ -333,19 +339,19 @@ fn approvals_revoked_or_expired_after_the_deploy_do_not_make_check_flag_it() {
 #[test]
 fn a_hand_pushed_pointer_change_with_forged_unsigned_approvals_is_flagged() {
     let keys = support::temp_dir();
-    let alice = crate::approvals_support::Key::generate(keys.path(), "alice");
-    let bob = crate::approvals_support::Key::generate(keys.path(), "bob");
-    let world = World::new(&crate::approvals_support::keyed_policy(&alice, &bob));
-    let one = world.create(&sha("one"), "v1.0.0");
+    let alice = Key::generate(keys.path(), "alice");
+    let bob = Key::generate(keys.path(), "bob");
+    let world = World::without_actor(&keyed_policy(&alice, &bob));
+    let one = world.tagged(&sha("one"), "v1.0.0");
     // Push access alone: approvals written by hand, unsigned, and the pointer, in one commit.
-    let approvals = crate::approvals_support::approvals_yaml(
+    let approvals = approvals_yaml(
         PRODUCTION,
         &one,
-        &[ALICE, crate::approvals_support::BOB].map(|who| crate::approvals_support::Entry {
+        &[ALICE, BOB].map(|who| Entry {
             approver: who,
             environment: PRODUCTION,
             digest: &one.digest,
-            expires_at: crate::approvals_support::EXPIRES,
+            expires_at: EXPIRES,
             signature: None,
         }),
     );
@@ -355,11 +361,8 @@ fn a_hand_pushed_pointer_change_with_forged_unsigned_approvals_is_flagged() {
     );
     let bad = world.hand_push(
         &[
-            (
-                &crate::approvals_support::approval_path(PRODUCTION, &one.commit),
-                Some(&approvals),
-            ),
-            (&pointer_path(PRODUCTION), Some(&pointer)),
+            (&approval_path(PRODUCTION, &one.commit), Some(&approvals)),
+            (&pointer_path(PRODUCTION, PROJECT), Some(&pointer)),
         ],
         "Deploy auth-service v1.0.0 to production",
     );
@@ -382,8 +385,8 @@ fn a_hand_pushed_pointer_change_with_forged_unsigned_approvals_is_flagged() {
 /// every later `check` (and deploy reading that pointer) fails on the pointer releasectl wrote.
 #[test]
 fn a_release_whose_commit_is_all_digits_deploys_and_checks_clean() {
-    let world = World::new(&plain_policy());
-    let one = world.create(&"1234567890".repeat(4), "v1.0.0");
+    let world = World::without_actor(&plain_policy());
+    let one = world.tagged(&"1234567890".repeat(4), "v1.0.0");
     world.approve_both(&one);
     world.deploy(PRODUCTION, &one).assert_success();
     world.run(&["check"]).assert_success();
@@ -401,7 +404,7 @@ fn a_hand_push_that_relaxes_the_policy_in_the_same_commit_is_flagged() {
     let bad = world.hand_push(
         &[
             ("environments.yaml", Some(&relaxed)),
-            (&pointer_path(PRODUCTION), Some(&pointer)),
+            (&pointer_path(PRODUCTION, PROJECT), Some(&pointer)),
         ],
         "Bump auth-service in production",
     );

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::common::{COMMIT_A, PROJECT, REPOSITORY, Setup, assert_fails, create_args};
 use crate::support;
+use crate::support::setup::{COMMIT_A, PROJECT, REPOSITORY, Setup, assert_fails, create_args};
 
 /// Runs `release create` against a fresh plain registry and checks it was refused with exit 2,
 /// `needles` on stderr, and the registry untouched.

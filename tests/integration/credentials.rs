@@ -3,7 +3,7 @@
 //! image — is run quiet and with `RELEASECTL_LOG=debug`, and neither stdout nor stderr may
 //! hold the canary, its base64 form, or the `Authorization` value built from it.
 
-use crate::common::{
+use crate::support::setup::{
     COMMIT_A, IMAGE_PATH, RESOURCES_MEDIA_TYPE, Setup, assert_fails, create_args,
     fixture_manifests, layer,
 };

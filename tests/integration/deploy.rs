@@ -11,10 +11,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common;
-use crate::deploy_support::{
-    ACTOR, MONDAY, PROJECT, Release, World, assert_refused, assert_refused_at, json, pointer_path,
-    sha,
+use crate::support::setup::{PROJECT, stdout_json as json};
+use crate::support::world::{
+    ACTOR, MONDAY, Release, World, assert_refused, assert_refused_at, pointer_path, sha,
 };
 use crate::support::{self, Cmd};
 
@@ -90,7 +89,7 @@ fn example_policy_a_main_release_goes_from_dev_to_staging_after_the_soak() {
         .assert_success();
     assert_eq!(world.running("staging", PROJECT), Some(r.commit.clone()));
     // A branch push never reaches production, however long it soaked and whoever approved.
-    world.approve(
+    world.hand_approve(
         "production",
         &r,
         &[
@@ -161,7 +160,7 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
         )
         .assert_success();
     // One approval is not enough.
-    world.approve(
+    world.hand_approve(
         "production",
         &r,
         &[(
@@ -184,7 +183,7 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
         ],
         &["actual 1 valid (alice@company.com)"],
     );
-    world.approve(
+    world.hand_approve(
         "production",
         &r,
         &[
@@ -268,7 +267,7 @@ fn example_policy_a_manual_release_from_main_may_go_to_production() {
     world
         .run_at("2026-11-23T07:30:00Z", &["deploy", "staging", PROJECT, "1"])
         .assert_success();
-    world.approve(
+    world.hand_approve(
         "production",
         &r,
         &[
@@ -838,7 +837,7 @@ fn history_reads_the_deploys_back_from_the_trailers() {
     world.run(&["rollback", "dev", PROJECT]).assert_success();
     // A hand edit of the pointer shows up as such.
     let pointer = world.pointer("dev", PROJECT).unwrap();
-    world.remote.commit_files(
+    world.hand_push(
         &[(
             &pointer_path("dev", PROJECT),
             Some(&pointer.replace(ACTOR, "bob@company.com")),
@@ -1039,5 +1038,4 @@ fn the_pointer_written_is_read_back_by_generate_into_that_releases_manifests() {
         .run();
     expected.assert_success();
     assert_eq!(out.stdout, expected.stdout);
-    let _ = common::EPOCH;
 }

@@ -11,8 +11,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::deploy_support::{PROJECT, Release, World, pointer_path, sha};
 use crate::support::Output;
+use crate::support::setup::PROJECT;
+use crate::support::world::{Release, World, pointer_path, sha};
 
 const OPEN: &str = "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n";
 
@@ -52,7 +53,7 @@ fn previous_of(message: &str) -> Option<String> {
 
 /// The label the pointer at `path` in commit `rev` gives its release (`N (alias)`), or `none`.
 fn label_at(world: &World, rev: &str, path: &str, releases: &[Release]) -> String {
-    let out = crate::deploy_support::git()
+    let out = crate::support::git::git()
         .arg("--git-dir")
         .arg(world.remote.path())
         .args(["show", &format!("{rev}:{path}")])
@@ -102,7 +103,7 @@ impl Daemon {
         let root = world.remote.path().parent().expect("remote dir").to_owned();
         for _ in 0..5 {
             let port = crate::support::registry::free_port();
-            let child = crate::deploy_support::git()
+            let child = crate::support::git::git()
                 .args(["daemon", "--reuseaddr", "--listen=127.0.0.1"])
                 .arg(format!("--port={port}"))
                 .arg(format!("--base-path={}", root.display()))

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use crate::common::{self, COMMIT_A, Setup};
 use crate::generate_faults::{app_dir, generate, image};
+use crate::support::setup::{self, COMMIT_A, Setup};
 use crate::support::{self, FakeServer, Output};
 
 /// `generate` for `app` against plain-HTTP `host`, caching in `cache`.
@@ -64,7 +64,7 @@ fn assert_cache_consistent(cache: &Path) {
     assert!(!blobs.is_empty(), "no blobs in {}", cache.display());
     for blob in blobs {
         let name = blob.file_name().unwrap().to_string_lossy().into_owned();
-        let actual = common::sha256(&std::fs::read(&blob).unwrap());
+        let actual = setup::sha256(&std::fs::read(&blob).unwrap());
         assert_eq!(
             actual,
             format!("sha256:{name}"),
@@ -88,7 +88,7 @@ fn assert_same_stdout(first: &Output, again: &Output) {
 /// A real registry holding the fixture release, and a pointer pinned to its digest.
 fn registry_with_release() -> (Setup, String, tempfile::TempDir) {
     let setup = Setup::plain();
-    let created = setup.create(COMMIT_A, &common::fixture_manifests());
+    let created = setup.create(COMMIT_A, &setup::fixture_manifests());
     let app = app_dir(&setup.host(), &created.digest);
     (setup, created.digest, app)
 }
@@ -107,7 +107,7 @@ fn a_cached_release_generates_with_the_registry_stopped() {
     let uncached = generate(app.path(), &host)
         .env("RELEASECTL_TIMEOUT", "10s")
         .run();
-    common::assert_fails(&uncached, 5, &[&host]);
+    setup::assert_fails(&uncached, 5, &[&host]);
 
     let again = cached_generate(app.path(), &host, cache.path()).run();
     assert_same_stdout(&first, &again);
@@ -177,7 +177,7 @@ fn a_corrupted_cache_entry_is_fetched_again_and_repaired() {
         let again = cached_generate(app.path(), &host, cache.path()).run();
         assert_same_stdout(&first, &again);
         assert_eq!(
-            common::sha256(&std::fs::read(cached_blob(cache.path(), blob)).unwrap()),
+            setup::sha256(&std::fs::read(cached_blob(cache.path(), blob)).unwrap()),
             *blob,
             "the corrupted cache entry for {blob} was not replaced"
         );
@@ -297,7 +297,7 @@ fn a_release_that_fails_verification_is_not_cached() {
     let app = app_dir(&host, &image.digest);
     let cache = support::temp_dir();
     let out = cached_generate(app.path(), &host, cache.path()).run();
-    common::assert_fails(&out, 3, &["resources", "digest mismatch"]);
+    setup::assert_fails(&out, 3, &["resources", "digest mismatch"]);
     // Nothing under the manifest's digest: a later run cannot be served the bad release.
     let hex = image.digest.strip_prefix("sha256:").unwrap();
     let cached: Vec<PathBuf> = files_under(cache.path())

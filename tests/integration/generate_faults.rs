@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{
+use crate::support::setup::{
     self, COMMIT_A, EPOCH, IMAGE_PATH, MANIFEST_MEDIA_TYPE, PROJECT, REPOSITORY,
     RESOURCES_MEDIA_TYPE,
 };
@@ -103,11 +103,11 @@ fn make_image() -> Image {
     Cmd::releasectl()
         .arg("--registry")
         .arg(format!("oci:{}", root.path().display()))
-        .args(common::create_args(
+        .args(setup::create_args(
             REPOSITORY,
             PROJECT,
             COMMIT_A,
-            &common::fixture_manifests(),
+            &setup::fixture_manifests(),
         ))
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .run()
@@ -131,7 +131,7 @@ fn make_image() -> Image {
     }
     let manifest = blobs[&digest].clone();
     let parsed: Value = serde_json::from_slice(&manifest).expect("manifest is JSON");
-    let resources = common::layer(&parsed, RESOURCES_MEDIA_TYPE)["digest"]
+    let resources = setup::layer(&parsed, RESOURCES_MEDIA_TYPE)["digest"]
         .as_str()
         .expect("resources digest")
         .to_owned();
@@ -202,7 +202,7 @@ fn assert_no_secret(out: &Output) {
 /// every needle, no panic, no secret.
 #[track_caller]
 fn assert_clean_failure(out: &Output, code: i32, needles: &[&str]) {
-    common::assert_fails(out, code, needles);
+    setup::assert_fails(out, code, needles);
     let stderr = out.stderr_str();
     if stderr.lines().count() != 1 {
         out.fail("stderr was expected to be exactly one line");

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{self, COMMIT_A, COMMIT_B, IMAGE_PATH, PROJECT, REPOSITORY, Setup};
 use crate::support::cmp::{CmpRun, app_dir};
 use crate::support::image::{Image, ImageBuilder, Pointer};
+use crate::support::setup::{
+    self as common, COMMIT_A, COMMIT_B, IMAGE_PATH, PROJECT, REPOSITORY, Setup,
+};
 use crate::support::{self, Cmd, Mode, Output, Registry};
 
 /// A ClusterRoleBinding that grants cluster-admin: what a lying record would hide.

@@ -7,9 +7,9 @@
 
 use serde_json::Value;
 
-use crate::common::{self, PROJECT, REPOSITORY, stdout_json};
 use crate::register::{Env, REGISTER, commit, numbers_and_commits};
 use crate::support::git::BareRepo;
+use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
 
 /// The aliases of a `release get -o json` / `create -o json` document.
 fn aliases(doc: &Value) -> Vec<String> {
@@ -125,15 +125,15 @@ fn release_get_rejects_ambiguous_prefixes_listing_candidates_and_unknown_ids() {
     let r = Resolution::new();
     let url = r.url();
     let out = r.env.get(&url, PROJECT, "abcdef1");
-    common::assert_fails(&out, 2, &["ambiguous", &r.c[2], &r.c[3]]);
+    setup::assert_fails(&out, 2, &["ambiguous", &r.c[2], &r.c[3]]);
 
     for unknown in ["v9.9.9", "99", "fedcba9", "abcdef"] {
         let out = r.env.get(&url, PROJECT, unknown);
-        common::assert_fails(&out, 2, &[unknown, "company/monorepo/auth-service"]);
+        setup::assert_fails(&out, 2, &[unknown, "company/monorepo/auth-service"]);
     }
     // Six hex digits are too few to be a commit prefix, even when unique.
     let out = r.env.get(&url, PROJECT, &r.c[0][..6]);
-    common::assert_fails(&out, 2, &[&r.c[0][..6]]);
+    setup::assert_fails(&out, 2, &[&r.c[0][..6]]);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn release_list_prints_every_release_as_json_and_as_a_table() {
             rel["digest"].as_str().unwrap().starts_with("sha256:"),
             "{rel}"
         );
-        assert_eq!(rel["created_at"], common::EPOCH_RFC3339, "{rel}");
+        assert_eq!(rel["created_at"], setup::EPOCH_RFC3339, "{rel}");
     }
     let out = r
         .env
@@ -184,7 +184,7 @@ fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories()
             .is_some()
     );
     let out = env.get(&url, PROJECT, "1");
-    common::assert_fails(
+    setup::assert_fails(
         &out,
         2,
         &[
@@ -198,7 +198,7 @@ fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories()
 
     // An unknown project is invalid input naming it.
     let out = env.get(&url, "billing", "1");
-    common::assert_fails(&out, 2, &["billing"]);
+    setup::assert_fails(&out, 2, &["billing"]);
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
             &["--source-tag", "auth-service/v1.2.3"],
         )
         .run();
-    common::assert_fails(&out, 2, &["v1.2.3"]);
+    setup::assert_fails(&out, 2, &["v1.2.3"]);
     assert_eq!(
         repo.main_sha(),
         tip,

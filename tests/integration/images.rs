@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::common::{
+use crate::support::setup::{
     COMMIT_A, Creds, EPOCH, EPOCH_RFC3339, IMAGE_PATH, PROJECT, REPOSITORY, REVISION, Setup,
     create_args, fixture_manifests, stdout_json,
 };

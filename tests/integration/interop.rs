@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::common::{COMMIT_A, COMMIT_B, REVISION, Setup, fixture_manifests, sha256, stdout_json};
+use crate::support::setup::{
+    COMMIT_A, COMMIT_B, REVISION, Setup, fixture_manifests, sha256, stdout_json,
+};
 use crate::support::{self, Cmd, Mode, python, skopeo};
 
 #[test]
@@ -147,12 +149,12 @@ fn oras_image_tagged_under_another_commit_is_refused_by_verify() {
     setup.put_manifest(
         "shop/platform/web",
         COMMIT_A,
-        crate::common::MANIFEST_MEDIA_TYPE,
+        crate::support::setup::MANIFEST_MEDIA_TYPE,
         &bytes,
     );
     let out = setup
         .releasectl()
         .args(["verify", &setup.image("shop/platform/web", COMMIT_A)])
         .run();
-    crate::common::assert_fails(&out, 3, &[COMMIT_A, COMMIT_B]);
+    crate::support::setup::assert_fails(&out, 3, &[COMMIT_A, COMMIT_B]);
 }

@@ -6,9 +6,10 @@
 //! nothing (see [`assert_refused`]: `main` does not move, neither the remote nor the product's
 //! clone gains an object). `RELEASECTL_NOW` sets the clock for windows, soak and expiry.
 
-use crate::deploy_support::{
-    ACTOR, PROJECT, Release, World, assert_refused, assert_refused_at, decision, json, policy_one,
-    sha,
+use crate::support;
+use crate::support::setup::{PROJECT, stdout_json as json};
+use crate::support::world::{
+    ACTOR, Release, World, assert_refused, assert_refused_at, decision, policy_one, sha,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -20,7 +21,7 @@ use crate::deploy_support::{
 fn assert_policy_error(bad: &str, key: &str, value: &str) {
     let world = World::new(&policy_one("allowed_triggers: [tag]"));
     world.main_release("one");
-    world.remote.set_policy(bad);
+    world.set_policy(bad);
     for args in [
         &["deploy", "--dry-run", "prod", PROJECT, "1"][..],
         &["deploy", "prod", PROJECT, "1"][..],
@@ -34,12 +35,26 @@ fn assert_policy_error(bad: &str, key: &str, value: &str) {
 }
 
 #[test]
-fn an_unknown_key_in_a_promotion_policy_is_exit_2_naming_file_key_and_value() {
-    assert_policy_error(
-        &policy_one("allowed_trigers: [tag]"),
-        "environments.prod.promotion_policy.allowed_trigers",
-        "\"allowed_trigers\"",
-    );
+fn a_bad_policy_is_exit_2_naming_file_key_and_value() {
+    // (prod's promotion_policy, the key below it, the value named)
+    #[rustfmt::skip]
+    let cases = [
+        ("allowed_trigers: [tag]", "allowed_trigers", "\"allowed_trigers\""),
+        ("allowed_triggers: [tag, push]", "allowed_triggers", "\"push\""),
+        ("allowed_branches: [main, \"release/[0-9]*\"]", "allowed_branches", "\"release/[0-9]*\""),
+        ("requires: [dev], soak: 30 minutes", "soak", "\"30 minutes\""),
+        ("requires: [stagin]", "requires", "\"stagin\""),
+        ("requires_approval: true, approvals: {min: 1, approver: [alice@company.com]}", "approvals.approver", "\"approver\""),
+        ("requires_approval: true, approvals: {min: 1, ttl: 1w, approvers: [alice@company.com]}", "approvals.ttl", "\"1w\""),
+        ("requires_approval: true, approvals: {min: 2, approvers: [alice@company.com]}", "approvals.approvers", "alice@company.com"),
+        ("windows: [{allow: \"Mon-Fri 9-17\", tz: UTC}]", "windows[0].allow", "\"Mon-Fri 9-17\""),
+        ("windows: [{allow: \"Mon-Thu 09:00-16:00\"}, {deny: \"Fry 00:00-24:00\"}]", "windows[1].deny", "\"Fry 00:00-24:00\""),
+        ("windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Atlantis}]", "windows[0].tz", "\"Europe/Atlantis\""),
+    ];
+    support::each_case(&cases, |(body, key, value)| {
+        let key = format!("environments.prod.promotion_policy.{key}");
+        assert_policy_error(&policy_one(body), &key, value);
+    });
 }
 
 #[test]
@@ -48,98 +63,6 @@ fn an_unknown_key_in_an_environment_is_exit_2() {
         "environments:\n  dev:\n    promotion_polcy: {auto_deploy: true}\n  prod: {}\n",
         "environments.dev.promotion_polcy",
         "\"promotion_polcy\"",
-    );
-}
-
-#[test]
-fn an_unknown_key_in_approvals_is_exit_2() {
-    assert_policy_error(
-        &policy_one("requires_approval: true, approvals: {min: 1, approver: [alice@company.com]}"),
-        "environments.prod.promotion_policy.approvals.approver",
-        "\"approver\"",
-    );
-}
-
-#[test]
-fn an_unknown_trigger_is_exit_2() {
-    assert_policy_error(
-        &policy_one("allowed_triggers: [tag, push]"),
-        "environments.prod.promotion_policy.allowed_triggers",
-        "\"push\"",
-    );
-}
-
-#[test]
-fn a_bad_branch_glob_is_exit_2() {
-    assert_policy_error(
-        &policy_one("allowed_branches: [main, \"release/[0-9]*\"]"),
-        "environments.prod.promotion_policy.allowed_branches",
-        "\"release/[0-9]*\"",
-    );
-}
-
-#[test]
-fn a_bad_soak_duration_is_exit_2() {
-    assert_policy_error(
-        &policy_one("requires: [dev], soak: 30 minutes"),
-        "environments.prod.promotion_policy.soak",
-        "\"30 minutes\"",
-    );
-}
-
-#[test]
-fn a_bad_approval_ttl_is_exit_2() {
-    assert_policy_error(
-        &policy_one(
-            "requires_approval: true, approvals: {min: 1, ttl: 1w, approvers: [alice@company.com]}",
-        ),
-        "environments.prod.promotion_policy.approvals.ttl",
-        "\"1w\"",
-    );
-}
-
-#[test]
-fn a_window_with_bad_times_is_exit_2() {
-    assert_policy_error(
-        &policy_one("windows: [{allow: \"Mon-Fri 9-17\", tz: UTC}]"),
-        "environments.prod.promotion_policy.windows[0].allow",
-        "\"Mon-Fri 9-17\"",
-    );
-}
-
-#[test]
-fn a_window_with_a_bad_weekday_is_exit_2() {
-    assert_policy_error(
-        &policy_one("windows: [{allow: \"Mon-Thu 09:00-16:00\"}, {deny: \"Fry 00:00-24:00\"}]"),
-        "environments.prod.promotion_policy.windows[1].deny",
-        "\"Fry 00:00-24:00\"",
-    );
-}
-
-#[test]
-fn a_window_with_an_unknown_time_zone_is_exit_2() {
-    assert_policy_error(
-        &policy_one("windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Atlantis}]"),
-        "environments.prod.promotion_policy.windows[0].tz",
-        "\"Europe/Atlantis\"",
-    );
-}
-
-#[test]
-fn requires_naming_an_unknown_environment_is_exit_2() {
-    assert_policy_error(
-        &policy_one("requires: [stagin]"),
-        "environments.prod.promotion_policy.requires",
-        "\"stagin\"",
-    );
-}
-
-#[test]
-fn more_approvers_required_than_listed_is_exit_2() {
-    assert_policy_error(
-        &policy_one("requires_approval: true, approvals: {min: 2, approvers: [alice@company.com]}"),
-        "environments.prod.promotion_policy.approvals.approvers",
-        "alice@company.com",
     );
 }
 
@@ -387,142 +310,49 @@ fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
         .assert_success();
 }
 
-#[test]
-fn a_berlin_window_admits_inside_and_refuses_outside() {
-    let world = World::new(&policy_one(
-        "windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]",
-    ));
-    let r = world.main_release("window");
-    // Monday 15:30 UTC is 16:30 in Berlin: outside.
-    assert_refused_at(
-        &world,
-        "2026-11-23T15:30:00Z",
-        &args(&deploy_prod(&r)),
-        &["windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Mon 16:30 CET"],
-    );
-    // Friday 10:00 UTC: the wrong day.
-    assert_refused_at(
-        &world,
-        "2026-11-27T10:00:00Z",
-        &args(&deploy_prod(&r)),
-        &["actual Fri 11:00 CET"],
-    );
-    // Monday 08:30 UTC is 09:30 in Berlin: inside (and would be outside in UTC).
-    world
-        .run_at("2026-11-23T08:30:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
-}
+const BERLIN: &str = "[{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]";
+const UTC: &str = "[{allow: \"Mon-Thu 09:00-16:00\", tz: UTC}]";
+const WEEKEND: &str = "[{deny: \"Sat,Sun 00:00-24:00\", tz: UTC}]";
+/// Friday 18:00 until Saturday 08:00.
+const OVERNIGHT: &str = "[{deny: \"Fri 18:00-08:00\", tz: UTC}]";
+const MONDAY_BERLIN: &str = "[{allow: \"Mon 00:00-01:00\", tz: Europe/Berlin}]";
+/// Weekdays 08-18, but not during the Wednesday 12-13 maintenance.
+const BOTH: &str = "[{allow: \"Mon-Fri 08:00-18:00\"}, {deny: \"Wed 12:00-13:00\"}]";
+const BERLIN_OUT: &str =
+    "windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Mon 16:30 CET";
+const WEEKEND_IN: &str = "windows: required outside Sat,Sun 00:00-24:00 (UTC), \
+                          actual Sat 12:00 UTC, inside deny Sat,Sun 00:00-24:00";
 
 #[test]
-fn the_same_instant_is_inside_a_berlin_window_and_outside_a_utc_one() {
-    for (tz, inside) in [("Europe/Berlin", true), ("UTC", false)] {
-        let world = World::new(&policy_one(&format!(
-            "windows: [{{allow: \"Mon-Thu 09:00-16:00\", tz: {tz}}}]"
-        )));
-        let r = world.main_release("tz");
-        let now = "2026-11-23T08:30:00Z";
-        if inside {
-            world.run_at(now, &args(&deploy_prod(&r))).assert_success();
+fn windows_admit_and_refuse_by_weekday_time_and_time_zone() {
+    // (windows, now, what the refusal names; "" when the deploy lands). Each case deploys a
+    // fresh release to prod under its own remote.
+    #[rustfmt::skip]
+    let cases = [
+        (BERLIN, "2026-11-23T15:30:00Z", BERLIN_OUT), // 16:30 in Berlin: outside
+        (BERLIN, "2026-11-27T10:00:00Z", "actual Fri 11:00 CET"), // the wrong day
+        (BERLIN, "2026-11-23T08:30:00Z", ""),         // 09:30 in Berlin: inside
+        (UTC, "2026-11-23T08:30:00Z", "actual Mon 08:30 UTC"), // the same instant, outside
+        (BERLIN, "2026-07-06T07:30:00Z", ""),         // 09:30 CEST: daylight saving time
+        (WEEKEND, "2026-11-28T12:00:00Z", WEEKEND_IN),
+        (WEEKEND, "2026-11-29T23:59:00Z", "actual Sun 23:59 UTC"),
+        (WEEKEND, "2026-11-30T00:00:00Z", ""),
+        (OVERNIGHT, "2026-11-27T18:00:00Z", "inside deny Fri 18:00-08:00"),
+        (OVERNIGHT, "2026-11-28T07:59:00Z", "inside deny Fri 18:00-08:00"),
+        (OVERNIGHT, "2026-11-28T08:00:00Z", ""),
+        (MONDAY_BERLIN, "2026-11-29T23:30:00Z", ""), // Sunday 23:30 UTC is Monday in Berlin
+        (BOTH, "2026-11-25T12:30:00Z", "inside deny Wed 12:00-13:00"),
+        (BOTH, "2026-11-25T13:00:00Z", ""),
+    ];
+    support::each_case(&cases, |(windows, now, refusal)| {
+        let world = World::new(&policy_one(&format!("windows: {windows}")));
+        let deploy = deploy_prod(&world.main_release("window"));
+        if refusal.is_empty() {
+            world.run_at(now, &args(&deploy)).assert_success();
         } else {
-            assert_refused_at(
-                &world,
-                now,
-                &args(&deploy_prod(&r)),
-                &["actual Mon 08:30 UTC"],
-            );
+            assert_refused_at(&world, now, &args(&deploy), &[refusal]);
         }
-    }
-}
-
-#[test]
-fn a_window_follows_daylight_saving_time() {
-    // In July Berlin is UTC+2: 07:30 UTC is 09:30 CEST, inside.
-    let world = World::new(&policy_one(
-        "windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]",
-    ));
-    let r = world.main_release("dst");
-    world
-        .run_at("2026-07-06T07:30:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
-}
-
-#[test]
-fn a_weekend_deny_window_refuses_on_saturday_and_admits_on_monday() {
-    let world = World::new(&policy_one(
-        "windows: [{deny: \"Sat,Sun 00:00-24:00\", tz: UTC}]",
-    ));
-    let r = world.main_release("weekend");
-    assert_refused_at(
-        &world,
-        "2026-11-28T12:00:00Z",
-        &args(&deploy_prod(&r)),
-        &[
-            "windows: required outside Sat,Sun 00:00-24:00 (UTC), actual Sat 12:00 UTC, inside deny Sat,Sun 00:00-24:00",
-        ],
-    );
-    assert_refused_at(
-        &world,
-        "2026-11-29T23:59:00Z",
-        &args(&deploy_prod(&r)),
-        &["actual Sun 23:59 UTC"],
-    );
-    world
-        .run_at("2026-11-30T00:00:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
-}
-
-#[test]
-fn a_deny_window_over_midnight_covers_the_early_hours_of_the_next_day() {
-    // Friday 18:00 until Saturday 08:00.
-    let world = World::new(&policy_one(
-        "windows: [{deny: \"Fri 18:00-08:00\", tz: UTC}]",
-    ));
-    let r = world.main_release("overnight");
-    assert_refused_at(
-        &world,
-        "2026-11-27T18:00:00Z",
-        &args(&deploy_prod(&r)),
-        &["inside deny Fri 18:00-08:00"],
-    );
-    assert_refused_at(
-        &world,
-        "2026-11-28T07:59:00Z",
-        &args(&deploy_prod(&r)),
-        &["inside deny Fri 18:00-08:00"],
-    );
-    world
-        .run_at("2026-11-28T08:00:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
-}
-
-#[test]
-fn an_allow_window_in_berlin_on_monday_starts_on_sunday_evening_utc() {
-    let world = World::new(&policy_one(
-        "windows: [{allow: \"Mon 00:00-01:00\", tz: Europe/Berlin}]",
-    ));
-    let r = world.main_release("sunday");
-    // Sunday 23:30 UTC is Monday 00:30 in Berlin.
-    world
-        .run_at("2026-11-29T23:30:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
-}
-
-#[test]
-fn allow_and_deny_windows_combine() {
-    // Weekdays 08-18, but not during the Wednesday 12-13 maintenance.
-    let world = World::new(&policy_one(
-        "windows: [{allow: \"Mon-Fri 08:00-18:00\"}, {deny: \"Wed 12:00-13:00\"}]",
-    ));
-    let r = world.main_release("both");
-    assert_refused_at(
-        &world,
-        "2026-11-25T12:30:00Z",
-        &args(&deploy_prod(&r)),
-        &["inside deny Wed 12:00-13:00"],
-    );
-    world
-        .run_at("2026-11-25T13:00:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
+    });
 }
 
 const APPROVAL_POLICY: &str = "requires_approval: true, approvals: {min: 2, ttl: 24h, approvers: [alice@company.com, bob@company.com]}";
@@ -539,7 +369,7 @@ fn two_valid_approvals_by_listed_approvers_admit_the_release() {
             "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 0 valid (none)",
         ],
     );
-    world.approve(
+    world.hand_approve(
         "prod",
         &r,
         &[
@@ -599,7 +429,7 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
         ),
     ];
     for (what, second, named) in cases {
-        world.approve("prod", &r, &[alice, second]);
+        world.hand_approve("prod", &r, &[alice, second]);
         let out = assert_refused(
             &world,
             &args(&deploy_prod(&r)),
@@ -612,7 +442,7 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
         );
     }
     // Below quorum: one valid approval alone.
-    world.approve("prod", &r, &[alice]);
+    world.hand_approve("prod", &r, &[alice]);
     assert_refused(
         &world,
         &args(&deploy_prod(&r)),
@@ -638,7 +468,7 @@ fn an_approval_does_not_outlive_the_policy_ttl() {
          justification: long-lived\n",
         r.commit, r.digest
     );
-    world.remote.commit_files(
+    world.hand_push(
         &[(
             &format!(
                 "approvals/prod/company/monorepo/{PROJECT}/{}.yaml",
@@ -666,9 +496,7 @@ fn a_malformed_approval_file_is_exit_2_naming_it() {
         "approvals/prod/company/monorepo/{PROJECT}/{}.yaml",
         r.commit
     );
-    world
-        .remote
-        .commit_files(&[(&path, Some("approvals: [{who: alice}]\n"))], "Bad");
+    world.hand_push(&[(&path, Some("approvals: [{who: alice}]\n"))], "Bad");
     let out = world.run(&args(&deploy_prod(&r)));
     out.assert_exit(2).assert_stderr_contains(&path);
 }
@@ -701,7 +529,7 @@ fn a_held_environment_refuses_every_deploy_with_its_reason() {
         &["on hold"],
     );
     // Lifting the hold in the policy lets it through.
-    world.remote.set_policy(
+    world.set_policy(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  prod:\n    hold: false\n",
     );
     world.run(&args(&deploy_prod(&r))).assert_success();
@@ -872,7 +700,7 @@ fn a_release_passing_every_rule_together_lands() {
             &["deploy", "dev", PROJECT, "v1.0.0"],
         )
         .assert_success();
-    world.approve(
+    world.hand_approve(
         "prod",
         &r,
         &[("bob@company.com", "prod", &r.digest, VALID_UNTIL)],

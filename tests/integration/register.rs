@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{self, PROJECT, REPOSITORY, stdout_json};
 use crate::support::git::{BareRepo, GitDaemon, GitHttp, Hooks};
+use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
 use crate::support::{self, Cmd, Output};
 
 pub const ACTOR: &str = "ci@example.com";
@@ -27,7 +27,7 @@ pub const REGISTER: &str = "releases/company/monorepo/auth-service.yaml";
 
 /// A 40-hex commit id derived from `seed` (stable across runs).
 pub fn commit(seed: &str) -> String {
-    common::sha256(seed.as_bytes())["sha256:".len()..][..40].to_owned()
+    setup::sha256(seed.as_bytes())["sha256:".len()..][..40].to_owned()
 }
 
 /// An OCI layout registry, a place for cache dirs, and manifests to release.
@@ -42,7 +42,7 @@ impl Env {
         Self {
             registry: support::temp_dir(),
             caches: support::temp_dir(),
-            manifests: common::fixture_manifests(),
+            manifests: setup::fixture_manifests(),
         }
     }
 
@@ -64,7 +64,7 @@ impl Env {
             .args(["--registry", &self.registry(), "--gitops", gitops])
             .args(["--actor", ACTOR])
             .env("RELEASECTL_CACHE_DIR", cache)
-            .env("SOURCE_DATE_EPOCH", common::EPOCH)
+            .env("SOURCE_DATE_EPOCH", setup::EPOCH)
     }
 
     /// `release create -o json` of the default project at `commit`, with `extra` flags.
@@ -83,7 +83,7 @@ impl Env {
     ) -> Cmd {
         self.releasectl(gitops, cache)
             .args(["-o", "json"])
-            .args(common::create_args(
+            .args(setup::create_args(
                 repository,
                 project,
                 commit,
@@ -326,7 +326,7 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
         )
         .timeout(Duration::from_secs(30))
         .run();
-    common::assert_fails(&out, 5, &[&http.url(), "authentication"]);
+    setup::assert_fails(&out, 5, &[&http.url(), "authentication"]);
     out.assert_no_leak(CANARY);
     assert!(
         out.elapsed < Duration::from_secs(10),
@@ -372,7 +372,7 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
         .env("RELEASECTL_GIT_PASSWORD", CANARY)
         .timeout(Duration::from_secs(30))
         .run();
-    common::assert_fails(&out, 5, &[&http.url()]);
+    setup::assert_fails(&out, 5, &[&http.url()]);
     out.assert_no_leak(CANARY);
     assert!(out.elapsed < Duration::from_secs(10), "{out}");
     let log = http.stop_and_access_log();
@@ -631,7 +631,7 @@ fn a_failed_image_push_registers_nothing() {
             "127.0.0.1:1",
         ])
         .args(["--gitops", &repo.file_url(), "--actor", ACTOR, "-o", "json"])
-        .args(common::create_args(
+        .args(setup::create_args(
             REPOSITORY,
             PROJECT,
             &commit("unpushable"),
@@ -640,7 +640,7 @@ fn a_failed_image_push_registers_nothing() {
         .env("RELEASECTL_CACHE_DIR", env.cache("writer"))
         .timeout(Duration::from_secs(60))
         .run();
-    common::assert_fails(&out, 5, &["127.0.0.1:1"]);
+    setup::assert_fails(&out, 5, &["127.0.0.1:1"]);
     assert_eq!(repo.main_sha(), before, "nothing may be registered");
     assert!(repo.show(REGISTER).is_none());
 }

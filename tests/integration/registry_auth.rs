@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::common::{COMMIT_A, IMAGE_PATH, MANIFEST_MEDIA_TYPE, create_args, fixture_manifests};
+use crate::support::setup::{
+    COMMIT_A, IMAGE_PATH, MANIFEST_MEDIA_TYPE, create_args, fixture_manifests,
+};
 use crate::support::{self, Action, Cmd, FakeServer, Output, Request};
 
 const USER: &str = "pusher";
@@ -72,7 +74,7 @@ fn serve_upload(req: &Request, quirks: &Quirks) -> Action {
 
 /// `201 Created` naming the digest the PUT asked for (a blob's `?digest=`, a manifest's own).
 fn stored(req: &Request) -> Action {
-    let digest = crate::common::sha256(&req.body);
+    let digest = crate::support::setup::sha256(&req.body);
     // A blob PUT names its digest; it must be the digest of what it carries.
     if query_digest(&req.path).is_some_and(|named| named.replace("%3A", ":") != digest) {
         return Action::status(400);

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{COMMIT_A, IMAGE_PATH, Setup, assert_fails, create_args, fixture_manifests};
+use crate::support::setup::{
+    COMMIT_A, IMAGE_PATH, Setup, assert_fails, create_args, fixture_manifests,
+};
 use crate::support::{Cmd, DockerConfig, Mode, Registry};
 
 #[test]

@@ -80,7 +80,7 @@ fn the_readme_main_job_prints_the_fixture_release_as_argo_cd_would_receive_it() 
     }
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
     assert!(
-        readme.contains("RELEASECTL_REGISTRY=oci:fixtures/registry cargo run -q -- generate --pointer fixtures/gitops/dev/apps/company/monorepo/auth-service/release.yaml"),
+        readme.contains("RELEASECTL_REGISTRY=oci:fixtures/registry cargo run -- generate --pointer fixtures/gitops/dev/apps/company/monorepo/auth-service/release.yaml"),
         "the README's main command is not the one tested here"
     );
 }
@@ -104,7 +104,7 @@ fn the_plugin_config_follows_argo_cds_schema_and_its_kustomize_copy_is_identical
         doc["spec"]["generate"]["command"],
         serde_json::json!(["releasectl", "generate"])
     );
-    assert_eq!(doc["spec"]["discover"]["fileName"], "release.yaml");
+    assert!(doc["spec"].get("discover").is_none(), "discover is opt-in");
     // The CMP v2 spec knows these keys only; anything else is silently ignored by Argo CD.
     for key in doc["spec"].as_object().expect("spec").keys() {
         assert!(

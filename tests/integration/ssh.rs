@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::stdout_json;
 use crate::register::{Env, commit};
 use crate::support::git::BareRepo;
+use crate::support::setup::stdout_json;
 use crate::support::{self, Cmd};
 
 struct Sshd {

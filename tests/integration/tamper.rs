@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::common::{
+use crate::support::setup::{
     COMMIT_A, COMMIT_B, IMAGE_PATH, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, METADATA_MEDIA_TYPE,
     RESOURCES_MEDIA_TYPE, Setup, assert_fails, fixture_manifests, layer, sha256, write_configmaps,
 };

@@ -15,8 +15,6 @@ use super::cmd::Cmd;
 pub struct TlsFiles {
     /// The CA certificate, to be trusted by clients.
     pub ca_pem: PathBuf,
-    /// The CA's private key (to sign more certificates in a test).
-    pub ca_key: PathBuf,
     /// The server certificate (leaf only).
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
@@ -111,7 +109,6 @@ pub fn make_tls(dir: &Path) -> TlsFiles {
     fs::copy(dir.join("ca.pem"), cert_dir.join("ca.crt")).expect("copy ca.crt");
     TlsFiles {
         ca_pem: dir.join("ca.pem"),
-        ca_key: dir.join("ca.key"),
         cert_pem: dir.join("server.pem"),
         key_pem: dir.join("server.key"),
         cert_dir,

@@ -142,6 +142,11 @@ impl Cmd {
                 command.env_remove(name);
             }
         }
+        // A developer's own config file (contexts) must not reach the product under test.
+        command.env(
+            "RELEASECTL_CONFIG",
+            "/nonexistent/releasectl-tests/config.yaml",
+        );
         if !self.path_prepend.is_empty() {
             let mut dirs: Vec<PathBuf> = self.path_prepend.iter().rev().cloned().collect();
             // An explicit PATH set by the test wins over the inherited one.
@@ -276,15 +281,6 @@ fn kill_group(child: &mut Child) {
         .stderr(Stdio::null())
         .status();
     let _ = child.kill();
-}
-
-/// Runs `program args...` with the harness defaults.
-pub fn run<I, S>(program: impl AsRef<OsStr>, args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Cmd::new(program).args(args).run()
 }
 
 /// What a finished command did.

@@ -34,7 +34,6 @@ pub struct DockerConfig {
     cred_helpers: BTreeMap<String, String>,
     creds_store: Option<String>,
     helpers: BTreeMap<String, Vec<HelperCred>>,
-    extra: BTreeMap<String, Value>,
 }
 
 impl Default for DockerConfig {
@@ -59,7 +58,6 @@ impl DockerConfig {
             cred_helpers: BTreeMap::new(),
             creds_store: None,
             helpers: BTreeMap::new(),
-            extra: BTreeMap::new(),
         };
         config.write();
         config
@@ -113,14 +111,6 @@ impl DockerConfig {
         self
     }
 
-    /// Any other top-level key (e.g. `"proxies"`).
-    #[must_use]
-    pub fn set(mut self, key: &str, value: Value) -> Self {
-        self.extra.insert(key.to_owned(), value);
-        self.write();
-        self
-    }
-
     /// The directory to put in `DOCKER_CONFIG`.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -157,9 +147,6 @@ impl DockerConfig {
     /// Writes `config.json` and the helper scripts.
     pub fn write(&self) {
         let mut doc = serde_json::Map::new();
-        for (k, v) in &self.extra {
-            doc.insert(k.clone(), v.clone());
-        }
         if !self.auths.is_empty() {
             doc.insert("auths".into(), json!(self.auths));
         }

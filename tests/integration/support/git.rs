@@ -61,6 +61,22 @@ fn exec_path() -> PathBuf {
     PathBuf::from(out.stdout_str().trim())
 }
 
+/// Loose plus packed objects of the repository at `git_dir` (`git count-objects -v`).
+pub fn object_count(git_dir: &Path) -> u64 {
+    let out = git()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["count-objects", "-v"])
+        .run();
+    out.assert_success();
+    out.stdout_str()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| *k == "count" || *k == "in-pack")
+        .map(|(_, v)| v.trim().parse::<u64>().expect("count-objects number"))
+        .sum()
+}
+
 /// One ref update as a hook saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefUpdate {
@@ -148,7 +164,7 @@ impl BareRepo {
     }
 
     /// `git ARGS`, asserting success, stdout trimmed.
-    fn git_ok(&self, args: &[&str]) -> String {
+    pub fn git_ok(&self, args: &[&str]) -> String {
         let out = self.git(args);
         out.assert_success();
         out.stdout_str().trim().to_owned()
@@ -212,46 +228,101 @@ impl BareRepo {
 
     /// Commits `content` at `path` on `main` directly (no push), with plumbing.
     pub fn commit_file(&self, path: &str, content: &str, message: &str) -> String {
-        let blob = git()
-            .arg("--git-dir")
-            .arg(&self.path)
-            .args(["hash-object", "-w", "--stdin"])
-            .stdin(content.as_bytes().to_vec())
-            .run();
-        blob.assert_success();
-        let blob = blob.stdout_str().trim().to_owned();
-        let index = self.dir.path().join("commit-file.index");
+        self.commit_files_at(&[(path, Some(content))], message, None)
+    }
+
+    /// Commits `files` (path, content; `None` deletes) on top of `main` directly (no push)
+    /// with plumbing and a throwaway index, dated `date` if given; returns the new commit.
+    pub fn commit_files_at(
+        &self,
+        files: &[(&str, Option<&str>)],
+        message: &str,
+        date: Option<&str>,
+    ) -> String {
+        let index = self.dir.path().join("commit-files.index");
         let _ = fs::remove_file(&index);
-        let parent = self.main_sha();
-        let with_index = |args: &[&str]| {
-            let out = git()
+        let run = |args: &[&str], stdin: Option<&str>| {
+            let mut cmd = git()
                 .arg("--git-dir")
                 .arg(&self.path)
                 .env("GIT_INDEX_FILE", &index)
-                .args(args)
-                .run();
+                .args(args);
+            if let Some(d) = date {
+                cmd = cmd.env("GIT_COMMITTER_DATE", d).env("GIT_AUTHOR_DATE", d);
+            }
+            if let Some(s) = stdin {
+                cmd = cmd.stdin(s.as_bytes().to_vec());
+            }
+            let out = cmd.run();
             out.assert_success();
             out.stdout_str().trim().to_owned()
         };
-        if let Some(p) = &parent {
-            with_index(&["read-tree", p]);
+        let parent = self.main_sha();
+        match &parent {
+            Some(p) => run(&["read-tree", p], None),
+            None => run(&["read-tree", "--empty"], None),
+        };
+        for (path, content) in files {
+            match content {
+                Some(c) => {
+                    let blob = run(&["hash-object", "-w", "--stdin"], Some(c));
+                    let info = format!("100644,{blob},{path}");
+                    run(&["update-index", "--add", "--cacheinfo", &info], None);
+                }
+                None => {
+                    run(&["update-index", "--force-remove", path], None);
+                }
+            }
         }
-        with_index(&[
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("100644,{blob},{path}"),
-        ]);
-        let tree = with_index(&["write-tree"]);
+        let tree = run(&["write-tree"], None);
         let _ = fs::remove_file(&index);
         let mut args = vec!["commit-tree", tree.as_str(), "-m", message];
         if let Some(p) = &parent {
             args.extend(["-p", p.as_str()]);
         }
-        let commit = self.git_ok(&args);
+        let commit = run(&args, None);
         let old = parent.unwrap_or_else(|| ZERO.to_owned());
-        self.git_ok(&["update-ref", "refs/heads/main", &commit, &old]);
+        run(&["update-ref", "refs/heads/main", &commit, &old], None);
         commit
+    }
+
+    /// The tip of `main`, which must exist.
+    pub fn head(&self) -> String {
+        self.git_ok(&["rev-parse", "refs/heads/main"])
+    }
+
+    /// The full message of `rev` (`git log -1 --format=%B`).
+    pub fn message(&self, rev: &str) -> String {
+        let out = self.git(["log", "-1", "--format=%B", rev]);
+        out.assert_success();
+        out.stdout_str()
+    }
+
+    /// The message of the tip of `main`.
+    pub fn last_message(&self) -> String {
+        self.message("refs/heads/main")
+    }
+
+    /// The paths `rev` changed relative to its parent.
+    pub fn changed(&self, rev: &str) -> Vec<String> {
+        self.git_ok(&["diff-tree", "--no-commit-id", "--name-only", "-r", rev])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Loose plus packed objects.
+    pub fn object_count(&self) -> u64 {
+        object_count(&self.path)
+    }
+
+    /// Objects no ref reaches (`git fsck --unreachable --no-reflogs`).
+    pub fn unreachable(&self) -> Vec<String> {
+        self.git_ok(&["fsck", "--unreachable", "--no-reflogs", "--no-progress"])
+            .lines()
+            .filter(|l| l.starts_with("unreachable"))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Writes `hooks/pre-receive` (and `post-receive`) from the parts asked for. Every
@@ -528,12 +599,17 @@ fn wait_port(server: &mut Server, port: u16, log: &Path) -> Result<(), String> {
 pub struct GitDaemon {
     port: u16,
     repo_name: String,
-    server: Server,
+    _server: Server,
     _log_dir: TempDir,
 }
 
 impl GitDaemon {
     pub fn start(repo: &BareRepo) -> Self {
+        Self::start_with_env(repo, &[])
+    }
+
+    /// As [`GitDaemon::start`], with `env` in the daemon's environment (its hooks run in it).
+    pub fn start_with_env(repo: &BareRepo, env: &[(&str, &str)]) -> Self {
         let daemon = exec_path().join("git-daemon");
         assert!(
             daemon.exists(),
@@ -546,7 +622,7 @@ impl GitDaemon {
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let log_file = fs::File::create(&log).expect("create daemon log");
-            let child = git()
+            let mut cmd = git()
                 .args([
                     "daemon",
                     "--reuseaddr",
@@ -556,7 +632,11 @@ impl GitDaemon {
                 ])
                 .arg(format!("--base-path={}", repo.root().display()))
                 .args(["--export-all", "--enable=receive-pack"])
-                .arg(repo.root())
+                .arg(repo.root());
+            for (k, v) in env {
+                cmd = cmd.env(k, v);
+            }
+            let child = cmd
                 .to_command(std::env::vars_os().map(|(k, _)| k))
                 .stdout(log_file.try_clone().expect("clone log"))
                 .stderr(log_file)
@@ -568,7 +648,7 @@ impl GitDaemon {
                     return Self {
                         port,
                         repo_name: repo.name(),
-                        server,
+                        _server: server,
                         _log_dir: log_dir,
                     };
                 }
@@ -582,10 +662,6 @@ impl GitDaemon {
     pub fn url(&self) -> String {
         format!("git://127.0.0.1:{}/{}", self.port, self.repo_name)
     }
-
-    pub fn stop(&mut self) {
-        self.server.stop();
-    }
 }
 
 /// Smart HTTP: lighttpd running `git http-backend` as CGI, behind htpasswd basic auth.
@@ -596,7 +672,6 @@ pub struct GitHttp {
     password: String,
     server: Server,
     access_log: PathBuf,
-    error_log: PathBuf,
     _dir: TempDir,
 }
 
@@ -674,7 +749,6 @@ $HTTP["url"] =~ "^/git" {{
                         password: password.to_owned(),
                         server,
                         access_log,
-                        error_log,
                         _dir: dir,
                     };
                 }
@@ -724,9 +798,5 @@ $HTTP["url"] =~ "^/git" {{
             .lines()
             .map(str::to_owned)
             .collect()
-    }
-
-    pub fn error_log(&self) -> String {
-        fs::read_to_string(&self.error_log).unwrap_or_default()
     }
 }

@@ -6,15 +6,13 @@
 //!   descriptor has the right digest and size, the metadata records the resources layer and its
 //!   files, the revision annotation is the commit. Each knob breaks exactly one thing, so a test
 //!   that turns one knob proves the product refuses *that*;
-//! - nothing here uses the product's code: digests come from `sha2`, tarballs from [`Tar`], whose
-//!   512-byte headers are written by hand (the `tar` crate refuses `..` and absolute names),
-//!   gzip from `flate2`;
+//! - nothing here uses the product's code: digests come from `sha2`, tarballs from [`Tar`]
+//!   (`support::tar`, the suite's one raw tar writer, since the `tar` crate refuses `..` and
+//!   absolute names), gzip from `flate2`;
 //! - an image can be written to an OCI layout root (the product's `oci:` registry) or pushed to a
 //!   real registry over plain HTTP; tampered blobs are written to the layout as they are, and
 //!   into a registry's storage after the push (Distribution verifies digests on upload but serves
 //!   blobs as they lie on disk).
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,156 +60,9 @@ pub fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
     json!({"mediaType": media_type, "digest": digest(bytes), "size": bytes.len()})
 }
 
-// ---- tar, by hand ---------------------------------------------------------------------------
+// ---- tar: the raw writer lives in `support::tar` -----------------------------------------
 
-/// Tar typeflags.
-pub mod typeflag {
-    pub const REGULAR: u8 = b'0';
-    pub const HARDLINK: u8 = b'1';
-    pub const SYMLINK: u8 = b'2';
-    pub const CHAR: u8 = b'3';
-    pub const BLOCK: u8 = b'4';
-    pub const DIRECTORY: u8 = b'5';
-    pub const FIFO: u8 = b'6';
-    pub const PAX: u8 = b'x';
-    pub const PAX_GLOBAL: u8 = b'g';
-}
-
-/// One raw ustar header: name (≤ 100 bytes), mode, size in octal, typeflag, link name, the
-/// `ustar\0` magic with version `00`, and the checksum computed over the header with the
-/// checksum field taken as spaces.
-pub fn tar_header(name: &[u8], mode: u32, size: u64, typeflag: u8, linkname: &[u8]) -> [u8; 512] {
-    assert!(name.len() <= 100, "name over 100 bytes: use a PAX path");
-    assert!(linkname.len() <= 100, "link name over 100 bytes");
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    h[100..108].copy_from_slice(format!("{mode:07o}\0").as_bytes());
-    h[108..116].copy_from_slice(b"0000000\0"); // uid
-    h[116..124].copy_from_slice(b"0000000\0"); // gid
-    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
-    h[136..148].copy_from_slice(b"00000000000\0"); // mtime
-    h[156] = typeflag;
-    h[157..157 + linkname.len()].copy_from_slice(linkname);
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
-
-/// The body of a PAX extended header: `"<len> <key>=<value>\n"` records, where `len` counts
-/// the whole record including its own digits.
-pub fn pax_records(records: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (key, value) in records {
-        let rest = 3 + key.len() + value.len(); // ' ', '=', '\n'
-        let mut len = rest + 1;
-        while len != rest + len.to_string().len() {
-            len = rest + len.to_string().len();
-        }
-        body.extend_from_slice(format!("{len} {key}=").as_bytes());
-        body.extend_from_slice(value);
-        body.push(b'\n');
-    }
-    body
-}
-
-/// A tar stream assembled entry by entry from raw headers.
-#[derive(Clone, Debug, Default)]
-pub struct Tar {
-    bytes: Vec<u8>,
-}
-
-impl Tar {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A header with an explicit size field, then `data` padded to a block (the size field and
-    /// the data may disagree: that is the point of some tests).
-    #[must_use]
-    pub fn entry_with_size(
-        mut self,
-        name: &[u8],
-        typeflag: u8,
-        size: u64,
-        linkname: &[u8],
-        data: &[u8],
-    ) -> Self {
-        self.bytes
-            .extend_from_slice(&tar_header(name, 0o644, size, typeflag, linkname));
-        self.bytes.extend_from_slice(data);
-        self.pad();
-        self
-    }
-
-    /// A header whose size field is `data`'s length, then the data.
-    #[must_use]
-    pub fn entry(self, name: &[u8], typeflag: u8, linkname: &[u8], data: &[u8]) -> Self {
-        self.entry_with_size(name, typeflag, data.len() as u64, linkname, data)
-    }
-
-    #[must_use]
-    pub fn file(self, name: impl AsRef<[u8]>, data: impl AsRef<[u8]>) -> Self {
-        self.entry(name.as_ref(), typeflag::REGULAR, b"", data.as_ref())
-    }
-
-    #[must_use]
-    pub fn dir(self, name: impl AsRef<[u8]>) -> Self {
-        self.entry(name.as_ref(), typeflag::DIRECTORY, b"", b"")
-    }
-
-    #[must_use]
-    pub fn symlink(self, name: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> Self {
-        self.entry(name.as_ref(), typeflag::SYMLINK, target.as_ref(), b"")
-    }
-
-    #[must_use]
-    pub fn hardlink(self, name: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> Self {
-        self.entry(name.as_ref(), typeflag::HARDLINK, target.as_ref(), b"")
-    }
-
-    /// An entry of `typeflag` with no data (devices, FIFOs, unknown types).
-    #[must_use]
-    pub fn special(self, name: impl AsRef<[u8]>, typeflag: u8) -> Self {
-        self.entry(name.as_ref(), typeflag, b"", b"")
-    }
-
-    /// A PAX extended header (`x`) that applies to the next entry.
-    #[must_use]
-    pub fn pax(self, records: &[(&str, &[u8])]) -> Self {
-        self.entry(
-            b"PaxHeaders.0/next",
-            typeflag::PAX,
-            b"",
-            &pax_records(records),
-        )
-    }
-
-    /// Appends raw bytes as they are.
-    #[must_use]
-    pub fn raw(mut self, bytes: &[u8]) -> Self {
-        self.bytes.extend_from_slice(bytes);
-        self
-    }
-
-    fn pad(&mut self) {
-        let len = self.bytes.len().next_multiple_of(512);
-        self.bytes.resize(len, 0);
-    }
-
-    /// The stream with the end-of-archive marker (two zero blocks).
-    pub fn finish(mut self) -> Vec<u8> {
-        self.bytes.extend_from_slice(&[0u8; 1024]);
-        self.bytes
-    }
-
-    /// The stream without the end-of-archive marker.
-    pub fn finish_without_end(self) -> Vec<u8> {
-        self.bytes
-    }
-}
+pub use super::tar::{Tar, pax_records, tar_header, typeflag};
 
 /// One gzip member of `bytes` (mtime 0, no name).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -500,8 +351,9 @@ impl ImageBuilder {
 }
 
 /// The objects record (`resources.objects`) of `files`, as a writer makes it: each document's
-/// apiVersion, kind, namespace (absent, null or empty: null) and name. A file or document this
-/// plain reader cannot read adds nothing: the product refuses it before it compares the record.
+/// apiVersion, kind, namespace (absent, null or empty: null) and name (or generate_name). A
+/// file or document this plain reader cannot read adds nothing: the product refuses it before
+/// it compares the record.
 fn objects_record(files: &[(String, Vec<u8>)]) -> Vec<Value> {
     let mut out = Vec::new();
     for (path, data) in files {
@@ -518,20 +370,21 @@ fn objects_record(files: &[(String, Vec<u8>)]) -> Vec<Value> {
         };
         for doc in &documents {
             let metadata = &doc["metadata"];
-            let (Some(api_version), Some(kind), Some(name)) = (
-                doc["apiVersion"].as_str(),
-                doc["kind"].as_str(),
-                metadata["name"].as_str(),
-            ) else {
+            let (Some(api_version), Some(kind)) =
+                (doc["apiVersion"].as_str(), doc["kind"].as_str())
+            else {
                 continue;
             };
             let namespace = metadata["namespace"].as_str().filter(|s| !s.is_empty());
-            out.push(json!({
-                "api_version": api_version,
-                "kind": kind,
-                "namespace": namespace,
-                "name": name,
-            }));
+            let mut record =
+                json!({"api_version": api_version, "kind": kind, "namespace": namespace});
+            // A name wins over a generateName, as in Kubernetes.
+            match (metadata["name"].as_str(), metadata["generateName"].as_str()) {
+                (Some(name), _) => record["name"] = json!(name),
+                (None, Some(prefix)) => record["generate_name"] = json!(prefix),
+                (None, None) => continue,
+            }
+            out.push(record);
         }
     }
     out

@@ -1,13 +1,12 @@
 //! Test harness: real servers (Distribution registry, skopeo, oras, kubernetes-validate),
 //! docker credential configs, a hostile HTTP server, and a command runner whose failures explain
-//! themselves.
+//! themselves; [`setup`] (a registry and the flags that reach it, raw registry HTTP) and
+//! [`world`] (the one GitOps fixture world) for the product tests. `selftest` tests the
+//! harness itself.
 //!
 //! Tests that need a component fail loudly when it is missing, with the command that installs
 //! it: a test that skipped silently would let CI pass without testing anything.
 //! `scripts/test.sh` installs everything.
-
-// Each test uses a different part of the harness; the rest is unused in any one build.
-#![allow(dead_code, unused_imports)]
 
 pub mod certs;
 pub mod cmd;
@@ -17,16 +16,20 @@ pub mod fake_server;
 pub mod git;
 pub mod http;
 pub mod image;
+pub mod keys;
 pub mod registry;
+mod selftest;
+pub mod setup;
+pub mod tar;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub use certs::{TlsFiles, make_tls};
-pub use cmd::{Cmd, Output, run};
+pub use cmd::{Cmd, Output};
 pub use docker_config::DockerConfig;
 pub use fake_server::{Action, FakeServer, Request, Response};
-pub use http::{HttpResponse, basic_auth, http_get, https_get};
+pub use http::{HttpResponse, basic_auth, http_get};
 pub use registry::{Mode, Registry};
 
 /// The crate root (where `scripts/test.sh` and `.venv` live).
@@ -147,4 +150,18 @@ pub fn temp_dir() -> tempfile::TempDir {
         .prefix("releasectl-test-")
         .tempdir()
         .expect("create temp dir")
+}
+
+/// Runs `check` on every case, then fails naming each case that failed: a table-driven test
+/// reports which case broke (its panic is printed above) and still runs the others.
+#[track_caller]
+pub fn each_case<C: std::fmt::Debug>(cases: &[C], check: impl Fn(&C)) {
+    let failed: Vec<String> = cases
+        .iter()
+        .filter(|case| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case))).is_err()
+        })
+        .map(|case| format!("{case:?}"))
+        .collect();
+    assert!(failed.is_empty(), "failing cases: {failed:#?}");
 }

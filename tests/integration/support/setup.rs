@@ -5,9 +5,6 @@
 //! The raw helpers speak plain HTTP only (std `TcpStream`): tamper tests run against the plain
 //! registry, so what they push is exactly the bytes they wrote.
 
-// Each test file uses a different part of these helpers.
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,7 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::support::{self, Cmd, DockerConfig, HttpResponse, Mode, Output, Registry};
+use super::{Cmd, DockerConfig, HttpResponse, Mode, Output, Registry};
+use crate::support;
 
 pub const REPOSITORY: &str = "company/monorepo";
 pub const PROJECT: &str = "auth-service";

@@ -1,0 +1,322 @@
+//! Writing: a commit built in memory on top of a snapshot, pushed without force.
+//!
+//! Invariants: no working tree, the commit is built by editing only the changed paths
+//! (`TreeUpdateBuilder`), so the cost of a write grows with what changed, not with the
+//! repository; pushes never force; a push counts as done only when the server accepted every
+//! ref (libgit2 returns `Ok` for a server-side rejection: the per-ref status in
+//! `push_update_reference` is checked); a rejection with the branch where we left it is no
+//! race but the server refusing the change, and retrying cannot help
+//! ([`GitError::Refused`]).
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+
+use git2::build::TreeUpdateBuilder;
+use git2::{ErrorCode, FileMode, ObjectType, Oid, PushOptions, Repository, Signature, Time};
+
+use super::GitError;
+use super::remote::{GitOps, local};
+use super::snapshot::Snapshot;
+
+/// Who a commit is by: the person or pipeline acting (`--actor`), and when.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+    /// Seconds since the epoch (the run's clock).
+    pub time: i64,
+}
+
+impl Author {
+    /// `actor` may be `Name <email>`, an email, or a name.
+    #[must_use]
+    pub fn new(actor: &str, time: i64) -> Self {
+        let (name, email) = match actor.split_once('<') {
+            Some((n, e)) => (
+                n.trim().to_owned(),
+                e.trim_end_matches('>').trim().to_owned(),
+            ),
+            None if actor.contains('@') => (actor.to_owned(), actor.to_owned()),
+            None => (actor.to_owned(), format!("{actor}@releasectl.invalid")),
+        };
+        Self { name, email, time }
+    }
+}
+
+/// Who commits: the bot identity (the author is the person acting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committer {
+    pub name: String,
+    pub email: String,
+}
+
+impl Committer {
+    /// The bot identity, `releasectl <releasectl@releasectl.invalid>` unless given.
+    #[must_use]
+    pub fn new(name: Option<&str>, email: Option<&str>) -> Self {
+        Self {
+            name: name.unwrap_or("releasectl").to_owned(),
+            email: email.unwrap_or("releasectl@releasectl.invalid").to_owned(),
+        }
+    }
+}
+
+/// A file to write (`Some`) or delete (`None`) at a repository path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub path: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// How a push ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed(Oid),
+    /// Someone else moved the branch; the message says how the server put it.
+    Rejected(String),
+}
+
+impl GitOps {
+    /// Builds a commit on top of `base` with `edits` (only those paths change) and pushes it
+    /// without force.
+    pub(super) fn commit_and_push(
+        &self,
+        base: &Snapshot<'_>,
+        edits: &[Edit],
+        message: &str,
+        author: &Author,
+    ) -> Result<PushOutcome, GitError> {
+        let oid = self.commit(base, edits, message, author)?;
+        match self.push(oid, base.tip)? {
+            PushOutcome::Rejected(reason) => {
+                // A rejection with the branch where we left it was no race: the server
+                // refused the change itself (a hook, a protected branch). Retrying cannot help.
+                // (A local compare-and-swap only ever fails on a race.)
+                if !self.fetch_url.starts_with("file://") && self.fetch()?.tip == base.tip {
+                    return Err(GitError::Refused {
+                        url: self.url().to_owned(),
+                        reason,
+                    });
+                }
+                Ok(PushOutcome::Rejected(reason))
+            }
+            pushed @ PushOutcome::Pushed(_) => Ok(pushed),
+        }
+    }
+
+    /// Creates the commit object (no ref moves).
+    fn commit(
+        &self,
+        base: &Snapshot<'_>,
+        edits: &[Edit],
+        message: &str,
+        author: &Author,
+    ) -> Result<Oid, GitError> {
+        let dir = self.repo.path().to_owned();
+        let err = |e: git2::Error| local(&dir, e.message());
+        let baseline = match &base.tree {
+            Some(t) => t.clone(),
+            None => {
+                let empty = self
+                    .repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .map_err(err)?;
+                self.repo.find_tree(empty).map_err(err)?
+            }
+        };
+        let mut update = TreeUpdateBuilder::new();
+        for edit in edits {
+            match &edit.content {
+                Some(bytes) => {
+                    let blob = self.repo.blob(bytes).map_err(err)?;
+                    update.upsert(edit.path.as_str(), blob, FileMode::Blob);
+                }
+                None => {
+                    update.remove(edit.path.as_str());
+                }
+            }
+        }
+        let tree_id = update.create_updated(&self.repo, &baseline).map_err(err)?;
+        let tree = self.repo.find_tree(tree_id).map_err(err)?;
+        let time = Time::new(author.time, 0);
+        let committer =
+            Signature::new(&self.committer.name, &self.committer.email, &time).map_err(err)?;
+        let author = Signature::new(&author.name, &author.email, &time).map_err(err)?;
+        let parent = match base.tip {
+            Some(oid) => Some(self.repo.find_commit(oid).map_err(err)?),
+            None => None,
+        };
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.repo
+            .commit(None, &author, &committer, message, &tree, &parents)
+            .map_err(err)
+    }
+
+    /// Pushes `oid` to the branch without force, expecting the branch at `base` (`None`: a
+    /// new branch).
+    fn push(&self, oid: Oid, base: Option<Oid>) -> Result<PushOutcome, GitError> {
+        let local_ref = format!("refs/heads/{}", self.branch());
+        self.repo
+            .reference(&local_ref, oid, true, "releasectl: prepared commit")
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        if let Some(path) = self.fetch_url.strip_prefix("file://") {
+            return self.push_local(Path::new(path), oid, base);
+        }
+        let auth_failed = Cell::new(false);
+        let asked = Cell::new(0);
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let said: RefCell<String> = RefCell::new(String::new());
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.fetch_url)
+            .map_err(|e| self.remote_error("push", &e, false))?;
+        let mut cb = self.callbacks(&auth_failed, &asked);
+        cb.push_update_reference(|refname, status| {
+            if let Some(msg) = status {
+                *rejected.borrow_mut() = Some(format!("{refname}: {msg}"));
+            }
+            Ok(())
+        });
+        // What the server's hooks print ("remote: ...") explains a refusal.
+        cb.sideband_progress(|data| {
+            let mut s = said.borrow_mut();
+            if s.len() < 4096 {
+                s.push_str(&String::from_utf8_lossy(data));
+            }
+            true
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(cb);
+        let refspec = format!("{local_ref}:{local_ref}");
+        match remote.push(&[&refspec], Some(&mut opts)) {
+            Ok(()) => {}
+            Err(e) if e.code() == ErrorCode::NotFastForward => {
+                return Ok(PushOutcome::Rejected(
+                    "not a fast-forward: the branch moved".into(),
+                ));
+            }
+            Err(e) if !auth_failed.get() && is_race_message(e.message()) => {
+                return Ok(PushOutcome::Rejected(e.message().to_owned()));
+            }
+            Err(e) => return Err(self.remote_error("push", &e, auth_failed.get())),
+        }
+        drop(remote);
+        drop(opts);
+        if let Some(reason) = rejected.take() {
+            let said = said.take();
+            let said: Vec<&str> = said
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            return Ok(PushOutcome::Rejected(if said.is_empty() {
+                reason
+            } else {
+                format!("{reason} ({})", said.join(" / "))
+            }));
+        }
+        Ok(self.pushed(oid))
+    }
+
+    /// Keeps the tracking ref in step, so the next fetch has nothing to download.
+    fn pushed(&self, oid: Oid) -> PushOutcome {
+        let _ = self
+            .repo
+            .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");
+        PushOutcome::Pushed(oid)
+    }
+
+    /// A push to a repository on this machine. libgit2's local transport overwrites the
+    /// remote ref without checking its old value (two writers could both "win"), so the new
+    /// objects are copied into the target's object database directly and the branch moves by
+    /// compare-and-swap under git's ref lock. Copying stops at every tree the target already
+    /// has, so the cost is the changed paths, not the repository. (Hooks do not run for local
+    /// remotes, as with libgit2's own local push.)
+    fn push_local(
+        &self,
+        path: &Path,
+        oid: Oid,
+        base: Option<Oid>,
+    ) -> Result<PushOutcome, GitError> {
+        let fail = |e: git2::Error| self.remote_error("push", &e, false);
+        let target = Repository::open(path).map_err(fail)?;
+        let (from, to) = (self.repo.odb().map_err(fail)?, target.odb().map_err(fail)?);
+        let copy = |id: Oid| -> Result<(), git2::Error> {
+            let obj = from.read(id)?;
+            to.write(obj.kind(), obj.data())?;
+            Ok(())
+        };
+        let commit = self.repo.find_commit(oid).map_err(fail)?;
+        let mut trees = vec![commit.tree_id()];
+        while let Some(t) = trees.pop() {
+            if to.exists(t) {
+                continue; // content-addressed: everything below it is there too
+            }
+            let tree = self.repo.find_tree(t).map_err(fail)?;
+            for entry in &tree {
+                match entry.kind() {
+                    Some(ObjectType::Tree) => trees.push(entry.id()),
+                    Some(ObjectType::Blob) if !to.exists(entry.id()) => {
+                        copy(entry.id()).map_err(fail)?;
+                    }
+                    _ => {}
+                }
+            }
+            copy(t).map_err(fail)?;
+        }
+        copy(oid).map_err(fail)?;
+        let branch = format!("refs/heads/{}", self.branch());
+        let swapped = match base {
+            Some(old) => target.reference_matching(&branch, oid, true, old, "releasectl: push"),
+            None => target.reference(&branch, oid, false, "releasectl: push"),
+        };
+        match swapped {
+            Ok(_) => Ok(self.pushed(oid)),
+            // Moved under us, or another writer holds the ref lock right now: a lost race.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
+                ) =>
+            {
+                Ok(PushOutcome::Rejected(format!(
+                    "the branch moved ({})",
+                    e.message()
+                )))
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+}
+
+/// Messages with which servers report that the ref moved under us.
+fn is_race_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("fetch first")
+        || m.contains("non-fast-forward")
+        || m.contains("failed to update ref")
+        || m.contains("cannot lock ref")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_become_authors() {
+        let a = Author::new("Alice <alice@company.com>", 0);
+        assert_eq!(
+            (a.name.as_str(), a.email.as_str()),
+            ("Alice", "alice@company.com")
+        );
+        assert_eq!(Author::new("ci@company.com", 0).email, "ci@company.com");
+        assert_eq!(Author::new("ci", 0).email, "ci@releasectl.invalid");
+    }
+
+    #[test]
+    fn the_committer_is_the_bot_unless_named() {
+        assert_eq!(Committer::new(None, None).name, "releasectl");
+        assert_eq!(Committer::new(Some("ops-bot"), None).name, "ops-bot");
+    }
+}

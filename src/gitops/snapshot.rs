@@ -1,0 +1,307 @@
+//! Reading the repository at a commit, without a working tree: files, listings, one path's
+//! history, commit metadata, revision ranges.
+//!
+//! Invariants: reads come from the commit's tree (never a checkout), so they cost what they
+//! read, not the repository's size; a failure to read names the repository, the path and the
+//! commit ([`GitError::BadFile`]); history is lazy, newest first, first-parent.
+
+use std::path::Path;
+
+use git2::{ErrorCode, ObjectType, Oid, Repository};
+
+use super::GitError;
+use super::remote::{GitOps, local};
+
+/// The repository at one commit (or an empty branch): files are read from its tree.
+pub struct Snapshot<'r> {
+    repo: &'r Repository,
+    url: &'r str,
+    pub tip: Option<Oid>,
+    pub(super) tree: Option<git2::Tree<'r>>,
+}
+
+impl<'r> Snapshot<'r> {
+    /// A branch that does not exist yet: no files.
+    pub(super) fn empty(gitops: &'r GitOps) -> Self {
+        Self {
+            repo: &gitops.repo,
+            url: gitops.url(),
+            tip: None,
+            tree: None,
+        }
+    }
+
+    fn bad(&self, path: &str, e: &git2::Error) -> GitError {
+        GitError::BadFile {
+            url: self.url.to_owned(),
+            path: path.to_owned(),
+            commit: self.tip_str(),
+            reason: e.message().to_owned(),
+        }
+    }
+
+    /// The file at `path`, if there is one.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let Some(tree) = &self.tree else {
+            return Ok(None);
+        };
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(self.bad(path, &e)),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| self.bad(path, &e))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Paths of the blobs under directory `dir` (recursively), relative to the root.
+    pub fn list(&self, dir: &str) -> Result<Vec<String>, GitError> {
+        let Some(tree) = &self.tree else {
+            return Ok(Vec::new());
+        };
+        let sub = match tree.get_path(Path::new(dir)) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                self.repo.find_tree(e.id()).map_err(|e| self.bad(dir, &e))?
+            }
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.bad(dir, &e)),
+        };
+        let mut out = Vec::new();
+        sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.push(format!("{dir}/{root}{name}"));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| self.bad(dir, &e))?;
+        Ok(out)
+    }
+
+    /// Names of the directories at the root.
+    #[must_use]
+    pub fn list_dirs(&self) -> Vec<String> {
+        let Some(tree) = &self.tree else {
+            return Vec::new();
+        };
+        tree.iter()
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .filter_map(|e| e.name().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// The commits that changed `path`, newest first (first-parent history), lazily: callers
+    /// that need only the latest few changes stop early, so the cost grows with how far back
+    /// they look, not with the repository's age.
+    pub fn history(&self, path: &str) -> Result<History<'r>, GitError> {
+        let err = |e: git2::Error| self.bad(path, &e);
+        let mut walk = self.repo.revwalk().map_err(err)?;
+        if let Some(tip) = self.tip {
+            walk.push(tip).map_err(err)?;
+        }
+        walk.simplify_first_parent().map_err(err)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL).map_err(err)?;
+        Ok(History {
+            repo: self.repo,
+            walk,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The tip commit's id as hex, or `(empty)`.
+    #[must_use]
+    pub fn tip_str(&self) -> String {
+        self.tip.map_or_else(|| "(empty)".into(), |o| o.to_string())
+    }
+}
+
+/// One commit that changed a path.
+#[derive(Debug, Clone)]
+pub struct PathChange {
+    pub commit: Oid,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    pub author: String,
+    pub message: String,
+    /// The file after the commit (`None`: deleted).
+    pub content: Option<Vec<u8>>,
+}
+
+/// Iterator over the commits that changed one path (see [`Snapshot::history`]).
+pub struct History<'r> {
+    repo: &'r Repository,
+    walk: git2::Revwalk<'r>,
+    path: String,
+}
+
+impl History<'_> {
+    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
+        match commit.tree()?.get_path(Path::new(&self.path)) {
+            Ok(e) => Ok(Some(e.id())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn change(&self, oid: Oid) -> Result<Option<PathChange>, git2::Error> {
+        let commit = self.repo.find_commit(oid)?;
+        let here = self.entry(&commit)?;
+        let before = match commit.parent(0) {
+            Ok(p) => self.entry(&p)?,
+            Err(_) => None,
+        };
+        if here == before {
+            return Ok(None);
+        }
+        let content = match here {
+            Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+            None => None,
+        };
+        let author = commit.author();
+        Ok(Some(PathChange {
+            commit: oid,
+            time: commit.time().seconds(),
+            author: author.email().or(author.name()).unwrap_or("").to_owned(),
+            message: commit.message().unwrap_or("").to_owned(),
+            content,
+        }))
+    }
+}
+
+impl Iterator for History<'_> {
+    type Item = Result<PathChange, GitError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let step = self.walk.next()?.and_then(|oid| self.change(oid));
+            match step {
+                Ok(Some(change)) => return Some(Ok(change)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Some(Err(local(
+                        self.repo.path(),
+                        format!("history of {}: {}", self.path, e.message()),
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// One commit's time, author and message.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub author: String,
+    pub message: String,
+}
+
+impl GitOps {
+    /// The repository as of commit `oid` (which must be present locally).
+    pub fn snapshot_at(&self, oid: Oid) -> Result<Snapshot<'_>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(|e| self.remote_error("read", &e, false))?;
+        Ok(Snapshot {
+            repo: &self.repo,
+            url: self.url(),
+            tip: Some(oid),
+            tree: Some(tree),
+        })
+    }
+
+    /// Resolves a revision (`main`, a SHA, `HEAD~3`) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
+        let tracking = format!("refs/remotes/origin/{rev}");
+        self.repo
+            .revparse_single(&tracking)
+            .or_else(|_| self.repo.revparse_single(rev))
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| GitError::BadFile {
+                url: self.url().to_owned(),
+                path: rev.to_owned(),
+                commit: "-".into(),
+                reason: e.message().to_owned(),
+            })
+    }
+
+    /// The commits in `from..to`, oldest first, first-parent.
+    pub fn range(&self, from: Option<Oid>, to: Oid) -> Result<Vec<Oid>, GitError> {
+        let err = |e: git2::Error| local(self.repo.path(), e.message());
+        let mut walk = self.repo.revwalk().map_err(err)?;
+        walk.push(to).map_err(err)?;
+        if let Some(f) = from {
+            walk.hide(f).map_err(err)?;
+        }
+        walk.simplify_first_parent().map_err(err)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .map_err(err)?;
+        walk.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The paths whose blobs differ between `parent` (or the empty tree) and `commit`.
+    pub fn changed_paths(&self, parent: Option<Oid>, commit: Oid) -> Result<Vec<String>, GitError> {
+        let err = |e: git2::Error| local(self.repo.path(), e.message());
+        let tree_of = |oid: Oid| {
+            self.repo
+                .find_commit(oid)
+                .and_then(|c| c.tree())
+                .map_err(err)
+        };
+        let new = tree_of(commit)?;
+        let old = match parent {
+            Some(p) => Some(tree_of(p)?),
+            None => None,
+        };
+        let diff = self
+            .repo
+            .diff_tree_to_tree(old.as_ref(), Some(&new), None)
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            for f in [d.old_file(), d.new_file()] {
+                if let Some(p) = f.path().and_then(|p| p.to_str())
+                    && !out.iter().any(|x: &String| x == p)
+                {
+                    out.push(p.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first parent of a commit, if any.
+    pub fn parent(&self, oid: Oid) -> Result<Option<Oid>, GitError> {
+        let c = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        Ok(c.parent_id(0).ok())
+    }
+
+    /// A commit's time, author and message.
+    pub fn commit_info(&self, oid: Oid) -> Result<CommitInfo, GitError> {
+        let c = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| local(self.repo.path(), e.message()))?;
+        let a = c.author();
+        Ok(CommitInfo {
+            time: c.time().seconds(),
+            author: a.email().or(a.name()).unwrap_or("").to_owned(),
+            message: c.message().unwrap_or("").to_owned(),
+        })
+    }
+}
