@@ -1,4 +1,5 @@
-//! The digest-keyed release cache of `generate` (`RELEASECTL_CACHE_DIR`, DESIGN.md §5 rule 5).
+//! The digest-keyed release cache of `generate` (`RELEASECTL_CACHE_DIR`, docs/design.md §5
+//! rule 5).
 //!
 //! The cache is an OCI image layout of verified blobs keyed by digest, so it needs no index:
 //! a release pinned by manifest digest is read straight from `blobs/sha256/`. Blobs are
@@ -6,12 +7,18 @@
 //! never see half an entry, and content addressing means two writers of one blob write the
 //! same bytes. A cached release goes through the very same verification as a downloaded one;
 //! an entry that fails it is deleted and the release fetched again.
+//!
+//! Invariant: the cache saves work, never checks. A cached release is handed out only for the
+//! identity (repository, project, commit) it was verified against: a rendered entry is keyed
+//! by identity and digest, and a blob entry whose release is another's is not used (the caller
+//! fetches it from the registry, so a warm run ends exactly as a cold one).
 
 use std::path::{Path, PathBuf};
 
 use crate::archive::Limits;
 use crate::digest::Digest;
 use crate::format::Expected;
+use crate::ids::ReleaseId;
 use crate::oci::layout::Layout;
 use crate::oci::reference::LayoutImage;
 use crate::oci::{ImageRef, OciError, Store};
@@ -149,6 +156,8 @@ impl RenderedEntry {
 pub enum Lookup {
     Hit(Box<Release>),
     Miss,
+    /// The entry is a sound release, but not the one asked for (the reason is for the log).
+    Other(String),
     /// The entry failed verification and was removed; the reason is for the log.
     Discarded(String),
 }
@@ -162,20 +171,28 @@ impl Cache {
         }
     }
 
-    fn rendered_path(&self, digest: &Digest) -> PathBuf {
-        self.rendered
-            .join(format!("{}.v{RENDER_VERSION}.r2.yaml", digest.hex()))
+    /// Named by digest and identity: the entry of one digest is never found for another
+    /// identity, so it need not be read to be refused.
+    fn rendered_path(&self, id: &ReleaseId, digest: &Digest) -> PathBuf {
+        let identity = crate::digest::sha256_hex(
+            format!("{}\0{}\0{}", id.repository, id.project, id.commit).as_bytes(),
+        );
+        self.rendered.join(format!(
+            "{}.{}.v{RENDER_VERSION}.r3.yaml",
+            digest.hex(),
+            &identity[..32]
+        ))
     }
 
     /// The release's rendered manifests, as a previous run produced them from the verified
-    /// blobs of the release pinned by `digest`. The entry ends with a line recording the
+    /// blobs of the release pinned by `digest`, verified to be the release `id`. The entry ends with a line recording the
     /// body's length and CRC-32, and is checked against it, so a torn or corrupted entry is
     /// discarded (and rendered again from verified blobs), never printed. Like the blob cache,
     /// it trusts the cache directory's owner (only the sidecar's user can write there): a
     /// stronger hash would add no protection against someone who can rewrite the trailer too.
     #[must_use]
-    pub fn rendered(&self, digest: &Digest) -> Option<RenderedEntry> {
-        let path = self.rendered_path(digest);
+    pub fn rendered(&self, id: &ReleaseId, digest: &Digest) -> Option<RenderedEntry> {
+        let path = self.rendered_path(id, digest);
         let mut file = std::fs::File::open(&path).ok()?;
         let size = file.metadata().ok()?.len();
         let mut buf = vec![0; usize::try_from(size).map_or(READ_CHUNK, |s| s.clamp(1, READ_CHUNK))];
@@ -195,10 +212,11 @@ impl Cache {
         None
     }
 
-    /// Stores the rendered manifests of the release pinned by `digest`, as `write` writes them,
-    /// followed by their trailer (temp file + rename).
+    /// Stores the rendered manifests of the release pinned by `digest`, verified to be the
+    /// release `id`, as `write` writes them, followed by their trailer (temp file + rename).
     pub fn put_rendered(
         &self,
+        id: &ReleaseId,
         digest: &Digest,
         write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
@@ -215,7 +233,7 @@ impl Cache {
             .into_inner()
             .map_err(std::io::IntoInnerError::into_error)?;
         file.write_all(trailer_line(&out.crc).as_bytes())?;
-        file.persist(self.rendered_path(digest))
+        file.persist(self.rendered_path(id, digest))
             .map_err(|e| e.error)?;
         Ok(())
     }
@@ -228,14 +246,18 @@ impl Cache {
         })
     }
 
-    /// Reads the release with manifest `digest`, fully verified, if the cache has it.
-    pub async fn get(&self, digest: &Digest, expected: &Expected, limits: &Limits) -> Lookup {
+    /// Reads the release with manifest `digest`, fully verified, if the cache has it and it
+    /// is the release `id`. The entry is verified on its own first, so that a sound entry asked
+    /// for under another identity is left in place (and reported as [`Lookup::Other`]).
+    pub async fn get(&self, id: &ReleaseId, digest: &Digest, limits: &Limits) -> Lookup {
         let Ok(layout) = Layout::open(&self.dir) else {
             return Lookup::Miss;
         };
         let store = Store::Layout(layout);
-        match release::fetch(&store, &self.image(digest), expected, limits).await {
-            Ok(r) => Lookup::Hit(Box::new(r)),
+        let image = self.image(digest);
+        match release::read_from(&store, &image, &Expected::default(), limits).await {
+            Ok(r) if r.id() == *id => Lookup::Hit(Box::new(r)),
+            Ok(r) => Lookup::Other(format!("it holds {}, not {id}", r.id())),
             Err(ReleaseError::Oci(OciError::NotFound { .. })) => Lookup::Miss,
             Err(e) => {
                 Self::remove(&store, digest);
@@ -251,9 +273,7 @@ impl Cache {
             && let Ok(located) = crate::format::check_manifest("cache entry", &bytes, u64::MAX)
         {
             for d in [&located.config, &located.metadata, &located.resources] {
-                if let Ok(d) = d.digest.parse::<Digest>() {
-                    let _ = std::fs::remove_file(layout.blob_path(&d));
-                }
+                let _ = std::fs::remove_file(layout.blob_path(&d.digest));
             }
         }
         let _ = std::fs::remove_file(layout.blob_path(digest));
@@ -263,20 +283,16 @@ impl Cache {
     /// always has its blobs (unless one was removed, which verification then catches).
     pub fn put(&self, release: &Release) -> Result<(), OciError> {
         let layout = Layout::create_cache(&self.dir)?;
-        let located = &release.located;
+        let located = release.located();
         for (descriptor, bytes) in [
-            (&located.config, &release.config_bytes),
-            (&located.metadata, &release.metadata_bytes),
-            (&located.resources, &release.resources),
+            (&located.config, release.config_bytes()),
+            (&located.metadata, release.metadata_bytes()),
+            (&located.resources, release.resources_layer()),
         ] {
             // The bytes were verified against these digests: no need to hash them again.
-            let digest = descriptor
-                .digest
-                .parse::<Digest>()
-                .unwrap_or_else(|_| Digest::of(bytes));
-            layout.put_blob(&digest, bytes)?;
+            layout.put_blob(&descriptor.digest, bytes)?;
         }
-        layout.put_blob(&release.manifest_digest, &release.manifest_bytes)
+        layout.put_blob(release.manifest_digest(), release.manifest_bytes())
     }
 }
 

@@ -3,12 +3,6 @@
 
 use crate::exit::{Classify, Exit};
 
-impl Classify for crate::credentials::CredentialsError {
-    fn exit(&self) -> Exit {
-        Exit::Remote
-    }
-}
-
 impl Classify for crate::manifests::ManifestError {
     fn exit(&self) -> Exit {
         Exit::Usage

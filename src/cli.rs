@@ -197,7 +197,7 @@ pub struct CreateArgs {
     /// Directory of rendered Kubernetes manifests (.yaml, .yml, .json).
     #[arg(long)]
     pub manifests: PathBuf,
-    #[arg(long, value_enum)]
+    #[arg(long, value_name = "branch_push|tag|manual")]
     pub trigger: Option<TriggerType>,
     #[arg(long)]
     pub source_branch: Option<String>,

@@ -4,8 +4,11 @@
 //! with `RELEASECTL_REGISTRY_PASSWORD`, from the environment — only for the host of the
 //! configured default registry (`RELEASECTL_REGISTRY`), never for a host a pointer names, or
 //! anyone who can write a pointer could collect the sidecar's credentials; then
-//! `credHelpers[host]`; then `auths[host]`; then `credsStore`. Secrets live in [`Secret`], whose `Debug` and `Display` never show the value,
-//! and no error of this module ever carries one.
+//! `credHelpers[host]`; then `auths[host]`; then `credsStore`. The settings read the
+//! environment and hand it over as [`Sources`]; this module reads no variable.
+//!
+//! Secrets live in [`Secret`], whose `Debug` never shows the value, and no error of this module
+//! ever carries one.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +71,13 @@ pub enum CredentialsError {
     },
 }
 
+/// Credentials that cannot be read stop the registry access: a remote failure (exit 5).
+impl crate::exit::Classify for CredentialsError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Remote
+    }
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DockerConfig {
@@ -95,15 +105,6 @@ struct HelperReply {
     secret: String,
 }
 
-/// Where the docker config lives: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-#[must_use]
-pub fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-}
-
 /// Normalises an `auths` key (`https://host/v1/`, `host`) to a bare `host[:port]`.
 fn normalise_host(key: &str) -> &str {
     let key = key
@@ -113,28 +114,47 @@ fn normalise_host(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
 
-/// Finds credentials for `host` (`host[:port]`). `Ok(None)` means anonymous. The
-/// environment's credentials are offered only when `host` is `env_host`, the default
-/// registry's.
-pub fn lookup(host: &str, env_host: Option<&str>) -> Result<Option<Credentials>, CredentialsError> {
-    if env_host == Some(host) {
-        if let Ok(token) = std::env::var("RELEASECTL_REGISTRY_TOKEN")
-            && !token.is_empty()
-        {
-            return Ok(Some(Credentials::Token(Secret(token))));
+/// Where a run's registry credentials come from, as the settings read them: the
+/// environment's (`RELEASECTL_REGISTRY_TOKEN`, or `RELEASECTL_REGISTRY_USERNAME` with
+/// `RELEASECTL_REGISTRY_PASSWORD`), offered only to `env_host`, and the docker config.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The host (`host[:port]`) of the default registry: the only one the environment's
+    /// credentials go to.
+    pub env_host: Option<String>,
+    pub environment: Option<Credentials>,
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub docker_config: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The environment's credentials: a non-empty token, else a username with a password.
+    #[must_use]
+    pub fn environment(
+        token: Option<Secret>,
+        username: Option<String>,
+        password: Option<Secret>,
+    ) -> Option<Credentials> {
+        if let Some(token) = token.filter(|t| !t.0.is_empty()) {
+            return Some(Credentials::Token(token));
         }
-        if let (Ok(username), Ok(password)) = (
-            std::env::var("RELEASECTL_REGISTRY_USERNAME"),
-            std::env::var("RELEASECTL_REGISTRY_PASSWORD"),
-        ) {
-            return Ok(Some(Credentials::Basic {
-                username,
-                password: Secret(password),
-            }));
-        }
+        Some(Credentials::Basic {
+            username: username?,
+            password: password?,
+        })
     }
-    match docker_config_path() {
-        Some(path) => lookup_in(&path, host),
+}
+
+/// Finds credentials for `host` (`host[:port]`). `Ok(None)` means anonymous. The
+/// environment's credentials are offered only when `host` is the default registry's.
+pub fn lookup(host: &str, sources: &Sources) -> Result<Option<Credentials>, CredentialsError> {
+    if sources.env_host.as_deref() == Some(host)
+        && let Some(credentials) = &sources.environment
+    {
+        return Ok(Some(credentials.clone()));
+    }
+    match &sources.docker_config {
+        Some(path) => lookup_in(path, host),
         None => Ok(None),
     }
 }

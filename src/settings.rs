@@ -258,9 +258,28 @@ impl Settings {
             timeout,
         );
         store.deadline = deadline;
-        if let Some(RegistryBase::Registry { host, .. }) = &flags.registry {
-            store.env_credentials_host = Some(host.clone());
-        }
+        let registry_env = RegistryEnv {
+            token: var("RELEASECTL_REGISTRY_TOKEN")
+                .filter(|s| !s.is_empty())
+                .map(crate::credentials::Secret::new),
+            username: var("RELEASECTL_REGISTRY_USERNAME"),
+            password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
+            docker_config: var_os("DOCKER_CONFIG")
+                .map(|d| PathBuf::from(d).join("config.json"))
+                .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))),
+        };
+        store.credentials = crate::credentials::Sources {
+            env_host: match &flags.registry {
+                Some(RegistryBase::Registry { host, .. }) => Some(host.clone()),
+                _ => None,
+            },
+            environment: crate::credentials::Sources::environment(
+                registry_env.token.clone(),
+                registry_env.username.clone(),
+                registry_env.password.clone(),
+            ),
+            docker_config: registry_env.docker_config.clone(),
+        };
         let source_date_epoch = match var("SOURCE_DATE_EPOCH") {
             Some(v) => {
                 let secs: i64 = v.trim().parse().map_err(|_| {
@@ -307,18 +326,7 @@ impl Settings {
                         .as_deref(),
                 ),
             },
-            registry_env: RegistryEnv {
-                token: var("RELEASECTL_REGISTRY_TOKEN")
-                    .filter(|s| !s.is_empty())
-                    .map(crate::credentials::Secret::new),
-                username: var("RELEASECTL_REGISTRY_USERNAME"),
-                password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
-                docker_config: var_os("DOCKER_CONFIG")
-                    .map(|d| PathBuf::from(d).join("config.json"))
-                    .or_else(|| {
-                        var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-                    }),
-            },
+            registry_env,
         })
     }
 
@@ -335,18 +343,11 @@ impl Settings {
         self.now.as_second()
     }
 
-    /// A release's creation time: `SOURCE_DATE_EPOCH`, else the commit time, else now.
-    pub fn created_at(&self, committed_at: Option<&str>) -> Result<String, InvalidInput> {
-        let t = match (self.source_date_epoch, committed_at) {
-            (Some(t), _) => t,
-            (None, Some(c)) => c.parse::<Timestamp>().map_err(|_| {
-                InvalidInput(format!(
-                    "--committed-at is {:?}: expected an RFC 3339 time",
-                    crate::text::excerpt(c)
-                ))
-            })?,
-            (None, None) => self.now,
-        };
-        Ok(crate::clock::format(t))
+    /// A release's creation time, in whole seconds: `SOURCE_DATE_EPOCH`, else the commit
+    /// time, else now.
+    #[must_use]
+    pub fn created_at(&self, committed_at: Option<Timestamp>) -> Timestamp {
+        let t = self.source_date_epoch.or(committed_at).unwrap_or(self.now);
+        Timestamp::from_second(t.as_second()).unwrap_or(t)
     }
 }

@@ -2,36 +2,29 @@
 //! verified first; the manifest bytes are stored unchanged, so the digest is preserved.
 //! Layers of other types (signatures, SBOMs) travel along, each checked by size and digest.
 
+use std::borrow::Cow;
 use std::io::Write;
 
-use crate::exit::Context as _;
-use crate::settings::{Output, Settings};
-
 use crate::digest::Digest;
+use crate::exit::Context as _;
 use crate::oci::{ImageRef, Store};
+use crate::release;
+use crate::settings::{Output, Settings};
 
 pub async fn run(
     source: &str,
     destination: &str,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
-    let mut out = Vec::new();
-    let done = run_to(source, destination, settings, &mut out).await;
-    super::Outcome::from_report(out, done)
-}
-
-async fn run_to(
-    source: &str,
-    destination: &str,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
-    let checked = super::inspect::check(source, settings).await?;
-    let release = &checked.release;
-    let tag = release
-        .image
+    let (image, expected) = super::resolve_target(source, settings)?;
+    let options = &settings.store;
+    let limits = settings.limits;
+    let src_store = Store::open(&image, options)?;
+    let release = release::read_from(&src_store, &image, &expected, &limits).await?;
+    let image = release.image();
+    let tag = image
         .tag()
-        .map_or_else(|| release.config.commit.to_string(), str::to_owned);
+        .map_or_else(|| release.config().commit.to_string(), str::to_owned);
     let dst: ImageRef = match destination.parse::<ImageRef>() {
         Ok(d) => d,
         // A registry destination without a tag takes the source's.
@@ -46,36 +39,34 @@ async fn run_to(
     }
     let dst_tag = dst.tag().map_or(tag, str::to_owned);
     let dst = dst.with_tag(Some(dst_tag.clone()));
-    let options = settings.store.clone();
-    let src_store = Store::open(&release.image, &options)?;
-    let dst_store = Store::open_for_write(&dst, &options)?;
-    let located = &release.located;
-    let mut blobs: Vec<(Digest, Vec<u8>)> = vec![
+    let dst_store = Store::open_for_write(&dst, options)?;
+    let located = release.located();
+    let mut blobs: Vec<(Digest, Cow<'_, [u8]>)> = vec![
+        (located.config.digest.clone(), release.config_bytes().into()),
         (
-            Digest::of(&release.config_bytes),
-            release.config_bytes.clone(),
+            located.metadata.digest.clone(),
+            release.metadata_bytes().into(),
         ),
         (
-            Digest::of(&release.metadata_bytes),
-            release.metadata_bytes.clone(),
+            located.resources.digest.clone(),
+            release.resources_layer().into(),
         ),
-        (Digest::of(&release.resources), release.resources.clone()),
     ];
-    let limits = settings.limits;
     for layer in &located.manifest.layers {
-        if layer.digest == located.metadata.digest || layer.digest == located.resources.digest {
+        if layer.digest == located.metadata.digest.as_str()
+            || layer.digest == located.resources.digest.as_str()
+        {
             continue;
         }
-        let digest: Digest = layer
-            .digest
-            .parse()
-            .with_context(|| format!("layer of {} has digest {:?}", release.image, layer.digest))?;
+        let digest: Digest = layer.digest.parse().with_context(|| {
+            format!(
+                "layer of {image} has digest \"{}\"",
+                crate::text::excerpt(&layer.digest)
+            )
+        })?;
         if layer.size > limits.max_total_bytes {
             return Err(crate::oci::OciError::TooLarge {
-                what: format!(
-                    "layer {} ({}) of {}",
-                    digest, layer.media_type, release.image
-                ),
+                what: format!("layer {digest} ({}) of {image}", layer.media_type),
                 limit: limits.max_total_bytes,
                 actual: layer.size,
             }
@@ -85,10 +76,10 @@ async fn run_to(
             .blob(
                 &digest,
                 layer.size,
-                &format!("layer {} of {}", digest.short(), release.image),
+                &format!("layer {} of {image}", digest.short()),
             )
             .await?;
-        blobs.push((digest, bytes));
+        blobs.push((digest, bytes.into()));
     }
     for (digest, bytes) in &blobs {
         dst_store
@@ -98,20 +89,21 @@ async fn run_to(
     }
     dst_store
         .push_manifest(
-            &release.manifest_bytes,
+            release.manifest_bytes(),
             &dst_tag,
             &format!("manifest of {dst}"),
         )
         .await
         .with_context(|| format!("cannot copy to {dst}"))?;
-    let pinned = dst.with_digest(release.manifest_digest.clone());
+    let pinned = dst.with_digest(release.manifest_digest().clone());
+    let mut out = Vec::new();
     match settings.output {
         Output::Text => writeln!(out, "{pinned}")?,
         Output::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({"source": release.image.to_string(), "destination": pinned.to_string(), "digest": release.manifest_digest.to_string()})
+            serde_json::json!({"source": image.to_string(), "destination": pinned.to_string(), "digest": release.manifest_digest().to_string()})
         )?,
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }

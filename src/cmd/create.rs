@@ -172,7 +172,7 @@ struct Package<'a> {
     artifacts: Vec<Artifact>,
     trigger: Option<Trigger>,
     source: Source,
-    created_at: String,
+    created_at: jiff::Timestamp,
     /// Aliases known before a number is assigned (tags).
     tag_aliases: Vec<Alias>,
     /// The branch whose `<branch>-<number>` alias the release gets.
@@ -194,7 +194,7 @@ impl Package<'_> {
             objects: self.objects.clone(),
             number,
             aliases,
-            created_at: self.created_at.clone(),
+            created_at: self.created_at,
             trigger: self.trigger.clone(),
             source: Some(self.source.clone()),
             artifacts: self.artifacts.clone(),
@@ -319,7 +319,7 @@ async fn register(
                     number,
                     commit: id.commit.clone(),
                     digest: bytes.manifest_digest.clone(),
-                    created_at: metadata.release.created_at.clone(),
+                    created_at: metadata.release.created_at.to_string(),
                     aliases: metadata.release.aliases.clone(),
                     triggers: pkg.registered_trigger.clone().into_iter().collect(),
                 };
@@ -409,13 +409,14 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
         tag: args.source_tag.clone(),
         triggered_by: actor,
     };
-    let created_at = settings.created_at(args.committed_at.as_deref())?;
+    let committed_at = args.committed_at.as_deref().map(parse_time).transpose()?;
+    let created_at = settings.created_at(committed_at);
     let registered_trigger = (trigger != Trigger::default()).then(|| RegisteredTrigger {
         kind: trigger.kind,
         branch: trigger.branch.clone(),
         tag: trigger.tag.clone(),
         triggered_by: trigger.triggered_by.clone(),
-        at: created_at.clone(),
+        at: created_at.to_string(),
     });
     let pkg = Package {
         id: &id,
@@ -429,7 +430,7 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
             commit: Some(id.commit.clone()),
             author: args.author.clone(),
             message: args.message.clone(),
-            committed_at: args.committed_at.clone(),
+            committed_at,
             repository_url: args.source_url.clone(),
         },
         created_at,
@@ -477,6 +478,16 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
         }
     }
     Ok(super::Outcome::ok(out))
+}
+
+/// `--committed-at`: an RFC 3339 time.
+fn parse_time(text: &str) -> Result<jiff::Timestamp, InvalidInput> {
+    text.parse().map_err(|_| {
+        InvalidInput(format!(
+            "--committed-at is \"{}\": expected an RFC 3339 time",
+            crate::text::excerpt(text)
+        ))
+    })
 }
 
 #[cfg(test)]

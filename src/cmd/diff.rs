@@ -1,6 +1,6 @@
 //! `diff`: which objects a deploy would add, remove and change, with a unified diff of the
-//! changed ones. Both sides are fetched and verified as `generate` would, and compared as
-//! `generate` would render them, so the diff shows what Argo CD would receive.
+//! changed ones. Both sides are read by the release reader (every check `generate` makes),
+//! and compared object by object as rendered from the verified files.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,7 +11,7 @@ use crate::cli::DiffArgs;
 use crate::exit::InvalidInput;
 use crate::format::Expected;
 use crate::manifests::{self, Object};
-use crate::oci::{ImageRef, Store};
+use crate::oci::ImageRef;
 use crate::settings::{Output, Settings};
 
 type Key = (String, Option<String>, manifests::ObjectName);
@@ -22,12 +22,9 @@ async fn objects(
     expected: &Expected,
     settings: &Settings,
 ) -> crate::exit::Result<BTreeMap<Key, String>> {
-    let options = settings.store.clone();
-    let limits = settings.limits;
-    let store = Store::open(image, &options)?;
-    let release = crate::release::fetch(&store, image, expected, &limits).await?;
+    let release = crate::release::read(image, expected, &settings.store, &settings.limits).await?;
     let mut out = BTreeMap::new();
-    for f in release.files(&limits)? {
+    for f in release.manifests().files() {
         for o in manifests::parse_file(&f.path, &f.data)? {
             let text = manifests::render(std::slice::from_ref(&o))?;
             let Object {

@@ -1,4 +1,4 @@
-//! `generate`: the Argo CD Config Management Plugin (DESIGN.md §5).
+//! `generate`: the Argo CD Config Management Plugin (docs/design.md §5).
 //!
 //! Invariants:
 //! - stdout receives the manifests once, after every check passed; on any failure nothing
@@ -11,21 +11,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::exit::Context as _;
+use crate::cache::{Cache, Lookup};
+use crate::exit::{Context as _, InvalidInput};
+use crate::format::Expected;
+use crate::ids::ReleaseId;
+use crate::manifests::{self, Object};
+use crate::oci::ImageRef;
+use crate::pointer::Pointer;
+use crate::release::{self, Manifests, Release};
 use crate::settings::Settings;
 
-use crate::archive::Limits;
-use crate::cache::{Cache, Lookup};
-use crate::exit::InvalidInput;
-use crate::format::Expected;
-use crate::manifests::{self, Object};
-use crate::oci::{ImageRef, Store};
-use crate::pointer::Pointer;
-use crate::release::{self, Release};
-
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
 const ENV_FILE: &str = "env.yaml";
 const POINTER_FILE: &str = "release.yaml";
 
@@ -51,7 +47,7 @@ fn load_pointer(path: &Path) -> crate::exit::Result<(Pointer, PathBuf)> {
     Ok((pointer, dir))
 }
 
-/// Only `release.yaml` and `env.yaml` may sit in a project directory (DESIGN.md §4): anything
+/// Only `release.yaml` and `env.yaml` may sit in a project directory (docs/design.md §4): anything
 /// else would look applied to a reader of the repository while it is not.
 fn check_directory(dir: &Path, pointer_name: &str) -> crate::exit::Result<()> {
     let entries =
@@ -81,29 +77,26 @@ fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     }
 }
 
-fn cache() -> Option<Cache> {
-    std::env::var_os("RELEASECTL_CACHE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(|d| Cache::new(Path::new(&d)))
-}
-
-/// Fetches the release: from the cache when pinned and cached (then `true`), else from its
-/// registry (`false`: the caller stores it, see [`render`]).
+/// Fetches the release: from the cache when pinned and cached as this very release (then
+/// `true`), else from its registry (`false`: the caller stores it, see [`render`]).
 async fn fetch(
     image: &ImageRef,
-    expected: &Expected,
+    id: &ReleaseId,
     settings: &Settings,
     cache: Option<&Cache>,
-    limits: &Limits,
 ) -> crate::exit::Result<(Release, bool)> {
     if let (Some(cache), Some(digest)) = (cache, image.digest()) {
-        match cache.get(digest, expected, limits).await {
-            Lookup::Hit(mut release) => {
+        match cache.get(id, digest, &settings.limits).await {
+            Lookup::Hit(release) => {
                 crate::log::info(&format!("{image}: from cache"));
-                release.head.image = image.clone();
                 return Ok((*release, true));
             }
             Lookup::Miss => {}
+            Lookup::Other(reason) => {
+                crate::log::info(&format!(
+                    "{image}: the cached release is another ({reason}); fetching it"
+                ));
+            }
             Lookup::Discarded(reason) => {
                 crate::log::info(&format!(
                     "{image}: cache entry discarded ({reason}); fetching again"
@@ -111,12 +104,14 @@ async fn fetch(
             }
         }
     }
-    let options = settings.store.clone();
-    let store = Store::open(image, &options)?;
-    Ok((
-        release::fetch(&store, image, expected, limits).await?,
-        false,
-    ))
+    let release = release::read(
+        image,
+        &Expected::from(id),
+        &settings.store,
+        &settings.limits,
+    )
+    .await?;
+    Ok((release, false))
 }
 
 /// What `generate` prints, once every check has passed: the release's documents, then the
@@ -129,23 +124,7 @@ pub struct Output {
 enum Body {
     /// A rendering made by an earlier run (see [`Cache::rendered`]).
     Cached(crate::cache::RenderedEntry),
-    Release(Rendered),
-}
-
-/// A release's checked documents in output order, with the files their text is in: written
-/// straight from the decompressed files, never copied into one buffer (it may be hundreds of MB).
-struct Rendered {
-    files: Vec<crate::archive::File>,
-    documents: Vec<(usize, manifests::Document)>,
-}
-
-impl Rendered {
-    fn write_to(&self, out: &mut (impl Write + ?Sized)) -> std::io::Result<()> {
-        for (i, document) in &self.documents {
-            manifests::write_document(out, document, &self.files[*i].data)?;
-        }
-        Ok(())
-    }
+    Release(Manifests),
 }
 
 impl super::Report for Output {
@@ -154,39 +133,11 @@ impl super::Report for Output {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
         match &mut self.body {
             Body::Cached(entry) => entry.write_to(&mut out)?,
-            Body::Release(rendered) => rendered.write_to(&mut out)?,
+            Body::Release(manifests) => manifests.write_to(&mut out)?,
         }
         out.write_all(self.env.as_bytes())?;
         out.flush()
     }
-}
-
-/// Checks and orders a verified release's objects. Documents keep their author's text when
-/// [`manifests::verbatim`] understands them, else they are parsed and rendered; files are
-/// scanned on every core while the layer is decompressed, and the output does not depend on
-/// how the work was split.
-fn render_release(release: &Release, limits: &Limits) -> crate::exit::Result<Rendered> {
-    let what = format!("resources of {}", release.image);
-    let scanned = release.files_map(limits, |f| manifests::documents(&f.path, &f.data))?;
-    let mut files = Vec::with_capacity(scanned.len());
-    let mut documents = Vec::new();
-    for (i, (file, result)) in scanned.into_iter().enumerate() {
-        let found = result.map_err(|e| release::ReleaseError::Contents {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        documents.extend(found.into_iter().map(|d| (i, d)));
-        files.push(file);
-    }
-    if documents.is_empty() {
-        return Err(release::ReleaseError::Contents {
-            what,
-            reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
-        }
-        .into());
-    }
-    documents.sort_by(|(_, a), (_, b)| manifests::compare_documents(a, b));
-    Ok(Rendered { files, documents })
 }
 
 /// Produces the manifests for the pointer at `pointer_path`.
@@ -203,7 +154,7 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     // pointers would let anyone with push access to the GitOps repository bypass the
     // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
     if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
-        && std::env::var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_none()
+        && !settings.allow_layout_pointers
     {
         return Err(InvalidInput(format!(
             "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
@@ -213,65 +164,64 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         .into());
     }
     let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), settings)?;
-    let cache = cache();
-    // Warm: the rendering of this exact release, made from verified blobs by an earlier run.
+    let id = &pointer.id;
+    let cache = settings
+        .generate_cache
+        .as_deref()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Cache::new);
+    // Warm: the rendering of this exact release, made from verified blobs by an earlier run
+    // that verified it to be the release this pointer names.
     if let (Some(cache), Some(digest)) = (&cache, image.digest())
-        && let Some(body) = cache.rendered(digest)
+        && let Some(body) = cache.rendered(id, digest)
     {
         crate::log::info(&format!(
-            "generating {} from {image}: rendered from cache",
-            pointer.id
+            "generating {id} from {image}: rendered from cache"
         ));
         return Ok(Output {
             body: Body::Cached(body),
             env,
         });
     }
-    crate::log::info(&format!("generating {} from {image}", pointer.id));
-    let limits = settings.limits;
-    let (release, cached) = fetch(
-        &image,
-        &Expected::from(&pointer.id),
-        settings,
-        cache.as_ref(),
-        &limits,
-    )
-    .await?;
-    crate::log::info(&format!("verified {}", release.image));
+    crate::log::info(&format!("generating {id} from {image}"));
+    let (release, cached) = fetch(&image, id, settings, cache.as_ref()).await?;
+    crate::log::info(&format!("verified {image}"));
+    let manifests = release.manifests();
     crate::log::debug(&format!(
-        "fetched{}",
-        if cached { " from the blob cache" } else { "" }
-    ));
-    let rendered = render_release(&release, &limits)?;
-    crate::log::debug(&format!(
-        "{} documents from {} files, {} kept as written",
-        rendered.documents.len(),
-        rendered.files.len(),
-        rendered
-            .documents
-            .iter()
-            .filter(|(_, d)| matches!(d.body, manifests::Body::Verbatim(_)))
+        "{} documents from {} files{}, {} kept as written",
+        manifests.documents().count(),
+        manifests.files().len(),
+        if cached { " (blob cache)" } else { "" },
+        manifests
+            .documents()
+            .filter(|d| matches!(d.body, manifests::Body::Verbatim(_)))
             .count()
     ));
+    if manifests.documents().next().is_none() {
+        return Err(release::ReleaseError::Contents {
+            what: format!("resources of {image}"),
+            reason: "no Kubernetes objects: refusing an empty result (Argo CD would prune the application)".into(),
+        }
+        .into());
+    }
     // Both cache entries are written at once: writing tens of MB is mostly the kernel's
     // time, and a cache that cannot be written costs speed, not correctness.
     if let Some(cache) = &cache {
         std::thread::scope(|scope| {
             let stored = (!cached).then(|| scope.spawn(|| cache.put(&release)));
             if let Some(digest) = image.digest()
-                && let Err(e) = cache.put_rendered(digest, |w| rendered.write_to(w))
+                && let Err(e) = cache.put_rendered(id, digest, |w| manifests.write_to(w))
             {
                 crate::log::info(&format!("cannot cache the rendering of {image}: {e}"));
             }
             if let Some(Ok(Err(e))) = stored.map(std::thread::ScopedJoinHandle::join) {
-                crate::log::info(&format!("cannot cache {}: {e}", release.image));
+                crate::log::info(&format!("cannot cache {image}: {e}"));
             }
         });
     }
-    drop(release);
     crate::log::debug("rendering cached");
     Ok(Output {
-        body: Body::Release(rendered),
+        body: Body::Release(release.into_manifests()),
         env,
     })
 }

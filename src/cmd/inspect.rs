@@ -1,65 +1,25 @@
-//! `inspect` and `verify`: fetch a release with every check of DESIGN.md §5 rule 2, read its
-//! resources layer with the safe reader, and compare the contents with the metadata's record.
-//! `inspect` then shows it; `verify` only says whether it passed.
+//! `inspect` and `verify`: read a release with every check of docs/format.md §7 (the release
+//! reader, [`release::read`]). `inspect` then shows it; `verify` only says whether it passed.
 
 use std::io::Write;
 
 use serde::Serialize;
 
+use crate::digest::Digest;
 use crate::format::{Descriptor, Metadata};
-use crate::oci::Store;
 use crate::release::{self, Release};
 use crate::settings::{Output, Settings};
 
-/// A release that passed every check, with what a person wants to see of it.
-pub struct Checked {
-    pub release: Release,
-    pub files: usize,
-}
-
-/// Fetches `target` and runs every check.
-pub async fn check(target: &str, settings: &Settings) -> crate::exit::Result<Checked> {
+/// Fetches `target` and runs every check (see [`release::read`]).
+async fn read(target: &str, settings: &Settings) -> crate::exit::Result<Release> {
     let (image, expected) = super::resolve_target(target, settings)?;
-    let limits = settings.limits;
-    let options = settings.store.clone();
-    let store = Store::open(&image, &options)?;
-    let release = release::fetch(&store, &image, &expected, &limits).await?;
-    let files = release.files(&limits)?;
-    // The objects the layer really holds must be the ones the metadata lists.
-    let mut objects = Vec::new();
-    for f in &files {
-        objects.extend(crate::manifests::parse_file(&f.path, &f.data).map_err(|e| {
-            release::ReleaseError::Contents {
-                what: format!("resources of {}", release.image),
-                reason: e.to_string(),
-            }
-        })?);
-    }
-    crate::manifests::sort(&mut objects);
-    let actual = crate::manifests::summary(&objects);
-    let mut recorded = release.metadata.resources.objects.clone();
-    recorded.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    if actual != recorded {
-        return Err(release::ReleaseError::Contents {
-            what: format!("resources of {}", release.image),
-            reason: format!(
-                "the layer holds {} objects that differ from the {} the metadata lists",
-                actual.len(),
-                recorded.len()
-            ),
-        }
-        .into());
-    }
-    Ok(Checked {
-        files: files.len(),
-        release,
-    })
+    Ok(release::read(&image, &expected, &settings.store, &settings.limits).await?)
 }
 
 #[derive(Serialize)]
 struct BlobView<'a> {
     media_type: &'a str,
-    digest: &'a str,
+    digest: &'a Digest,
     size: u64,
     verified: bool,
 }
@@ -100,9 +60,8 @@ fn human(bytes: u64) -> String {
     }
 }
 
-fn text(c: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
-    let r = &c.release;
-    let m = &r.metadata;
+fn text(r: &Release, out: &mut dyn Write) -> std::io::Result<()> {
+    let m = r.metadata();
     let rel = &m.release;
     writeln!(
         out,
@@ -156,7 +115,7 @@ fn text(c: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
             out,
             "Source      {commit}  {}  {}",
             s.author.as_deref().unwrap_or("-"),
-            s.committed_at.as_deref().unwrap_or("")
+            s.committed_at.map(|t| t.to_string()).unwrap_or_default()
         )?;
         if let Some(msg) = s.message.as_deref().and_then(|m| m.lines().next()) {
             writeln!(out, "            {msg}")?;
@@ -165,35 +124,35 @@ fn text(c: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "            {url}")?;
         }
     }
-    writeln!(out, "Image       {}", r.image)?;
+    writeln!(out, "Image       {}", r.image())?;
     let res = &m.resources;
     for (label, digest, size, extra) in [
         (
             "Manifest",
-            r.manifest_digest.as_str(),
-            r.manifest_bytes.len() as u64,
+            r.manifest_digest().as_str(),
+            r.manifest_bytes().len() as u64,
             String::new(),
         ),
         (
             "Config",
-            r.located.config.digest.as_str(),
-            r.located.config.size,
+            r.located().config.digest.as_str(),
+            r.located().config.size,
             String::new(),
         ),
         (
             "Metadata",
-            r.located.metadata.digest.as_str(),
-            r.located.metadata.size,
+            r.located().metadata.digest.as_str(),
+            r.located().metadata.size,
             String::new(),
         ),
         (
             "Resources",
-            r.located.resources.digest.as_str(),
-            r.located.resources.size,
+            r.located().resources.digest.as_str(),
+            r.located().resources.size,
             format!(
                 " ({} uncompressed, {} files, {} documents)",
                 human(res.uncompressed_size),
-                c.files,
+                r.manifests().files().len(),
                 res.documents
             ),
         ),
@@ -249,80 +208,59 @@ fn text(c: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 pub async fn run_inspect(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let r = read(target, settings).await?;
     let mut out = Vec::new();
-    let done = run_inspect_to(target, settings, &mut out).await;
-    super::Outcome::from_report(out, done)
-}
-
-async fn run_inspect_to(
-    target: &str,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
-    let checked = check(target, settings).await?;
-    let mut buf = Vec::new();
     match settings.output {
-        Output::Text => text(&checked, &mut buf)?,
+        Output::Text => text(&r, &mut out)?,
         Output::Json => {
-            let r = &checked.release;
             let manifest_descriptor = Descriptor {
                 media_type: crate::format::MANIFEST_MEDIA_TYPE.into(),
-                digest: r.manifest_digest.to_string(),
-                size: r.manifest_bytes.len() as u64,
+                digest: r.manifest_digest().clone(),
+                size: r.manifest_bytes().len() as u64,
                 urls: None,
                 annotations: std::collections::BTreeMap::new(),
             };
+            let located = r.located();
             let view = InspectView {
-                reference: r.image.to_string(),
-                digest: r.manifest_digest.to_string(),
+                reference: r.image().to_string(),
+                digest: r.manifest_digest().to_string(),
                 verified: true,
                 manifest: (&manifest_descriptor).into(),
-                config: (&r.located.config).into(),
-                metadata_blob: (&r.located.metadata).into(),
-                resources_blob: (&r.located.resources).into(),
-                annotations: &r.located.manifest.annotations,
-                metadata: &r.metadata,
+                config: (&located.config).into(),
+                metadata_blob: (&located.metadata).into(),
+                resources_blob: (&located.resources).into(),
+                annotations: &located.manifest.annotations,
+                metadata: r.metadata(),
             };
-            serde_json::to_writer_pretty(&mut buf, &view)?;
-            buf.push(b'\n');
+            serde_json::to_writer_pretty(&mut out, &view)?;
+            out.push(b'\n');
         }
     }
-    out.write_all(&buf)?;
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }
 
 pub async fn run_verify(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    let r = read(target, settings).await?;
+    let files = r.manifests().files().len();
+    let objects = r.metadata().resources.objects.len();
     let mut out = Vec::new();
-    let done = run_verify_to(target, settings, &mut out).await;
-    super::Outcome::from_report(out, done)
-}
-
-async fn run_verify_to(
-    target: &str,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
-    let checked = check(target, settings).await?;
-    let r = &checked.release;
     match settings.output {
         Output::Text => writeln!(
             out,
-            "verified {}: manifest, config, metadata and resources digests match; {} files, {} objects",
-            r.image,
-            checked.files,
-            r.metadata.resources.objects.len()
+            "verified {}: manifest, config, metadata and resources digests match; {files} files, {objects} objects",
+            r.image(),
         )?,
         Output::Json => writeln!(
             out,
             "{}",
             serde_json::json!({
-                "reference": r.image.to_string(),
-                "digest": r.manifest_digest.to_string(),
+                "reference": r.image().to_string(),
+                "digest": r.manifest_digest().to_string(),
                 "verified": true,
-                "files": checked.files,
-                "objects": r.metadata.resources.objects.len(),
+                "files": files,
+                "objects": objects,
             })
         )?,
     }
-    Ok(())
+    Ok(super::Outcome::ok(out))
 }

@@ -20,8 +20,8 @@ pub struct StoreOptions {
     pub read_timeout: Duration,
     /// Tries per request, the first included.
     pub attempts: u32,
-    /// The registry host that the environment's credentials are for (the default registry).
-    pub env_credentials_host: Option<String>,
+    /// Where registry credentials come from (filled by the settings).
+    pub credentials: crate::credentials::Sources,
 }
 
 impl StoreOptions {
@@ -35,7 +35,7 @@ impl StoreOptions {
             connect_timeout: Duration::from_secs(5).min(timeout),
             read_timeout: Duration::from_secs(15).min(timeout),
             attempts: 4,
-            env_credentials_host: None,
+            credentials: crate::credentials::Sources::default(),
         }
     }
 }

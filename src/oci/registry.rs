@@ -34,7 +34,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(host: &str, path: &str, options: &StoreOptions) -> Result<Self, OciError> {
-        let creds = credentials::lookup(host, options.env_credentials_host.as_deref())?;
+        let creds = credentials::lookup(host, &options.credentials)?;
         Ok(Self {
             path: path.to_owned(),
             transport: Transport::new(host, options),

@@ -278,5 +278,5 @@ fn inspect_refuses_a_record_that_names_a_generate_name_object_by_name() {
     inspect(&builder().edit_metadata(record("generate_name")).build()).assert_success();
     let out = inspect(&builder().edit_metadata(record("name")).build());
     out.assert_exit(3);
-    out.assert_stderr_contains("differ from the 1 the metadata lists");
+    out.assert_stderr_contains("records batch/v1 Job app-slack-notification- in its place");
 }

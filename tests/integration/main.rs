@@ -18,6 +18,7 @@ mod deploy_race;
 mod generate;
 mod generate_cache;
 mod generate_faults;
+mod generate_identity;
 mod generate_inputs;
 mod generate_name;
 mod gitops;

@@ -282,7 +282,7 @@ impl ImageBuilder {
                 "uncompressed_size": uncompressed,
                 "documents": files.len(),
                 "files": files,
-                "objects": [],
+                "objects": objects_record(&self.files),
             },
         });
         for edit in &self.metadata_edits {
@@ -348,6 +348,46 @@ impl ImageBuilder {
             tampered: stored,
         }
     }
+}
+
+/// The objects record (`resources.objects`) of `files`, as a writer makes it: each document's
+/// apiVersion, kind, namespace (absent, null or empty: null) and name (or generate_name). A
+/// file or document this plain reader cannot read adds nothing: the product refuses it before
+/// it compares the record.
+fn objects_record(files: &[(String, Vec<u8>)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (path, data) in files {
+        let Ok(text) = std::str::from_utf8(data) else {
+            continue;
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let documents: Vec<Value> = if Path::new(path).extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(text)
+                .map(|v| vec![v])
+                .unwrap_or_default()
+        } else {
+            serde_saphyr::from_multiple(text).unwrap_or_default()
+        };
+        for doc in &documents {
+            let metadata = &doc["metadata"];
+            let (Some(api_version), Some(kind)) =
+                (doc["apiVersion"].as_str(), doc["kind"].as_str())
+            else {
+                continue;
+            };
+            let namespace = metadata["namespace"].as_str().filter(|s| !s.is_empty());
+            let mut record =
+                json!({"api_version": api_version, "kind": kind, "namespace": namespace});
+            // A name wins over a generateName, as in Kubernetes.
+            match (metadata["name"].as_str(), metadata["generateName"].as_str()) {
+                (Some(name), _) => record["name"] = json!(name),
+                (None, Some(prefix)) => record["generate_name"] = json!(prefix),
+                (None, None) => continue,
+            }
+            out.push(record);
+        }
+    }
+    out
 }
 
 /// The `mediaType` field of a manifest or index, or the manifest type.
