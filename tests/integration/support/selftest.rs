@@ -130,6 +130,10 @@ fn cmd_removes_inherited_releasectl_and_docker_config_variables() {
         envs,
         [
             ("DOCKER_CONFIG".to_owned(), None),
+            (
+                "RELEASECTL_CONFIG".to_owned(),
+                Some("/nonexistent/releasectl-tests/config.yaml".to_owned())
+            ),
             ("RELEASECTL_LEAK".to_owned(), None),
             (
                 "RELEASECTL_REGISTRY".to_owned(),
