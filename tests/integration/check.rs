@@ -48,14 +48,11 @@ fn a_clean_history_of_releasectl_deploys_passes() {
     world.approve_both(&two);
     world.deploy(PRODUCTION, &two).assert_success();
     world.deploy("staging", &one).assert_success();
-    let out = world.run(&["check"]);
-    out.assert_success()
-        .assert_stdout_contains("0 violation(s)");
-    let out = world.run(&["check", "--range", "..main"]);
-    out.assert_success()
-        .assert_stdout_contains("0 violation(s)");
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_success();
+    let out = world.ok(&["check"]);
+    out.assert_stdout_contains("0 violation(s)");
+    let out = world.ok(&["check", "--range", "..main"]);
+    out.assert_stdout_contains("0 violation(s)");
+    let out = world.ok(&["-o", "json", "check", "--range", "..main"]);
     assert_eq!(violations(&out), Vec::<Value>::new());
     assert!(json(&out)["changes"].as_u64().is_some_and(|n| n >= 8));
 }
@@ -102,7 +99,7 @@ fn check_range_checks_each_commit_not_only_the_last_change() {
     // Put v1.0.0 back by hand: that change is allowed (approved), and is now the pointer's
     // last change, so the tip looks clean.
     let restore = hand_pointer(&world, &one.commit, &one.digest);
-    world.run(&["check"]).assert_success();
+    world.ok(&["check"]);
 
     let out = world.run(&["-o", "json", "check", "--range", "..main"]);
     out.assert_exit(4);
@@ -115,9 +112,7 @@ fn check_range_checks_each_commit_not_only_the_last_change() {
         .run(&["check", "--range", &format!("{good}..{bad}")])
         .assert_exit(4)
         .assert_stdout_contains(&bad[..12]);
-    world
-        .run(&["check", "--range", &format!("{bad}..{restore}")])
-        .assert_success();
+    world.ok(&["check", "--range", &format!("{bad}..{restore}")]);
     // A range must be A..B.
     world
         .run(&["check", "--range", &bad])
@@ -196,8 +191,8 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
             .show_required(&pointer_path(PRODUCTION, PROJECT))
             .contains(&one.commit)
     );
-    world.run(&["check"]).assert_success();
-    world.run(&["check", "--range", "..main"]).assert_success();
+    world.ok(&["check"]);
+    world.ok(&["check", "--range", "..main"]);
 }
 
 #[test]
@@ -389,7 +384,7 @@ fn a_release_whose_commit_is_all_digits_deploys_and_checks_clean() {
     let one = world.tagged(&"1234567890".repeat(4), "v1.0.0");
     world.approve_both(&one);
     world.deploy(PRODUCTION, &one).assert_success();
-    world.run(&["check"]).assert_success();
+    world.ok(&["check"]);
 }
 
 /// Product gap (security): a pointer change is judged by the policy of its own commit, so a

@@ -94,16 +94,7 @@ fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release()
             "company/monorepo/auth-service in prod",
         ],
     );
-    let tagged = world.create(
-        PROJECT,
-        &sha("tagged"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.2.3",
-        ],
-    );
+    let tagged = world.tagged(&sha("tagged"), "v1.2.3");
     world.run(&args(&deploy_prod(&tagged))).assert_success();
     assert_eq!(world.running("prod", PROJECT), Some(tagged.commit.clone()));
     let manual = world.create(
@@ -189,9 +180,7 @@ fn auto_deploy_writes_only_the_environments_that_have_it() {
          prod:\n    promotion_policy: {auto_deploy: false}\n",
     );
     let r = world.main_release("auto");
-    world
-        .run(&["deploy", "--auto", PROJECT, "1"])
-        .assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, "1"]);
     assert_eq!(world.running("dev", PROJECT), Some(r.commit.clone()));
     assert_eq!(world.running("qa", PROJECT), Some(r.commit.clone()));
     assert_eq!(world.running("prod", PROJECT), None);
@@ -202,9 +191,7 @@ fn auto_deploy_writes_only_the_environments_that_have_it() {
     );
     // A feature-branch release goes where auto_deploy admits it: dev, not qa.
     let feature = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
-    world
-        .run(&["deploy", "--auto", PROJECT, &feature.number.to_string()])
-        .assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, &feature.number.to_string()]);
     assert_eq!(world.running("dev", PROJECT), Some(feature.commit));
     assert_eq!(world.running("qa", PROJECT), Some(r.commit));
 }
@@ -228,9 +215,8 @@ fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
     );
     let r = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
     let head = world.remote.head();
-    let out = world.run(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
-    out.assert_success()
-        .assert_stdout_contains("no environment admits the release");
+    let out = world.ok(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
+    out.assert_stdout_contains("no environment admits the release");
     assert_eq!(world.remote.head(), head);
 }
 
@@ -243,28 +229,24 @@ fn requires_admits_a_release_running_or_having_run_in_the_required_environment()
         &args(&deploy_prod(&one)),
         &["requires: required running (or having run) in dev, actual never deployed to dev"],
     );
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
     let plan = json(
         &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
+            .ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
             .clone(),
     );
     assert_eq!(decision(&plan, "requires")["actual"], "running in dev");
     assert_eq!(decision(&plan, "requires")["pass"], true);
     // Release 2 replaces it in dev: release 1 ran there, which is enough.
     world.main_release("two");
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
     let plan = json(
         &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
+            .ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
             .clone(),
     );
     assert_eq!(decision(&plan, "requires")["actual"], "ran in dev");
-    world
-        .run(&["deploy", "prod", PROJECT, "1"])
-        .assert_success();
+    world.ok(&["deploy", "prod", PROJECT, "1"]);
     assert_eq!(world.running("prod", PROJECT), Some(one.commit));
 }
 
@@ -272,9 +254,7 @@ fn requires_admits_a_release_running_or_having_run_in_the_required_environment()
 fn soak_counts_from_when_the_release_reached_the_required_environment() {
     let world = World::new(&policy_one("requires: [dev], soak: 30m"));
     let r = world.main_release("soak");
-    world
-        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
-        .assert_success();
+    world.ok_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"]);
     assert_refused_at(
         &world,
         "2026-11-23T10:10:00Z",
@@ -297,14 +277,10 @@ fn soak_counts_from_when_the_release_reached_the_required_environment() {
 fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
     let world = World::new(&policy_one("requires: [dev], soak: 30m"));
     let r = world.main_release("soak");
-    world
-        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
-        .assert_success();
+    world.ok_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"]);
     // Another project's deploy to dev 20 minutes later does not restart this one's soak.
     world.create("billing", &sha("billing"), &["--source-branch", "main"]);
-    world
-        .run_at("2026-11-23T10:20:00Z", &["deploy", "dev", "billing", "1"])
-        .assert_success();
+    world.ok_at("2026-11-23T10:20:00Z", &["deploy", "dev", "billing", "1"]);
     world
         .run_at("2026-11-23T10:31:00Z", &args(&deploy_prod(&r)))
         .assert_success();
@@ -369,18 +345,10 @@ fn two_valid_approvals_by_listed_approvers_admit_the_release() {
             "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 0 valid (none)",
         ],
     );
-    world.hand_approve(
-        "prod",
-        &r,
-        &[
-            ("alice@company.com", "prod", &r.digest, VALID_UNTIL),
-            ("bob@company.com", "prod", &r.digest, VALID_UNTIL),
-        ],
-    );
+    world.hand_approve_both("prod", &r, VALID_UNTIL);
     let plan = json(
         &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
+            .ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
             .clone(),
     );
     assert_eq!(
@@ -553,14 +521,14 @@ fn hold_true_is_a_hold_too() {
 fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() {
     let world = World::new(&policy_one("requires: [dev], soak: 30m"));
     let r = world.main_release("hotfix");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
     assert_refused(
         &world,
         &args(&deploy_prod(&r)),
         &["soak: required 30m in dev"],
     );
     world
-        .run(&[
+        .ok(&[
             "deploy",
             "prod",
             PROJECT,
@@ -570,7 +538,6 @@ fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() 
             "--reason",
             "hotfix for INC-7",
         ])
-        .assert_success()
         .assert_stdout_contains("(overridden)");
     assert_eq!(
         world.remote.last_message(),
@@ -684,33 +651,21 @@ fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
 #[test]
 fn a_release_passing_every_rule_together_lands() {
     let world = World::new(EVERYTHING);
-    let r = world.create(
-        PROJECT,
-        &sha("good"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.0.0",
-        ],
+    let r = world.tagged(&sha("good"), "v1.0.0");
+    world.ok_at(
+        "2026-11-23T08:00:00Z",
+        &["deploy", "dev", PROJECT, "v1.0.0"],
     );
-    world
-        .run_at(
-            "2026-11-23T08:00:00Z",
-            &["deploy", "dev", PROJECT, "v1.0.0"],
-        )
-        .assert_success();
     world.hand_approve(
         "prod",
         &r,
         &[("bob@company.com", "prod", &r.digest, VALID_UNTIL)],
     );
     // 09:00 UTC: an hour in dev, 10:00 in Berlin.
-    let out = world.run_at(
+    let out = world.ok_at(
         "2026-11-23T09:00:00Z",
         &["-o", "json", "deploy", "prod", PROJECT, "v1.0.0"],
     );
-    out.assert_success();
     let report = json(&out);
     let rules: Vec<&str> = report["items"][0]["decisions"]
         .as_array()

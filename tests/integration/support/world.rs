@@ -228,9 +228,41 @@ impl World {
         self.cmd().args(args).run()
     }
 
+    /// `releasectl ARGS` at the world's clock, asserting success.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        self.ok_at(&self.now, args)
+    }
+
+    /// `releasectl ARGS` at `now`, asserting success.
+    pub fn ok_at(&self, now: &str, args: &[&str]) -> Output {
+        let out = self.run_at(now, args);
+        out.assert_success();
+        out
+    }
+
     /// `releasectl ARGS` at `now`.
     pub fn run_at(&self, now: &str, args: &[&str]) -> Output {
         self.at(now).args(args).run()
+    }
+
+    /// Deploys the releases of the default project named `releases`, one after the other, to
+    /// `env`, asserting success.
+    pub fn deploy_each(&self, env: &str, releases: &[&str]) {
+        for release in releases {
+            self.ok(&["deploy", env, PROJECT, release]);
+        }
+    }
+
+    /// Runs `f` and asserts that it moved no branch tip of the remote and wrote no object to
+    /// it; returns what `f` returned.
+    #[track_caller]
+    pub fn writes_nothing<R>(&self, f: impl FnOnce() -> R) -> R {
+        let head = self.remote.head();
+        let objects = self.remote.object_count();
+        let result = f();
+        assert_eq!(self.remote.head(), head, "main moved");
+        assert_eq!(self.remote.object_count(), objects, "objects were written");
+        result
     }
 
     /// `release create --gitops` of `project` at `commit` with the fixture's manifests and
@@ -349,6 +381,20 @@ impl World {
         );
         let yaml = approvals_yaml(env, release, &entries);
         self.hand_push(&[(&path, Some(&yaml))], "Approve by hand");
+    }
+
+    /// Writes by hand approvals of `release` in `env` by alice and bob that expire at
+    /// `expires_at`.
+    pub fn hand_approve_both(&self, env: &str, release: &Release, expires_at: &str) {
+        let digest = release.digest.as_str();
+        self.hand_approve(
+            env,
+            release,
+            &[
+                (ALICE, env, digest, expires_at),
+                (BOB, env, digest, expires_at),
+            ],
+        );
     }
 
     /// The approvals file of `release` in `env`, parsed.
