@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::support::setup::{PROJECT, stdout_json as json};
 use crate::support::world::{
-    ACTOR, MONDAY, Release, World, assert_refused, assert_refused_at, pointer_path, sha,
+    ACTOR, MONDAY, Release, World, assert_refused, assert_refused_at, assert_refused_each,
+    pointer_path, sha,
 };
 use crate::support::{self, Cmd};
 
@@ -55,15 +56,6 @@ fn assert_running(world: &World, expected: &[(&str, Option<&Release>)]) {
     }
 }
 
-/// Asserts that `args` is refused at each `(now, needle)` of `cases` with a message that says
-/// `needle`.
-#[track_caller]
-fn refused_at(world: &World, args: &[&str], cases: &[(&str, &str)]) {
-    for (now, needle) in cases {
-        assert_refused_at(world, now, args, &[needle]);
-    }
-}
-
 fn trailers(r: &Release, env: &str, action: &str) -> String {
     format!(
         "Release-Commit: {}\nRelease-Digest: {}\nEnvironment: {env}\nProject: company/monorepo/{}\nAction: {action}\n",
@@ -91,7 +83,7 @@ fn example_policy_a_branch_release_auto_deploys_to_dev_only() {
         &[("dev", Some(&r)), ("staging", None), ("production", None)],
     );
     // Even after the soak, staging refuses a feature branch, and production a branch push.
-    refused_at(
+    assert_refused_each(
         &world,
         &PROMOTE_TO_STAGING,
         &[(
@@ -119,7 +111,7 @@ fn example_policy_a_main_release_goes_from_dev_to_staging_after_the_soak() {
     assert_running(&world, &[("dev", Some(&r))]);
     // staging has auto_deploy: false.
     assert_running(&world, &[("staging", None)]);
-    refused_at(
+    assert_refused_each(
         &world,
         &PROMOTE_TO_STAGING,
         &[(
@@ -131,7 +123,7 @@ fn example_policy_a_main_release_goes_from_dev_to_staging_after_the_soak() {
     assert_running(&world, &[("staging", Some(&r))]);
     // A branch push never reaches production, however long it soaked and whoever approved.
     world.hand_approve_both("production", &r, "2026-11-24T10:00:00Z");
-    refused_at(
+    assert_refused_each(
         &world,
         &PROMOTE_TO_PRODUCTION,
         &[(
@@ -173,13 +165,13 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
             "2026-11-24T08:00:00Z",
         )],
     );
-    refused_at(
+    assert_refused_each(
         &world,
         &PROMOTE_TO_PRODUCTION,
         &[("2026-11-23T08:00:00Z", "actual 1 valid (alice@company.com)")],
     );
     world.hand_approve_both("production", &r, "2026-11-24T08:00:00Z");
-    refused_at(
+    assert_refused_each(
         &world,
         &PROMOTE_TO_PRODUCTION,
         &[

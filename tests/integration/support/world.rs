@@ -545,6 +545,15 @@ pub fn assert_refused(world: &World, args: &[&str], needles: &[&str]) -> Output 
     assert_refused_at(world, &world.now.clone(), args, needles)
 }
 
+/// Asserts that `args` is refused at each `(now, needle)` of `cases` (see
+/// [`assert_refused_at`]), with a message that says `needle`.
+#[track_caller]
+pub fn assert_refused_each(world: &World, args: &[&str], cases: &[(&str, &str)]) {
+    for (now, needle) in cases {
+        assert_refused_at(world, now, args, &[needle]);
+    }
+}
+
 /// Asserts a refusal: exit 4, `main` did not move, no new object in the
 /// remote or the product's clone, and stderr names every `needles` (the failing decisions).
 #[track_caller]
