@@ -103,12 +103,7 @@ fn make_image() -> Image {
     Cmd::releasectl()
         .arg("--registry")
         .arg(format!("oci:{}", root.path().display()))
-        .args(setup::create_args(
-            REPOSITORY,
-            PROJECT,
-            COMMIT_A,
-            &setup::fixture_manifests(),
-        ))
+        .args(setup::fixture_create_args())
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .run()
         .assert_success();

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::support::setup::{
     COMMIT_A, Creds, EPOCH, EPOCH_RFC3339, IMAGE_PATH, PROJECT, REPOSITORY, REVISION, Setup,
-    create_args, fixture_manifests, stdout_json,
+    fixture_create_args, fixture_manifests, stdout_json,
 };
 use crate::support::{self, Cmd, Mode};
 
@@ -194,12 +194,7 @@ fn create_in_layout(root: &std::path::Path, epoch: &str) -> String {
     let out = Cmd::releasectl()
         .arg("--registry")
         .arg(format!("oci:{}", root.display()))
-        .args(create_args(
-            REPOSITORY,
-            PROJECT,
-            COMMIT_A,
-            &fixture_manifests(),
-        ))
+        .args(fixture_create_args())
         .env("SOURCE_DATE_EPOCH", epoch)
         .run();
     out.assert_success();

@@ -261,6 +261,12 @@ pub fn create_args(repository: &str, project: &str, commit: &str, manifests: &Pa
     ]
 }
 
+/// [`create_args`] of the fixture's manifests as auth-service of company/monorepo at
+/// [`COMMIT_A`].
+pub fn fixture_create_args() -> Vec<String> {
+    create_args(REPOSITORY, PROJECT, COMMIT_A, &fixture_manifests())
+}
+
 /// What `release create -o json` printed.
 pub struct Created {
     /// `HOST/PATH:COMMIT@sha256:…`
