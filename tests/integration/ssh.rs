@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::register::{Env, commit};
+use crate::register::commit;
 use crate::support::git::BareRepo;
 use crate::support::setup::stdout_json;
+use crate::support::world::World;
 use crate::support::{self, Cmd};
 
 struct Sshd {
@@ -105,7 +106,7 @@ impl Drop for Sshd {
 fn registers_over_ssh_with_a_key_file_and_a_known_host() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
-    let env = Env::new();
+    let env = World::empty();
     let c = commit("ssh-key");
     let out = env
         .create_cmd(&sshd.url(&repo), &env.cache("writer"), &c, &[])
@@ -126,7 +127,7 @@ fn a_key_the_server_does_not_accept_fails_fast_with_exit_5() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
-    let env = Env::new();
+    let env = World::empty();
     let started = Instant::now();
     let out = env
         .create_cmd(
@@ -153,7 +154,7 @@ fn an_unknown_host_key_is_refused() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
-    let env = Env::new();
+    let env = World::empty();
     let out = env
         .create_cmd(
             &sshd.url(&repo),
