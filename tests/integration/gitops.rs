@@ -353,27 +353,14 @@ fn branch_aliases_are_branch_dash_number_with_slashes_made_dashes() {
     let repo = BareRepo::with_initial_commit();
     let url = repo.file_url();
     let cache = env.cache("writer");
-    let a = env.register_via(
-        &url,
-        &cache,
-        &commit("branch-1"),
-        &["--source-branch", "main"],
-    );
-    assert_eq!(aliases(&a), ["main-1"], "{a}");
-    let b = env.register_via(
-        &url,
-        &cache,
-        &commit("branch-2"),
-        &["--source-branch", "release/2.x"],
-    );
-    assert_eq!(aliases(&b), ["release-2.x-2"], "{b}");
-    let c = env.register_via(
-        &url,
-        &cache,
-        &commit("branch-3"),
-        &["--source-branch", "feature/a/b"],
-    );
-    assert_eq!(aliases(&c), ["feature-a-b-3"], "{c}");
+    for (seed, branch, alias) in [
+        ("branch-1", "main", "main-1"),
+        ("branch-2", "release/2.x", "release-2.x-2"),
+        ("branch-3", "feature/a/b", "feature-a-b-3"),
+    ] {
+        let created = env.register_via(&url, &cache, &commit(seed), &["--source-branch", branch]);
+        assert_eq!(aliases(&created), [alias], "{created}");
+    }
     assert_resolves(&env, &url, PROJECT, "release-2.x-2", 2);
     assert_resolves(&env, &url, PROJECT, "feature-a-b-3", 3);
     assert_eq!(env.image_number(&commit("branch-3")), 3);
