@@ -24,6 +24,13 @@ fn aliases(doc: &Value) -> Vec<String> {
 
 /// `release get` resolves `id` to release `number`.
 #[track_caller]
+/// An empty world and a remote with one commit, reached by its `file://` URL.
+fn file_remote() -> (World, BareRepo, String) {
+    let repo = BareRepo::with_initial_commit();
+    let url = repo.file_url();
+    (World::empty(), repo, url)
+}
+
 fn assert_resolves(env: &World, gitops: &str, project: &str, id: &str, number: u64) {
     let out = env.get(gitops, project, id);
     out.assert_success();
@@ -166,9 +173,7 @@ fn release_list_prints_every_release_as_json_and_as_a_table() {
 
 #[test]
 fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories() {
-    let env = World::empty();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let cache = env.cache("writer");
     let c = commit("project-names");
     env.register_via(&url, &cache, &c, &[]);
@@ -204,9 +209,7 @@ fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories()
 
 #[test]
 fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
-    let env = World::empty();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let c = commit("idempotent");
     let first = env.register_via(&url, &env.cache("a"), &c, &["--source-branch", "main"]);
     let tip = repo.main_sha();
@@ -272,9 +275,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
 
 #[test]
 fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
-    let env = World::empty();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let cache = env.cache("writer");
     let cases: [(&str, &[&str], &[&str]); 5] = [
         (
@@ -349,9 +350,7 @@ fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
 
 #[test]
 fn branch_aliases_are_branch_dash_number_with_slashes_made_dashes() {
-    let env = World::empty();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, _repo, url) = file_remote();
     let cache = env.cache("writer");
     for (seed, branch, alias) in [
         ("branch-1", "main", "main-1"),

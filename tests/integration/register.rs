@@ -47,6 +47,12 @@ pub fn numbers_and_commits(list: &Value) -> Vec<(u64, String)> {
     v
 }
 
+/// `release create` of the default project at `commit(seed)` through `gitops`, with the cache
+/// dir `cache`.
+fn create_of(env: &World, gitops: &str, cache: &str, seed: &str) -> Cmd {
+    env.create_cmd(gitops, &env.cache(cache), &commit(seed), &[])
+}
+
 /// A successful registration round trip through `gitops`: the register at main holds the
 /// release, and `release get`/`list` read it back.
 fn registers_and_reads_back(repo: &BareRepo, gitops: &str, env: &World) {
@@ -214,15 +220,14 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
     let before = repo.main_sha();
     let mut http = GitHttp::start(&repo, "alice", "the-right-one");
     let env = World::empty();
-    let out = env
-        .create_cmd(
-            &http.url_with("alice", CANARY),
-            &env.cache("writer"),
-            &commit("wrong-password"),
-            &[],
-        )
-        .timeout(Duration::from_secs(30))
-        .run();
+    let out = create_of(
+        &env,
+        &http.url_with("alice", CANARY),
+        "writer",
+        "wrong-password",
+    )
+    .timeout(Duration::from_secs(30))
+    .run();
     setup::assert_fails(&out, 5, &[&http.url(), "authentication"]);
     out.assert_no_leak(CANARY);
     assert!(
@@ -258,13 +263,7 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
 
     // The same through the environment variables.
     let mut http = GitHttp::start(&repo, "alice", "the-right-one");
-    let out = env
-        .create_cmd(
-            &http.url(),
-            &env.cache("writer-env"),
-            &commit("wrong-password"),
-            &[],
-        )
+    let out = create_of(&env, &http.url(), "writer-env", "wrong-password")
         .env("RELEASECTL_GIT_USERNAME", "alice")
         .env("RELEASECTL_GIT_PASSWORD", CANARY)
         .timeout(Duration::from_secs(30))
@@ -284,13 +283,7 @@ fn a_rejecting_pre_receive_hook_is_a_clear_error_and_leaves_the_remote_untouched
     let before = repo.main_sha();
     let daemon = GitDaemon::start(&repo);
     let env = World::empty();
-    let out = env
-        .create_cmd(
-            &daemon.url(),
-            &env.cache("writer"),
-            &commit("rejected"),
-            &[],
-        )
+    let out = create_of(&env, &daemon.url(), "writer", "rejected")
         .timeout(Duration::from_secs(120))
         .run();
     out.assert_failure().assert_stdout_empty();
@@ -384,26 +377,27 @@ fn assert_race_outcome(repo: &BareRepo, env: &World, gitops: &str, results: &[(S
     assert_eq!(registers, n, "{:#?}", repo.subjects());
 }
 
-#[test]
-fn ten_concurrent_creates_with_their_own_caches_get_numbers_1_to_10_without_force() {
+/// Ten concurrent creates through `git daemon` into a remote that logs its updates (see
+/// [`race`]): asserts their outcome and that no push was forced; returns the remote.
+fn ten_racers_through_a_daemon(shared_cache: bool) -> BareRepo {
     let repo = BareRepo::with_initial_commit();
     repo.install_hooks(&Hooks::log());
     let daemon = GitDaemon::start(&repo);
     let env = World::empty();
-    let results = race(&env, &daemon.url(), 10, false);
+    let results = race(&env, &daemon.url(), 10, shared_cache);
     assert_race_outcome(&repo, &env, &daemon.url(), &results);
     repo.assert_fast_forward_only(10);
+    repo
+}
+
+#[test]
+fn ten_concurrent_creates_with_their_own_caches_get_numbers_1_to_10_without_force() {
+    ten_racers_through_a_daemon(false);
 }
 
 #[test]
 fn ten_concurrent_creates_sharing_one_cache_take_turns_and_get_numbers_1_to_10() {
-    let repo = BareRepo::with_initial_commit();
-    repo.install_hooks(&Hooks::log());
-    let daemon = GitDaemon::start(&repo);
-    let env = World::empty();
-    let results = race(&env, &daemon.url(), 10, true);
-    assert_race_outcome(&repo, &env, &daemon.url(), &results);
-    repo.assert_fast_forward_only(10);
+    let repo = ten_racers_through_a_daemon(true);
     // Holding the cache lock, nobody should have had to retry.
     assert_eq!(
         repo.attempted_updates().len(),
