@@ -41,6 +41,40 @@ fn violations(out: &crate::support::Output) -> Vec<Value> {
         .clone()
 }
 
+/// `deploy production auth-service v1.0.0 --actor alice@company.com`.
+const DEPLOY_V1: [&str; 6] = [
+    "deploy",
+    PRODUCTION,
+    "auth-service",
+    "v1.0.0",
+    "--actor",
+    ALICE,
+];
+
+/// Asserts that the production pointer at the tip names `release`.
+#[track_caller]
+fn assert_production_names(world: &World, release: &Release) {
+    let pointer = world
+        .remote
+        .show_required(&pointer_path(PRODUCTION, PROJECT));
+    assert!(pointer.contains(&release.commit), "{pointer}");
+}
+
+/// The violations `-o json check ARGS` finds, asserting exit 4.
+fn violations_of(world: &World, args: &[&str]) -> Vec<Value> {
+    let out = world.cmd().args(["-o", "json", "check"]).args(args).run();
+    out.assert_exit(4);
+    violations(&out)
+}
+
+/// Asserts that `v` is one violation, of `rule` by `commit`.
+#[track_caller]
+fn assert_only_violation(v: &[Value], commit: &str, rule: &str) {
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(v[0]["commit"], commit);
+    assert_eq!(v[0]["rule"], rule);
+}
+
 #[test]
 fn a_clean_history_of_releasectl_deploys_passes() {
     let (world, one, two) = deployed_v1();
@@ -70,9 +104,7 @@ fn a_hand_pushed_production_pointer_change_that_policy_forbids_is_flagged_with_i
         .assert_stdout_contains("1 violation(s)")
         .assert_stderr_contains("policy violation");
 
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(v[0]["commit"], bad.as_str());
     assert_eq!(v[0]["file"], file.as_str());
@@ -101,12 +133,8 @@ fn check_range_checks_each_commit_not_only_the_last_change() {
     let restore = hand_pointer(&world, &one.commit, &one.digest);
     world.ok(&["check"]);
 
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
-    assert_eq!(v.len(), 1, "{v:#?}");
-    assert_eq!(v[0]["commit"], bad.as_str());
-    assert_eq!(v[0]["rule"], "approvals");
+    let v = violations_of(&world, &["--range", "..main"]);
+    assert_only_violation(&v, &bad, "approvals");
 
     world
         .run(&["check", "--range", &format!("{good}..{bad}")])
@@ -125,9 +153,7 @@ fn a_pointer_naming_an_unregistered_commit_is_flagged() {
     let (world, one, _two) = deployed_v1();
     let ghost = sha("never registered");
     let bad = hand_pointer(&world, &ghost, &one.digest);
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter().any(|x| x["commit"] == bad.as_str()
             && x["rule"] == "registered"
@@ -144,9 +170,7 @@ fn a_pointer_with_a_wrong_digest_is_flagged() {
     // wrong.
     assert_ne!(one.digest, two.digest);
     let bad = hand_pointer(&world, &one.commit, &two.digest);
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter().any(|x| x["commit"] == bad.as_str()
             && x["rule"] == "digest"
@@ -164,14 +188,7 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
     let one = world.tagged(&sha("one"), "v1.0.0");
     let out = world
         .cmd()
-        .args([
-            "deploy",
-            PRODUCTION,
-            "auth-service",
-            "v1.0.0",
-            "--actor",
-            ALICE,
-        ])
+        .args(DEPLOY_V1)
         .args([
             "--override",
             "approvals",
@@ -185,12 +202,7 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
         message.lines().any(|l| l == "Override: approvals"),
         "{message}"
     );
-    assert!(
-        world
-            .remote
-            .show_required(&pointer_path(PRODUCTION, PROJECT))
-            .contains(&one.commit)
-    );
+    assert_production_names(&world, &one);
     world.ok(&["check"]);
     world.ok(&["check", "--range", "..main"]);
 }
@@ -209,9 +221,7 @@ fn a_hand_pushed_commit_whose_trailers_lie_is_flagged() {
             one.commit, one.digest
         ),
     );
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter()
             .any(|x| x["commit"] == bad.as_str() && x["rule"] == "trailers"),
@@ -258,21 +268,9 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
         ])
         .assert_success();
     }
-    let out = via(&[
-        "deploy",
-        PRODUCTION,
-        "auth-service",
-        "v1.0.0",
-        "--actor",
-        ALICE,
-    ]);
+    let out = via(&DEPLOY_V1);
     out.assert_success();
-    assert!(
-        world
-            .remote
-            .show_required(&pointer_path(PRODUCTION, PROJECT))
-            .contains(&one.commit)
-    );
+    assert_production_names(&world, &one);
     let good = world.remote.head();
     assert!(world.remote.message(&good).contains("Action: deploy"));
 
@@ -361,12 +359,8 @@ fn a_hand_pushed_pointer_change_with_forged_unsigned_approvals_is_flagged() {
         ],
         "Deploy auth-service v1.0.0 to production",
     );
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
-    assert_eq!(v.len(), 1, "{v:#?}");
-    assert_eq!(v[0]["commit"], bad.as_str());
-    assert_eq!(v[0]["rule"], "approvals");
+    let v = violations_of(&world, &["--range", "..main"]);
+    assert_only_violation(&v, &bad, "approvals");
     assert!(
         v[0]["actual"]
             .as_str()
@@ -403,9 +397,7 @@ fn a_hand_push_that_relaxes_the_policy_in_the_same_commit_is_flagged() {
         ],
         "Bump auth-service in production",
     );
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &["--range", "..main"]);
     assert!(
         v.iter()
             .any(|x| x["commit"] == bad.as_str() && x["rule"] == "approvals"),
