@@ -117,6 +117,17 @@ impl Setup {
         format!("{}/{path}:{tag}", self.host())
     }
 
+    /// `releasectl inspect -o json IMAGE`, asserting success: the output and its JSON.
+    pub fn inspect_json(&self, image: &str) -> (Output, Value) {
+        let out = self
+            .releasectl()
+            .args(["inspect", "-o", "json", image])
+            .run();
+        out.assert_success();
+        let doc = stdout_json(&out);
+        (out, doc)
+    }
+
     /// `releasectl` with the flags that reach this registry: `--insecure-registry HOST` for
     /// plain HTTP, `--ca-file CA` for TLS, and `DOCKER_CONFIG` (plus its helpers on `PATH`).
     pub fn releasectl(&self) -> Cmd {
