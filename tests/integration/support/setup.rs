@@ -12,34 +12,26 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::{Cmd, DockerConfig, HttpResponse, Mode, Output, Registry};
 use crate::support;
 
-pub const REPOSITORY: &str = "company/monorepo";
-pub const PROJECT: &str = "auth-service";
+pub use super::image::{
+    INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, METADATA_MEDIA_TYPE, PROJECT, REPOSITORY,
+    RESOURCES_MEDIA_TYPE, REVISION,
+};
+
 /// The path of the release image inside the registry.
 pub const IMAGE_PATH: &str = "company/monorepo/auth-service";
-pub const COMMIT_A: &str = "0123456789abcdef0123456789abcdef01234567";
-pub const COMMIT_B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+pub const COMMIT_A: &str = super::image::COMMIT;
+pub const COMMIT_B: &str = super::image::OTHER_COMMIT;
 /// 2023-11-14T22:13:20Z
 pub const EPOCH: &str = "1700000000";
 pub const EPOCH_RFC3339: &str = "2023-11-14T22:13:20Z";
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const METADATA_MEDIA_TYPE: &str = "application/vnd.releasectl.release.metadata.v1+json";
-pub const RESOURCES_MEDIA_TYPE: &str = "application/vnd.releasectl.release.resources.v1.tar+gzip";
-pub const REVISION: &str = "org.opencontainers.image.revision";
-
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    hash.iter().fold(String::from("sha256:"), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    super::image::digest(bytes)
 }
 
 /// The checked-in example release's manifests (4 objects in 3 files).
