@@ -358,6 +358,11 @@ struct Refused<T> {
     input: T,
 }
 
+/// What a refused image is made of: the default image, edited.
+type ImageEdit = fn(ImageBuilder) -> ImageBuilder;
+/// What a refused archive is: a tar stream.
+type MakeTar = fn() -> Vec<u8>;
+
 fn refused<T>(name: &'static str, needles: &'static [&'static str], input: T) -> Refused<T> {
     Refused {
         name,
@@ -374,7 +379,7 @@ impl<T> std::fmt::Debug for Refused<T> {
 
 #[test]
 fn generate_refuses_malformed_images_naming_what_is_wrong() {
-    let cases: [Refused<fn(ImageBuilder) -> ImageBuilder>; 22] = [
+    let cases: [Refused<ImageEdit>; 22] = [
         refused(
             "a_truncated_resources_blob",
             &["resources blob", "truncated"],
@@ -736,7 +741,7 @@ fn ok_file(tar: Tar) -> Tar {
 
 #[test]
 fn generate_refuses_hostile_archives_naming_the_entry() {
-    let cases: [Refused<fn() -> Vec<u8>>; 23] = [
+    let cases: [Refused<MakeTar>; 23] = [
         refused(
             "an_archive_path_with_a_parent_component",
             &["\"../x.yaml\"", ".."],

@@ -5,11 +5,7 @@
 //! The raw helpers speak plain HTTP only (std `TcpStream`): tamper tests run against the plain
 //! registry, so what they push is exactly the bytes they wrote.
 
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -329,36 +325,5 @@ pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
-/// One plain-HTTP/1.1 request with a body (`Connection: close`, read to EOF).
-pub fn http_request(
-    host: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(req, "{k}: {v}\r\n");
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} http://{host}{path}: {e}"));
-    support::http::parse_response(&raw).unwrap_or_else(|| {
-        panic!(
-            "{method} http://{host}{path}: not an HTTP response: {:?}",
-            String::from_utf8_lossy(&raw)
-        )
-    })
-}
+/// One plain-HTTP request (see [`super::image::http`]).
+pub use super::image::http as http_request;
