@@ -7,6 +7,8 @@
 //! Every refusal is checked where it shows: `deploy` exits 4, leaves the remote untouched,
 //! and its stderr names the approval that does not count and why.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::support;
@@ -38,6 +40,81 @@ fn keyed() -> (World, Release, Key, Key) {
     (world, release, alice, bob)
 }
 
+/// `who` approves `release` in `env` (signed with `key`, if any), asserting success.
+fn approved(world: &World, env: &str, release: &Release, who: &str, key: Option<&Path>) {
+    world.approve(env, release, who, key).assert_success();
+}
+
+/// Asserts a refused deploy of `release` in which alice's approval counts and bob's does not,
+/// for `why`.
+#[track_caller]
+fn refused_for_bob(world: &World, release: &Release, why: &str) {
+    assert_deploy_refused(
+        world,
+        release,
+        &[&format!("1 valid ({ALICE})"), &format!("{BOB}: {why}")],
+    );
+}
+
+/// Asserts that the tip of `world`'s remote is one commit on top of `before`, by alice, whose
+/// message is `subject`, a blank line, and a body with every line of `lines` and the
+/// trailers of `action` on alice's approval of `release` in production, each a line of its own.
+#[track_caller]
+fn assert_approval_commit(
+    world: &World,
+    before: &str,
+    release: &Release,
+    (action, subject): (&str, &str),
+    lines: &[&str],
+) {
+    assert_eq!(
+        world.remote.git_ok(&["rev-parse", "main^"]),
+        before,
+        "one commit"
+    );
+    let message = world.remote.message("main");
+    assert!(message.starts_with(&format!("{subject}\n\n")), "{message}");
+    let trailers = [
+        format!("Release-Commit: {}", release.commit),
+        format!("Release-Digest: {}", release.digest),
+        "Environment: production".to_owned(),
+        "Project: company/monorepo/auth-service".to_owned(),
+        format!("Action: {action}"),
+        format!("Approver: {ALICE}"),
+    ];
+    for line in lines
+        .iter()
+        .copied()
+        .chain(trailers.iter().map(String::as_str))
+    {
+        assert!(
+            message.lines().any(|l| l == line),
+            "commit message lacks {line:?}:\n{message}"
+        );
+    }
+    assert_eq!(
+        world
+            .remote
+            .git_ok(&["log", "-1", "--format=%an <%ae>", "main"]),
+        format!("{ALICE} <{ALICE}>")
+    );
+}
+
+/// Pushes `file` (JSON is YAML) by hand as the production approvals file of `release`.
+fn push_approvals(world: &World, release: &Release, file: &Value, message: &str) {
+    let text = serde_json::to_string_pretty(file).expect("json");
+    world.hand_push(
+        &[(&approval_path(PRODUCTION, &release.commit), Some(&text))],
+        message,
+    );
+}
+
+/// Alice and bob approve `release` in production, each signed with their key.
+fn approved_signed(world: &World, release: &Release, alice: &Key, bob: &Key) {
+    approved(world, PRODUCTION, release, ALICE, Some(&alice.private));
+    approved(world, PRODUCTION, release, BOB, Some(&bob.private));
+}
+
 fn deployed(world: &World, release: &Release) {
     let out = world.deploy(PRODUCTION, release);
     out.assert_success();
@@ -56,9 +133,7 @@ fn deployed(world: &World, release: &Release) {
 #[test]
 fn approval_by_a_listed_approver_counts_and_two_listed_approvers_meet_the_quorum() {
     let (world, release) = plain();
-    world
-        .approve(PRODUCTION, &release, ALICE, None)
-        .assert_success();
+    approved(&world, PRODUCTION, &release, ALICE, None);
     // Below quorum: alice's counts, one is not two.
     assert_deploy_refused(
         &world,
@@ -69,9 +144,7 @@ fn approval_by_a_listed_approver_counts_and_two_listed_approvers_meet_the_quorum
             &format!("1 valid ({ALICE})"),
         ],
     );
-    world
-        .approve(PRODUCTION, &release, BOB, None)
-        .assert_success();
+    approved(&world, PRODUCTION, &release, BOB, None);
     deployed(&world, &release);
 }
 
@@ -87,9 +160,7 @@ fn approval_by_an_unlisted_approver_does_not_count_and_the_refusal_says_so() {
     let out = world.approve(PRODUCTION, &release, CAROL, None);
     out.assert_success()
         .assert_stderr_contains("not listed as an approver");
-    world
-        .approve(PRODUCTION, &release, ALICE, None)
-        .assert_success();
+    approved(&world, PRODUCTION, &release, ALICE, None);
     assert_deploy_refused(
         &world,
         &release,
@@ -108,13 +179,10 @@ fn approval_for_another_digest_does_not_count_and_the_refusal_names_both_digests
     world.edit_approvals(PRODUCTION, &release, |f| {
         f["approvals"][1]["digest"] = Value::from(other.clone());
     });
-    assert_deploy_refused(
+    refused_for_bob(
         &world,
         &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: approves digest {other}, not {}", release.digest),
-        ],
+        &format!("approves digest {other}, not {}", release.digest),
     );
 }
 
@@ -122,12 +190,8 @@ fn approval_for_another_digest_does_not_count_and_the_refusal_names_both_digests
 fn approval_for_another_environment_does_not_count() {
     let (world, release) = plain();
     // Approvals given for staging live in staging's file and say nothing about production.
-    world
-        .approve("staging", &release, ALICE, None)
-        .assert_success();
-    world
-        .approve("staging", &release, BOB, None)
-        .assert_success();
+    approved(&world, "staging", &release, ALICE, None);
+    approved(&world, "staging", &release, BOB, None);
     assert!(
         world
             .remote
@@ -140,13 +204,10 @@ fn approval_for_another_environment_does_not_count() {
     world.edit_approvals(PRODUCTION, &release, |f| {
         f["approvals"][1]["environment"] = Value::from("staging");
     });
-    assert_deploy_refused(
+    refused_for_bob(
         &world,
         &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: approves environment staging, not production"),
-        ],
+        "approves environment staging, not production",
     );
 }
 
@@ -180,9 +241,7 @@ fn revoked_approval_does_not_count() {
 #[test]
 fn an_approver_cannot_approve_twice_and_a_hand_made_duplicate_counts_once() {
     let (world, release) = plain();
-    world
-        .approve(PRODUCTION, &release, ALICE, None)
-        .assert_success();
+    approved(&world, PRODUCTION, &release, ALICE, None);
     let head = world.remote.head();
     let out = world.approve(PRODUCTION, &release, ALICE, None);
     out.assert_exit(2)
@@ -214,11 +273,6 @@ fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
     let out = world.approve(PRODUCTION, &release, ALICE, None);
     out.assert_success();
     let commit = world.remote.head();
-    assert_eq!(
-        world.remote.git_ok(&["rev-parse", "main^"]),
-        before,
-        "one commit"
-    );
     out.assert_stdout_contains(&commit);
     let path = approval_path(PRODUCTION, &release.commit);
     assert_eq!(world.remote.changed("main"), vec![path.clone()]);
@@ -242,33 +296,19 @@ fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
     assert_eq!(a["justification"], "reviewed the change log and the canary");
     assert!(a.get("signature").is_none(), "unsigned without --key");
 
-    let message = world.remote.message("main");
-    for line in [
-        "Approve release 1 (v1.0.0) of auth-service for production",
-        "Justification: reviewed the change log and the canary",
-        &format!("Approved by: {ALICE}"),
-        "Expires: 2026-11-23T22:00:00Z",
-        &format!("Release-Commit: {}", release.commit),
-        &format!("Release-Digest: {}", release.digest),
-        "Environment: production",
-        "Project: company/monorepo/auth-service",
-        "Action: approve",
-        &format!("Approver: {ALICE}"),
-    ] {
-        assert!(
-            message.lines().any(|l| l == line),
-            "commit message lacks {line:?}:\n{message}"
-        );
-    }
-    assert!(
-        message.starts_with("Approve release 1 (v1.0.0) of auth-service for production\n\n"),
-        "{message}"
-    );
-    assert_eq!(
-        world
-            .remote
-            .git_ok(&["log", "-1", "--format=%an <%ae>", "main"]),
-        format!("{ALICE} <{ALICE}>")
+    assert_approval_commit(
+        &world,
+        &before,
+        &release,
+        (
+            "approve",
+            "Approve release 1 (v1.0.0) of auth-service for production",
+        ),
+        &[
+            "Justification: reviewed the change log and the canary",
+            &format!("Approved by: {ALICE}"),
+            "Expires: 2026-11-23T22:00:00Z",
+        ],
     );
 }
 
@@ -276,9 +316,7 @@ fn approve_writes_the_approval_file_in_its_own_descriptive_commit() {
 fn approve_without_a_ttl_in_the_policy_expires_after_24_hours() {
     let world = World::without_actor(&policy(&format!("{ALICE}, {BOB}")).replace("ttl: 24h, ", ""));
     let release = world.tagged(&sha("one"), "v1.0.0");
-    world
-        .approve(PRODUCTION, &release, ALICE, None)
-        .assert_success();
+    approved(&world, PRODUCTION, &release, ALICE, None);
     let file = world.approvals(PRODUCTION, &release);
     assert_eq!(file["approvals"][0]["expires_at"], EXPIRES);
 }
@@ -306,11 +344,6 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
 
     let before = world.remote.head();
     world.revoke(PRODUCTION, &release, ALICE).assert_success();
-    assert_eq!(
-        world.remote.git_ok(&["rev-parse", "main^"]),
-        before,
-        "one commit"
-    );
     assert_eq!(world.remote.changed("main"), vec![path.clone()]);
     let file = world.approvals(PRODUCTION, &release);
     let approvers: Vec<&str> = file["approvals"]
@@ -320,25 +353,15 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
         .map(|a| a["approver"].as_str().expect("approver"))
         .collect();
     assert_eq!(approvers, vec![BOB], "only alice's approval is gone");
-    let message = world.remote.message("main");
-    for line in [
-        &format!("Revoked by: {ALICE}"),
-        &format!("Release-Commit: {}", release.commit),
-        &format!("Release-Digest: {}", release.digest),
-        "Environment: production",
-        "Project: company/monorepo/auth-service",
-        "Action: revoke",
-        &format!("Approver: {ALICE}"),
-    ] {
-        assert!(
-            message.lines().any(|l| l == line),
-            "commit message lacks {line:?}:\n{message}"
-        );
-    }
-    assert!(
-        message
-            .starts_with("Revoke approval of release 1 (v1.0.0) of auth-service for production\n"),
-        "{message}"
+    assert_approval_commit(
+        &world,
+        &before,
+        &release,
+        (
+            "revoke",
+            "Revoke approval of release 1 (v1.0.0) of auth-service for production",
+        ),
+        &[&format!("Revoked by: {ALICE}")],
     );
 
     // The last approval revoked: the file goes.
@@ -360,9 +383,7 @@ fn revoke_removes_the_approval_in_its_own_descriptive_commit() {
 #[test]
 fn signed_approval_made_by_us_is_verified_by_ssh_keygen() {
     let (world, release, alice, _bob) = keyed();
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
+    approved(&world, PRODUCTION, &release, ALICE, Some(&alice.private));
     assert!(
         world
             .remote
@@ -427,28 +448,17 @@ fn signatures_made_by_ssh_keygen_are_accepted_by_deploy_and_check() {
         "Approve v1.0.0 with ssh-keygen signatures",
     );
     deployed(&world, &release);
-    world.run(&["check"]).assert_success();
-    world.run(&["check", "--range", "..main"]).assert_success();
+    world.ok(&["check"]);
+    world.ok(&["check", "--range", "..main"]);
 }
 
 #[test]
 fn signature_by_another_key_does_not_count() {
     let (world, release, alice, _bob) = keyed();
     let mallory = Key::generate(world.dir(), "mallory");
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &release, BOB, Some(&mallory.private))
-        .assert_success();
-    assert_deploy_refused(
-        &world,
-        &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: signature does not verify"),
-        ],
-    );
+    approved(&world, PRODUCTION, &release, ALICE, Some(&alice.private));
+    approved(&world, PRODUCTION, &release, BOB, Some(&mallory.private));
+    refused_for_bob(&world, &release, "signature does not verify");
 }
 
 #[test]
@@ -458,11 +468,10 @@ fn signature_in_another_namespace_does_not_count() {
     let mut file = yaml(&text);
     let sig = bob.sign(&payload(&file, &file["approvals"][1]), "git");
     file["approvals"][1]["signature"] = Value::from(sig);
-    world.hand_push(
-        &[(
-            &approval_path(PRODUCTION, &release.commit),
-            Some(&serde_json::to_string_pretty(&file).expect("json")),
-        )],
+    push_approvals(
+        &world,
+        &release,
+        &file,
         "Approve with a git-namespace signature",
     );
     assert_deploy_refused(
@@ -475,36 +484,19 @@ fn signature_in_another_namespace_does_not_count() {
 #[test]
 fn payload_edited_after_signing_does_not_count() {
     let (world, release, alice, bob) = keyed();
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &release, BOB, Some(&bob.private))
-        .assert_success();
+    approved_signed(&world, &release, &alice, &bob);
     // Extend bob's approval by a year after he signed it.
     world.edit_approvals(PRODUCTION, &release, |f| {
         f["approvals"][1]["expires_at"] = Value::from("2027-11-24T10:00:00Z");
     });
-    assert_deploy_refused(
-        &world,
-        &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: signature does not verify"),
-        ],
-    );
+    refused_for_bob(&world, &release, "signature does not verify");
 }
 
 #[test]
 fn signed_approval_moved_to_another_release_does_not_count() {
     let (world, one, alice, bob) = keyed();
     let two = world.tagged(&sha("two"), "v1.1.0");
-    world
-        .approve(PRODUCTION, &one, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &one, BOB, Some(&bob.private))
-        .assert_success();
+    approved_signed(&world, &one, &alice, &bob);
     // Copy release one's approvals to release two, with two's digest: what push access alone
     // could do. The signatures cover one's commit and digest.
     let mut file = world.approvals(PRODUCTION, &one);
@@ -512,13 +504,7 @@ fn signed_approval_moved_to_another_release_does_not_count() {
     for a in file["approvals"].as_array_mut().expect("list") {
         a["digest"] = Value::from(two.digest.clone());
     }
-    world.hand_push(
-        &[(
-            &approval_path(PRODUCTION, &two.commit),
-            Some(&serde_json::to_string_pretty(&file).expect("json")),
-        )],
-        "Copy approvals by hand",
-    );
+    push_approvals(&world, &two, &file, "Copy approvals by hand");
     assert_deploy_refused(
         &world,
         &two,
@@ -533,12 +519,7 @@ fn signed_approval_moved_to_another_release_does_not_count() {
 #[test]
 fn truncated_signature_does_not_count() {
     let (world, release, alice, bob) = keyed();
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &release, BOB, Some(&bob.private))
-        .assert_success();
+    approved_signed(&world, &release, &alice, &bob);
     world.edit_approvals(PRODUCTION, &release, |f| {
         let sig = f["approvals"][1]["signature"]
             .as_str()
@@ -550,43 +531,24 @@ fn truncated_signature_does_not_count() {
         cut.push(lines[lines.len() - 1]);
         f["approvals"][1]["signature"] = Value::from(cut.join("\n") + "\n");
     });
-    assert_deploy_refused(
-        &world,
-        &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: signature does not verify"),
-        ],
-    );
+    refused_for_bob(&world, &release, "signature does not verify");
 }
 
 #[test]
 fn unsigned_approval_does_not_count_when_the_policy_lists_the_key() {
     let (world, release, alice, _bob) = keyed();
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &release, BOB, None)
-        .assert_success();
-    assert_deploy_refused(
+    approved(&world, PRODUCTION, &release, ALICE, Some(&alice.private));
+    approved(&world, PRODUCTION, &release, BOB, None);
+    refused_for_bob(
         &world,
         &release,
-        &[
-            &format!("1 valid ({ALICE})"),
-            &format!("{BOB}: unsigned, but the policy lists the approver's key"),
-        ],
+        "unsigned, but the policy lists the approver's key",
     );
 }
 
 #[test]
 fn signed_approvals_by_both_listed_keys_meet_the_quorum() {
     let (world, release, alice, bob) = keyed();
-    world
-        .approve(PRODUCTION, &release, ALICE, Some(&alice.private))
-        .assert_success();
-    world
-        .approve(PRODUCTION, &release, BOB, Some(&bob.private))
-        .assert_success();
+    approved_signed(&world, &release, &alice, &bob);
     deployed(&world, &release);
 }

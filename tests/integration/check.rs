@@ -41,6 +41,40 @@ fn violations(out: &crate::support::Output) -> Vec<Value> {
         .clone()
 }
 
+/// `deploy production auth-service v1.0.0 --actor alice@company.com`.
+const DEPLOY_V1: [&str; 6] = [
+    "deploy",
+    PRODUCTION,
+    "auth-service",
+    "v1.0.0",
+    "--actor",
+    ALICE,
+];
+
+/// Asserts that the production pointer at the tip names `release`.
+#[track_caller]
+fn assert_production_names(world: &World, release: &Release) {
+    let pointer = world
+        .remote
+        .show_required(&pointer_path(PRODUCTION, PROJECT));
+    assert!(pointer.contains(&release.commit), "{pointer}");
+}
+
+/// The violations `-o json check ARGS` finds, asserting exit 4.
+fn violations_of(world: &World, args: &[&str]) -> Vec<Value> {
+    let out = world.cmd().args(["-o", "json", "check"]).args(args).run();
+    out.assert_exit(4);
+    violations(&out)
+}
+
+/// Asserts that `v` is one violation, of `rule` by `commit`.
+#[track_caller]
+fn assert_only_violation(v: &[Value], commit: &str, rule: &str) {
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(v[0]["commit"], commit);
+    assert_eq!(v[0]["rule"], rule);
+}
+
 #[test]
 fn a_clean_history_of_releasectl_deploys_passes() {
     let (world, one, two) = deployed_v1();
@@ -48,14 +82,11 @@ fn a_clean_history_of_releasectl_deploys_passes() {
     world.approve_both(&two);
     world.deploy(PRODUCTION, &two).assert_success();
     world.deploy("staging", &one).assert_success();
-    let out = world.run(&["check"]);
-    out.assert_success()
-        .assert_stdout_contains("0 violation(s)");
-    let out = world.run(&["check", "--range", "..main"]);
-    out.assert_success()
-        .assert_stdout_contains("0 violation(s)");
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_success();
+    let out = world.ok(&["check"]);
+    out.assert_stdout_contains("0 violation(s)");
+    let out = world.ok(&["check", "--range", "..main"]);
+    out.assert_stdout_contains("0 violation(s)");
+    let out = world.ok(&["-o", "json", "check", "--range", "..main"]);
     assert_eq!(violations(&out), Vec::<Value>::new());
     assert!(json(&out)["changes"].as_u64().is_some_and(|n| n >= 8));
 }
@@ -73,9 +104,7 @@ fn a_hand_pushed_production_pointer_change_that_policy_forbids_is_flagged_with_i
         .assert_stdout_contains("1 violation(s)")
         .assert_stderr_contains("policy violation");
 
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(v[0]["commit"], bad.as_str());
     assert_eq!(v[0]["file"], file.as_str());
@@ -102,22 +131,16 @@ fn check_range_checks_each_commit_not_only_the_last_change() {
     // Put v1.0.0 back by hand: that change is allowed (approved), and is now the pointer's
     // last change, so the tip looks clean.
     let restore = hand_pointer(&world, &one.commit, &one.digest);
-    world.run(&["check"]).assert_success();
+    world.ok(&["check"]);
 
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
-    assert_eq!(v.len(), 1, "{v:#?}");
-    assert_eq!(v[0]["commit"], bad.as_str());
-    assert_eq!(v[0]["rule"], "approvals");
+    let v = violations_of(&world, &["--range", "..main"]);
+    assert_only_violation(&v, &bad, "approvals");
 
     world
         .run(&["check", "--range", &format!("{good}..{bad}")])
         .assert_exit(4)
         .assert_stdout_contains(&bad[..12]);
-    world
-        .run(&["check", "--range", &format!("{bad}..{restore}")])
-        .assert_success();
+    world.ok(&["check", "--range", &format!("{bad}..{restore}")]);
     // A range must be A..B.
     world
         .run(&["check", "--range", &bad])
@@ -130,9 +153,7 @@ fn a_pointer_naming_an_unregistered_commit_is_flagged() {
     let (world, one, _two) = deployed_v1();
     let ghost = sha("never registered");
     let bad = hand_pointer(&world, &ghost, &one.digest);
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter().any(|x| x["commit"] == bad.as_str()
             && x["rule"] == "registered"
@@ -149,9 +170,7 @@ fn a_pointer_with_a_wrong_digest_is_flagged() {
     // wrong.
     assert_ne!(one.digest, two.digest);
     let bad = hand_pointer(&world, &one.commit, &two.digest);
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter().any(|x| x["commit"] == bad.as_str()
             && x["rule"] == "digest"
@@ -169,14 +188,7 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
     let one = world.tagged(&sha("one"), "v1.0.0");
     let out = world
         .cmd()
-        .args([
-            "deploy",
-            PRODUCTION,
-            "auth-service",
-            "v1.0.0",
-            "--actor",
-            ALICE,
-        ])
+        .args(DEPLOY_V1)
         .args([
             "--override",
             "approvals",
@@ -190,14 +202,9 @@ fn an_override_recorded_by_deploy_is_accepted_by_check() {
         message.lines().any(|l| l == "Override: approvals"),
         "{message}"
     );
-    assert!(
-        world
-            .remote
-            .show_required(&pointer_path(PRODUCTION, PROJECT))
-            .contains(&one.commit)
-    );
-    world.run(&["check"]).assert_success();
-    world.run(&["check", "--range", "..main"]).assert_success();
+    assert_production_names(&world, &one);
+    world.ok(&["check"]);
+    world.ok(&["check", "--range", "..main"]);
 }
 
 #[test]
@@ -214,9 +221,7 @@ fn a_hand_pushed_commit_whose_trailers_lie_is_flagged() {
             one.commit, one.digest
         ),
     );
-    let out = world.run(&["-o", "json", "check"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &[]);
     assert!(
         v.iter()
             .any(|x| x["commit"] == bad.as_str() && x["rule"] == "trailers"),
@@ -263,21 +268,9 @@ fn the_pre_receive_hook_rejects_a_forbidden_push_and_accepts_a_releasectl_deploy
         ])
         .assert_success();
     }
-    let out = via(&[
-        "deploy",
-        PRODUCTION,
-        "auth-service",
-        "v1.0.0",
-        "--actor",
-        ALICE,
-    ]);
+    let out = via(&DEPLOY_V1);
     out.assert_success();
-    assert!(
-        world
-            .remote
-            .show_required(&pointer_path(PRODUCTION, PROJECT))
-            .contains(&one.commit)
-    );
+    assert_production_names(&world, &one);
     let good = world.remote.head();
     assert!(world.remote.message(&good).contains("Action: deploy"));
 
@@ -366,12 +359,8 @@ fn a_hand_pushed_pointer_change_with_forged_unsigned_approvals_is_flagged() {
         ],
         "Deploy auth-service v1.0.0 to production",
     );
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
-    assert_eq!(v.len(), 1, "{v:#?}");
-    assert_eq!(v[0]["commit"], bad.as_str());
-    assert_eq!(v[0]["rule"], "approvals");
+    let v = violations_of(&world, &["--range", "..main"]);
+    assert_only_violation(&v, &bad, "approvals");
     assert!(
         v[0]["actual"]
             .as_str()
@@ -389,7 +378,7 @@ fn a_release_whose_commit_is_all_digits_deploys_and_checks_clean() {
     let one = world.tagged(&"1234567890".repeat(4), "v1.0.0");
     world.approve_both(&one);
     world.deploy(PRODUCTION, &one).assert_success();
-    world.run(&["check"]).assert_success();
+    world.ok(&["check"]);
 }
 
 /// Product gap (security): a pointer change is judged by the policy of its own commit, so a
@@ -408,9 +397,7 @@ fn a_hand_push_that_relaxes_the_policy_in_the_same_commit_is_flagged() {
         ],
         "Bump auth-service in production",
     );
-    let out = world.run(&["-o", "json", "check", "--range", "..main"]);
-    out.assert_exit(4);
-    let v = violations(&out);
+    let v = violations_of(&world, &["--range", "..main"]);
     assert!(
         v.iter()
             .any(|x| x["commit"] == bad.as_str() && x["rule"] == "approvals"),

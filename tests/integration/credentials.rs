@@ -4,7 +4,7 @@
 //! hold the canary, its base64 form, or the `Authorization` value built from it.
 
 use crate::support::setup::{
-    COMMIT_A, IMAGE_PATH, RESOURCES_MEDIA_TYPE, Setup, assert_fails, create_args,
+    COMMIT_A, IMAGE_PATH, RESOURCES_MEDIA_TYPE, Setup, assert_fails, fixture_create_args,
     fixture_manifests, layer,
 };
 use crate::support::{self, Cmd, DockerConfig, Mode, Output, Registry};
@@ -95,12 +95,7 @@ fn wrong_password_fails_with_exit_5_and_never_prints_the_password() {
         let create = base
             .clone()
             .args(["--registry", &host])
-            .args(create_args(
-                "company/monorepo",
-                "auth-service",
-                COMMIT_A,
-                &fixture_manifests(),
-            ))
+            .args(fixture_create_args())
             .env("SOURCE_DATE_EPOCH", "1700000000");
         run_both_ways(&create, 5, &[&host]);
         assert!(

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::support::setup::{PROJECT, stdout_json as json};
 use crate::support::world::{
-    ACTOR, MONDAY, Release, World, assert_refused, assert_refused_at, pointer_path, sha,
+    ACTOR, MONDAY, Release, World, assert_refused, assert_refused_at, assert_refused_each,
+    pointer_path, sha,
 };
 use crate::support::{self, Cmd};
 
@@ -21,6 +22,39 @@ use crate::support::{self, Cmd};
 const OPEN: &str = "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
     staging:\n    promotion_policy: {auto_deploy: true}\n  \
     prod:\n    promotion_policy: {requires: [staging]}\n";
+
+/// `promote auth-service --from dev --to staging`.
+const PROMOTE_TO_STAGING: [&str; 6] = ["promote", PROJECT, "--from", "dev", "--to", "staging"];
+
+/// `promote auth-service --from staging --to production`.
+const PROMOTE_TO_PRODUCTION: [&str; 6] = [
+    "promote",
+    PROJECT,
+    "--from",
+    "staging",
+    "--to",
+    "production",
+];
+
+/// Runs `args`, asserting success, that stdout says `says`, and that nothing was written.
+#[track_caller]
+fn no_op(world: &World, args: &[&str], says: &str) {
+    world.writes_nothing(|| {
+        world.ok(args).assert_stdout_contains(says);
+    });
+}
+
+/// Asserts which release of the default project runs in each environment (`None`: none).
+#[track_caller]
+fn assert_running(world: &World, expected: &[(&str, Option<&Release>)]) {
+    for (env, release) in expected {
+        assert_eq!(
+            world.running(env, PROJECT),
+            release.map(|r| r.commit.clone()),
+            "running in {env}"
+        );
+    }
+}
 
 fn trailers(r: &Release, env: &str, action: &str) -> String {
     format!(
@@ -32,26 +66,30 @@ fn trailers(r: &Release, env: &str, action: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The specification's example policy, end to end
 
+/// A world with the example policy and a release of the default project at `sha(seed)`,
+/// created with `flags`.
+fn example_release(seed: &str, flags: &[&str]) -> (World, Release) {
+    let world = World::example();
+    let release = world.create(PROJECT, &sha(seed), flags);
+    (world, release)
+}
+
 #[test]
 fn example_policy_a_branch_release_auto_deploys_to_dev_only() {
-    let world = World::example();
-    let r = world.create(
-        PROJECT,
-        &sha("feature"),
-        &["--source-branch", "feature/login"],
-    );
-    world
-        .run(&["deploy", "--auto", PROJECT, &r.number.to_string()])
-        .assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(r.commit.clone()));
-    assert_eq!(world.running("staging", PROJECT), None);
-    assert_eq!(world.running("production", PROJECT), None);
-    // Even after the soak, staging refuses a feature branch, and production a branch push.
-    assert_refused_at(
+    let (world, r) = example_release("feature", &["--source-branch", "feature/login"]);
+    world.ok(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
+    assert_running(
         &world,
-        "2026-11-23T12:00:00Z",
-        &["promote", PROJECT, "--from", "dev", "--to", "staging"],
-        &["allowed_branches: required a branch matching main, release/*, actual feature/login"],
+        &[("dev", Some(&r)), ("staging", None), ("production", None)],
+    );
+    // Even after the soak, staging refuses a feature branch, and production a branch push.
+    assert_refused_each(
+        &world,
+        &PROMOTE_TO_STAGING,
+        &[(
+            "2026-11-23T12:00:00Z",
+            "allowed_branches: required a branch matching main, release/*, actual feature/login",
+        )],
     );
     assert_refused(
         &world,
@@ -69,80 +107,42 @@ fn example_policy_a_branch_release_auto_deploys_to_dev_only() {
 fn example_policy_a_main_release_goes_from_dev_to_staging_after_the_soak() {
     let world = World::example();
     let r = world.main_release("main");
-    world
-        .run_at("2026-11-23T10:00:00Z", &["deploy", "--auto", PROJECT, "1"])
-        .assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(r.commit.clone()));
+    world.ok_at("2026-11-23T10:00:00Z", &["deploy", "--auto", PROJECT, "1"]);
+    assert_running(&world, &[("dev", Some(&r))]);
     // staging has auto_deploy: false.
-    assert_eq!(world.running("staging", PROJECT), None);
-    assert_refused_at(
+    assert_running(&world, &[("staging", None)]);
+    assert_refused_each(
         &world,
-        "2026-11-23T10:20:00Z",
-        &["promote", PROJECT, "--from", "dev", "--to", "staging"],
-        &["soak: required 30m in dev, actual 20m in dev"],
+        &PROMOTE_TO_STAGING,
+        &[(
+            "2026-11-23T10:20:00Z",
+            "soak: required 30m in dev, actual 20m in dev",
+        )],
     );
-    world
-        .run_at(
-            "2026-11-23T10:30:00Z",
-            &["promote", PROJECT, "--from", "dev", "--to", "staging"],
-        )
-        .assert_success();
-    assert_eq!(world.running("staging", PROJECT), Some(r.commit.clone()));
+    world.ok_at("2026-11-23T10:30:00Z", &PROMOTE_TO_STAGING);
+    assert_running(&world, &[("staging", Some(&r))]);
     // A branch push never reaches production, however long it soaked and whoever approved.
-    world.hand_approve(
-        "production",
-        &r,
-        &[
-            (
-                "alice@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T10:00:00Z",
-            ),
-            (
-                "bob@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T10:00:00Z",
-            ),
-        ],
-    );
-    assert_refused_at(
+    world.hand_approve_both("production", &r, "2026-11-24T10:00:00Z");
+    assert_refused_each(
         &world,
-        "2026-11-23T12:00:00Z",
-        &[
-            "promote",
-            PROJECT,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-        &["allowed_triggers: required one of tag, manual, actual branch_push"],
+        &PROMOTE_TO_PRODUCTION,
+        &[(
+            "2026-11-23T12:00:00Z",
+            "allowed_triggers: required one of tag, manual, actual branch_push",
+        )],
     );
 }
 
 #[test]
 fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_window() {
     let world = World::example();
-    let r = world.create(
-        PROJECT,
-        &sha("tagged"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.2.3",
-        ],
-    );
+    let r = world.tagged(&sha("tagged"), "v1.2.3");
     assert_eq!(r.label, "1 (v1.2.3)");
     // Monday 08:00 UTC = 09:00 Berlin.
-    world
-        .run_at(
-            "2026-11-23T07:00:00Z",
-            &["deploy", "--auto", PROJECT, "v1.2.3"],
-        )
-        .assert_success();
+    world.ok_at(
+        "2026-11-23T07:00:00Z",
+        &["deploy", "--auto", PROJECT, "v1.2.3"],
+    );
     // Not in staging yet, no approvals.
     assert_refused_at(
         &world,
@@ -153,12 +153,7 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
             "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 0 valid (none)",
         ],
     );
-    world
-        .run_at(
-            "2026-11-23T07:30:00Z",
-            &["promote", PROJECT, "--from", "dev", "--to", "staging"],
-        )
-        .assert_success();
+    world.ok_at("2026-11-23T07:30:00Z", &PROMOTE_TO_STAGING);
     // One approval is not enough.
     world.hand_approve(
         "production",
@@ -170,79 +165,28 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
             "2026-11-24T08:00:00Z",
         )],
     );
-    assert_refused_at(
+    assert_refused_each(
         &world,
-        "2026-11-23T08:00:00Z",
-        &[
-            "promote",
-            PROJECT,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-        &["actual 1 valid (alice@company.com)"],
+        &PROMOTE_TO_PRODUCTION,
+        &[("2026-11-23T08:00:00Z", "actual 1 valid (alice@company.com)")],
     );
-    world.hand_approve(
-        "production",
-        &r,
+    world.hand_approve_both("production", &r, "2026-11-24T08:00:00Z");
+    assert_refused_each(
+        &world,
+        &PROMOTE_TO_PRODUCTION,
         &[
+            // Approved, but Monday 15:00 UTC is 16:00 in Berlin: the window has closed.
             (
-                "alice@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T08:00:00Z",
+                "2026-11-23T15:00:00Z",
+                "windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Mon 16:00 CET",
             ),
-            (
-                "bob@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T08:00:00Z",
-            ),
+            // Tuesday 09:00 UTC: the approvals have expired (24h ttl) — approve again, then it
+            // lands.
+            ("2026-11-24T09:00:00Z", "expired at 2026-11-24T08:00:00Z"),
         ],
     );
-    // Approved, but Monday 15:00 UTC is 16:00 in Berlin: the window has closed.
-    assert_refused_at(
-        &world,
-        "2026-11-23T15:00:00Z",
-        &[
-            "promote",
-            PROJECT,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-        &["windows: required within Mon-Thu 09:00-16:00 (Europe/Berlin), actual Mon 16:00 CET"],
-    );
-    // Tuesday 09:00 UTC: the approvals have expired (24h ttl) — approve again, then it lands.
-    assert_refused_at(
-        &world,
-        "2026-11-24T09:00:00Z",
-        &[
-            "promote",
-            PROJECT,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-        &["expired at 2026-11-24T08:00:00Z"],
-    );
-    world
-        .run_at(
-            "2026-11-23T14:59:00Z",
-            &[
-                "promote",
-                PROJECT,
-                "--from",
-                "staging",
-                "--to",
-                "production",
-            ],
-        )
-        .assert_success();
-    assert_eq!(world.running("production", PROJECT), Some(r.commit.clone()));
+    world.ok_at("2026-11-23T14:59:00Z", &PROMOTE_TO_PRODUCTION);
+    assert_running(&world, &[("production", Some(&r))]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -255,43 +199,18 @@ fn example_policy_production_needs_a_tag_two_approvals_staging_first_and_the_win
 
 #[test]
 fn example_policy_a_manual_release_from_main_may_go_to_production() {
-    let world = World::example();
-    let r = world.create(
-        PROJECT,
-        &sha("manual"),
+    let (world, r) = example_release(
+        "manual",
         &["--trigger", "manual", "--source-branch", "main"],
     );
-    world
-        .run_at("2026-11-23T07:00:00Z", &["deploy", "dev", PROJECT, "1"])
-        .assert_success();
-    world
-        .run_at("2026-11-23T07:30:00Z", &["deploy", "staging", PROJECT, "1"])
-        .assert_success();
-    world.hand_approve(
-        "production",
-        &r,
-        &[
-            (
-                "alice@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T08:00:00Z",
-            ),
-            (
-                "bob@company.com",
-                "production",
-                &r.digest,
-                "2026-11-24T08:00:00Z",
-            ),
-        ],
+    world.ok_at("2026-11-23T07:00:00Z", &["deploy", "dev", PROJECT, "1"]);
+    world.ok_at("2026-11-23T07:30:00Z", &["deploy", "staging", PROJECT, "1"]);
+    world.hand_approve_both("production", &r, "2026-11-24T08:00:00Z");
+    world.ok_at(
+        "2026-11-23T09:00:00Z",
+        &["deploy", "production", PROJECT, "1"],
     );
-    world
-        .run_at(
-            "2026-11-23T09:00:00Z",
-            &["deploy", "production", PROJECT, "1"],
-        )
-        .assert_success();
-    assert_eq!(world.running("production", PROJECT), Some(r.commit));
+    assert_running(&world, &[("production", Some(&r))]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,17 +220,8 @@ fn example_policy_a_manual_release_from_main_may_go_to_production() {
 fn a_deploy_commit_message_reads_as_designed() {
     let world = World::new(OPEN);
     let one = world.main_release("one");
-    let two = world.create(
-        PROJECT,
-        &sha("two"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.2.3",
-        ],
-    );
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    let two = world.tagged(&sha("two"), "v1.2.3");
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -320,9 +230,7 @@ fn a_deploy_commit_message_reads_as_designed() {
             trailers(&one, "dev", "deploy")
         )
     );
-    world
-        .run(&["deploy", "dev", PROJECT, "v1.2.3"])
-        .assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "v1.2.3"]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -344,12 +252,8 @@ fn a_deploy_commit_message_reads_as_designed() {
 fn a_promote_commit_message_reads_as_designed() {
     let world = World::new(OPEN);
     let r = world.main_release("one");
-    world
-        .run(&["deploy", "staging", PROJECT, "1"])
-        .assert_success();
-    world
-        .run(&["promote", PROJECT, "--from", "staging", "--to", "prod"])
-        .assert_success();
+    world.ok(&["deploy", "staging", PROJECT, "1"]);
+    world.ok(&["promote", PROJECT, "--from", "staging", "--to", "prod"]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -373,11 +277,9 @@ fn promote_from_an_environment_where_nothing_runs_is_exit_2() {
 fn an_auto_deploy_commit_message_reads_as_designed() {
     let world = World::new(OPEN);
     let old = world.main_release("old");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
     let r = world.main_release("new");
-    world
-        .run(&["deploy", "--auto", PROJECT, "2"])
-        .assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, "2"]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -389,12 +291,8 @@ fn an_auto_deploy_commit_message_reads_as_designed() {
         )
     );
     // One commit changed both pointers.
-    let changed = world
-        .remote
-        .git(["diff-tree", "--no-commit-id", "--name-only", "-r", "main"])
-        .stdout_str();
     assert_eq!(
-        changed.lines().collect::<Vec<_>>(),
+        world.remote.changed("main"),
         [
             pointer_path("dev", PROJECT),
             pointer_path("staging", PROJECT)
@@ -408,9 +306,7 @@ fn a_group_deploy_commit_message_reads_as_designed_and_changes_both_pointers_at_
     let auth = world.main_release("auth");
     let billing = world.create("billing", &sha("billing"), &["--source-branch", "main"]);
     let before = world.remote.commit_count();
-    world
-        .run(&["deploy", "dev", "auth-service=1", "billing=main-1"])
-        .assert_success();
+    world.ok(&["deploy", "dev", "auth-service=1", "billing=main-1"]);
     assert_eq!(world.remote.commit_count(), before + 1);
     assert_eq!(
         world.remote.last_message(),
@@ -428,15 +324,11 @@ fn a_group_deploy_commit_message_reads_as_designed_and_changes_both_pointers_at_
             auth.commit, auth.digest, billing.commit, billing.digest
         )
     );
-    let changed = world
-        .remote
-        .git(["diff-tree", "--no-commit-id", "--name-only", "-r", "main"])
-        .stdout_str();
     assert_eq!(
-        changed.lines().collect::<Vec<_>>(),
+        world.remote.changed("main"),
         [pointer_path("dev", PROJECT), pointer_path("dev", "billing")]
     );
-    assert_eq!(world.running("dev", PROJECT), Some(auth.commit));
+    assert_running(&world, &[("dev", Some(&auth))]);
     assert_eq!(world.running("dev", "billing"), Some(billing.commit));
 }
 
@@ -457,7 +349,7 @@ fn a_group_deploy_where_one_member_fails_policy_writes_nothing() {
             "company/monorepo/billing in dev: allowed_branches: required a branch matching main, actual feature/x",
         ],
     );
-    assert_eq!(world.running("dev", PROJECT), None);
+    assert_running(&world, &[("dev", None)]);
     assert_eq!(world.running("dev", "billing"), None);
 }
 
@@ -473,9 +365,7 @@ fn three_deploys() -> (World, [Release; 3]) {
         world.main_release("r3"),
     ];
     for r in &rs {
-        world
-            .run(&["deploy", "dev", PROJECT, &r.number.to_string()])
-            .assert_success();
+        world.ok(&["deploy", "dev", PROJECT, &r.number.to_string()]);
     }
     (world, rs)
 }
@@ -483,8 +373,8 @@ fn three_deploys() -> (World, [Release; 3]) {
 #[test]
 fn rollback_goes_to_the_release_before_the_current_one_by_default() {
     let (world, [_, two, three]) = three_deploys();
-    world.run(&["rollback", "dev", PROJECT]).assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(two.commit.clone()));
+    world.ok(&["rollback", "dev", PROJECT]);
+    assert_running(&world, &[("dev", Some(&two))]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -500,10 +390,8 @@ fn rollback_goes_to_the_release_before_the_current_one_by_default() {
 #[test]
 fn rollback_to_a_named_release() {
     let (world, [one, _, three]) = three_deploys();
-    world
-        .run(&["rollback", "dev", PROJECT, "--to", "main-1"])
-        .assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(one.commit.clone()));
+    world.ok(&["rollback", "dev", PROJECT, "--to", "main-1"]);
+    assert_running(&world, &[("dev", Some(&one))]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -524,7 +412,7 @@ fn rollback_with_nothing_to_roll_back_to_is_exit_2_with_a_clear_error() {
     out.assert_exit(2).assert_stderr_contains(
         "nothing to roll back: company/monorepo/auth-service does not run in dev",
     );
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
     let head2 = world.remote.head();
     assert_ne!(head, head2);
     let out = world.run(&["rollback", "dev", PROJECT]);
@@ -539,12 +427,9 @@ fn rollback_block_keeps_the_release_out_until_unblocked() {
     let world = World::new(OPEN);
     let one = world.main_release("one");
     let two = world.main_release("two");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
-    world
-        .run(&["rollback", "dev", PROJECT, "--block"])
-        .assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(one.commit.clone()));
+    world.deploy_each("dev", &["1", "2"]);
+    world.ok(&["rollback", "dev", PROJECT, "--block"]);
+    assert_running(&world, &[("dev", Some(&one))]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -571,24 +456,19 @@ fn rollback_block_keeps_the_release_out_until_unblocked() {
     );
     // `deploy --auto` (CI) does not bring it back either: staging gets it, dev does not.
     let head = world.remote.head();
-    world
-        .run(&["deploy", "--auto", PROJECT, "2"])
-        .assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(one.commit.clone()));
-    assert_eq!(world.running("staging", PROJECT), Some(two.commit.clone()));
+    world.ok(&["deploy", "--auto", PROJECT, "2"]);
+    assert_running(&world, &[("dev", Some(&one)), ("staging", Some(&two))]);
     assert_ne!(world.remote.head(), head);
     // Another deploy to dev keeps the block.
     let three = world.main_release("three");
-    world.run(&["deploy", "dev", PROJECT, "3"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "3"]);
     assert_refused(
         &world,
         &["deploy", "dev", PROJECT, "2"],
         &["is blocked in dev"],
     );
     // Unblock lifts it.
-    world
-        .run(&["unblock", "dev", PROJECT, "2"])
-        .assert_success();
+    world.ok(&["unblock", "dev", PROJECT, "2"]);
     assert_eq!(
         world.remote.last_message(),
         format!(
@@ -599,9 +479,9 @@ fn rollback_block_keeps_the_release_out_until_unblocked() {
             two.commit
         )
     );
-    assert_eq!(world.running("dev", PROJECT), Some(three.commit));
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
-    assert_eq!(world.running("dev", PROJECT), Some(two.commit));
+    assert_running(&world, &[("dev", Some(&three))]);
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
+    assert_running(&world, &[("dev", Some(&two))]);
 }
 
 #[test]
@@ -609,29 +489,21 @@ fn rollback_block_is_honoured_by_deploy_auto_even_when_only_the_blocked_environm
     let world = World::new("environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n");
     world.main_release("one");
     world.main_release("two");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
-    world
-        .run(&["rollback", "dev", PROJECT, "--block"])
-        .assert_success();
-    let head = world.remote.head();
-    let out = world.run(&["deploy", "--auto", PROJECT, "2"]);
-    out.assert_success()
-        .assert_stdout_contains("no environment admits the release");
-    assert_eq!(world.remote.head(), head);
+    world.deploy_each("dev", &["1", "2"]);
+    world.ok(&["rollback", "dev", PROJECT, "--block"]);
+    no_op(
+        &world,
+        &["deploy", "--auto", PROJECT, "2"],
+        "no environment admits the release",
+    );
 }
 
 #[test]
 fn unblocking_a_release_that_is_not_blocked_is_a_no_op() {
     let world = World::new(OPEN);
     world.main_release("one");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    let head = world.remote.head();
-    world
-        .run(&["unblock", "dev", PROJECT, "1"])
-        .assert_success()
-        .assert_stdout_contains("not blocked");
-    assert_eq!(world.remote.head(), head);
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    no_op(&world, &["unblock", "dev", PROJECT, "1"], "not blocked");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,20 +513,16 @@ fn unblocking_a_release_that_is_not_blocked_is_a_no_op() {
 fn deploying_what_already_runs_exits_0_without_a_commit() {
     let world = World::new(OPEN);
     world.main_release("one");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    let head = world.remote.head();
-    let objects = world.remote.object_count();
-    world
-        .run(&["deploy", "dev", PROJECT, "main-1"])
-        .assert_success()
-        .assert_stdout_contains("already deployed");
-    let out = world.run(&["-o", "json", "deploy", "dev", PROJECT, "1"]);
-    out.assert_success();
-    let report = json(&out);
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    no_op(
+        &world,
+        &["deploy", "dev", PROJECT, "main-1"],
+        "already deployed",
+    );
+    let report =
+        world.writes_nothing(|| json(&world.ok(&["-o", "json", "deploy", "dev", PROJECT, "1"])));
     assert_eq!(report["commit"], Value::Null);
     assert_eq!(report["items"][0]["verdict"], "already deployed");
-    assert_eq!(world.remote.head(), head);
-    assert_eq!(world.remote.object_count(), objects);
 }
 
 #[test]
@@ -684,9 +552,7 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
     );
     world.main_release("one");
     let head = world.remote.head();
-    let objects = world.remote.object_count();
-    let out = world.run(&["deploy", "--dry-run", "prod", PROJECT, "1"]);
-    out.assert_success();
+    let out = world.writes_nothing(|| world.ok(&["deploy", "--dry-run", "prod", PROJECT, "1"]));
     let text = out.stdout_str();
     for line in [
         "deploy auth-service in prod: release 1 (main-1) (previous: none)",
@@ -697,9 +563,9 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{out}");
     }
-    let out = world.run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]);
-    out.assert_success();
-    let report = json(&out);
+    let report = world.writes_nothing(|| {
+        json(&world.ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]))
+    });
     assert_eq!(report["result"], "dry run: nothing written");
     assert_eq!(report["commit"], Value::Null);
     let decisions = report["items"][0]["decisions"].as_array().unwrap();
@@ -729,19 +595,12 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
         &["deploy", "--dry-run", "dev", PROJECT, "1"][..],
         &["deploy", "--dry-run", "--auto", PROJECT, "1"][..],
     ] {
-        world
-            .run(args)
-            .assert_success()
-            .assert_stdout_contains("dry run: nothing written");
+        no_op(&world, args, "dry run: nothing written");
     }
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    let head2 = world.remote.head();
-    let objects2 = world.remote.object_count();
-    assert_ne!(head, head2);
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    assert_ne!(world.remote.head(), head);
     world.main_release("two");
-    let head3 = world.remote.head();
-    let objects3 = world.remote.object_count();
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
     for args in [
         &[
             "promote",
@@ -755,14 +614,8 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
         &["rollback", "--dry-run", "dev", PROJECT][..],
         &["rollback", "--dry-run", "--block", "dev", PROJECT][..],
     ] {
-        let before = world.remote.head();
-        world
-            .run(args)
-            .assert_success()
-            .assert_stdout_contains("dry run: nothing written");
-        assert_eq!(world.remote.head(), before, "{args:?} wrote");
+        no_op(&world, args, "dry run: nothing written");
     }
-    let _ = (objects, objects2, head3, objects3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,14 +626,9 @@ fn status_shows_which_release_runs_where_as_text_and_json() {
     let world = World::new(OPEN);
     let auth = world.main_release("auth");
     let billing = world.create("billing", &sha("billing"), &["--source-branch", "main"]);
-    world
-        .run(&["deploy", "--auto", PROJECT, "1"])
-        .assert_success();
-    world
-        .run_at("2026-11-23T11:00:00Z", &["deploy", "dev", "billing", "1"])
-        .assert_success();
-    let out = world.run(&["status"]);
-    out.assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, "1"]);
+    world.ok_at("2026-11-23T11:00:00Z", &["deploy", "dev", "billing", "1"]);
+    let out = world.ok(&["status"]);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("ENVIRONMENT"), "{out}");
@@ -816,8 +664,7 @@ fn status_shows_which_release_runs_where_as_text_and_json() {
             "{out}"
         );
     }
-    let out = world.run(&["-o", "json", "status", PROJECT]);
-    out.assert_success();
+    let out = world.ok(&["-o", "json", "status", PROJECT]);
     let rows = json(&out);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -834,7 +681,7 @@ fn status_shows_which_release_runs_where_as_text_and_json() {
 #[test]
 fn history_reads_the_deploys_back_from_the_trailers() {
     let (world, [one, two, three]) = three_deploys();
-    world.run(&["rollback", "dev", PROJECT]).assert_success();
+    world.ok(&["rollback", "dev", PROJECT]);
     // A hand edit of the pointer shows up as such.
     let pointer = world.pointer("dev", PROJECT).unwrap();
     world.hand_push(
@@ -844,8 +691,7 @@ fn history_reads_the_deploys_back_from_the_trailers() {
         )],
         "Edit the pointer by hand",
     );
-    let out = world.run(&["-o", "json", "history", "dev", PROJECT]);
-    out.assert_success();
+    let out = world.ok(&["-o", "json", "history", "dev", PROJECT]);
     let events = json(&out);
     let got: Vec<(&str, &str, Option<u64>)> = events
         .as_array()
@@ -874,8 +720,7 @@ fn history_reads_the_deploys_back_from_the_trailers() {
         format!("Rollback {PROJECT} in dev to release 2 (main-2)")
     );
     assert_eq!(events[1]["label"], "2 (main-2)");
-    let out = world.run(&["history", "dev", PROJECT]);
-    out.assert_success();
+    let out = world.ok(&["history", "dev", PROJECT]);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
@@ -925,9 +770,8 @@ fn two_different_releases(world: &World) -> (Release, Release) {
 fn diff_env_project_release_shows_added_removed_and_changed_objects_with_a_unified_diff() {
     let world = World::new(OPEN);
     let (_r1, _r2) = two_different_releases(&world);
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    let out = world.run(&["diff", "dev", PROJECT, "2"]);
-    out.assert_success();
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    let out = world.ok(&["diff", "dev", PROJECT, "2"]);
     let text = out.stdout_str();
     for needle in [
         "1 added, 1 removed, 1 changed, 1 unchanged",
@@ -940,8 +784,7 @@ fn diff_env_project_release_shows_added_removed_and_changed_objects_with_a_unifi
     ] {
         assert!(text.contains(needle), "missing {needle:?}\n{out}");
     }
-    let out = world.run(&["-o", "json", "diff", "dev", PROJECT, "2"]);
-    out.assert_success();
+    let out = world.ok(&["-o", "json", "diff", "dev", PROJECT, "2"]);
     let report = json(&out);
     assert_eq!(report["added"], serde_json::json!(["ConfigMap auth/c"]));
     assert_eq!(report["removed"], serde_json::json!(["ConfigMap auth/a"]));
@@ -961,8 +804,7 @@ fn diff_env_project_release_shows_added_removed_and_changed_objects_with_a_unifi
 fn diff_against_an_environment_where_nothing_runs_shows_everything_added() {
     let world = World::new(OPEN);
     two_different_releases(&world);
-    let out = world.run(&["-o", "json", "diff", "prod", PROJECT, "2"]);
-    out.assert_success();
+    let out = world.ok(&["-o", "json", "diff", "prod", PROJECT, "2"]);
     let report = json(&out);
     assert_eq!(report["added"].as_array().unwrap().len(), 3);
     assert_eq!(report["removed"].as_array().unwrap().len(), 0);
@@ -979,8 +821,7 @@ fn diff_of_two_references_compares_their_objects() {
             r.commit
         )
     };
-    let out = world.run(&["diff", &reference(&r1), &reference(&r2)]);
-    out.assert_success();
+    let out = world.ok(&["diff", &reference(&r1), &reference(&r2)]);
     out.assert_stdout_contains("1 added, 1 removed, 1 changed, 1 unchanged")
         .assert_stdout_contains("+ ConfigMap auth/c")
         .assert_stdout_contains("- ConfigMap auth/a")
@@ -994,23 +835,29 @@ fn diff_of_two_references_compares_their_objects() {
 // ---------------------------------------------------------------------------------------------
 // generate reads back what deploy wrote
 
+/// `releasectl generate` in `dir` against the world's registry with the cache `cache`,
+/// asserting success.
+fn generate_in(world: &World, dir: &Path, cache: &str) -> support::Output {
+    let out = Cmd::releasectl()
+        .arg("generate")
+        .current_dir(dir)
+        .env("RELEASECTL_REGISTRY", world.registry())
+        .env("RELEASECTL_CACHE_DIR", world.cache(cache))
+        .run();
+    out.assert_success();
+    out
+}
+
 #[test]
 fn the_pointer_written_is_read_back_by_generate_into_that_releases_manifests() {
     let world = World::new(OPEN);
     let (_r1, r2) = two_different_releases(&world);
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
+    world.deploy_each("dev", &["1", "2"]);
     let app = support::temp_dir();
     let pointer = world.pointer("dev", PROJECT).unwrap();
     assert!(pointer.contains(&r2.digest), "{pointer}");
     std::fs::write(app.path().join("release.yaml"), &pointer).unwrap();
-    let out = Cmd::releasectl()
-        .arg("generate")
-        .current_dir(app.path())
-        .env("RELEASECTL_REGISTRY", world.registry())
-        .env("RELEASECTL_CACHE_DIR", world.cache("generate"))
-        .run();
-    out.assert_success();
+    let out = generate_in(&world, app.path(), "generate");
     let text = out.stdout_str();
     for name in ["name: b", "name: c", "name: same", "key: new"] {
         assert!(text.contains(name), "missing {name:?}\n{out}");
@@ -1030,12 +877,6 @@ fn the_pointer_written_is_read_back_by_generate_into_that_releases_manifests() {
         ),
     )
     .unwrap();
-    let expected = Cmd::releasectl()
-        .arg("generate")
-        .current_dir(direct.path())
-        .env("RELEASECTL_REGISTRY", world.registry())
-        .env("RELEASECTL_CACHE_DIR", world.cache("generate2"))
-        .run();
-    expected.assert_success();
+    let expected = generate_in(&world, direct.path(), "generate2");
     assert_eq!(out.stdout, expected.stdout);
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use crate::generate_faults::{app_dir, generate, image};
+use crate::generate_faults::{Image, app_dir, generate, image};
 use crate::support::setup::{self, COMMIT_A, Setup};
 use crate::support::{self, FakeServer, Output};
 
@@ -93,13 +93,28 @@ fn registry_with_release() -> (Setup, String, tempfile::TempDir) {
     (setup, created.digest, app)
 }
 
+/// A fake registry serving the fake release image, and a pointer pinned to its digest.
+fn fake_registry() -> (&'static Image, FakeServer, tempfile::TempDir) {
+    let image = image();
+    let server = FakeServer::start(|req| image.serve(req));
+    let app = app_dir(&server.host(), &image.digest);
+    (image, server, app)
+}
+
+/// [`registry_with_release`], generated once (successfully) into a fresh cache: the setup, the
+/// release's digest, the app dir, the cache and the first run's output.
+fn generated_once() -> (Setup, String, tempfile::TempDir, tempfile::TempDir, Output) {
+    let (setup, digest, app) = registry_with_release();
+    let cache = support::temp_dir();
+    let first = cached_generate(app.path(), &setup.host(), cache.path()).run();
+    first.assert_success();
+    (setup, digest, app, cache, first)
+}
+
 #[test]
 fn a_cached_release_generates_with_the_registry_stopped() {
-    let (mut setup, _digest, app) = registry_with_release();
+    let (mut setup, _digest, app, cache, first) = generated_once();
     let host = setup.host();
-    let cache = support::temp_dir();
-    let first = cached_generate(app.path(), &host, cache.path()).run();
-    first.assert_success();
     assert!(!first.stdout.is_empty(), "{first}");
 
     setup.registry.stop();
@@ -144,11 +159,8 @@ fn eight_concurrent_generates_on_an_empty_cache_all_succeed_with_identical_outpu
 
 #[test]
 fn a_corrupted_cache_entry_is_fetched_again_and_repaired() {
-    let (mut setup, digest, app) = registry_with_release();
+    let (mut setup, digest, app, cache, first) = generated_once();
     let host = setup.host();
-    let cache = support::temp_dir();
-    let first = cached_generate(app.path(), &host, cache.path()).run();
-    first.assert_success();
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cached_blob(cache.path(), &digest)).unwrap())
@@ -206,11 +218,8 @@ fn forget_renderings(cache: &std::path::Path) {
 
 #[test]
 fn a_corrupted_rendered_entry_is_rendered_again_from_verified_blobs_and_repaired() {
-    let (mut setup, _digest, app) = registry_with_release();
+    let (mut setup, _digest, app, cache, first) = generated_once();
     let host = setup.host();
-    let cache = support::temp_dir();
-    let first = cached_generate(app.path(), &host, cache.path()).run();
-    first.assert_success();
     let entries: Vec<_> = std::fs::read_dir(cache.path().join("rendered"))
         .expect("a rendered entry after the first run")
         .map(|e| e.expect("entry").path())
@@ -236,9 +245,7 @@ fn a_corrupted_rendered_entry_is_rendered_again_from_verified_blobs_and_repaired
 
 #[test]
 fn a_cached_generate_makes_no_http_requests() {
-    let image = image();
-    let server = FakeServer::start(|req| image.serve(req));
-    let app = app_dir(&server.host(), &image.digest);
+    let (image, server, app) = fake_registry();
     let cache = support::temp_dir();
     let first = cached_generate(app.path(), &server.host(), cache.path()).run();
     first.assert_success();
@@ -264,9 +271,7 @@ fn a_cached_generate_makes_no_http_requests() {
 
 #[test]
 fn a_cache_that_cannot_be_written_costs_speed_not_correctness() {
-    let image = image();
-    let server = FakeServer::start(|req| image.serve(req));
-    let app = app_dir(&server.host(), &image.digest);
+    let (image, server, app) = fake_registry();
     // A regular file where the cache directory should be: nothing can be created under it.
     let scratch = support::temp_dir();
     let not_a_dir = scratch.path().join("cache");

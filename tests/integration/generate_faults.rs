@@ -103,12 +103,7 @@ fn make_image() -> Image {
     Cmd::releasectl()
         .arg("--registry")
         .arg(format!("oci:{}", root.path().display()))
-        .args(setup::create_args(
-            REPOSITORY,
-            PROJECT,
-            COMMIT_A,
-            &setup::fixture_manifests(),
-        ))
+        .args(setup::fixture_create_args())
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .run()
         .assert_success();
@@ -193,6 +188,43 @@ fn with_env_credentials(cmd: Cmd, host: &str) -> Cmd {
 }
 
 /// The password in every form a careless client could print it.
+/// `generate` (with the credentials in the environment) in a fresh app dir whose pointer names
+/// `digest` at `server`; keep the dir as long as the command runs.
+fn generate_from(server: &FakeServer, digest: &str) -> (tempfile::TempDir, Cmd) {
+    let host = server.host();
+    let app = app_dir(&host, digest);
+    let cmd = with_env_credentials(generate(app.path(), &host), &host);
+    (app, cmd)
+}
+
+/// Serves `action` once for the resources blob, then the blob: `generate` must retry once and
+/// succeed.
+fn succeeds_on_the_second_try(image: &Image, action: Action) {
+    let server = fault_on(image.resources_path(), 1, action);
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.run();
+    assert_generated(&out);
+    assert_eq!(
+        server.requests_to(&image.resources_path()).len(),
+        2,
+        "{out}"
+    );
+}
+
+/// The resources blob, cut off after half of it by closing the connection.
+fn close_mid_blob(image: &Image) -> Action {
+    Action::close_mid_body(
+        image.resources_response(),
+        image.resources_bytes().len() / 2,
+    )
+}
+
+/// The resources blob, stalled for a minute after half of it.
+fn stall_mid_blob(image: &Image) -> Action {
+    let half = image.resources_bytes().len() / 2;
+    Action::stall_mid_body(image.resources_response(), half, Duration::from_secs(60))
+}
+
 fn assert_no_secret(out: &Output) {
     out.assert_no_leak(CANARY);
     out.assert_no_leak(&support::base64(format!("{USER}:{CANARY}").as_bytes()));
@@ -322,8 +354,8 @@ fn too_many_requests_is_retried_after_the_retry_after_delay() {
         times.push(Instant::now());
         (times.len() == 1).then(|| Action::too_many_requests(1))
     });
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host()).run();
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.run();
     assert_generated(&out);
     let times = times.lock().unwrap();
     assert_eq!(times.len(), 2, "one 429, then one successful try\n{out}");
@@ -337,25 +369,15 @@ fn too_many_requests_is_retried_after_the_retry_after_delay() {
 #[test]
 fn a_server_error_then_success_is_retried_and_succeeds() {
     let image = image();
-    let server = fault_on(image.resources_path(), 1, Action::status(500));
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host()).run();
-    assert_generated(&out);
-    assert_eq!(
-        server.requests_to(&image.resources_path()).len(),
-        2,
-        "{out}"
-    );
+    succeeds_on_the_second_try(image, Action::status(500));
 }
 
 #[test]
 fn a_server_error_forever_gives_up_after_bounded_attempts_with_exit_5() {
     let image = image();
     let server = fault_on(image.manifest_path(), usize::MAX, Action::status(500));
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host())
-        .env("RELEASECTL_TIMEOUT", "30s")
-        .run();
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.env("RELEASECTL_TIMEOUT", "30s").run();
     assert_clean_failure(&out, 5, &[IMAGE_PATH, "500"]);
     let attempts = server.requests_to(&image.manifest_path()).len();
     assert!(
@@ -371,14 +393,9 @@ fn a_server_error_forever_gives_up_after_bounded_attempts_with_exit_5() {
 #[test]
 fn a_body_stalled_past_the_deadline_fails_within_the_deadline() {
     let image = image();
-    let half = image.resources_bytes().len() / 2;
-    let server = fault_on(
-        image.resources_path(),
-        usize::MAX,
-        Action::stall_mid_body(image.resources_response(), half, Duration::from_secs(60)),
-    );
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host())
+    let server = fault_on(image.resources_path(), usize::MAX, stall_mid_blob(image));
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd
         .env("RELEASECTL_TIMEOUT", "3s")
         .timeout(Duration::from_secs(30))
         .run();
@@ -397,33 +414,15 @@ fn a_body_stalled_past_the_deadline_fails_within_the_deadline() {
 #[test]
 fn a_connection_reset_mid_blob_then_success_is_retried_and_succeeds() {
     let image = image();
-    let half = image.resources_bytes().len() / 2;
-    let server = fault_on(
-        image.resources_path(),
-        1,
-        Action::close_mid_body(image.resources_response(), half),
-    );
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host()).run();
-    assert_generated(&out);
-    assert_eq!(
-        server.requests_to(&image.resources_path()).len(),
-        2,
-        "{out}"
-    );
+    succeeds_on_the_second_try(image, close_mid_blob(image));
 }
 
 #[test]
 fn a_connection_reset_mid_blob_forever_fails_with_exit_5() {
     let image = image();
-    let half = image.resources_bytes().len() / 2;
-    let server = fault_on(
-        image.resources_path(),
-        usize::MAX,
-        Action::close_mid_body(image.resources_response(), half),
-    );
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host()).run();
+    let server = fault_on(image.resources_path(), usize::MAX, close_mid_blob(image));
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.run();
     assert_clean_failure(&out, 5, &[IMAGE_PATH, "resources"]);
     let attempts = server.requests_to(&image.resources_path()).len();
     assert!((2..=6).contains(&attempts), "{attempts} attempts\n{out}");
@@ -502,8 +501,8 @@ fn bearer_registry() -> (FakeServer, FakeServer) {
 fn a_bearer_token_challenge_is_answered_and_the_token_is_used() {
     let image = image();
     let (server, tokens) = bearer_registry();
-    let app = app_dir(&server.host(), &image.digest);
-    let out = with_env_credentials(generate(app.path(), &server.host()), &server.host()).run();
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.run();
     assert_generated(&out);
     out.assert_no_leak(TOKEN);
     let asked = tokens.requests_to("/token");
@@ -530,16 +529,11 @@ fn a_bearer_token_challenge_is_answered_and_the_token_is_used() {
 #[test]
 fn the_password_never_appears_in_output_even_with_debug_logging() {
     let image = image();
-    let half = image.resources_bytes().len() / 2;
     let servers = [
         FakeServer::start(|_| Action::unauthorized("Basic realm=\"registry\"")),
         FakeServer::start(|_| Action::status(404)),
         fault_on(image.manifest_path(), usize::MAX, Action::status(503)),
-        fault_on(
-            image.resources_path(),
-            usize::MAX,
-            Action::close_mid_body(image.resources_response(), half),
-        ),
+        fault_on(image.resources_path(), usize::MAX, close_mid_blob(image)),
     ];
     let (bearer, _tokens) = bearer_registry();
     for server in servers.iter().chain([&bearer]) {
@@ -606,17 +600,9 @@ fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::E
 #[test]
 fn sigterm_mid_download_ends_promptly_with_empty_stdout_and_one_line() {
     let image = image();
-    let half = image.resources_bytes().len() / 2;
-    let server = fault_on(
-        image.resources_path(),
-        usize::MAX,
-        Action::stall_mid_body(image.resources_response(), half, Duration::from_secs(60)),
-    );
-    let app = app_dir(&server.host(), &image.digest);
-    let mut child = spawn(&with_env_credentials(
-        generate(app.path(), &server.host()),
-        &server.host(),
-    ));
+    let server = fault_on(image.resources_path(), usize::MAX, stall_mid_blob(image));
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let mut child = spawn(&cmd);
     let stdout = read_in_background(child.stdout.take().expect("stdout"));
     let stderr = read_in_background(child.stderr.take().expect("stderr"));
 

@@ -7,9 +7,10 @@
 
 use serde_json::Value;
 
-use crate::register::{Env, REGISTER, commit, numbers_and_commits};
+use crate::register::{REGISTER, commit, numbers_and_commits};
 use crate::support::git::BareRepo;
 use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
+use crate::support::world::World;
 
 /// The aliases of a `release get -o json` / `create -o json` document.
 fn aliases(doc: &Value) -> Vec<String> {
@@ -23,7 +24,14 @@ fn aliases(doc: &Value) -> Vec<String> {
 
 /// `release get` resolves `id` to release `number`.
 #[track_caller]
-fn assert_resolves(env: &Env, gitops: &str, project: &str, id: &str, number: u64) {
+/// An empty world and a remote with one commit, reached by its `file://` URL.
+fn file_remote() -> (World, BareRepo, String) {
+    let repo = BareRepo::with_initial_commit();
+    let url = repo.file_url();
+    (World::empty(), repo, url)
+}
+
+fn assert_resolves(env: &World, gitops: &str, project: &str, id: &str, number: u64) {
     let out = env.get(gitops, project, id);
     out.assert_success();
     let doc = stdout_json(&out);
@@ -33,14 +41,14 @@ fn assert_resolves(env: &Env, gitops: &str, project: &str, id: &str, number: u64
 /// A register with: 1 = tag v1.0.0 + main-1; 2 = tag "1" (an alias that looks like a
 /// number); 3 and 4 share the prefix `abcdef1`; 5 has a unique prefix.
 struct Resolution {
-    env: Env,
+    env: World,
     repo: BareRepo,
     c: [String; 5],
 }
 
 impl Resolution {
     fn new() -> Self {
-        let env = Env::new();
+        let env = World::empty();
         let repo = BareRepo::with_initial_commit();
         let c = [
             commit("resolution-1"),
@@ -51,7 +59,7 @@ impl Resolution {
         ];
         let url = repo.file_url();
         let cache = env.cache("writer");
-        env.create(
+        env.register_via(
             &url,
             &cache,
             &c[0],
@@ -62,14 +70,14 @@ impl Resolution {
                 "auth-service/v1.0.0",
             ],
         );
-        env.create(
+        env.register_via(
             &url,
             &cache,
             &c[1],
             &["--tag-strategy", "tag-all", "--source-tag", "1"],
         );
         for x in &c[2..] {
-            env.create(&url, &cache, x, &[]);
+            env.register_via(&url, &cache, x, &[]);
         }
         Self { env, repo, c }
     }
@@ -165,12 +173,10 @@ fn release_list_prints_every_release_as_json_and_as_a_table() {
 
 #[test]
 fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories() {
-    let env = Env::new();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let cache = env.cache("writer");
     let c = commit("project-names");
-    env.create(&url, &cache, &c, &[]);
+    env.register_via(&url, &cache, &c, &[]);
     assert_resolves(&env, &url, PROJECT, "1", 1);
     assert_resolves(&env, &url, &format!("{REPOSITORY}/{PROJECT}"), "1", 1);
 
@@ -203,16 +209,14 @@ fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories()
 
 #[test]
 fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
-    let env = Env::new();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let c = commit("idempotent");
-    let first = env.create(&url, &env.cache("a"), &c, &["--source-branch", "main"]);
+    let first = env.register_via(&url, &env.cache("a"), &c, &["--source-branch", "main"]);
     let tip = repo.main_sha();
     let register = repo.show_required(REGISTER);
     // A second run, from another machine's (empty) cache and from the warm one.
     for cache in ["b", "a"] {
-        let again = env.create(&url, &env.cache(cache), &c, &["--source-branch", "main"]);
+        let again = env.register_via(&url, &env.cache(cache), &c, &["--source-branch", "main"]);
         assert_eq!(again["digest"], first["digest"], "same digest\n{again}");
         assert_eq!(again["number"], 1, "{again}");
         assert_eq!(
@@ -226,7 +230,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
     assert_eq!(numbers_and_commits(&list), vec![(1, c.clone())], "{list}");
 
     // A later tag of the same commit adds an alias and a trigger, in a new commit.
-    let tagged = env.create(
+    let tagged = env.register_via(
         &url,
         &env.cache("a"),
         &c,
@@ -260,7 +264,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
 
     // And the same tag again changes nothing.
     let tip = repo.main_sha();
-    env.create(
+    env.register_via(
         &url,
         &env.cache("a"),
         &c,
@@ -271,9 +275,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
 
 #[test]
 fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
-    let env = Env::new();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, repo, url) = file_remote();
     let cache = env.cache("writer");
     let cases: [(&str, &[&str], &[&str]); 5] = [
         (
@@ -301,7 +303,7 @@ fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
     ];
     for (seed, flags, expected) in cases {
         let c = commit(seed);
-        let created = env.create(&url, &cache, &c, flags);
+        let created = env.register_via(&url, &cache, &c, flags);
         assert_eq!(aliases(&created), expected, "{seed}: {created}");
         let out = env.get(&url, PROJECT, &c);
         out.assert_success();
@@ -348,31 +350,16 @@ fn monorepo_strategy_takes_only_project_tags_and_tag_all_takes_every_tag() {
 
 #[test]
 fn branch_aliases_are_branch_dash_number_with_slashes_made_dashes() {
-    let env = Env::new();
-    let repo = BareRepo::with_initial_commit();
-    let url = repo.file_url();
+    let (env, _repo, url) = file_remote();
     let cache = env.cache("writer");
-    let a = env.create(
-        &url,
-        &cache,
-        &commit("branch-1"),
-        &["--source-branch", "main"],
-    );
-    assert_eq!(aliases(&a), ["main-1"], "{a}");
-    let b = env.create(
-        &url,
-        &cache,
-        &commit("branch-2"),
-        &["--source-branch", "release/2.x"],
-    );
-    assert_eq!(aliases(&b), ["release-2.x-2"], "{b}");
-    let c = env.create(
-        &url,
-        &cache,
-        &commit("branch-3"),
-        &["--source-branch", "feature/a/b"],
-    );
-    assert_eq!(aliases(&c), ["feature-a-b-3"], "{c}");
+    for (seed, branch, alias) in [
+        ("branch-1", "main", "main-1"),
+        ("branch-2", "release/2.x", "release-2.x-2"),
+        ("branch-3", "feature/a/b", "feature-a-b-3"),
+    ] {
+        let created = env.register_via(&url, &cache, &commit(seed), &["--source-branch", branch]);
+        assert_eq!(aliases(&created), [alias], "{created}");
+    }
     assert_resolves(&env, &url, PROJECT, "release-2.x-2", 2);
     assert_resolves(&env, &url, PROJECT, "feature-a-b-3", 3);
     assert_eq!(env.image_number(&commit("branch-3")), 3);

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::support::setup::{
     COMMIT_A, Creds, EPOCH, EPOCH_RFC3339, IMAGE_PATH, PROJECT, REPOSITORY, REVISION, Setup,
-    create_args, fixture_manifests, stdout_json,
+    fixture_create_args, fixture_manifests, stdout_json,
 };
 use crate::support::{self, Cmd, Mode};
 
@@ -42,12 +42,7 @@ fn round_trip(setup: &Setup) {
     );
 
     // inspect, JSON: the same facts for scripts.
-    let out = setup
-        .releasectl()
-        .args(["inspect", "-o", "json", tagged])
-        .run();
-    out.assert_success();
-    let doc = stdout_json(&out);
+    let (out, doc) = setup.inspect_json(tagged);
     assert_eq!(doc["digest"], created.digest.as_str(), "{out}");
     assert_eq!(doc["verified"], true, "{out}");
     assert_eq!(doc["manifest"]["digest"], created.digest.as_str(), "{out}");
@@ -128,12 +123,7 @@ fn round_trip(setup: &Setup) {
     let out = setup.releasectl().args(["copy", &in_layout, &copies]).run();
     out.assert_success()
         .assert_stdout_contains(&format!("{copies}@{}", created.digest));
-    let out = setup
-        .releasectl()
-        .args(["inspect", "-o", "json", &copies])
-        .run();
-    out.assert_success();
-    let doc = stdout_json(&out);
+    let (out, doc) = setup.inspect_json(&copies);
     assert_eq!(doc["digest"], created.digest.as_str(), "{out}");
     assert_eq!(doc["metadata"]["release"]["commit"], COMMIT_A, "{out}");
 }
@@ -151,32 +141,28 @@ fn release_round_trips_through_a_basic_auth_registry_with_credentials_from_auths
     ));
 }
 
-#[test]
-fn release_round_trips_through_a_basic_auth_registry_with_a_cred_helper() {
-    let setup = Setup::start_with(Mode::basic("alice", "s3cret"), Creds::Helper);
+/// [`round_trip`] through a basic-auth registry whose credentials come from the docker
+/// config's `creds` program (`name`), asserting that it was asked for the host.
+fn round_trip_asking(creds: Creds, name: &str) {
+    let setup = Setup::start_with(Mode::basic("alice", "s3cret"), creds);
     round_trip(&setup);
     let calls = setup.docker.helper_calls();
+    let expected = format!("{name} get {}", setup.host());
     assert!(
-        calls
-            .iter()
-            .any(|c| c == &format!("testhelper get {}", setup.host())),
-        "the helper was never asked for {}: {calls:?}",
+        calls.contains(&expected),
+        "{name} was never asked for {}: {calls:?}",
         setup.host()
     );
 }
 
 #[test]
+fn release_round_trips_through_a_basic_auth_registry_with_a_cred_helper() {
+    round_trip_asking(Creds::Helper, "testhelper");
+}
+
+#[test]
 fn release_round_trips_through_a_basic_auth_registry_with_a_creds_store() {
-    let setup = Setup::start_with(Mode::basic("alice", "s3cret"), Creds::Store);
-    round_trip(&setup);
-    let calls = setup.docker.helper_calls();
-    assert!(
-        calls
-            .iter()
-            .any(|c| c == &format!("teststore get {}", setup.host())),
-        "the store was never asked for {}: {calls:?}",
-        setup.host()
-    );
+    round_trip_asking(Creds::Store, "teststore");
 }
 
 #[test]
@@ -194,12 +180,7 @@ fn create_in_layout(root: &std::path::Path, epoch: &str) -> String {
     let out = Cmd::releasectl()
         .arg("--registry")
         .arg(format!("oci:{}", root.display()))
-        .args(create_args(
-            REPOSITORY,
-            PROJECT,
-            COMMIT_A,
-            &fixture_manifests(),
-        ))
+        .args(fixture_create_args())
         .env("SOURCE_DATE_EPOCH", epoch)
         .run();
     out.assert_success();

@@ -49,20 +49,22 @@ fn patch_sidecar(patch: &Value) -> &Value {
     )
 }
 
-fn mount_at<'a>(sidecar: &'a Value, path: &str) -> &'a Value {
-    sidecar["volumeMounts"]
+/// The entries of the list `key` of `object`.
+fn entries<'a>(object: &'a Value, key: &str) -> std::slice::Iter<'a, Value> {
+    object[key]
         .as_array()
-        .expect("volumeMounts")
+        .unwrap_or_else(|| panic!("no list {key} in {object}"))
         .iter()
+}
+
+fn mount_at<'a>(sidecar: &'a Value, path: &str) -> &'a Value {
+    entries(sidecar, "volumeMounts")
         .find(|m| m["mountPath"] == path)
         .unwrap_or_else(|| panic!("no mount at {path}"))
 }
 
 fn mount_paths(sidecar: &Value) -> Vec<String> {
-    let mut paths: Vec<String> = sidecar["volumeMounts"]
-        .as_array()
-        .expect("volumeMounts")
-        .iter()
+    let mut paths: Vec<String> = entries(sidecar, "volumeMounts")
         .map(|m| m["mountPath"].as_str().expect("mountPath").to_owned())
         .collect();
     paths.sort();
@@ -70,10 +72,7 @@ fn mount_paths(sidecar: &Value) -> Vec<String> {
 }
 
 fn env_value<'a>(sidecar: &'a Value, name: &str) -> &'a str {
-    sidecar["env"]
-        .as_array()
-        .expect("env")
-        .iter()
+    entries(sidecar, "env")
         .find(|e| e["name"] == name)
         .and_then(|e| e["value"].as_str())
         .unwrap_or_else(|| panic!("no env {name} with a value"))

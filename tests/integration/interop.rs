@@ -98,12 +98,7 @@ fn release_built_with_the_oras_python_sdk_is_inspected_and_verified() {
         .assert_stdout_contains(&format!("shop/platform/web @ {COMMIT_B}"))
         .assert_stdout_contains("Deployment")
         .assert_stdout_contains("Namespace");
-    let out = setup
-        .releasectl()
-        .args(["inspect", "-o", "json", &image])
-        .run();
-    out.assert_success();
-    let doc = stdout_json(&out);
+    let (out, doc) = setup.inspect_json(&image);
     assert_eq!(doc["digest"], digest.as_str(), "{out}");
     assert_eq!(doc["verified"], true, "{out}");
     assert_eq!(

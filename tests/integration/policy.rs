@@ -6,11 +6,14 @@
 //! nothing (see [`assert_refused`]: `main` does not move, neither the remote nor the product's
 //! clone gains an object). `RELEASECTL_NOW` sets the clock for windows, soak and expiry.
 
-use crate::support;
+use serde_json::Value;
+
 use crate::support::setup::{PROJECT, stdout_json as json};
 use crate::support::world::{
-    ACTOR, Release, World, assert_refused, assert_refused_at, decision, policy_one, sha,
+    ACTOR, Release, World, assert_refused, assert_refused_at, assert_refused_each, decision,
+    policy_one, sha,
 };
+use crate::support::{self, Output};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -78,41 +81,69 @@ fn deploy_prod(release: &Release) -> Vec<String> {
     ]
 }
 
+/// `deploy prod auth-service 1 --override RULE --reason REASON`.
+fn override_prod<'a>(rule: &'a str, reason: &'a str) -> [&'a str; 8] {
+    [
+        "deploy",
+        "prod",
+        PROJECT,
+        "1",
+        "--override",
+        rule,
+        "--reason",
+        reason,
+    ]
+}
+
+/// Asserts that deploying `release` to prod is refused with messages that say `needles`.
+#[track_caller]
+fn refused_in_prod(world: &World, release: &Release, needles: &[&str]) -> Output {
+    assert_refused(world, &args(&deploy_prod(release)), needles)
+}
+
+/// Deploys `release` to prod, asserting success and that prod then runs it.
+#[track_caller]
+fn deployed_to_prod(world: &World, release: &Release) {
+    world.ok(&args(&deploy_prod(release)));
+    assert_eq!(world.running("prod", PROJECT), Some(release.commit.clone()));
+}
+
+/// A world whose prod has the promotion policy `{body}` (see [`policy_one`]), with a release
+/// from `main` at `sha(seed)`.
+fn prod_with(body: &str, seed: &str) -> (World, Release) {
+    let world = World::new(&policy_one(body));
+    let release = world.main_release(seed);
+    (world, release)
+}
+
+/// The `-o json` report of `deploy --dry-run prod auth-service 1`.
+fn dry_run_prod(world: &World) -> Value {
+    json(&world.ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]))
+}
+
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
 #[test]
 fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release() {
-    let world = World::new(&policy_one("allowed_triggers: [tag, manual]"));
-    let pushed = world.main_release("pushed");
-    assert_refused(
+    let (world, pushed) = prod_with("allowed_triggers: [tag, manual]", "pushed");
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&pushed)),
+        &pushed,
         &[
             "allowed_triggers: required one of tag, manual, actual branch_push",
             "company/monorepo/auth-service in prod",
         ],
     );
-    let tagged = world.create(
-        PROJECT,
-        &sha("tagged"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.2.3",
-        ],
-    );
-    world.run(&args(&deploy_prod(&tagged))).assert_success();
-    assert_eq!(world.running("prod", PROJECT), Some(tagged.commit.clone()));
+    let tagged = world.tagged(&sha("tagged"), "v1.2.3");
+    deployed_to_prod(&world, &tagged);
     let manual = world.create(
         PROJECT,
         &sha("manual"),
         &["--trigger", "manual", "--source-branch", "main"],
     );
-    world.run(&args(&deploy_prod(&manual))).assert_success();
-    assert_eq!(world.running("prod", PROJECT), Some(manual.commit));
+    deployed_to_prod(&world, &manual);
 }
 
 #[test]
@@ -132,41 +163,32 @@ fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
             "auth-service/v2.0.0",
         ],
     );
-    world.run(&args(&deploy_prod(&r))).assert_success();
-    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+    deployed_to_prod(&world, &r);
 }
 
 #[test]
 fn allowed_branches_are_anchored_globs() {
     let world = World::new(&policy_one("allowed_branches: [main, \"release/*\"]"));
-    for (i, branch) in ["main2", "feature/main", "xmain", "release", "xrelease/1.2"]
-        .iter()
-        .enumerate()
-    {
+    // Refused ones first, then admitted ones (each deploy replaces the one before).
+    let refused = ["main2", "feature/main", "xmain", "release", "xrelease/1.2"];
+    let admitted = ["main", "release/1.2", "release/2026-11"];
+    for (i, branch) in refused.iter().chain(&admitted).enumerate() {
         let r = world.create(
             PROJECT,
-            &sha(&format!("refused-{i}")),
+            &sha(&format!("branch-{i}")),
             &["--source-branch", branch],
         );
-        assert_refused(
-            &world,
-            &args(&deploy_prod(&r)),
-            &[&format!(
-                "allowed_branches: required a branch matching main, release/*, actual {branch}"
-            )],
-        );
-    }
-    for (i, branch) in ["main", "release/1.2", "release/2026-11"]
-        .iter()
-        .enumerate()
-    {
-        let r = world.create(
-            PROJECT,
-            &sha(&format!("admitted-{i}")),
-            &["--source-branch", branch],
-        );
-        world.run(&args(&deploy_prod(&r))).assert_success();
-        assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+        if admitted.contains(branch) {
+            deployed_to_prod(&world, &r);
+        } else {
+            refused_in_prod(
+                &world,
+                &r,
+                &[&format!(
+                    "allowed_branches: required a branch matching main, release/*, actual {branch}"
+                )],
+            );
+        }
     }
 }
 
@@ -174,9 +196,9 @@ fn allowed_branches_are_anchored_globs() {
 fn a_release_without_a_branch_fails_allowed_branches() {
     let world = World::new(&policy_one("allowed_branches: [\"*\"]"));
     let r = world.create(PROJECT, &sha("no-branch"), &["--trigger", "manual"]);
-    assert_refused(
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&r)),
+        &r,
         &["allowed_branches: required a branch matching *, actual no branch"],
     );
 }
@@ -189,9 +211,7 @@ fn auto_deploy_writes_only_the_environments_that_have_it() {
          prod:\n    promotion_policy: {auto_deploy: false}\n",
     );
     let r = world.main_release("auto");
-    world
-        .run(&["deploy", "--auto", PROJECT, "1"])
-        .assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, "1"]);
     assert_eq!(world.running("dev", PROJECT), Some(r.commit.clone()));
     assert_eq!(world.running("qa", PROJECT), Some(r.commit.clone()));
     assert_eq!(world.running("prod", PROJECT), None);
@@ -202,9 +222,7 @@ fn auto_deploy_writes_only_the_environments_that_have_it() {
     );
     // A feature-branch release goes where auto_deploy admits it: dev, not qa.
     let feature = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
-    world
-        .run(&["deploy", "--auto", PROJECT, &feature.number.to_string()])
-        .assert_success();
+    world.ok(&["deploy", "--auto", PROJECT, &feature.number.to_string()]);
     assert_eq!(world.running("dev", PROJECT), Some(feature.commit));
     assert_eq!(world.running("qa", PROJECT), Some(r.commit));
 }
@@ -228,86 +246,67 @@ fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
     );
     let r = world.create(PROJECT, &sha("feature"), &["--source-branch", "feature/x"]);
     let head = world.remote.head();
-    let out = world.run(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
-    out.assert_success()
-        .assert_stdout_contains("no environment admits the release");
+    let out = world.ok(&["deploy", "--auto", PROJECT, &r.number.to_string()]);
+    out.assert_stdout_contains("no environment admits the release");
     assert_eq!(world.remote.head(), head);
 }
 
 #[test]
 fn requires_admits_a_release_running_or_having_run_in_the_required_environment() {
-    let world = World::new(&policy_one("requires: [dev]"));
-    let one = world.main_release("one");
-    assert_refused(
+    let (world, one) = prod_with("requires: [dev]", "one");
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&one)),
+        &one,
         &["requires: required running (or having run) in dev, actual never deployed to dev"],
     );
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    let plan = json(
-        &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
-            .clone(),
-    );
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    let plan = dry_run_prod(&world);
     assert_eq!(decision(&plan, "requires")["actual"], "running in dev");
     assert_eq!(decision(&plan, "requires")["pass"], true);
     // Release 2 replaces it in dev: release 1 ran there, which is enough.
     world.main_release("two");
-    world.run(&["deploy", "dev", PROJECT, "2"]).assert_success();
-    let plan = json(
-        &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
-            .clone(),
-    );
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
+    let plan = dry_run_prod(&world);
     assert_eq!(decision(&plan, "requires")["actual"], "ran in dev");
-    world
-        .run(&["deploy", "prod", PROJECT, "1"])
-        .assert_success();
+    world.ok(&["deploy", "prod", PROJECT, "1"]);
     assert_eq!(world.running("prod", PROJECT), Some(one.commit));
+}
+
+/// A world whose prod requires dev and a 30m soak, with release 1 deployed to dev at 10:00.
+fn soaking() -> (World, Release) {
+    let (world, r) = prod_with("requires: [dev], soak: 30m", "soak");
+    world.ok_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"]);
+    (world, r)
 }
 
 #[test]
 fn soak_counts_from_when_the_release_reached_the_required_environment() {
-    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
-    let r = world.main_release("soak");
-    world
-        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
-        .assert_success();
-    assert_refused_at(
+    let (world, r) = soaking();
+    assert_refused_each(
         &world,
-        "2026-11-23T10:10:00Z",
         &args(&deploy_prod(&r)),
-        &["soak: required 30m in dev, actual 10m in dev"],
+        &[
+            (
+                "2026-11-23T10:10:00Z",
+                "soak: required 30m in dev, actual 10m in dev",
+            ),
+            (
+                "2026-11-23T10:29:59Z",
+                "soak: required 30m in dev, actual 29m59s in dev",
+            ),
+        ],
     );
-    assert_refused_at(
-        &world,
-        "2026-11-23T10:29:59Z",
-        &args(&deploy_prod(&r)),
-        &["soak: required 30m in dev, actual 29m59s in dev"],
-    );
-    world
-        .run_at("2026-11-23T10:30:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
+    world.ok_at("2026-11-23T10:30:00Z", &args(&deploy_prod(&r)));
     assert_eq!(world.running("prod", PROJECT), Some(r.commit));
 }
 
 #[test]
 fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
-    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
-    let r = world.main_release("soak");
-    world
-        .run_at("2026-11-23T10:00:00Z", &["deploy", "dev", PROJECT, "1"])
-        .assert_success();
+    let (world, r) = soaking();
     // Another project's deploy to dev 20 minutes later does not restart this one's soak.
     world.create("billing", &sha("billing"), &["--source-branch", "main"]);
-    world
-        .run_at("2026-11-23T10:20:00Z", &["deploy", "dev", "billing", "1"])
-        .assert_success();
-    world
-        .run_at("2026-11-23T10:31:00Z", &args(&deploy_prod(&r)))
-        .assert_success();
+    world.ok_at("2026-11-23T10:20:00Z", &["deploy", "dev", "billing", "1"]);
+    world.ok_at("2026-11-23T10:31:00Z", &args(&deploy_prod(&r)));
 }
 
 const BERLIN: &str = "[{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]";
@@ -362,33 +361,20 @@ const VALID_UNTIL: &str = "2026-11-24T08:00:00Z";
 fn two_valid_approvals_by_listed_approvers_admit_the_release() {
     let world = World::new(&policy_one(APPROVAL_POLICY));
     let r = world.main_release("approved");
-    assert_refused(
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&r)),
+        &r,
         &[
             "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 0 valid (none)",
         ],
     );
-    world.hand_approve(
-        "prod",
-        &r,
-        &[
-            ("alice@company.com", "prod", &r.digest, VALID_UNTIL),
-            ("bob@company.com", "prod", &r.digest, VALID_UNTIL),
-        ],
-    );
-    let plan = json(
-        &world
-            .run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"])
-            .assert_success()
-            .clone(),
-    );
+    world.hand_approve_both("prod", &r, VALID_UNTIL);
+    let plan = dry_run_prod(&world);
     assert_eq!(
         decision(&plan, "approvals")["actual"],
         "2 valid (alice@company.com, bob@company.com)"
     );
-    world.run(&args(&deploy_prod(&r))).assert_success();
-    assert_eq!(world.running("prod", PROJECT), Some(r.commit));
+    deployed_to_prod(&world, &r);
 }
 
 #[test]
@@ -430,11 +416,7 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
     ];
     for (what, second, named) in cases {
         world.hand_approve("prod", &r, &[alice, second]);
-        let out = assert_refused(
-            &world,
-            &args(&deploy_prod(&r)),
-            &["actual 1 valid (alice@company.com)", &named],
-        );
+        let out = refused_in_prod(&world, &r, &["actual 1 valid (alice@company.com)", &named]);
         assert!(
             out.stderr_str()
                 .contains("approvals: required 2 distinct approvals"),
@@ -443,9 +425,9 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
     }
     // Below quorum: one valid approval alone.
     world.hand_approve("prod", &r, &[alice]);
-    assert_refused(
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&r)),
+        &r,
         &[
             "approvals: required 2 distinct approvals by alice@company.com, bob@company.com, actual 1 valid (alice@company.com)",
         ],
@@ -456,10 +438,10 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
 fn an_approval_does_not_outlive_the_policy_ttl() {
     // Approved 2026-11-20 08:00 with a hand-written expiry a month later; the policy's ttl is
     // 24h, so on 2026-11-23 it no longer counts (DESIGN.md §8: expiry is the policy `ttl`).
-    let world = World::new(&policy_one(
+    let (world, r) = prod_with(
         "requires_approval: true, approvals: {min: 1, ttl: 24h, approvers: [alice@company.com]}",
-    ));
-    let r = world.main_release("ttl");
+        "ttl",
+    );
     let yaml = format!(
         "apiVersion: releasectl.dev/v1alpha1\nkind: ReleaseApprovals\nenvironment: prod\n\
          repository: company/monorepo\nproject: {PROJECT}\ncommit: {}\napprovals:\n\
@@ -478,9 +460,9 @@ fn an_approval_does_not_outlive_the_policy_ttl() {
         )],
         "Approve by hand",
     );
-    assert_refused(
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&r)),
+        &r,
         &[
             "approvals: required 1 distinct approvals",
             "alice@company.com",
@@ -508,26 +490,13 @@ fn a_held_environment_refuses_every_deploy_with_its_reason() {
          prod:\n    hold: \"change freeze INC-42\"\n    promotion_policy: {}\n",
     );
     let r = world.main_release("held");
-    assert_refused(
+    refused_in_prod(
         &world,
-        &args(&deploy_prod(&r)),
+        &r,
         &["environment prod is on hold: change freeze INC-42"],
     );
     // An override of the rules does not lift a hold.
-    assert_refused(
-        &world,
-        &[
-            "deploy",
-            "prod",
-            PROJECT,
-            "1",
-            "--override",
-            "windows",
-            "--reason",
-            "urgent",
-        ],
-        &["on hold"],
-    );
+    assert_refused(&world, &override_prod("windows", "urgent"), &["on hold"]);
     // Lifting the hold in the policy lets it through.
     world.set_policy(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  prod:\n    hold: false\n",
@@ -539,11 +508,7 @@ fn a_held_environment_refuses_every_deploy_with_its_reason() {
 fn hold_true_is_a_hold_too() {
     let world = World::new("environments:\n  prod:\n    hold: true\n");
     let r = world.main_release("held");
-    assert_refused(
-        &world,
-        &args(&deploy_prod(&r)),
-        &["environment prod is on hold"],
-    );
+    refused_in_prod(&world, &r, &["environment prod is on hold"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,26 +516,11 @@ fn hold_true_is_a_hold_too() {
 
 #[test]
 fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() {
-    let world = World::new(&policy_one("requires: [dev], soak: 30m"));
-    let r = world.main_release("hotfix");
-    world.run(&["deploy", "dev", PROJECT, "1"]).assert_success();
-    assert_refused(
-        &world,
-        &args(&deploy_prod(&r)),
-        &["soak: required 30m in dev"],
-    );
+    let (world, r) = prod_with("requires: [dev], soak: 30m", "hotfix");
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    refused_in_prod(&world, &r, &["soak: required 30m in dev"]);
     world
-        .run(&[
-            "deploy",
-            "prod",
-            PROJECT,
-            "1",
-            "--override",
-            "soak",
-            "--reason",
-            "hotfix for INC-7",
-        ])
-        .assert_success()
+        .ok(&override_prod("soak", "hotfix for INC-7"))
         .assert_stdout_contains("(overridden)");
     assert_eq!(
         world.remote.last_message(),
@@ -613,16 +563,7 @@ fn an_override_without_a_reason_is_exit_2_and_writes_nothing() {
 fn an_override_of_an_unknown_rule_is_exit_2() {
     let world = World::new(&policy_one("requires: [dev]"));
     world.main_release("unknown-rule");
-    let out = world.run(&[
-        "deploy",
-        "prod",
-        PROJECT,
-        "1",
-        "--override",
-        "everything",
-        "--reason",
-        "yolo",
-    ]);
+    let out = world.run(&override_prod("everything", "yolo"));
     out.assert_exit(2).assert_stderr_contains("everything");
 }
 
@@ -634,16 +575,7 @@ fn an_override_of_one_rule_leaves_the_others_failing() {
     let r = world.main_release("partial");
     let out = assert_refused(
         &world,
-        &[
-            "deploy",
-            "prod",
-            PROJECT,
-            "1",
-            "--override",
-            "windows",
-            "--reason",
-            "night shift",
-        ],
+        &override_prod("windows", "night shift"),
         &["requires: required running (or having run) in dev"],
     );
     assert!(
@@ -684,33 +616,21 @@ fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
 #[test]
 fn a_release_passing_every_rule_together_lands() {
     let world = World::new(EVERYTHING);
-    let r = world.create(
-        PROJECT,
-        &sha("good"),
-        &[
-            "--source-branch",
-            "main",
-            "--source-tag",
-            "auth-service/v1.0.0",
-        ],
+    let r = world.tagged(&sha("good"), "v1.0.0");
+    world.ok_at(
+        "2026-11-23T08:00:00Z",
+        &["deploy", "dev", PROJECT, "v1.0.0"],
     );
-    world
-        .run_at(
-            "2026-11-23T08:00:00Z",
-            &["deploy", "dev", PROJECT, "v1.0.0"],
-        )
-        .assert_success();
     world.hand_approve(
         "prod",
         &r,
         &[("bob@company.com", "prod", &r.digest, VALID_UNTIL)],
     );
     // 09:00 UTC: an hour in dev, 10:00 in Berlin.
-    let out = world.run_at(
+    let out = world.ok_at(
         "2026-11-23T09:00:00Z",
         &["-o", "json", "deploy", "prod", PROJECT, "v1.0.0"],
     );
-    out.assert_success();
     let report = json(&out);
     let rules: Vec<&str> = report["items"][0]["decisions"]
         .as_array()

@@ -12,125 +12,22 @@
 //! each accepted update starting where the previous one ended), a rejected or failed
 //! registration leaves the remote untouched, and no credential reaches the output.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::git::{BareRepo, GitDaemon, GitHttp, Hooks};
 use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
-use crate::support::{self, Cmd, Output};
+use crate::support::world::World;
+use crate::support::{Cmd, Output};
 
-pub const ACTOR: &str = "ci@example.com";
+pub use crate::support::world::CI as ACTOR;
 /// `releases/<repository>/<project>.yaml` of the default project.
 pub const REGISTER: &str = "releases/company/monorepo/auth-service.yaml";
 
 /// A 40-hex commit id derived from `seed` (stable across runs).
 pub fn commit(seed: &str) -> String {
     setup::sha256(seed.as_bytes())["sha256:".len()..][..40].to_owned()
-}
-
-/// An OCI layout registry, a place for cache dirs, and manifests to release.
-pub struct Env {
-    registry: tempfile::TempDir,
-    caches: tempfile::TempDir,
-    manifests: PathBuf,
-}
-
-impl Env {
-    pub fn new() -> Self {
-        Self {
-            registry: support::temp_dir(),
-            caches: support::temp_dir(),
-            manifests: setup::fixture_manifests(),
-        }
-    }
-
-    /// `oci:DIR`.
-    pub fn registry(&self) -> String {
-        format!("oci:{}", self.registry.path().display())
-    }
-
-    /// A cache dir of its own, named `name`.
-    pub fn cache(&self, name: &str) -> PathBuf {
-        let dir = self.caches.path().join(name);
-        std::fs::create_dir_all(&dir).expect("create cache dir");
-        dir
-    }
-
-    /// `releasectl --registry oci:DIR --gitops URL --actor ci@example.com` with a cache dir.
-    pub fn releasectl(&self, gitops: &str, cache: &Path) -> Cmd {
-        Cmd::releasectl()
-            .args(["--registry", &self.registry(), "--gitops", gitops])
-            .args(["--actor", ACTOR])
-            .env("RELEASECTL_CACHE_DIR", cache)
-            .env("SOURCE_DATE_EPOCH", setup::EPOCH)
-    }
-
-    /// `release create -o json` of the default project at `commit`, with `extra` flags.
-    pub fn create_cmd(&self, gitops: &str, cache: &Path, commit: &str, extra: &[&str]) -> Cmd {
-        self.create_cmd_for(gitops, cache, REPOSITORY, PROJECT, commit, extra)
-    }
-
-    pub fn create_cmd_for(
-        &self,
-        gitops: &str,
-        cache: &Path,
-        repository: &str,
-        project: &str,
-        commit: &str,
-        extra: &[&str],
-    ) -> Cmd {
-        self.releasectl(gitops, cache)
-            .args(["-o", "json"])
-            .args(setup::create_args(
-                repository,
-                project,
-                commit,
-                &self.manifests,
-            ))
-            .args(extra)
-    }
-
-    /// Creates and registers; panics unless it succeeds; returns the printed JSON.
-    pub fn create(&self, gitops: &str, cache: &Path, commit: &str, extra: &[&str]) -> Value {
-        let out = self.create_cmd(gitops, cache, commit, extra).run();
-        out.assert_success();
-        let json = stdout_json(&out);
-        assert_eq!(json["registered"], true, "{out}");
-        json
-    }
-
-    /// `release get PROJECT ID -o json`.
-    pub fn get(&self, gitops: &str, project: &str, id: &str) -> Output {
-        self.releasectl(gitops, &self.cache("readers"))
-            .args(["-o", "json", "release", "get", project, id])
-            .run()
-    }
-
-    /// `release list PROJECT -o json`, parsed; panics unless it succeeds.
-    pub fn list(&self, gitops: &str, project: &str) -> Value {
-        let out = self
-            .releasectl(gitops, &self.cache("readers"))
-            .args(["-o", "json", "release", "list", project])
-            .run();
-        out.assert_success();
-        stdout_json(&out)
-    }
-
-    /// The metadata number in the release image of the default project at `commit`,
-    /// as `inspect` reads it from the OCI layout.
-    pub fn image_number(&self, commit: &str) -> Value {
-        let reference = format!(
-            "oci:{}/{REPOSITORY}/{PROJECT}:{commit}",
-            self.registry.path().display()
-        );
-        let out = Cmd::releasectl()
-            .args(["inspect", "-o", "json", &reference])
-            .run();
-        out.assert_success();
-        stdout_json(&out)["metadata"]["release"]["number"].clone()
-    }
 }
 
 /// `(number, commit)` of every release in a `release list -o json`, sorted by number.
@@ -150,11 +47,17 @@ pub fn numbers_and_commits(list: &Value) -> Vec<(u64, String)> {
     v
 }
 
+/// `release create` of the default project at `commit(seed)` through `gitops`, with the cache
+/// dir `cache`.
+fn create_of(env: &World, gitops: &str, cache: &str, seed: &str) -> Cmd {
+    env.create_cmd(gitops, &env.cache(cache), &commit(seed), &[])
+}
+
 /// A successful registration round trip through `gitops`: the register at main holds the
 /// release, and `release get`/`list` read it back.
-fn registers_and_reads_back(repo: &BareRepo, gitops: &str, env: &Env) {
+fn registers_and_reads_back(repo: &BareRepo, gitops: &str, env: &World) {
     let c = commit("remote-round-trip");
-    let created = env.create(
+    let created = env.register_via(
         gitops,
         &env.cache("writer"),
         &c,
@@ -192,7 +95,7 @@ fn registers_and_reads_back(repo: &BareRepo, gitops: &str, env: &Env) {
 #[test]
 fn registers_over_a_file_url() {
     let repo = BareRepo::with_initial_commit();
-    registers_and_reads_back(&repo, &repo.file_url(), &Env::new());
+    registers_and_reads_back(&repo, &repo.file_url(), &World::empty());
     repo.assert_fsck_clean();
     assert_eq!(repo.commit_count(), 2);
 }
@@ -200,7 +103,7 @@ fn registers_over_a_file_url() {
 #[test]
 fn registers_in_an_empty_repository_by_plain_path() {
     let repo = BareRepo::new();
-    registers_and_reads_back(&repo, &repo.path().display().to_string(), &Env::new());
+    registers_and_reads_back(&repo, &repo.path().display().to_string(), &World::empty());
     repo.assert_fsck_clean();
     assert_eq!(repo.commit_count(), 1, "the register commit is the root");
 }
@@ -210,7 +113,7 @@ fn registers_over_git_daemon() {
     let repo = BareRepo::with_initial_commit();
     repo.install_hooks(&Hooks::log());
     let daemon = GitDaemon::start(&repo);
-    registers_and_reads_back(&repo, &daemon.url(), &Env::new());
+    registers_and_reads_back(&repo, &daemon.url(), &World::empty());
     repo.assert_fast_forward_only(1);
     repo.assert_fsck_clean();
 }
@@ -220,7 +123,7 @@ fn registers_over_smart_http_with_credentials_in_the_url() {
     let repo = BareRepo::with_initial_commit();
     repo.install_hooks(&Hooks::log());
     let http = GitHttp::start(&repo, "alice", "url-secret-5fd2");
-    let env = Env::new();
+    let env = World::empty();
     let url = http.url_with_credentials();
     let c = commit("http-url");
     let out = env.create_cmd(&url, &env.cache("writer"), &c, &[]).run();
@@ -247,7 +150,7 @@ fn registers_over_smart_http_with_credentials_in_the_url() {
 fn registers_over_smart_http_with_credentials_from_the_environment() {
     let repo = BareRepo::with_initial_commit();
     let http = GitHttp::start(&repo, "bot", "env-secret-81ac");
-    let env = Env::new();
+    let env = World::empty();
     let c = commit("http-env");
     let out = env
         .create_cmd(&http.url(), &env.cache("writer"), &c, &[])
@@ -270,7 +173,7 @@ fn registers_over_smart_http_with_credentials_from_the_environment() {
 fn registers_over_smart_http_with_credentials_from_a_git_credential_helper() {
     let repo = BareRepo::with_initial_commit();
     let http = GitHttp::start(&repo, "bot", "helper-secret-5d20");
-    let env = Env::new();
+    let env = World::empty();
     // A HOME whose git config names a credential helper, as a developer's machine would.
     let home = crate::support::temp_dir();
     let helper = home.path().join("git-credential-test");
@@ -316,16 +219,15 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
     let mut http = GitHttp::start(&repo, "alice", "the-right-one");
-    let env = Env::new();
-    let out = env
-        .create_cmd(
-            &http.url_with("alice", CANARY),
-            &env.cache("writer"),
-            &commit("wrong-password"),
-            &[],
-        )
-        .timeout(Duration::from_secs(30))
-        .run();
+    let env = World::empty();
+    let out = create_of(
+        &env,
+        &http.url_with("alice", CANARY),
+        "writer",
+        "wrong-password",
+    )
+    .timeout(Duration::from_secs(30))
+    .run();
     setup::assert_fails(&out, 5, &[&http.url(), "authentication"]);
     out.assert_no_leak(CANARY);
     assert!(
@@ -361,13 +263,7 @@ fn a_wrong_password_fails_once_fast_with_exit_5_and_never_shows_the_password() {
 
     // The same through the environment variables.
     let mut http = GitHttp::start(&repo, "alice", "the-right-one");
-    let out = env
-        .create_cmd(
-            &http.url(),
-            &env.cache("writer-env"),
-            &commit("wrong-password"),
-            &[],
-        )
+    let out = create_of(&env, &http.url(), "writer-env", "wrong-password")
         .env("RELEASECTL_GIT_USERNAME", "alice")
         .env("RELEASECTL_GIT_PASSWORD", CANARY)
         .timeout(Duration::from_secs(30))
@@ -386,14 +282,8 @@ fn a_rejecting_pre_receive_hook_is_a_clear_error_and_leaves_the_remote_untouched
     repo.install_hooks(&Hooks::reject("main is frozen for the audit"));
     let before = repo.main_sha();
     let daemon = GitDaemon::start(&repo);
-    let env = Env::new();
-    let out = env
-        .create_cmd(
-            &daemon.url(),
-            &env.cache("writer"),
-            &commit("rejected"),
-            &[],
-        )
+    let env = World::empty();
+    let out = create_of(&env, &daemon.url(), "writer", "rejected")
         .timeout(Duration::from_secs(120))
         .run();
     out.assert_failure().assert_stdout_empty();
@@ -417,7 +307,7 @@ fn a_rejecting_pre_receive_hook_is_a_clear_error_and_leaves_the_remote_untouched
 }
 
 /// Starts `n` registrations of different commits at once; every one must succeed.
-fn race(env: &Env, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
+fn race(env: &World, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
     let commits: Vec<String> = (0..n).map(|i| commit(&format!("race-{i}"))).collect();
     let outputs: Vec<Output> = std::thread::scope(|s| {
         let handles: Vec<_> = commits
@@ -445,7 +335,7 @@ fn race(env: &Env, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, O
 
 /// After `race`: numbers 1..n each exactly once, printed number = register number = image
 /// metadata number, `fsck` clean, a linear history of n register commits on the seed.
-fn assert_race_outcome(repo: &BareRepo, env: &Env, gitops: &str, results: &[(String, Output)]) {
+fn assert_race_outcome(repo: &BareRepo, env: &World, gitops: &str, results: &[(String, Output)]) {
     let n = results.len();
     let list = env.list(gitops, PROJECT);
     let registered = numbers_and_commits(&list);
@@ -487,26 +377,27 @@ fn assert_race_outcome(repo: &BareRepo, env: &Env, gitops: &str, results: &[(Str
     assert_eq!(registers, n, "{:#?}", repo.subjects());
 }
 
-#[test]
-fn ten_concurrent_creates_with_their_own_caches_get_numbers_1_to_10_without_force() {
+/// Ten concurrent creates through `git daemon` into a remote that logs its updates (see
+/// [`race`]): asserts their outcome and that no push was forced; returns the remote.
+fn ten_racers_through_a_daemon(shared_cache: bool) -> BareRepo {
     let repo = BareRepo::with_initial_commit();
     repo.install_hooks(&Hooks::log());
     let daemon = GitDaemon::start(&repo);
-    let env = Env::new();
-    let results = race(&env, &daemon.url(), 10, false);
+    let env = World::empty();
+    let results = race(&env, &daemon.url(), 10, shared_cache);
     assert_race_outcome(&repo, &env, &daemon.url(), &results);
     repo.assert_fast_forward_only(10);
+    repo
+}
+
+#[test]
+fn ten_concurrent_creates_with_their_own_caches_get_numbers_1_to_10_without_force() {
+    ten_racers_through_a_daemon(false);
 }
 
 #[test]
 fn ten_concurrent_creates_sharing_one_cache_take_turns_and_get_numbers_1_to_10() {
-    let repo = BareRepo::with_initial_commit();
-    repo.install_hooks(&Hooks::log());
-    let daemon = GitDaemon::start(&repo);
-    let env = Env::new();
-    let results = race(&env, &daemon.url(), 10, true);
-    assert_race_outcome(&repo, &env, &daemon.url(), &results);
-    repo.assert_fast_forward_only(10);
+    let repo = ten_racers_through_a_daemon(true);
     // Holding the cache lock, nobody should have had to retry.
     assert_eq!(
         repo.attempted_updates().len(),
@@ -520,7 +411,7 @@ fn ten_concurrent_creates_sharing_one_cache_take_turns_and_get_numbers_1_to_10()
 #[test]
 fn ten_concurrent_creates_over_a_file_url_lose_no_registration() {
     let repo = BareRepo::with_initial_commit();
-    let env = Env::new();
+    let env = World::empty();
     let results = race(&env, &repo.file_url(), 10, false);
     assert_race_outcome(&repo, &env, &repo.file_url(), &results);
 }
@@ -535,9 +426,9 @@ fn a_push_race_is_detected_rederived_from_the_new_tip_and_lands_on_top() {
     ));
     let seed = repo.main_sha().unwrap();
     let daemon = GitDaemon::start(&repo);
-    let env = Env::new();
+    let env = World::empty();
     let c = commit("forced-race");
-    let created = env.create(&daemon.url(), &env.cache("writer"), &c, &[]);
+    let created = env.register_via(&daemon.url(), &env.cache("writer"), &c, &[]);
     assert_eq!(created["number"], 1, "{created}");
 
     let competitor = repo
@@ -591,9 +482,9 @@ fn a_push_race_against_another_registration_takes_the_next_number_and_rebuilds_t
     }
     repo.install_hooks(&hooks);
     let daemon = GitDaemon::start(&repo);
-    let env = Env::new();
+    let env = World::empty();
     let c = commit("loses-the-race");
-    let created = env.create(
+    let created = env.register_via(
         &daemon.url(),
         &env.cache("writer"),
         &c,
@@ -622,7 +513,7 @@ fn a_push_race_against_another_registration_takes_the_next_number_and_rebuilds_t
 fn a_failed_image_push_registers_nothing() {
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
-    let env = Env::new();
+    let env = World::empty();
     let out = Cmd::releasectl()
         .args([
             "--registry",
@@ -635,7 +526,7 @@ fn a_failed_image_push_registers_nothing() {
             REPOSITORY,
             PROJECT,
             &commit("unpushable"),
-            &env.manifests,
+            &setup::fixture_manifests(),
         ))
         .env("RELEASECTL_CACHE_DIR", env.cache("writer"))
         .timeout(Duration::from_secs(60))

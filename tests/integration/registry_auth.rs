@@ -8,9 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::support::setup::{
-    COMMIT_A, IMAGE_PATH, MANIFEST_MEDIA_TYPE, create_args, fixture_manifests,
-};
+use crate::support::setup::{COMMIT_A, IMAGE_PATH, MANIFEST_MEDIA_TYPE, fixture_create_args};
 use crate::support::{self, Action, Cmd, FakeServer, Output, Request};
 
 const USER: &str = "pusher";
@@ -94,12 +92,7 @@ fn query_digest(path: &str) -> Option<String> {
 fn create(host: &str) -> Output {
     Cmd::releasectl()
         .args(["--insecure-registry", host, "--registry", host])
-        .args(create_args(
-            "company/monorepo",
-            "auth-service",
-            COMMIT_A,
-            &fixture_manifests(),
-        ))
+        .args(fixture_create_args())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .env("RELEASECTL_REGISTRY", host)
         .env("RELEASECTL_REGISTRY_USERNAME", USER)

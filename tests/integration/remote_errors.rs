@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::setup::{
-    COMMIT_A, IMAGE_PATH, Setup, assert_fails, create_args, fixture_manifests,
+    COMMIT_A, IMAGE_PATH, Setup, assert_fails, fixture_create_args, fixture_manifests,
 };
 use crate::support::{Cmd, DockerConfig, Mode, Registry};
 
@@ -16,37 +16,17 @@ fn registry_that_is_down_exits_5_naming_the_host() {
     registry.stop();
     let image = format!("{host}/{IMAGE_PATH}:{COMMIT_A}");
     let started = Instant::now();
-    let out = Cmd::releasectl()
-        .args([
-            "--insecure-registry",
-            &host,
-            "--timeout",
-            "20s",
-            "verify",
-            &image,
-        ])
-        .run();
+    let cmd = Cmd::releasectl().args(["--insecure-registry", &host, "--timeout", "20s"]);
+    let out = cmd.clone().args(["verify", &image]).run();
     assert_fails(&out, 5, &[&host]);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "a refused connection took {:?}\n{out}",
         started.elapsed()
     );
-    let out = Cmd::releasectl()
-        .args([
-            "--insecure-registry",
-            &host,
-            "--timeout",
-            "20s",
-            "--registry",
-            &host,
-        ])
-        .args(create_args(
-            "company/monorepo",
-            "auth-service",
-            COMMIT_A,
-            &fixture_manifests(),
-        ))
+    let out = cmd
+        .args(["--registry", &host])
+        .args(fixture_create_args())
         .run();
     assert_fails(&out, 5, &[&host]);
 }
@@ -74,50 +54,48 @@ fn missing_layout_exits_5() {
     assert_fails(&out, 5, &["not found"]);
 }
 
-#[test]
-fn wrong_password_exits_5_saying_authentication_failed() {
+/// Runs `releasectl --insecure-registry HOST ARGS` (at `SOURCE_DATE_EPOCH`) against a
+/// registry that wants alice's basic auth, with the docker config `config(HOST)`, and asserts
+/// exit 5 saying authentication failed at HOST.
+fn assert_auth_fails(config: fn(&str) -> DockerConfig, args: fn(&str) -> Vec<String>) {
     let registry = Registry::start(Mode::basic("alice", "right"));
     let host = registry.host();
-    let config = DockerConfig::new().auth(&host, "alice", "wrong");
     let out = Cmd::releasectl()
-        .docker_config(&config)
-        .args(["--insecure-registry", &host, "verify"])
-        .arg(format!("{host}/{IMAGE_PATH}:{COMMIT_A}"))
+        .docker_config(&config(&host))
+        .args(["--insecure-registry", &host])
+        .args(args(&host))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
         .run();
     assert_fails(&out, 5, &["authentication failed", &host]);
+}
+
+fn wrong_password(host: &str) -> DockerConfig {
+    DockerConfig::new().auth(host, "alice", "wrong")
+}
+
+fn verify_fixture(host: &str) -> Vec<String> {
+    vec!["verify".into(), format!("{host}/{IMAGE_PATH}:{COMMIT_A}")]
+}
+
+#[test]
+fn wrong_password_exits_5_saying_authentication_failed() {
+    assert_auth_fails(wrong_password, verify_fixture);
 }
 
 /// A 401 on a push (the blob `HEAD` or the upload) must read as an authentication failure,
 /// not as an unreachable registry.
 #[test]
 fn create_with_a_wrong_password_exits_5_saying_authentication_failed() {
-    let registry = Registry::start(Mode::basic("alice", "right"));
-    let host = registry.host();
-    let config = DockerConfig::new().auth(&host, "alice", "wrong");
-    let out = Cmd::releasectl()
-        .docker_config(&config)
-        .args(["--insecure-registry", &host, "--registry", &host])
-        .args(create_args(
-            "company/monorepo",
-            "auth-service",
-            COMMIT_A,
-            &fixture_manifests(),
-        ))
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .run();
-    assert_fails(&out, 5, &["authentication failed", &host]);
+    assert_auth_fails(wrong_password, |host| {
+        let mut args = vec!["--registry".to_owned(), host.to_owned()];
+        args.extend(fixture_create_args());
+        args
+    });
 }
 
 #[test]
 fn no_credentials_for_a_basic_auth_registry_exits_5() {
-    let registry = Registry::start(Mode::basic("alice", "right"));
-    let host = registry.host();
-    let out = Cmd::releasectl()
-        .docker_config(&DockerConfig::new())
-        .args(["--insecure-registry", &host, "verify"])
-        .arg(format!("{host}/{IMAGE_PATH}:{COMMIT_A}"))
-        .run();
-    assert_fails(&out, 5, &["authentication failed", &host]);
+    assert_auth_fails(|_| DockerConfig::new(), verify_fixture);
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::support::{self, Cmd};
 
 fn root() -> PathBuf {
@@ -27,6 +29,16 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The string `field` of every entry of the list `key` of `object`.
+fn strings<'a>(object: &'a Value, key: &str, field: &str) -> Vec<&'a str> {
+    object[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list {key} in {object}"))
+        .iter()
+        .filter_map(|entry| entry[field].as_str())
+        .collect()
 }
 
 #[test]
@@ -143,12 +155,7 @@ fn the_sidecar_patch_runs_the_cmp_server_as_argo_cd_prescribes() {
     );
     assert_eq!(sidecar["securityContext"]["runAsUser"], 999);
     assert_eq!(sidecar["securityContext"]["runAsNonRoot"], true);
-    let mounts: Vec<&str> = sidecar["volumeMounts"]
-        .as_array()
-        .expect("mounts")
-        .iter()
-        .filter_map(|m| m["mountPath"].as_str())
-        .collect();
+    let mounts = strings(sidecar, "volumeMounts", "mountPath");
     for path in [
         "/var/run/argocd",
         "/home/argocd/cmp-server/plugins",
@@ -158,12 +165,7 @@ fn the_sidecar_patch_runs_the_cmp_server_as_argo_cd_prescribes() {
     ] {
         assert!(mounts.contains(&path), "no mount at {path}: {mounts:?}");
     }
-    let env: Vec<&str> = sidecar["env"]
-        .as_array()
-        .expect("env")
-        .iter()
-        .filter_map(|e| e["name"].as_str())
-        .collect();
+    let env = strings(sidecar, "env", "name");
     assert!(
         env.contains(&"RELEASECTL_CACHE_DIR") && env.contains(&"DOCKER_CONFIG"),
         "{env:?}"

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::register::{Env, commit};
+use crate::register::commit;
 use crate::support::git::BareRepo;
 use crate::support::setup::stdout_json;
-use crate::support::{self, Cmd};
+use crate::support::world::World;
+use crate::support::{self, Cmd, Output};
 
 struct Sshd {
     child: Child,
@@ -101,17 +102,29 @@ impl Drop for Sshd {
     }
 }
 
+/// `release create` of the default project at `commit` through `sshd` into `repo`, with
+/// `HOME` and the key file `RELEASECTL_GIT_SSH_KEY` the `(home, key)` paths of the server's
+/// dir.
+fn register_over_ssh(
+    sshd: &Sshd,
+    repo: &BareRepo,
+    commit: &str,
+    (home, key): (&str, &str),
+) -> Output {
+    let world = World::empty();
+    world
+        .create_cmd(&sshd.url(repo), &world.cache("writer"), commit, &[])
+        .env("HOME", sshd.path(home))
+        .env("RELEASECTL_GIT_SSH_KEY", sshd.path(key))
+        .run()
+}
+
 #[test]
 fn registers_over_ssh_with_a_key_file_and_a_known_host() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
-    let env = Env::new();
     let c = commit("ssh-key");
-    let out = env
-        .create_cmd(&sshd.url(&repo), &env.cache("writer"), &c, &[])
-        .env("HOME", sshd.path("home"))
-        .env("RELEASECTL_GIT_SSH_KEY", sshd.path("client"))
-        .run();
+    let out = register_over_ssh(&sshd, &repo, &c, ("home", "client"));
     out.assert_success();
     assert_eq!(stdout_json(&out)["number"], 1, "{out}");
     assert!(
@@ -126,18 +139,8 @@ fn a_key_the_server_does_not_accept_fails_fast_with_exit_5() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
-    let env = Env::new();
     let started = Instant::now();
-    let out = env
-        .create_cmd(
-            &sshd.url(&repo),
-            &env.cache("writer"),
-            &commit("ssh-stranger"),
-            &[],
-        )
-        .env("HOME", sshd.path("home"))
-        .env("RELEASECTL_GIT_SSH_KEY", sshd.path("stranger"))
-        .run();
+    let out = register_over_ssh(&sshd, &repo, &commit("ssh-stranger"), ("home", "stranger"));
     out.assert_exit(5).assert_stdout_empty();
     out.assert_stderr_contains("authentication failed");
     assert!(
@@ -153,17 +156,12 @@ fn an_unknown_host_key_is_refused() {
     let sshd = Sshd::start();
     let repo = BareRepo::with_initial_commit();
     let before = repo.main_sha();
-    let env = Env::new();
-    let out = env
-        .create_cmd(
-            &sshd.url(&repo),
-            &env.cache("writer"),
-            &commit("ssh-unknown-host"),
-            &[],
-        )
-        .env("HOME", sshd.path("stranger-home"))
-        .env("RELEASECTL_GIT_SSH_KEY", sshd.path("client"))
-        .run();
+    let out = register_over_ssh(
+        &sshd,
+        &repo,
+        &commit("ssh-unknown-host"),
+        ("stranger-home", "client"),
+    );
     out.assert_exit(5).assert_stdout_empty();
     out.assert_stderr_contains("hostkey");
     assert_eq!(repo.main_sha(), before, "the remote moved");

@@ -32,13 +32,18 @@ fn flip_byte(path: &std::path::Path) -> Vec<u8> {
     bytes
 }
 
+/// The digest of the layer of `manifest` with `media_type`.
+fn layer_digest(manifest: &Value, media_type: &str) -> String {
+    layer(manifest, media_type)["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn flipped_byte_in_the_resources_blob_fails_verify_naming_both_digests() {
     let (setup, tagged, manifest) = released();
-    let expected = layer(&manifest, RESOURCES_MEDIA_TYPE)["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let expected = layer_digest(&manifest, RESOURCES_MEDIA_TYPE);
     let tampered = flip_byte(&setup.registry.blob_path(&expected));
     let actual = sha256(&tampered);
     let out = verify(&setup, &tagged);
@@ -51,10 +56,7 @@ fn flipped_byte_in_the_resources_blob_fails_verify_naming_both_digests() {
 #[test]
 fn flipped_byte_in_the_metadata_blob_fails_verify_naming_both_digests() {
     let (setup, tagged, manifest) = released();
-    let expected = layer(&manifest, METADATA_MEDIA_TYPE)["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let expected = layer_digest(&manifest, METADATA_MEDIA_TYPE);
     let tampered = flip_byte(&setup.registry.blob_path(&expected));
     let out = verify(&setup, &tagged);
     assert_fails(&out, 3, &["metadata", &expected, &sha256(&tampered)]);
@@ -104,45 +106,41 @@ fn layer_index(manifest: &Value, media_type: &str) -> usize {
         .unwrap()
 }
 
-#[test]
-fn descriptor_that_overstates_the_metadata_size_fails_verify_naming_both_sizes() {
+/// `verify` of a release whose manifest's descriptor of the `media_type` layer claims its size
+/// plus `delta`; returns the output, the true size and the claimed one.
+fn verify_with_layer_size_off(
+    media_type: &str,
+    delta: i64,
+) -> (crate::support::Output, String, String) {
     let (setup, tagged, mut manifest) = released();
-    let i = layer_index(&manifest, METADATA_MEDIA_TYPE);
+    let i = layer_index(&manifest, media_type);
     let size = manifest["layers"][i]["size"].as_u64().unwrap();
-    manifest["layers"][i]["size"] = (size + 1).into();
+    let claimed = size.checked_add_signed(delta).unwrap();
+    manifest["layers"][i]["size"] = claimed.into();
     push_manifest(&setup, COMMIT_A, &manifest);
-    let out = verify(&setup, &tagged);
-    assert_fails(
-        &out,
-        3,
-        &["metadata", &(size + 1).to_string(), &size.to_string()],
-    );
+    (
+        verify(&setup, &tagged),
+        size.to_string(),
+        claimed.to_string(),
+    )
 }
 
 #[test]
-fn descriptor_that_understates_the_metadata_size_fails_verify() {
-    let (setup, tagged, mut manifest) = released();
-    let i = layer_index(&manifest, METADATA_MEDIA_TYPE);
-    let size = manifest["layers"][i]["size"].as_u64().unwrap();
-    manifest["layers"][i]["size"] = (size - 1).into();
-    push_manifest(&setup, COMMIT_A, &manifest);
-    let out = verify(&setup, &tagged);
-    assert_fails(&out, 3, &["metadata", &(size - 1).to_string()]);
-}
-
-#[test]
-fn descriptor_with_a_resources_size_off_by_one_fails_verify_naming_both_sizes() {
-    let (setup, tagged, mut manifest) = released();
-    let i = layer_index(&manifest, RESOURCES_MEDIA_TYPE);
-    let size = manifest["layers"][i]["size"].as_u64().unwrap();
-    manifest["layers"][i]["size"] = (size + 1).into();
-    push_manifest(&setup, COMMIT_A, &manifest);
-    let out = verify(&setup, &tagged);
-    assert_fails(
-        &out,
-        3,
-        &["resources", &(size + 1).to_string(), &size.to_string()],
-    );
+fn descriptor_sizes_off_by_one_fail_verify_naming_the_sizes() {
+    // (layer, its name in the message, size error, whether the message names the true size)
+    let cases = [
+        (METADATA_MEDIA_TYPE, "metadata", 1, true),
+        (METADATA_MEDIA_TYPE, "metadata", -1, false),
+        (RESOURCES_MEDIA_TYPE, "resources", 1, true),
+    ];
+    crate::support::each_case(&cases, |&(media_type, name, delta, names_size)| {
+        let (out, size, claimed) = verify_with_layer_size_off(media_type, delta);
+        let mut needles = vec![name, &claimed];
+        if names_size {
+            needles.push(&size);
+        }
+        assert_fails(&out, 3, &needles);
+    });
 }
 
 #[test]
@@ -189,10 +187,7 @@ fn metadata_naming_another_resources_digest_fails_verify_naming_both_digests() {
     let second = setup.create(COMMIT_B, other.path());
     let second_manifest: Value =
         serde_json::from_slice(&setup.get_manifest(IMAGE_PATH, &second.digest)).unwrap();
-    let foreign = layer(&second_manifest, RESOURCES_MEDIA_TYPE)["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let foreign = layer_digest(&second_manifest, RESOURCES_MEDIA_TYPE);
 
     // A consistent image: every descriptor names the blob's true digest and size; only the
     // metadata's record of the resources layer lies.
@@ -233,10 +228,7 @@ fn edited_manifest_in_storage_fails_a_pinned_verify_naming_both_digests() {
 #[test]
 fn copy_of_a_tampered_image_fails_and_writes_nothing_to_the_destination() {
     let (setup, tagged, manifest) = released();
-    let resources = layer(&manifest, RESOURCES_MEDIA_TYPE)["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let resources = layer_digest(&manifest, RESOURCES_MEDIA_TYPE);
     flip_byte(&setup.registry.blob_path(&resources));
 
     let layout = crate::support::temp_dir();

@@ -251,16 +251,7 @@ impl Cmd {
                 }
             }
         }
-        Output {
-            command_line: self.command_line(),
-            cwd,
-            status,
-            timed_out,
-            timeout: self.timeout,
-            elapsed: started.elapsed(),
-            stdout,
-            stderr,
-        }
+        Output::finished(self, cwd, status, timed_out, started, (stdout, stderr))
     }
 }
 
@@ -297,6 +288,27 @@ pub struct Output {
 }
 
 impl Output {
+    /// What a run of `cmd` in `cwd`, started at `started`, gave.
+    pub fn finished(
+        cmd: &Cmd,
+        cwd: PathBuf,
+        status: ExitStatus,
+        timed_out: bool,
+        started: Instant,
+        (stdout, stderr): (Vec<u8>, Vec<u8>),
+    ) -> Self {
+        Self {
+            command_line: cmd.command_line(),
+            cwd,
+            status,
+            timed_out,
+            timeout: cmd.timeout,
+            elapsed: started.elapsed(),
+            stdout,
+            stderr,
+        }
+    }
+
     /// The exit code; `None` when killed by a signal (or the timeout).
     pub fn code(&self) -> Option<i32> {
         if self.timed_out {

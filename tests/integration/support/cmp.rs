@@ -196,16 +196,14 @@ impl CmpRun {
                 stderr = bytes;
             }
         }
-        Output {
-            command_line: cmd.command_line(),
-            cwd: cwd.to_owned(),
+        Output::finished(
+            &cmd,
+            cwd.to_owned(),
             status,
             timed_out,
-            timeout: self.timeout,
-            elapsed: started.elapsed(),
-            stdout,
-            stderr,
-        }
+            started,
+            (stdout, stderr),
+        )
     }
 }
 

@@ -543,6 +543,22 @@ struct Server {
 }
 
 impl Server {
+    /// Spawns `command` with its stdout and stderr going to a new file at `log`, and waits
+    /// until it listens on `port` (see [`wait_port`]).
+    fn listening(command: &mut Command, log: &Path, port: u16) -> Result<Self, String> {
+        let file = fs::File::create(log).expect("create server log");
+        let child = command
+            .stdout(file.try_clone().expect("clone log"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+        let mut server = Self { child: Some(child) };
+        wait_port(&mut server, port, log)?;
+        Ok(server)
+    }
+}
+
+impl Server {
     fn alive(&mut self) -> bool {
         self.child
             .as_mut()
@@ -621,7 +637,6 @@ impl GitDaemon {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            let log_file = fs::File::create(&log).expect("create daemon log");
             let mut cmd = git()
                 .args([
                     "daemon",
@@ -636,15 +651,9 @@ impl GitDaemon {
             for (k, v) in env {
                 cmd = cmd.env(k, v);
             }
-            let child = cmd
-                .to_command(std::env::vars_os().map(|(k, _)| k))
-                .stdout(log_file.try_clone().expect("clone log"))
-                .stderr(log_file)
-                .spawn()
-                .expect("start git daemon");
-            let mut server = Server { child: Some(child) };
-            match wait_port(&mut server, port, &log) {
-                Ok(()) => {
+            let command = &mut cmd.to_command(std::env::vars_os().map(|(k, _)| k));
+            match Server::listening(command, &log, port) {
+                Ok(server) => {
                     return Self {
                         port,
                         repo_name: repo.name(),
@@ -729,19 +738,10 @@ $HTTP["url"] =~ "^/git" {{
                 root = q(repo.root()),
             );
             fs::write(&conf, config).expect("write lighttpd.conf");
-            let stderr_file = fs::File::create(&stderr_log).expect("create log");
-            let child = Command::new(&lighttpd)
-                .arg("-D")
-                .arg("-f")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(stderr_file.try_clone().expect("clone log"))
-                .stderr(stderr_file)
-                .spawn()
-                .expect("start lighttpd");
-            let mut server = Server { child: Some(child) };
-            match wait_port(&mut server, port, &stderr_log) {
-                Ok(()) => {
+            let mut command = Command::new(&lighttpd);
+            command.args(["-D", "-f"]).arg(&conf).stdin(Stdio::null());
+            match Server::listening(&mut command, &stderr_log, port) {
+                Ok(server) => {
                     return Self {
                         port,
                         repo_name: repo.name(),

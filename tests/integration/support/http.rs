@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use super::cmd::Cmd;
 
+/// The first value of header `name` (case-insensitive) among `headers`.
+pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// A parsed response.
 #[derive(Clone, Debug)]
 pub struct HttpResponse {
@@ -22,10 +30,7 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_value(&self.headers, name)
     }
 
     pub fn body_str(&self) -> String {

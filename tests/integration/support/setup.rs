@@ -5,41 +5,29 @@
 //! The raw helpers speak plain HTTP only (std `TcpStream`): tamper tests run against the plain
 //! registry, so what they push is exactly the bytes they wrote.
 
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::{Cmd, DockerConfig, HttpResponse, Mode, Output, Registry};
 use crate::support;
 
-pub const REPOSITORY: &str = "company/monorepo";
-pub const PROJECT: &str = "auth-service";
+pub use super::image::{
+    INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, METADATA_MEDIA_TYPE, PROJECT, REPOSITORY,
+    RESOURCES_MEDIA_TYPE, REVISION,
+};
+
 /// The path of the release image inside the registry.
 pub const IMAGE_PATH: &str = "company/monorepo/auth-service";
-pub const COMMIT_A: &str = "0123456789abcdef0123456789abcdef01234567";
-pub const COMMIT_B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+pub const COMMIT_A: &str = super::image::COMMIT;
+pub const COMMIT_B: &str = super::image::OTHER_COMMIT;
 /// 2023-11-14T22:13:20Z
 pub const EPOCH: &str = "1700000000";
 pub const EPOCH_RFC3339: &str = "2023-11-14T22:13:20Z";
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const METADATA_MEDIA_TYPE: &str = "application/vnd.releasectl.release.metadata.v1+json";
-pub const RESOURCES_MEDIA_TYPE: &str = "application/vnd.releasectl.release.resources.v1.tar+gzip";
-pub const REVISION: &str = "org.opencontainers.image.revision";
-
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    hash.iter().fold(String::from("sha256:"), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    super::image::digest(bytes)
 }
 
 /// The checked-in example release's manifests (4 objects in 3 files).
@@ -115,6 +103,17 @@ impl Setup {
     /// `HOST/PATH:TAG`.
     pub fn image(&self, path: &str, tag: &str) -> String {
         format!("{}/{path}:{tag}", self.host())
+    }
+
+    /// `releasectl inspect -o json IMAGE`, asserting success: the output and its JSON.
+    pub fn inspect_json(&self, image: &str) -> (Output, Value) {
+        let out = self
+            .releasectl()
+            .args(["inspect", "-o", "json", image])
+            .run();
+        out.assert_success();
+        let doc = stdout_json(&out);
+        (out, doc)
     }
 
     /// `releasectl` with the flags that reach this registry: `--insecure-registry HOST` for
@@ -261,6 +260,12 @@ pub fn create_args(repository: &str, project: &str, commit: &str, manifests: &Pa
     ]
 }
 
+/// [`create_args`] of the fixture's manifests as auth-service of company/monorepo at
+/// [`COMMIT_A`].
+pub fn fixture_create_args() -> Vec<String> {
+    create_args(REPOSITORY, PROJECT, COMMIT_A, &fixture_manifests())
+}
+
 /// What `release create -o json` printed.
 pub struct Created {
     /// `HOST/PATH:COMMIT@sha256:…`
@@ -320,36 +325,5 @@ pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
-/// One plain-HTTP/1.1 request with a body (`Connection: close`, read to EOF).
-pub fn http_request(
-    host: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(req, "{k}: {v}\r\n");
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} http://{host}{path}: {e}"));
-    support::http::parse_response(&raw).unwrap_or_else(|| {
-        panic!(
-            "{method} http://{host}{path}: not an HTTP response: {:?}",
-            String::from_utf8_lossy(&raw)
-        )
-    })
-}
+/// One plain-HTTP request (see [`super::image::http`]).
+pub use super::image::http as http_request;

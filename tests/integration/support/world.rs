@@ -20,11 +20,15 @@ use serde_json::Value;
 
 use super::cmd::{Cmd, Output};
 use super::git::{BareRepo, git};
-use super::setup::{EPOCH, PROJECT, REPOSITORY, fixture_manifests, sha256, stdout_json};
+use super::setup::{
+    EPOCH, PROJECT, REPOSITORY, create_args, fixture_manifests, sha256, stdout_json,
+};
 
 pub const ALICE: &str = "alice@company.com";
 pub const BOB: &str = "bob@company.com";
 pub const CAROL: &str = "carol@company.com";
+/// The actor of registrations through [`World::releasectl`]: a CI job.
+pub const CI: &str = "ci@example.com";
 /// The actor of worlds that act as a person: alice.
 pub const ACTOR: &str = ALICE;
 pub const PRODUCTION: &str = "production";
@@ -165,18 +169,103 @@ impl World {
         Self::seeded(policy, None)
     }
 
-    fn seeded(policy: &str, actor: Option<&str>) -> Self {
+    /// A world whose remote has no commit yet and no `--actor` given: for registration
+    /// through remotes a test serves itself (by path, `file://`, `git daemon`, smart HTTP,
+    /// SSH) with [`World::releasectl`] and the commands built on it.
+    pub fn empty() -> Self {
         let remote = BareRepo::new();
-        let world = Self {
+        Self {
             dir: super::temp_dir(),
             kept: RefCell::default(),
             url: remote.path().display().to_string(),
             remote,
             now: MONDAY.to_owned(),
+            actor: None,
+        }
+    }
+
+    fn seeded(policy: &str, actor: Option<&str>) -> Self {
+        let world = Self {
             actor: actor.map(str::to_owned),
+            ..Self::empty()
         };
         world.hand_push(&[("environments.yaml", Some(policy))], "Seed the policy");
         world
+    }
+
+    /// `releasectl --registry oci:DIR --gitops GITOPS --actor ci@example.com` with the cache
+    /// dir `cache` and `SOURCE_DATE_EPOCH` (no clock: registration does not read one).
+    pub fn releasectl(&self, gitops: &str, cache: &Path) -> Cmd {
+        Cmd::releasectl()
+            .args(["--registry", &self.registry(), "--gitops", gitops])
+            .args(["--actor", CI])
+            .env("RELEASECTL_CACHE_DIR", cache)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+    }
+
+    /// `release create -o json` of the default project at `commit` with the fixture's
+    /// manifests and `extra` flags, through `gitops` with the cache dir `cache`.
+    pub fn create_cmd(&self, gitops: &str, cache: &Path, commit: &str, extra: &[&str]) -> Cmd {
+        self.create_cmd_for(gitops, cache, REPOSITORY, PROJECT, commit, extra)
+    }
+
+    /// As [`World::create_cmd`], for `project` of `repository`.
+    pub fn create_cmd_for(
+        &self,
+        gitops: &str,
+        cache: &Path,
+        repository: &str,
+        project: &str,
+        commit: &str,
+        extra: &[&str],
+    ) -> Cmd {
+        self.releasectl(gitops, cache)
+            .args(["-o", "json"])
+            .args(create_args(
+                repository,
+                project,
+                commit,
+                &fixture_manifests(),
+            ))
+            .args(extra)
+    }
+
+    /// [`World::create_cmd`], asserting success and `registered: true`; returns the printed
+    /// JSON.
+    pub fn register_via(&self, gitops: &str, cache: &Path, commit: &str, extra: &[&str]) -> Value {
+        let out = self.create_cmd(gitops, cache, commit, extra).run();
+        out.assert_success();
+        let json = stdout_json(&out);
+        assert_eq!(json["registered"], true, "{out}");
+        json
+    }
+
+    /// `release get PROJECT ID -o json` through `gitops`.
+    pub fn get(&self, gitops: &str, project: &str, id: &str) -> Output {
+        self.releasectl(gitops, &self.cache("readers"))
+            .args(["-o", "json", "release", "get", project, id])
+            .run()
+    }
+
+    /// `release list PROJECT -o json` through `gitops`, parsed; asserts success.
+    pub fn list(&self, gitops: &str, project: &str) -> Value {
+        let out = self
+            .releasectl(gitops, &self.cache("readers"))
+            .args(["-o", "json", "release", "list", project])
+            .run();
+        out.assert_success();
+        stdout_json(&out)
+    }
+
+    /// The metadata number in the release image of the default project at `commit`, as
+    /// `inspect` reads it from the OCI layout.
+    pub fn image_number(&self, commit: &str) -> Value {
+        let reference = format!("{}/{REPOSITORY}/{PROJECT}:{commit}", self.registry());
+        let out = Cmd::releasectl()
+            .args(["inspect", "-o", "json", &reference])
+            .run();
+        out.assert_success();
+        stdout_json(&out)["metadata"]["release"]["number"].clone()
     }
 
     /// Keeps `dir` until the world is dropped.
@@ -228,9 +317,41 @@ impl World {
         self.cmd().args(args).run()
     }
 
+    /// `releasectl ARGS` at the world's clock, asserting success.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        self.ok_at(&self.now, args)
+    }
+
+    /// `releasectl ARGS` at `now`, asserting success.
+    pub fn ok_at(&self, now: &str, args: &[&str]) -> Output {
+        let out = self.run_at(now, args);
+        out.assert_success();
+        out
+    }
+
     /// `releasectl ARGS` at `now`.
     pub fn run_at(&self, now: &str, args: &[&str]) -> Output {
         self.at(now).args(args).run()
+    }
+
+    /// Deploys the releases of the default project named `releases`, one after the other, to
+    /// `env`, asserting success.
+    pub fn deploy_each(&self, env: &str, releases: &[&str]) {
+        for release in releases {
+            self.ok(&["deploy", env, PROJECT, release]);
+        }
+    }
+
+    /// Runs `f` and asserts that it moved no branch tip of the remote and wrote no object to
+    /// it; returns what `f` returned.
+    #[track_caller]
+    pub fn writes_nothing<R>(&self, f: impl FnOnce() -> R) -> R {
+        let head = self.remote.head();
+        let objects = self.remote.object_count();
+        let result = f();
+        assert_eq!(self.remote.head(), head, "main moved");
+        assert_eq!(self.remote.object_count(), objects, "objects were written");
+        result
     }
 
     /// `release create --gitops` of `project` at `commit` with the fixture's manifests and
@@ -349,6 +470,20 @@ impl World {
         );
         let yaml = approvals_yaml(env, release, &entries);
         self.hand_push(&[(&path, Some(&yaml))], "Approve by hand");
+    }
+
+    /// Writes by hand approvals of `release` in `env` by alice and bob that expire at
+    /// `expires_at`.
+    pub fn hand_approve_both(&self, env: &str, release: &Release, expires_at: &str) {
+        let digest = release.digest.as_str();
+        self.hand_approve(
+            env,
+            release,
+            &[
+                (ALICE, env, digest, expires_at),
+                (BOB, env, digest, expires_at),
+            ],
+        );
     }
 
     /// The approvals file of `release` in `env`, parsed.
@@ -497,6 +632,15 @@ impl World {
 #[track_caller]
 pub fn assert_refused(world: &World, args: &[&str], needles: &[&str]) -> Output {
     assert_refused_at(world, &world.now.clone(), args, needles)
+}
+
+/// Asserts that `args` is refused at each `(now, needle)` of `cases` (see
+/// [`assert_refused_at`]), with a message that says `needle`.
+#[track_caller]
+pub fn assert_refused_each(world: &World, args: &[&str], cases: &[(&str, &str)]) {
+    for (now, needle) in cases {
+        assert_refused_at(world, now, args, &[needle]);
+    }
 }
 
 /// Asserts a refusal: exit 4, `main` did not move, no new object in the
