@@ -55,6 +55,7 @@ fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Proceed => "eligible".into(),
         Verdict::AlreadyDeployed => "already deployed".into(),
+        Verdict::Skipped(why) => format!("skipped: {why}"),
         Verdict::Refused(r) => format!("refused: {}", r.join("; ")),
     }
 }

@@ -10,6 +10,8 @@ pub enum Verdict {
     Proceed,
     /// The pointer already names this release (commit and digest): nothing to do.
     AlreadyDeployed,
+    /// `--auto` leaves a newer release in place: nothing to do there.
+    Skipped(String),
     Refused(Vec<String>),
 }
 

@@ -131,6 +131,30 @@ impl fmt::Display for Override {
     }
 }
 
+/// A pointer the plan read changed on the remote before the write landed: an explicit
+/// `deploy`, `promote`, `rollback`, `unblock` or group writes nothing and says who moved it
+/// (exit 6), because the person asked for a change against a state that no longer holds.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "conflict: {path} changed while this {action} was being written: planned on release {planned}, \
+     found release {found}, changed by commit {commit} by {author}; nothing was written: look at \
+     `releasectl history` and run it again if it still makes sense"
+)]
+pub struct Conflict {
+    pub action: &'static str,
+    pub path: String,
+    pub planned: String,
+    pub found: String,
+    pub commit: String,
+    pub author: String,
+}
+
+impl crate::exit::Classify for Conflict {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Conflict
+    }
+}
+
 /// `42 (v1.2.3)`, or `none`.
 #[must_use]
 pub fn label(entry: Option<&Entry>) -> String {

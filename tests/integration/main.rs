@@ -9,6 +9,7 @@ mod approvals;
 mod archive;
 mod archive_differential;
 mod check;
+mod conflicts;
 mod cli;
 
 mod create_input;
@@ -25,6 +26,7 @@ mod install;
 mod interop;
 mod outcomes;
 mod policy;
+mod policy_semantics;
 mod register;
 mod registry_auth;
 mod remote_errors;
