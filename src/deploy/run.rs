@@ -208,10 +208,7 @@ fn judge(
                     .filter(|c| c.number > i.target.number)
             {
                 // `--auto` follows the newest release; a late pipeline never downgrades.
-                Verdict::Skipped(format!(
-                    "release {} already runs in {}",
-                    cur.number, i.env
-                ))
+                Verdict::Skipped(format!("release {} already runs in {}", cur.number, i.env))
             } else {
                 eligibility::judge(&i, env, &order.overrides)
             };
@@ -309,6 +306,23 @@ fn check_unchanged(
     Ok(())
 }
 
+/// A rollback never goes forward: a target newer than the running release is a deploy.
+fn not_forward(i: &Item) -> Result<(), InvalidInput> {
+    match &i.current_entry {
+        Some(cur) if i.target.number > cur.number => Err(InvalidInput(format!(
+            "rollback of {} in {} to release {}: it is newer than release {} running there; that is a deploy: run `releasectl deploy {} {} {}`",
+            i.project_name(),
+            i.env,
+            i.target.label(),
+            cur.label(),
+            i.env,
+            i.project_name(),
+            i.target.number
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// One attempt: plan, judge and decide what to write at `tip`.
 async fn attempt(
     order: &Order,
@@ -322,13 +336,23 @@ async fn attempt(
         gitops: run.gitops,
         now: run.now,
         overrides: &order.overrides,
+        rollback: matches!(order.action, Action::Rollback { .. }),
         verify: &verify,
     };
     // Phase 1: plan.
-    let items = expand(order, &policy)?
+    let mut items = expand(order, &policy)?
         .iter()
         .map(|r| plan::plan_item(&cx, tip, &policy, r))
         .collect::<crate::exit::Result<Vec<Item>>>()?;
+    if matches!(order.action, Action::Rollback { .. }) {
+        items.iter().try_for_each(not_forward)?;
+    }
+    if order.action == Action::Unblock {
+        // Unblocking changes no release: no deploy policy is judged, none is shown.
+        for i in &mut items {
+            i.decisions.clear();
+        }
+    }
     // Each write is a compare-and-swap on the pointers its first plan read.
     let seen = read_pointers(order, &items, tip)?;
     match first_seen {

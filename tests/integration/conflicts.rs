@@ -56,7 +56,10 @@ fn a_deploy_whose_pointer_moved_under_it_writes_nothing_and_names_who_moved_it()
         .assert_stderr_contains(&competing)
         .assert_stderr_contains("competitor@example.com");
     assert_eq!(world.remote.head(), competing, "nothing was written");
-    assert_eq!(world.running("dev", PROJECT).as_deref(), Some(&*r[1].commit));
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(&*r[1].commit)
+    );
 }
 
 #[test]
@@ -71,7 +74,10 @@ fn a_rollback_whose_pointer_moved_under_it_is_a_conflict_too() {
     let out = world.run(&["rollback", "dev", PROJECT]);
     out.assert_exit(6)
         .assert_stderr_contains(&format!("found release {}", r[2].label));
-    assert_eq!(world.running("dev", PROJECT).as_deref(), Some(&*r[2].commit));
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(&*r[2].commit)
+    );
 }
 
 #[test]
@@ -83,7 +89,10 @@ fn a_change_to_another_path_is_re_planned_silently() {
     );
     world.deploy("dev", &r[2]).assert_success();
     let competing = world.remote.competing_commit().expect("the hook ran");
-    assert_eq!(world.running("dev", PROJECT).as_deref(), Some(&*r[2].commit));
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(&*r[2].commit)
+    );
     assert_eq!(
         world.remote.git_ok(&["rev-parse", "main^"]).trim(),
         competing,
@@ -103,7 +112,10 @@ fn auto_deploy_re_plans_and_never_replaces_a_release_with_an_older_one() {
     let out = world.run(&["deploy", "--auto", PROJECT, &r[1].tag]);
     out.assert_success()
         .assert_stdout_contains("skipped: release 3 already runs in dev");
-    assert_eq!(world.running("dev", PROJECT).as_deref(), Some(&*r[2].commit));
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(&*r[2].commit)
+    );
     assert_eq!(
         world.remote.head(),
         world.remote.competing_commit().unwrap()
@@ -112,7 +124,10 @@ fn auto_deploy_re_plans_and_never_replaces_a_release_with_an_older_one() {
     let out = world.run(&["deploy", "--auto", PROJECT, &r[0].tag]);
     out.assert_success()
         .assert_stdout_contains("skipped: release 3 already runs in dev");
-    assert_eq!(world.running("dev", PROJECT).as_deref(), Some(&*r[2].commit));
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(&*r[2].commit)
+    );
 }
 
 /// Runs every `args` at once, each process with a cache of its own; returns the outputs and
@@ -147,13 +162,26 @@ fn race(world: &World, runs: Vec<Vec<String>>, tag: &str) -> (Vec<Output>, Durat
 fn sixteen_deploys_to_one_pointer_at_once_land_or_conflict_and_none_is_lost() {
     let mut world = World::new(OPEN);
     let releases: Vec<Release> = (1..=16)
-        .map(|i| world.create(PROJECT, &sha(&format!("load-{i}")), &["--source-branch", "main"]))
+        .map(|i| {
+            world.create(
+                PROJECT,
+                &sha(&format!("load-{i}")),
+                &["--source-branch", "main"],
+            )
+        })
         .collect();
     let _daemon = serve(&mut world, &Hooks::log());
     let before = world.remote.commit_count();
     let runs = releases
         .iter()
-        .map(|r| vec!["deploy".into(), "dev".into(), PROJECT.into(), r.number.to_string()])
+        .map(|r| {
+            vec![
+                "deploy".into(),
+                "dev".into(),
+                PROJECT.into(),
+                r.number.to_string(),
+            ]
+        })
         .collect();
     let (outs, took) = race(&world, runs, "one-pointer");
     let landed: Vec<&Release> = releases
@@ -181,7 +209,10 @@ fn sixteen_deploys_to_one_pointer_at_once_land_or_conflict_and_none_is_lost() {
     // The pointer names the release of the last deploy that said it succeeded.
     let last = world.remote.last_message();
     let running = world.running("dev", PROJECT).unwrap();
-    assert!(last.contains(&format!("Release-Commit: {running}")), "{last}");
+    assert!(
+        last.contains(&format!("Release-Commit: {running}")),
+        "{last}"
+    );
     assert!(landed.iter().any(|r| r.commit == running));
     assert!(world.remote.is_linear());
     world.remote.assert_fsck_clean();
@@ -203,7 +234,14 @@ fn sixteen_deploys_to_sixteen_pointers_at_once_all_land_over_git_daemon() {
     let before = world.remote.commit_count();
     let runs = releases
         .iter()
-        .map(|r| vec!["deploy".into(), "dev".into(), r.project.clone(), r.number.to_string()])
+        .map(|r| {
+            vec![
+                "deploy".into(),
+                "dev".into(),
+                r.project.clone(),
+                r.number.to_string(),
+            ]
+        })
         .collect();
     let (outs, took) = race(&world, runs, "sixteen-pointers");
     eprintln!("16 deploys to 16 pointers over git daemon: {took:?}");
@@ -212,7 +250,10 @@ fn sixteen_deploys_to_sixteen_pointers_at_once_all_land_over_git_daemon() {
     }
     assert_eq!(world.remote.commit_count(), before + 16);
     for r in &releases {
-        assert_eq!(world.running("dev", &r.project).as_deref(), Some(&*r.commit));
+        assert_eq!(
+            world.running("dev", &r.project).as_deref(),
+            Some(&*r.commit)
+        );
     }
     assert!(world.remote.is_linear());
     world.remote.assert_fsck_clean();

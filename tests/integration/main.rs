@@ -9,8 +9,8 @@ mod approvals;
 mod archive;
 mod archive_differential;
 mod check;
-mod conflicts;
 mod cli;
+mod conflicts;
 
 mod create_input;
 mod credentials;

@@ -261,7 +261,10 @@ fn requires_admits_a_release_running_or_having_run_in_the_required_environment()
             .assert_success()
             .clone(),
     );
-    assert_eq!(decision(&plan, "requires")["actual"], "ran in dev");
+    assert_eq!(
+        decision(&plan, "requires")["actual"],
+        "ran in dev until release 2 (main-2) replaced it"
+    );
     world
         .run(&["deploy", "prod", PROJECT, "1"])
         .assert_success();
