@@ -204,6 +204,7 @@ impl Checker<'_> {
             now,
             overrides: &overrides,
             rollback: trailers::get(&t, "Action") == Some("rollback"),
+            actor: Some(&info.author),
             verify: &verify,
         };
         // Judge against the repository as it was when the change landed.

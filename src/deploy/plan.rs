@@ -182,6 +182,8 @@ pub struct Context<'a> {
     /// A rollback: a release that ran in the environment before is judged only by windows
     /// (and the hold), and may not be newer than the current one.
     pub rollback: bool,
+    /// Who deploys: without an approver list, anyone else may approve.
+    pub actor: Option<&'a str>,
     /// Verifies an approval signature: (public key, payload, signature).
     pub verify: approvals::SignatureCheck<'a>,
 }
@@ -307,6 +309,7 @@ pub fn plan_item(
         env,
         &target.digest,
         cx.now,
+        cx.actor,
         cx.verify,
     );
     let mut decisions = policy::evaluate(

@@ -306,6 +306,20 @@ fn check_unchanged(
     Ok(())
 }
 
+/// A group names each project once: a second `P=ID` would silently win over the first.
+fn once_each(items: &[Item]) -> Result<(), InvalidInput> {
+    for (n, i) in items.iter().enumerate() {
+        if items[..n].iter().any(|j| j.pointer_path == i.pointer_path) {
+            return Err(InvalidInput(format!(
+                "deploy {}: project {} is named more than once; name each project once",
+                i.env,
+                i.project_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A rollback never goes forward: a target newer than the running release is a deploy.
 fn not_forward(i: &Item) -> Result<(), InvalidInput> {
     match &i.current_entry {
@@ -337,6 +351,7 @@ async fn attempt(
         now: run.now,
         overrides: &order.overrides,
         rollback: matches!(order.action, Action::Rollback { .. }),
+        actor: Some(run.actor),
         verify: &verify,
     };
     // Phase 1: plan.
@@ -346,6 +361,9 @@ async fn attempt(
         .collect::<crate::exit::Result<Vec<Item>>>()?;
     if matches!(order.action, Action::Rollback { .. }) {
         items.iter().try_for_each(not_forward)?;
+    }
+    if order.action == Action::Group {
+        once_each(&items)?;
     }
     if order.action == Action::Unblock {
         // Unblocking changes no release: no deploy policy is judged, none is shown.

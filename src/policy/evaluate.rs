@@ -114,16 +114,23 @@ pub fn evaluate(env: &Environment, facts: &Facts<'_>) -> Vec<Decision> {
         }
         out.push(Decision::new(
             "approvals",
-            format!(
-                "{} distinct approvals by {}",
-                env.approvals.min,
-                env.approvals
-                    .approvers
-                    .iter()
-                    .map(|a| a.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            if env.approvals.approvers.is_empty() {
+                format!(
+                    "{} distinct approvals by anyone other than the deployer",
+                    env.approvals.min
+                )
+            } else {
+                format!(
+                    "{} distinct approvals by {}",
+                    env.approvals.min,
+                    env.approvals
+                        .approvers
+                        .iter()
+                        .map(|a| a.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
             actual,
             approvers.len() >= env.approvals.min,
         ));
@@ -660,8 +667,14 @@ mod tests {
         let no_key = |_: &str, _: &str, _: &str| -> Result<(), String> {
             panic!("no approver key is listed")
         };
-        let facts =
-            crate::approvals::facts(Some(&file), env, &D1.parse().unwrap(), ts(NOW), &no_key);
+        let facts = crate::approvals::facts(
+            Some(&file),
+            env,
+            &D1.parse().unwrap(),
+            ts(NOW),
+            None,
+            &no_key,
+        );
         run(
             env,
             &Case {

@@ -686,7 +686,7 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
     let head = world.remote.head();
     let objects = world.remote.object_count();
     let out = world.run(&["deploy", "--dry-run", "prod", PROJECT, "1"]);
-    out.assert_success();
+    out.assert_exit(4);
     let text = out.stdout_str();
     for line in [
         "deploy auth-service in prod: release 1 (main-1) (previous: none)",
@@ -698,7 +698,7 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
         assert!(text.contains(line), "missing {line:?} in\n{out}");
     }
     let out = world.run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]);
-    out.assert_success();
+    out.assert_exit(4);
     let report = json(&out);
     assert_eq!(report["result"], "dry run: nothing written");
     assert_eq!(report["commit"], Value::Null);

@@ -230,3 +230,89 @@ fn unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked() 
         .assert_success()
         .assert_stdout_contains("unblocked release 2 (main-2)");
 }
+
+#[test]
+fn approvals_without_a_list_need_one_person_other_than_the_deployer() {
+    let world = World::new(
+        "environments:\n  dev: {}\n  prod:\n    promotion_policy: {requires_approval: true}\n",
+    );
+    let release = world.main_release("one");
+    let deploy = ["deploy", "prod", PROJECT, "1", "--actor", ALICE];
+    assert_refused_at(
+        &world,
+        &world.now.clone(),
+        &deploy,
+        &["approvals: required 1 distinct approvals by anyone other than the deployer"],
+    );
+    world
+        .approve("prod", &release, ALICE, None)
+        .assert_success();
+    assert_refused_at(
+        &world,
+        &world.now.clone(),
+        &deploy,
+        &["approved by the deployer: another person must approve"],
+    );
+    world
+        .approve("prod", &release, crate::support::world::BOB, None)
+        .assert_success();
+    world.run(&deploy).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(release.commit));
+}
+
+#[test]
+fn a_group_naming_a_project_twice_is_a_usage_error_naming_it() {
+    let world = World::new(SOAK);
+    world.main_release("one");
+    world.main_release("two");
+    let head = world.remote.head();
+    world
+        .run(&[
+            "deploy",
+            "dev",
+            &format!("{PROJECT}=1"),
+            &format!("{PROJECT}=2"),
+        ])
+        .assert_exit(2)
+        .assert_stderr_contains(&format!("{PROJECT} is named more than once"));
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn a_dry_run_needs_no_actor_and_exits_as_the_real_run_would_be_judged() {
+    let world = World::without_actor(SOAK);
+    world.main_release("one");
+    let head = world.remote.head();
+    let refused = world.run(&["-o", "json", "deploy", "--dry-run", "staging", PROJECT, "1"]);
+    refused.assert_exit(4);
+    let report: serde_json::Value = serde_json::from_str(&refused.stdout_str()).unwrap();
+    let rules: Vec<&str> = report["items"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["requires", "soak"], "every decision, on stdout");
+    world
+        .run(&["deploy", "--dry-run", "dev", PROJECT, "1"])
+        .assert_success()
+        .assert_stdout_contains("dry run: nothing written");
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn a_push_refused_by_a_hook_over_git_daemon_exits_5_with_the_servers_message() {
+    let mut world = World::new(SOAK);
+    world.main_release("one");
+    world
+        .remote
+        .install_hooks(&crate::support::git::Hooks::reject(
+            "deploys are frozen by INC-77",
+        ));
+    let daemon = crate::support::git::GitDaemon::start(&world.remote);
+    world.url = daemon.url();
+    world
+        .run(&["deploy", "dev", PROJECT, "1"])
+        .assert_exit(5)
+        .assert_stderr_contains("deploys are frozen by INC-77");
+}
