@@ -756,9 +756,9 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
         &["rollback", "--dry-run", "--block", "dev", PROJECT][..],
     ] {
         let before = world.remote.head();
-        world
-            .run(args)
-            .assert_success()
+        // The promote would be refused (release 2 has not soaked in dev): a dry run exits 4.
+        let out = world.run(args);
+        out.assert_exit(if args[0] == "promote" { 4 } else { 0 })
             .assert_stdout_contains("dry run: nothing written");
         assert_eq!(world.remote.head(), before, "{args:?} wrote");
     }
