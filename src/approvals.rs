@@ -179,6 +179,18 @@ fn parsed<T: std::str::FromStr>(
 /// Checks a signature; supplied by the signing module (issue: signed approvals).
 pub type SignatureCheck<'a> = &'a dyn Fn(&str, &str, &str) -> Result<(), String>;
 
+/// Whether two identities (`Name <email>`, an email, a name) are the same person: equal, or
+/// with the same email.
+fn same_identity(a: &str, b: &str) -> bool {
+    let email = |s: &str| {
+        s.split_once('<')
+            .map_or(s, |(_, e)| e.trim_end_matches('>'))
+            .trim()
+            .to_ascii_lowercase()
+    };
+    a.trim() == b.trim() || email(a) == email(b)
+}
+
 /// Judges each approval of `file` for a release with `digest` in `env` at `now`.
 #[must_use]
 pub fn facts(
@@ -186,6 +198,7 @@ pub fn facts(
     env: &Environment,
     digest: &Digest,
     now: jiff::Timestamp,
+    deployer: Option<&str>,
     verify: SignatureCheck<'_>,
 ) -> Vec<ApprovalFact> {
     let Some(file) = file else { return Vec::new() };
@@ -203,9 +216,27 @@ pub fn facts(
                 if a.digest != *digest {
                     return Some(format!("approves digest {}, not {digest}", a.digest));
                 }
-                let Some(listed) = env.approvals.approvers.iter().find(|x| x.id == a.approver)
-                else {
-                    return Some("not a listed approver".to_owned());
+                // Without a list, anyone named other than the deployer may approve (four eyes).
+                let open = crate::policy::Approver {
+                    id: a.approver.clone(),
+                    key: None,
+                };
+                let listed = if env.approvals.approvers.is_empty() {
+                    if a.approver.trim().is_empty() {
+                        return Some("no approver named".to_owned());
+                    }
+                    if deployer.is_some_and(|d| same_identity(d, &a.approver)) {
+                        return Some(
+                            "approved by the deployer: another person must approve".to_owned(),
+                        );
+                    }
+                    &open
+                } else {
+                    let Some(listed) = env.approvals.approvers.iter().find(|x| x.id == a.approver)
+                    else {
+                        return Some("not a listed approver".to_owned());
+                    };
+                    listed
                 };
                 // An approval lasts until its own expiry or the policy's ttl after it was
                 // given, whichever is sooner: a hand-written far expiry gains nothing.
@@ -315,6 +346,7 @@ mod tests {
             env,
             &D1.parse().unwrap(),
             NOW.parse().unwrap(),
+            Some("alice@company.com"),
             verify,
         )
         .into_iter()
@@ -342,12 +374,33 @@ mod tests {
     }
 
     #[test]
+    fn without_a_list_anyone_named_but_the_deployer_may_approve() {
+        let open = env("");
+        let f = file(vec![
+            approval("Alice <alice@company.com>"),
+            approval("carol@company.com"),
+        ]);
+        let got = judge(&f, &open, &never);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "Alice <alice@company.com>".into(),
+                    Some("approved by the deployer: another person must approve".into())
+                ),
+                ("carol@company.com".into(), None)
+            ]
+        );
+    }
+
+    #[test]
     fn no_file_means_no_approvals() {
         let got = facts(
             None,
             &plain_env(),
             &D1.parse().unwrap(),
             NOW.parse().unwrap(),
+            None,
             &never,
         );
         assert!(got.is_empty());

@@ -25,6 +25,9 @@ pub enum Exit {
     /// 5: remote failure (unreachable, authentication, not found, retries or deadline
     /// exhausted, push refused by the server).
     Remote,
+    /// 6: conflict: a pointer the plan read was changed by someone else before the write
+    /// landed; nothing was written.
+    Conflict,
 }
 
 impl Exit {
@@ -38,6 +41,7 @@ impl Exit {
             Self::Verify => 3,
             Self::Policy => 4,
             Self::Remote => 5,
+            Self::Conflict => 6,
         }
     }
 }

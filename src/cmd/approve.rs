@@ -74,7 +74,9 @@ pub async fn approve(
         let entry = reg.resolve(&args.release_id)?.clone();
                 let now = settings.now;
         let listed = env.approvals.approvers.iter().find(|a| a.id == actor);
-        if listed.is_none() {
+        if !env.requires_approval {
+            eprintln!("releasectl: note: {} needs no approvals (environments.yaml does not set requires_approval): no deploy waits for this one", env.name);
+        } else if listed.is_none() && !env.approvals.approvers.is_empty() {
             crate::log::info(&format!("{actor} is not an approver for {} in {}: the approval will not count", reg.full_name(), env.name));
             eprintln!("releasectl: warning: {actor} is not listed as an approver for {}: this approval will not count", env.name);
         }

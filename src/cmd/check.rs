@@ -170,7 +170,9 @@ impl Checker<'_> {
             .filter(|(k, _)| k == "Override")
             .filter_map(|(_, v)| v.parse().ok())
             .collect();
-        if let Some(why) = &env_policy.hold {
+        if let Some(why) = &env_policy.hold
+            && !overrides.contains(&Override::Hold)
+        {
             self.flag(
                 &c,
                 path,
@@ -201,6 +203,8 @@ impl Checker<'_> {
             gitops: self.gitops,
             now,
             overrides: &overrides,
+            rollback: trailers::get(&t, "Action") == Some("rollback"),
+            actor: Some(&info.author),
             verify: &verify,
         };
         // Judge against the repository as it was when the change landed.

@@ -55,6 +55,7 @@ fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Proceed => "eligible".into(),
         Verdict::AlreadyDeployed => "already deployed".into(),
+        Verdict::Skipped(why) => format!("skipped: {why}"),
         Verdict::Refused(r) => format!("refused: {}", r.join("; ")),
     }
 }
@@ -119,6 +120,17 @@ fn render(report: &Report, output: Output) -> crate::exit::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Whether a real run of a dry run's plan would be refused (for `--auto`: when no
+/// environment would take the release).
+fn would_refuse(report: &Report) -> bool {
+    let refused = |v: &Verdict| matches!(v, Verdict::Refused(_));
+    if report.action == Action::Auto {
+        !report.judged.is_empty() && report.judged.iter().all(|(_, v)| refused(v))
+    } else {
+        report.judged.iter().any(|(_, v)| refused(v))
+    }
+}
+
 /// Runs `order` and renders its report; a refusal ends the run with exit 4.
 async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = GitOps::open(&Remote::from_parts(
@@ -128,10 +140,16 @@ async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::
         &settings.git.committer,
         &settings.gitops_cache,
     ))?;
-    let actor = settings
-        .actor
-        .as_deref()
-        .ok_or_else(|| InvalidInput("who is deploying? set --actor or RELEASECTL_ACTOR".into()))?;
+    // A dry run writes nothing, so it needs nobody to write as.
+    let actor = match settings.actor.as_deref() {
+        Some(a) => a,
+        None if order.dry_run => "dry-run",
+        None => {
+            return Err(
+                InvalidInput("who is deploying? set --actor or RELEASECTL_ACTOR".into()).into(),
+            );
+        }
+    };
     let report = run::run(
         &order,
         &Run {
@@ -153,6 +171,12 @@ async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::
             out,
             Exit::Policy,
             format!("refused by policy: {}", reasons.join("; ")),
+        ),
+        // `--dry-run` exits as the real run would be judged: 4 when refused, 0 when it passes.
+        Ended::DryRun if would_refuse(&report) => super::Outcome::ended(
+            out,
+            Exit::Policy,
+            "dry run: the plan would be refused by policy; nothing written".to_owned(),
         ),
         _ => super::Outcome::ok(out),
     })

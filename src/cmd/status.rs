@@ -132,6 +132,34 @@ struct Event {
     number: Option<u64>,
     label: String,
     subject: String,
+    /// Rules let pass with `--override`, and the reason recorded.
+    overrides: Vec<String>,
+    override_reason: Option<String>,
+    /// For an unblock: the release that was unblocked.
+    unblocked: Option<String>,
+}
+
+impl Event {
+    /// What the text view appends: the overrides and the release unblocked, if any.
+    fn notes(&self) -> String {
+        let mut notes = Vec::new();
+        if let Some(u) = &self.unblocked {
+            notes.push(format!("unblocked release {u}"));
+        }
+        if !self.overrides.is_empty() {
+            notes.push(format!(
+                "override {} (reason: {})",
+                self.overrides.join(", "),
+                self.override_reason.as_deref().unwrap_or("")
+            ));
+        }
+        let mut out = String::new();
+        for n in notes {
+            out.push_str("  ");
+            out.push_str(&crate::text::printable(&n, 200));
+        }
+        out
+    }
 }
 
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
@@ -162,7 +190,20 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
         let entry = release_commit
             .as_deref()
             .and_then(|c| reg.releases.iter().find(|e| e.commit.as_str() == c));
+        let unblocked = trailers::get(&t, "Unblocked-Release").map(|c| {
+            reg.releases
+                .iter()
+                .find(|e| e.commit.as_str() == c)
+                .map_or_else(|| format!("commit {c}"), Entry::label)
+        });
         events.push(Event {
+            overrides: t
+                .iter()
+                .filter(|(k, _)| k == "Override")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            override_reason: trailers::get(&t, "Override-Reason").map(str::to_owned),
+            unblocked,
             gitops_commit: change.commit.to_string(),
             time: jiff::Timestamp::from_second(change.time)
                 .map(|t| t.to_string())
@@ -193,7 +234,7 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
             for e in &events {
                 writeln!(
                     out,
-                    "{:<20}  {:<26}  {:<16}  {:<12}  {:<24}  {}",
+                    "{:<20}  {:<26}  {:<16}  {:<12}  {:<24}  {}{}",
                     e.time,
                     e.action,
                     e.label,
@@ -201,7 +242,8 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
                         .as_deref()
                         .map_or("-", |c| &c[..12.min(c.len())]),
                     e.author,
-                    &e.gitops_commit[..12]
+                    &e.gitops_commit[..12],
+                    e.notes()
                 )?;
             }
         }

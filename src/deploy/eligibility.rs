@@ -1,5 +1,6 @@
 //! Phase 2, eligibility: should a commit be made? Already deployed → success without a
-//! commit; a held environment, a blocked release or a failing decision → refuse.
+//! commit; a held environment (unless `--override hold`), a blocked release (unless
+//! `--override blocked`) or a failing decision → refuse.
 
 use super::Override;
 use super::plan::Item;
@@ -10,6 +11,8 @@ pub enum Verdict {
     Proceed,
     /// The pointer already names this release (commit and digest): nothing to do.
     AlreadyDeployed,
+    /// `--auto` leaves a newer release in place: nothing to do there.
+    Skipped(String),
     Refused(Vec<String>),
 }
 
@@ -23,7 +26,11 @@ pub fn judge(item: &Item, env: &Environment, overrides: &[Override]) -> Verdict 
         return Verdict::AlreadyDeployed;
     }
     let mut reasons = Vec::new();
-    if let Some(why) = &env.hold {
+    if let Some(why) = env
+        .hold
+        .as_ref()
+        .filter(|_| !overrides.contains(&Override::Hold))
+    {
         reasons.push(format!("environment {} is on hold: {why}", env.name));
     }
     let blocked = item

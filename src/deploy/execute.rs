@@ -130,7 +130,12 @@ pub fn message(items: &[&Item], action: &Action, stamp: &Stamp<'_>) -> String {
                 let _ = writeln!(trailers, "Project: {}", i.project_name());
                 release_trailers(i, &mut trailers);
             }
-            format!("Deploy {} projects to {}", items.len(), first.env)
+            format!(
+                "Deploy {} project{} to {}",
+                items.len(),
+                if items.len() == 1 { "" } else { "s" },
+                first.env
+            )
         }
         Action::Auto => {
             let envs: Vec<String> = items.iter().map(|i| i.env.to_string()).collect();

@@ -78,6 +78,8 @@ pub enum Override {
     Rule(&'static str),
     /// A release blocked by `rollback --block` may return without `unblock`.
     Blocked,
+    /// Deploy to an environment on `hold`.
+    Hold,
 }
 
 impl Override {
@@ -86,7 +88,7 @@ impl Override {
     pub fn rule(self) -> Option<&'static str> {
         match self {
             Self::Rule(r) => Some(r),
-            Self::Blocked => None,
+            Self::Blocked | Self::Hold => None,
         }
     }
 
@@ -105,8 +107,12 @@ impl std::str::FromStr for Override {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "blocked" {
-            return Ok(Self::Blocked);
+        match s {
+            "blocked" => return Ok(Self::Blocked),
+            "hold" => return Ok(Self::Hold),
+            // The singular reads naturally on the command line: `--override window`.
+            "window" => return Ok(Self::Rule("windows")),
+            _ => {}
         }
         policy::RULES
             .iter()
@@ -114,7 +120,7 @@ impl std::str::FromStr for Override {
             .map(|r| Self::Rule(r))
             .ok_or_else(|| {
                 format!(
-                    "unknown rule {:?}: expected one of {}, blocked",
+                    "unknown rule {:?}: expected one of {}, hold, blocked",
                     crate::text::excerpt(s),
                     policy::RULES.join(", ")
                 )
@@ -127,7 +133,32 @@ impl fmt::Display for Override {
         match self {
             Self::Rule(r) => f.write_str(r),
             Self::Blocked => f.write_str("blocked"),
+            Self::Hold => f.write_str("hold"),
         }
+    }
+}
+
+/// A pointer the plan read changed on the remote before the write landed: an explicit
+/// `deploy`, `promote`, `rollback`, `unblock` or group writes nothing and says who moved it
+/// (exit 6), because the person asked for a change against a state that no longer holds.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "conflict: {path} changed while this {action} was being written: planned on release {planned}, \
+     found release {found}, changed by commit {commit} by {author}; nothing was written: look at \
+     `releasectl history` and run it again if it still makes sense"
+)]
+pub struct Conflict {
+    pub action: &'static str,
+    pub path: String,
+    pub planned: String,
+    pub found: String,
+    pub commit: String,
+    pub author: String,
+}
+
+impl crate::exit::Classify for Conflict {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Conflict
     }
 }
 
@@ -158,5 +189,8 @@ mod tests {
             ["windows"]
         );
         assert_eq!(Override::Blocked.to_string(), "blocked");
+        assert_eq!("hold".parse::<Override>(), Ok(Override::Hold));
+        assert_eq!("window".parse::<Override>(), Ok(Override::Rule("windows")));
+        assert_eq!(Override::Hold.to_string(), "hold");
     }
 }

@@ -10,8 +10,11 @@ use crate::exit::InvalidInput;
 use crate::gitops::layout::{self, load_pointer};
 use crate::gitops::register::{Entry, Register};
 use crate::gitops::{GitOps, Snapshot};
+use crate::ids::CommitSha;
 use crate::pointer::{self, Pointer};
-use crate::policy::{self, Decision, EnvName, Environment, Policy, Presence, TriggerFact};
+use crate::policy::{
+    self, Decision, Departure, EnvName, Environment, Policy, Presence, TriggerFact,
+};
 
 /// One project's part of a plan.
 #[derive(Debug, Clone)]
@@ -49,77 +52,126 @@ pub fn environment<'p>(policy: &'p Policy, env: &EnvName) -> Result<&'p Environm
     })
 }
 
-/// When the release with `commit` most recently arrived in the pointer at `path`, and
-/// whether it runs there now. The current pointer's `deployed-at` answers without history;
-/// otherwise the pointer's history is walked, newest first.
-pub fn presence(
-    tip: &Snapshot<'_>,
-    env: &EnvName,
-    path: &str,
-    current: Option<&Pointer>,
-    commit: &str,
-) -> crate::exit::Result<Presence> {
-    if let Some(p) = current.filter(|p| p.id.commit.as_str() == commit)
-        && let Some(at) = p
-            .annotations
-            .get(pointer::ANN_DEPLOYED_AT)
-            .and_then(|t| t.parse::<Timestamp>().ok())
-    {
-        return Ok(Presence {
-            env: env.clone(),
-            since: Some(at),
-            running_now: true,
-        });
-    }
-    let running_now = current.is_some_and(|p| p.id.commit.as_str() == commit);
-    let mut since = None;
-    // Walk back to the change that made the pointer name the release (newest such).
-    for change in tip.history(path)? {
-        let change = change?;
-        let names = change
-            .content
-            .as_deref()
-            .and_then(|b| pointer::parse(path, b).ok())
-            .is_some_and(|p| p.id.commit.as_str() == commit);
-        if names {
-            // Keep going while older versions name it too: the arrival is the oldest of a run.
-            since = Timestamp::from_second(change.time).ok();
-            if running_now {
-                continue;
-            }
-            break;
-        } else if since.is_some() {
-            break;
-        }
-    }
-    Ok(Presence {
-        env: env.clone(),
-        since,
-        running_now,
-    })
+/// One version of a pointer, from its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The release it names (`None`: the pointer was deleted, or is unreadable).
+    pub commit: Option<CommitSha>,
+    /// Its number in the register, when registered.
+    pub number: Option<u64>,
+    /// `5 (v1.2.0)`, for people.
+    pub label: String,
+    /// When it was committed.
+    pub at: Timestamp,
+    /// Written by `rollback` (the commit's `Action: rollback` trailer).
+    pub rollback: bool,
 }
 
-/// The entry before the current one in the pointer's history (rollback's default target).
-pub fn previous_release(
+/// Every version of the pointer at `path` that changed the release it names, newest first.
+/// (Edits that keep the release, such as `unblock`, are not a new stay.)
+pub fn versions(
     tip: &Snapshot<'_>,
     path: &str,
-    current: &Pointer,
     register: &Register,
-) -> crate::exit::Result<Option<Entry>> {
+) -> crate::exit::Result<Vec<Version>> {
+    let mut out: Vec<Version> = Vec::new();
     for change in tip.history(path)? {
         let change = change?;
-        let Some(p) = change
+        let commit = change
             .content
             .as_deref()
             .and_then(|b| pointer::parse(path, b).ok())
-        else {
-            continue;
+            .map(|p| p.id.commit);
+        let entry = commit.as_ref().and_then(|c| register.find_commit(c));
+        let version = Version {
+            number: entry.map(|e| e.number),
+            label: match (entry, &commit) {
+                (Some(e), _) => format!("release {}", e.label()),
+                (None, Some(c)) => format!("commit {c}"),
+                (None, None) => "no release".into(),
+            },
+            commit,
+            at: Timestamp::from_second(change.time)?,
+            rollback: super::trailers::get(&super::trailers::parse(&change.message), "Action")
+                == Some("rollback"),
         };
-        if p.id.commit != current.id.commit {
-            return Ok(register.find_commit(&p.id.commit).cloned());
+        // Newest first: an older change naming the same release is the same stay, and the
+        // stay began there; keep the oldest (its time) with the newest's other facts.
+        match out.last_mut() {
+            Some(newer) if newer.commit == version.commit => {
+                newer.at = version.at;
+                newer.rollback = version.rollback;
+            }
+            _ => out.push(version),
         }
     }
-    Ok(None)
+    Ok(out)
+}
+
+/// The release `commit` (number `number`) in `env`: its most recent continuous stay there,
+/// from `versions` (newest first, as [`versions`] gives them), and whether `blocked` there.
+#[must_use]
+pub fn presence(
+    env: &EnvName,
+    versions: &[Version],
+    commit: &CommitSha,
+    number: u64,
+    blocked: bool,
+) -> Presence {
+    let at = versions
+        .iter()
+        .position(|v| v.commit.as_ref() == Some(commit));
+    let Some(i) = at else {
+        return Presence {
+            env: env.clone(),
+            since: None,
+            running_now: false,
+            ended: None,
+            blocked,
+        };
+    };
+    let ended = (i > 0).then(|| {
+        let next = &versions[i - 1];
+        Departure {
+            at: next.at,
+            forward: !next.rollback && next.number.is_some_and(|n| n > number),
+            by: next.label.clone(),
+        }
+    });
+    Presence {
+        env: env.clone(),
+        since: Some(versions[i].at),
+        running_now: i == 0,
+        ended,
+        blocked,
+    }
+}
+
+/// Rollback's default target: replaying the history oldest first, forward deploys stack up
+/// and a rollback returns down the stack, so the target is the release that ran before the
+/// current one was deployed forward, skipping releases blocked here. Two rollbacks in a row
+/// go two steps back, never forward.
+#[must_use]
+pub fn rollback_target<'v>(versions: &'v [Version], blocked: &[String]) -> Option<&'v CommitSha> {
+    let mut stack: Vec<&CommitSha> = Vec::new();
+    for v in versions.iter().rev() {
+        let Some(c) = &v.commit else {
+            stack.clear();
+            continue;
+        };
+        if v.rollback
+            && let Some(pos) = stack.iter().rposition(|s| *s == c)
+        {
+            stack.truncate(pos + 1);
+        } else if stack.last() != Some(&c) {
+            stack.push(c);
+        }
+    }
+    stack.pop()?;
+    stack
+        .into_iter()
+        .rev()
+        .find(|c| !blocked.iter().any(|b| b == c.as_str()))
 }
 
 /// Everything plan needs besides the repository.
@@ -127,6 +179,11 @@ pub struct Context<'a> {
     pub gitops: &'a GitOps,
     pub now: Timestamp,
     pub overrides: &'a [Override],
+    /// A rollback: a release that ran in the environment before is judged only by windows
+    /// (and the hold), and may not be newer than the current one.
+    pub rollback: bool,
+    /// Who deploys: without an approver list, anyone else may approve.
+    pub actor: Option<&'a str>,
     /// Verifies an approval signature: (public key, payload, signature).
     pub verify: approvals::SignatureCheck<'a>,
 }
@@ -145,6 +202,11 @@ pub fn plan_item(
     let current_entry = current
         .as_ref()
         .and_then(|p| register.find_commit(&p.id.commit).cloned());
+    let here = if cx.rollback {
+        versions(tip, &pointer_path, &register)?
+    } else {
+        Vec::new()
+    };
     let target = match &request.selector {
         Selector::Id(id) => register.resolve(id)?.clone(),
         Selector::RunningIn(from) => {
@@ -175,13 +237,17 @@ pub fn plan_item(
                     env.name
                 ))
             })?;
-            previous_release(tip, &pointer_path, cur, &register)?.ok_or_else(|| {
-                InvalidInput(format!(
-                    "nothing to roll back to: {} has had no other release in {} ({pointer_path} history)",
-                    register.full_name(),
-                    env.name
-                ))
-            })?
+            let blocked = cur.blocked();
+            rollback_target(&here, &blocked)
+                .and_then(|c| register.find_commit(c))
+                .cloned()
+                .ok_or_else(|| {
+                    InvalidInput(format!(
+                        "nothing to roll back to: {} has had no other release in {} before the current one that is not blocked ({pointer_path} history)",
+                        register.full_name(),
+                        env.name
+                    ))
+                })?
         }
     };
     let triggers: Vec<TriggerFact> = target
@@ -192,17 +258,40 @@ pub fn plan_item(
             branch: t.branch.clone(),
         })
         .collect();
+    // A rollback to a release that ran here before was admitted then: approvals,
+    // progression and soak do not gate it again (windows and holds still do).
+    let returning = cx.rollback
+        && here
+            .iter()
+            .skip(1)
+            .any(|v| v.commit.as_ref() == Some(&target.commit));
+    let gated;
+    let env = if returning {
+        gated = Environment {
+            requires: Vec::new(),
+            soak: None,
+            requires_approval: false,
+            ..env.clone()
+        };
+        &gated
+    } else {
+        env
+    };
     let mut presences = Vec::new();
     for req in &env.requires {
         let path = layout::pointer_path(req, &register.repository, &register.project);
         let cur = load_pointer(tip, &path)?;
+        let blocked = cur
+            .as_ref()
+            .is_some_and(|p| p.blocked().iter().any(|c| c == target.commit.as_str()));
+        let history = versions(tip, &path, &register)?;
         presences.push(presence(
-            tip,
             req,
-            &path,
-            cur.as_ref(),
-            target.commit.as_str(),
-        )?);
+            &history,
+            &target.commit,
+            target.number,
+            blocked,
+        ));
     }
     let approval_file = if env.requires_approval {
         let path = layout::approvals_path(
@@ -220,6 +309,7 @@ pub fn plan_item(
         env,
         &target.digest,
         cx.now,
+        cx.actor,
         cx.verify,
     );
     let mut decisions = policy::evaluate(
@@ -241,4 +331,103 @@ pub fn plan_item(
         current_entry,
         decisions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(n: u64) -> CommitSha {
+        format!("{n:040}").parse().unwrap()
+    }
+
+    /// A version naming release `n` (0: no release) from `at`, written by a rollback or not.
+    fn v(n: u64, at: &str, rollback: bool) -> Version {
+        Version {
+            commit: (n > 0).then(|| sha(n)),
+            number: (n > 0).then_some(n),
+            label: format!("release {n}"),
+            at: format!("2026-11-23T{at}:00Z").parse().unwrap(),
+            rollback,
+        }
+    }
+
+    fn dev() -> EnvName {
+        EnvName::parse("dev").unwrap()
+    }
+
+    /// Oldest first in the test, newest first as [`versions`] gives them.
+    fn newest_first(mut history: Vec<Version>) -> Vec<Version> {
+        history.reverse();
+        history
+    }
+
+    #[test]
+    fn the_stay_that_counts_is_the_most_recent_one_and_says_how_it_ended() {
+        let h = newest_first(vec![
+            v(1, "08:00", false),
+            v(2, "09:00", false),
+            v(1, "10:00", true),
+            v(3, "12:00", false),
+            v(4, "12:05", false),
+        ]);
+        // Release 3: 12:00 to 12:05, replaced forward by 4.
+        let p = presence(&dev(), &h, &sha(3), 3, false);
+        assert_eq!(p.since, Some("2026-11-23T12:00:00Z".parse().unwrap()));
+        assert!(!p.running_now);
+        let e = p.ended.unwrap();
+        assert!(e.forward);
+        assert_eq!(e.at, "2026-11-23T12:05:00Z".parse().unwrap());
+        // Release 2 was rolled back away from.
+        let p = presence(&dev(), &h, &sha(2), 2, false);
+        assert!(!p.ended.unwrap().forward);
+        // Release 1's most recent stay began at the rollback, 10:00, not at 08:00.
+        let p = presence(&dev(), &h, &sha(1), 1, false);
+        assert_eq!(p.since, Some("2026-11-23T10:00:00Z".parse().unwrap()));
+        assert!(p.ended.unwrap().forward);
+        let p = presence(&dev(), &h, &sha(4), 4, true);
+        assert!(p.running_now && p.blocked && p.ended.is_none());
+        assert!(presence(&dev(), &h, &sha(9), 9, false).since.is_none());
+    }
+
+    #[test]
+    fn replacing_a_release_with_an_older_one_is_not_leaving_it_forward() {
+        let h = newest_first(vec![v(5, "08:00", false), v(3, "09:00", false)]);
+        assert!(
+            !presence(&dev(), &h, &sha(5), 5, false)
+                .ended
+                .unwrap()
+                .forward
+        );
+    }
+
+    #[test]
+    fn rollbacks_go_back_down_the_forward_deploys_never_forward() {
+        let target = |h: Vec<Version>, blocked: &[u64]| {
+            let blocked: Vec<String> = blocked.iter().map(|b| sha(*b).to_string()).collect();
+            rollback_target(&newest_first(h), &blocked).cloned()
+        };
+        let deployed = vec![
+            v(1, "08:00", false),
+            v(2, "09:00", false),
+            v(3, "10:00", false),
+        ];
+        assert_eq!(target(deployed.clone(), &[]), Some(sha(2)));
+        // After rolling back to 2, the next rollback goes to 1, not forward to 3.
+        let mut once = deployed.clone();
+        once.push(v(2, "11:00", true));
+        assert_eq!(target(once.clone(), &[3]), Some(sha(1)));
+        assert_eq!(target(once.clone(), &[]), Some(sha(1)));
+        let mut twice = once;
+        twice.push(v(1, "12:00", true));
+        assert_eq!(target(twice, &[]), None);
+        // Blocked releases are skipped.
+        assert_eq!(target(deployed.clone(), &[2]), Some(sha(1)));
+        // A forward deploy after a rollback stacks again.
+        let mut again = deployed;
+        again.push(v(2, "11:00", true));
+        again.push(v(4, "12:00", false));
+        assert_eq!(target(again, &[3]), Some(sha(2)));
+        assert_eq!(target(vec![v(1, "08:00", false)], &[]), None);
+    }
 }

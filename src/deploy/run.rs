@@ -16,12 +16,13 @@ use jiff::Timestamp;
 use super::eligibility::{self, Verdict};
 use super::execute::{self, Stamp};
 use super::plan::{self, Context, Item};
-use super::{Action, Override, Request};
+use super::{Action, Conflict, Override, Request};
 use crate::archive::Limits;
 use crate::exit::InvalidInput;
 use crate::format::Expected;
 use crate::gitops::layout;
-use crate::gitops::{Author, GitError, GitOps, Snapshot, Step};
+use crate::gitops::register::Entry;
+use crate::gitops::{Author, GitOps, Snapshot, Step};
 use crate::oci::{RegistryBase, Store, StoreOptions};
 use crate::policy::Policy;
 
@@ -200,6 +201,14 @@ fn judge(
                 } else {
                     Verdict::AlreadyDeployed
                 }
+            } else if order.action == Action::Auto
+                && let Some(cur) = i
+                    .current_entry
+                    .as_ref()
+                    .filter(|c| c.number > i.target.number)
+            {
+                // `--auto` follows the newest release; a late pipeline never downgrades.
+                Verdict::Skipped(format!("release {} already runs in {}", cur.number, i.env))
             } else {
                 eligibility::judge(&i, env, &order.overrides)
             };
@@ -208,12 +217,132 @@ fn judge(
         .collect()
 }
 
+/// The pointers a plan read (path and bytes): each item's own and, for `promote`, the one
+/// it promotes from.
+type Seen = Vec<(String, Option<Vec<u8>>)>;
+
+fn read_pointers(order: &Order, items: &[Item], tip: &Snapshot<'_>) -> crate::exit::Result<Seen> {
+    let mut paths: Vec<String> = Vec::new();
+    for i in items {
+        paths.push(i.pointer_path.clone());
+        if let Action::Promote { from } = &order.action {
+            paths.push(layout::pointer_path(
+                from,
+                &i.register.repository,
+                &i.register.project,
+            ));
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let bytes = tip.read(&p)?;
+            Ok((p, bytes))
+        })
+        .collect()
+}
+
+/// `42 (v1.2.3)` for the release a pointer's bytes name, `none` without a pointer.
+fn pointer_label(item: &Item, path: &str, bytes: Option<&[u8]>) -> String {
+    let Some(bytes) = bytes else {
+        return "none".into();
+    };
+    match crate::pointer::parse(path, bytes) {
+        Ok(p) => item
+            .register
+            .find_commit(&p.id.commit)
+            .map_or_else(|| format!("commit {}", p.id.commit), Entry::label),
+        Err(_) => "(unreadable pointer)".into(),
+    }
+}
+
+/// After a lost race: every pointer the first plan read must be as it was, or the explicit
+/// order ends in a [`Conflict`] naming who moved it. A pointer that now names exactly what
+/// this order would write is no conflict (eligibility will find nothing to do).
+fn check_unchanged(
+    order: &Order,
+    items: &[Item],
+    first: &Seen,
+    seen: &Seen,
+    tip: &Snapshot<'_>,
+) -> crate::exit::Result<()> {
+    for (path, now) in seen {
+        let Some((_, before)) = first.iter().find(|(p, _)| p == path) else {
+            continue;
+        };
+        if before == now {
+            continue;
+        }
+        let Some(item) = items
+            .iter()
+            .find(|i| i.pointer_path == *path)
+            .or_else(|| items.first())
+        else {
+            continue;
+        };
+        let done = order.action != Action::Unblock
+            && item.pointer_path == *path
+            && item.current.as_ref().is_some_and(|p| {
+                p.id.commit == item.target.commit && p.digest.as_ref() == Some(&item.target.digest)
+            });
+        if done {
+            continue;
+        }
+        let change = tip.history(path)?.next().transpose()?;
+        let (commit, author) = change.map_or_else(
+            || ("(unknown)".to_owned(), "(unknown)".to_owned()),
+            |c| (c.commit.to_string(), crate::text::excerpt(&c.author)),
+        );
+        return Err(Conflict {
+            action: order.action.name(),
+            path: path.clone(),
+            planned: pointer_label(item, path, before.as_deref()),
+            found: pointer_label(item, path, now.as_deref()),
+            commit,
+            author,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A group names each project once: a second `P=ID` would silently win over the first.
+fn once_each(items: &[Item]) -> Result<(), InvalidInput> {
+    for (n, i) in items.iter().enumerate() {
+        if items[..n].iter().any(|j| j.pointer_path == i.pointer_path) {
+            return Err(InvalidInput(format!(
+                "deploy {}: project {} is named more than once; name each project once",
+                i.env,
+                i.project_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A rollback never goes forward: a target newer than the running release is a deploy.
+fn not_forward(i: &Item) -> Result<(), InvalidInput> {
+    match &i.current_entry {
+        Some(cur) if i.target.number > cur.number => Err(InvalidInput(format!(
+            "rollback of {} in {} to release {}: it is newer than release {} running there; that is a deploy: run `releasectl deploy {} {} {}`",
+            i.project_name(),
+            i.env,
+            i.target.label(),
+            cur.label(),
+            i.env,
+            i.project_name(),
+            i.target.number
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// One attempt: plan, judge and decide what to write at `tip`.
 async fn attempt(
     order: &Order,
     run: &Run<'_>,
     tip: &Snapshot<'_>,
-    first_pointers: &mut Option<Vec<Option<Vec<u8>>>>,
+    first_seen: &mut Option<Seen>,
 ) -> crate::exit::Result<Step<Report>> {
     let policy = layout::load_policy(run.gitops, tip)?;
     let verify = crate::signing::verify_approval;
@@ -221,27 +350,33 @@ async fn attempt(
         gitops: run.gitops,
         now: run.now,
         overrides: &order.overrides,
+        rollback: matches!(order.action, Action::Rollback { .. }),
+        actor: Some(run.actor),
         verify: &verify,
     };
     // Phase 1: plan.
-    let items = expand(order, &policy)?
+    let mut items = expand(order, &policy)?
         .iter()
         .map(|r| plan::plan_item(&cx, tip, &policy, r))
         .collect::<crate::exit::Result<Vec<Item>>>()?;
-    // A rollback decided against one state of the pointer must not land on another.
-    let pointers: Vec<Option<Vec<u8>>> = items
-        .iter()
-        .map(|i| tip.read(&i.pointer_path))
-        .collect::<Result<_, _>>()?;
-    match first_pointers {
-        None => *first_pointers = Some(pointers),
-        Some(first) if matches!(order.action, Action::Rollback { .. }) && *first != pointers => {
-            return Err(GitError::Remote {
-                url: run.gitops.url().to_owned(),
-                operation: "rollback",
-                reason: "the pointer changed while rolling back; nothing was written: look at `releasectl history` and run the rollback again".into(),
-            }
-            .into());
+    if matches!(order.action, Action::Rollback { .. }) {
+        items.iter().try_for_each(not_forward)?;
+    }
+    if order.action == Action::Group {
+        once_each(&items)?;
+    }
+    if order.action == Action::Unblock {
+        // Unblocking changes no release: no deploy policy is judged, none is shown.
+        for i in &mut items {
+            i.decisions.clear();
+        }
+    }
+    // Each write is a compare-and-swap on the pointers its first plan read.
+    let seen = read_pointers(order, &items, tip)?;
+    match first_seen {
+        None => *first_seen = Some(seen),
+        Some(first) if order.action != Action::Auto => {
+            check_unchanged(order, &items, first, &seen, tip)?;
         }
         Some(_) => {}
     }
@@ -314,11 +449,11 @@ async fn attempt(
 /// Runs `order` until it lands, is refused, or has nothing to do.
 pub async fn run(order: &Order, run: &Run<'_>) -> crate::exit::Result<Report> {
     let author = Author::new(run.actor, run.now.as_second());
-    let mut first_pointers = None;
+    let mut first_seen = None;
     let landed = run
         .gitops
         .transact(&author, run.deadline, async |tip| {
-            attempt(order, run, tip, &mut first_pointers).await
+            attempt(order, run, tip, &mut first_seen).await
         })
         .await?;
     let mut report = landed.result;

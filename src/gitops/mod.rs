@@ -59,12 +59,13 @@ pub enum GitError {
 }
 
 impl GitError {
-    /// Remote failures exit 5; a bad file in the repository is invalid input (2).
+    /// Remote failures (a push the server refused included, on any transport) exit 5; a bad
+    /// file in the repository is invalid input (2).
     #[must_use]
     pub fn is_remote(&self) -> bool {
         matches!(
             self,
-            Self::Auth { .. } | Self::Remote { .. } | Self::Contended { .. }
+            Self::Auth { .. } | Self::Remote { .. } | Self::Refused { .. } | Self::Contended { .. }
         )
     }
 }

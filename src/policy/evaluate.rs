@@ -9,8 +9,9 @@
 use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
-use super::{Decision, Environment, Facts, Window};
+use super::{Decision, EnvName, Environment, Facts, Presence, Window};
 use crate::duration::human;
 use crate::format::TriggerType;
 
@@ -80,29 +81,9 @@ pub fn evaluate(env: &Environment, facts: &Facts<'_>) -> Vec<Decision> {
     }
     for req in &env.requires {
         let p = facts.presence.iter().find(|p| p.env == *req);
-        let ran = p.is_some_and(|p| p.since.is_some());
-        out.push(Decision::new(
-            "requires",
-            format!("running (or having run) in {req}"),
-            match p {
-                Some(p) if p.running_now => format!("running in {req}"),
-                Some(p) if p.since.is_some() => format!("ran in {req}"),
-                _ => format!("never deployed to {req}"),
-            },
-            ran,
-        ));
+        out.push(requires(req, p));
         if let Some(soak) = env.soak {
-            let since = p.and_then(|p| p.since);
-            let age = since.map(|s| facts.now.duration_since(s));
-            out.push(Decision::new(
-                "soak",
-                format!("{} in {req}", human(soak)),
-                match age {
-                    Some(a) => format!("{} in {req}", human(a)),
-                    None => format!("never in {req}"),
-                },
-                age.is_some_and(|a| a >= soak),
-            ));
+            out.push(soaked(req, p, soak, facts.now));
         }
     }
     if env.requires_approval {
@@ -133,16 +114,23 @@ pub fn evaluate(env: &Environment, facts: &Facts<'_>) -> Vec<Decision> {
         }
         out.push(Decision::new(
             "approvals",
-            format!(
-                "{} distinct approvals by {}",
-                env.approvals.min,
-                env.approvals
-                    .approvers
-                    .iter()
-                    .map(|a| a.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            if env.approvals.approvers.is_empty() {
+                format!(
+                    "{} distinct approvals by anyone other than the deployer",
+                    env.approvals.min
+                )
+            } else {
+                format!(
+                    "{} distinct approvals by {}",
+                    env.approvals.min,
+                    env.approvals
+                        .approvers
+                        .iter()
+                        .map(|a| a.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
             actual,
             approvers.len() >= env.approvals.min,
         ));
@@ -185,6 +173,67 @@ pub fn evaluate(env: &Environment, facts: &Facts<'_>) -> Vec<Decision> {
     out
 }
 
+/// Whether a stay counts for progression: the release runs there now, or left only because a
+/// newer release was deployed forward; never when blocked there.
+fn counts(p: &Presence) -> bool {
+    p.since.is_some()
+        && !p.blocked
+        && (p.running_now || p.ended.as_ref().is_some_and(|e| e.forward))
+}
+
+/// `requires: [E]`: running in E now, or left E only for a newer release deployed forward.
+fn requires(req: &EnvName, p: Option<&Presence>) -> Decision {
+    let actual = match p {
+        None | Some(Presence { since: None, .. }) => format!("never deployed to {req}"),
+        Some(p) if p.blocked => format!("blocked in {req}"),
+        Some(p) if p.running_now => format!("running in {req}"),
+        Some(Presence { ended: Some(e), .. }) if e.forward => {
+            format!("ran in {req} until {} replaced it", e.by)
+        }
+        Some(Presence { ended: Some(e), .. }) => format!("left {req} by a rollback (to {})", e.by),
+        Some(_) => format!("ran in {req}"),
+    };
+    Decision::new(
+        "requires",
+        format!("running (or having run) in {req}"),
+        actual,
+        p.is_some_and(counts),
+    )
+}
+
+/// `soak`: the most recent continuous stay in E (until now, or until a forward deploy replaced
+/// it) lasted at least `soak`; a stay that ended in a rollback, or a blocked release, does not
+/// count.
+fn soaked(req: &EnvName, p: Option<&Presence>, soak: SignedDuration, now: Timestamp) -> Decision {
+    let required = format!("{} in {req}", human(soak));
+    let Some(p) = p.filter(|p| p.since.is_some()) else {
+        return Decision::new("soak", required, format!("never in {req}"), false);
+    };
+    let since = p.since.unwrap_or(now);
+    let until = p
+        .ended
+        .as_ref()
+        .filter(|_| !p.running_now)
+        .map_or(now, |e| e.at);
+    let stay = until.duration_since(since);
+    let actual = if p.blocked {
+        format!(
+            "{} in {req}, but blocked there: does not count",
+            human(stay)
+        )
+    } else if p.running_now {
+        format!("{} in {req}", human(stay))
+    } else if counts(p) {
+        format!("{} in {req} (until replaced)", human(stay))
+    } else {
+        format!(
+            "{} in {req}, ended by a rollback: does not count",
+            human(stay)
+        )
+    };
+    Decision::new("soak", required, actual, counts(p) && stay >= soak)
+}
+
 /// Marks failing decisions of the overridden rules as passed (and overridden).
 pub fn apply_overrides(decisions: &mut [Decision], rules: &[String]) {
     for d in decisions
@@ -205,7 +254,7 @@ mod tests {
 
     use super::*;
     use crate::approvals::{Approval, ApprovalFile};
-    use crate::policy::{ApprovalFact, EnvName, Presence, TriggerFact};
+    use crate::policy::{ApprovalFact, Departure, EnvName, Presence, TriggerFact};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("RFC 3339")
@@ -238,6 +287,20 @@ mod tests {
             env: EnvName::parse("dev").unwrap(),
             since: since.map(ts),
             running_now,
+            ended: None,
+            blocked: false,
+        }
+    }
+
+    /// In dev from `since` until `until`, replaced then forward (`forward`) or not.
+    fn left_dev(since: &str, until: &str, forward: bool) -> Presence {
+        Presence {
+            ended: Some(Departure {
+                at: ts(until),
+                forward,
+                by: "release 5".into(),
+            }),
+            ..in_dev(Some(since), false)
         }
     }
 
@@ -392,17 +455,32 @@ mod tests {
     }
 
     #[test]
-    fn requires_admits_a_release_running_or_having_run_in_the_required_environment() {
+    fn requires_admits_a_release_running_or_replaced_forward_and_nothing_else() {
         let env = prod("requires: [dev]");
         let required = "running (or having run) in dev";
         let running = [in_dev(Some(NOW), true)];
-        let ran = [in_dev(Some(NOW), false)];
+        let replaced = [left_dev(
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T09:00:00Z",
+            true,
+        )];
+        let rolled_back = [left_dev(
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T09:00:00Z",
+            false,
+        )];
+        let blocked = [Presence {
+            blocked: true,
+            ..in_dev(Some(NOW), true)
+        }];
         let never = [in_dev(None, false)];
         let cases: &[(&[Presence], &str, bool)] = &[
             (&[], "never deployed to dev", false),
             (&never, "never deployed to dev", false),
             (&running, "running in dev", true),
-            (&ran, "ran in dev", true),
+            (&replaced, "ran in dev until release 5 replaced it", true),
+            (&rolled_back, "left dev by a rollback (to release 5)", false),
+            (&blocked, "blocked in dev", false),
         ];
         for (presence, actual, pass) in cases {
             let d = run(
@@ -417,9 +495,9 @@ mod tests {
     }
 
     #[test]
-    fn soak_counts_from_when_the_release_reached_the_required_environment() {
+    fn soak_is_the_length_of_the_most_recent_continuous_stay() {
         let env = prod("requires: [dev], soak: 30m");
-        let presence = [in_dev(Some("2026-11-23T10:00:00Z"), false)];
+        let running = [in_dev(Some("2026-11-23T10:00:00Z"), true)];
         for (now, actual, pass) in [
             ("2026-11-23T10:10:00Z", "10m in dev", false),
             ("2026-11-23T10:29:59Z", "29m59s in dev", false),
@@ -429,19 +507,57 @@ mod tests {
             let d = run(
                 &env,
                 &Case {
-                    presence: &presence,
+                    presence: &running,
                     now,
                     ..Case::default()
                 },
             );
             assert_decision(&d, "soak", "30m in dev", actual, pass);
-            assert_decision(
-                &d,
-                "requires",
-                "running (or having run) in dev",
-                "ran in dev",
-                true,
+        }
+        // In dev from 12:00 to 12:05, then replaced: at 13:20 it soaked 5 minutes, not 1h20m.
+        let short = [left_dev(
+            "2026-11-23T12:00:00Z",
+            "2026-11-23T12:05:00Z",
+            true,
+        )];
+        let long = [left_dev(
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T09:00:00Z",
+            true,
+        )];
+        let rolled_back = [left_dev(
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T09:00:00Z",
+            false,
+        )];
+        let blocked = [Presence {
+            blocked: true,
+            ..in_dev(Some("2026-11-23T08:00:00Z"), true)
+        }];
+        let cases: &[(&[Presence], &str, bool)] = &[
+            (&short, "5m in dev (until replaced)", false),
+            (&long, "1h in dev (until replaced)", true),
+            (
+                &rolled_back,
+                "1h in dev, ended by a rollback: does not count",
+                false,
+            ),
+            (
+                &blocked,
+                "5h20m in dev, but blocked there: does not count",
+                false,
+            ),
+        ];
+        for (presence, actual, pass) in cases {
+            let d = run(
+                &env,
+                &Case {
+                    presence,
+                    now: "2026-11-23T13:20:00Z",
+                    ..Case::default()
+                },
             );
+            assert_decision(&d, "soak", "30m in dev", actual, *pass);
         }
         let d = run(&env, &Case::default());
         assert_decision(&d, "soak", "30m in dev", "never in dev", false);
@@ -551,8 +667,14 @@ mod tests {
         let no_key = |_: &str, _: &str, _: &str| -> Result<(), String> {
             panic!("no approver key is listed")
         };
-        let facts =
-            crate::approvals::facts(Some(&file), env, &D1.parse().unwrap(), ts(NOW), &no_key);
+        let facts = crate::approvals::facts(
+            Some(&file),
+            env,
+            &D1.parse().unwrap(),
+            ts(NOW),
+            None,
+            &no_key,
+        );
         run(
             env,
             &Case {

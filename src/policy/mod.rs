@@ -176,13 +176,28 @@ pub struct TriggerFact {
     pub branch: Option<String>,
 }
 
-/// When a release reached an environment, if it ever did.
+/// The release's most recent continuous stay in an environment, from that pointer's history.
 #[derive(Debug, Clone)]
 pub struct Presence {
     pub env: EnvName,
-    /// First time the pointer named the release.
+    /// When the most recent continuous stay began (`None`: never there).
     pub since: Option<Timestamp>,
     pub running_now: bool,
+    /// How that stay ended, when it is over.
+    pub ended: Option<Departure>,
+    /// The release is blocked there by `rollback --block`.
+    pub blocked: bool,
+}
+
+/// How a release left an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub at: Timestamp,
+    /// Replaced by a forward deploy of a newer (higher-numbered) release; anything else (a
+    /// rollback, an older release, a deleted pointer) is leaving it behind.
+    pub forward: bool,
+    /// What replaced it, for people (`release 5 (v1.2.0)`, `no release`).
+    pub by: String,
 }
 
 /// An approval, judged for digest, environment, expiry and signature.

@@ -552,7 +552,9 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
     );
     world.main_release("one");
     let head = world.remote.head();
-    let out = world.writes_nothing(|| world.ok(&["deploy", "--dry-run", "prod", PROJECT, "1"]));
+    // A dry run that would be refused exits 4, and writes nothing.
+    let out = world.writes_nothing(|| world.run(&["deploy", "--dry-run", "prod", PROJECT, "1"]));
+    out.assert_exit(4);
     let text = out.stdout_str();
     for line in [
         "deploy auth-service in prod: release 1 (main-1) (previous: none)",
@@ -563,9 +565,10 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{out}");
     }
-    let report = world.writes_nothing(|| {
-        json(&world.ok(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]))
-    });
+    let out = world
+        .writes_nothing(|| world.run(&["-o", "json", "deploy", "--dry-run", "prod", PROJECT, "1"]));
+    out.assert_exit(4);
+    let report = json(&out);
     assert_eq!(report["result"], "dry run: nothing written");
     assert_eq!(report["commit"], Value::Null);
     let decisions = report["items"][0]["decisions"].as_array().unwrap();
@@ -614,7 +617,10 @@ fn dry_run_writes_nothing_and_prints_every_decision() {
         &["rollback", "--dry-run", "dev", PROJECT][..],
         &["rollback", "--dry-run", "--block", "dev", PROJECT][..],
     ] {
-        no_op(&world, args, "dry run: nothing written");
+        // The promote would be refused (release 2 has not soaked in dev): a dry run exits 4.
+        let out = world.writes_nothing(|| world.run(args));
+        out.assert_exit(if args[0] == "promote" { 4 } else { 0 })
+            .assert_stdout_contains("dry run: nothing written");
     }
 }
 

@@ -242,9 +242,9 @@ fn same_pointer_rounds(world: &World) {
             &format!("pair-{round}"),
         );
         for out in &outputs {
-            // Landing after the winner, or refused by policy; never anything else.
+            // Landing after the winner, or a conflict (exit 6); never anything else.
             if !out.success() {
-                out.assert_exit(4);
+                out.assert_exit(6);
             }
         }
         let landed = outputs.iter().filter(|o| o.success()).count();
@@ -294,7 +294,7 @@ fn a_deploy_racing_a_rollback_block_is_refused_or_lands_after_it_knowingly() {
         if !out.success() {
             // A rollback that lost the race refuses to land on a pointer it did not judge
             // (exit 5, nothing written); a deploy may only be refused by policy.
-            assert!(matches!(out.code(), Some(4 | 5)), "{out}");
+            assert!(matches!(out.code(), Some(4 | 6)), "{out}");
         }
     }
     assert!(world.remote.is_linear());

@@ -10,6 +10,7 @@ mod archive;
 mod archive_differential;
 mod check;
 mod cli;
+mod conflicts;
 
 mod create_input;
 mod credentials;
@@ -27,6 +28,7 @@ mod install;
 mod interop;
 mod outcomes;
 mod policy;
+mod policy_semantics;
 mod register;
 mod registry_auth;
 mod remote_errors;

@@ -1,0 +1,318 @@
+//! Policy rules as an on-call engineer reads them (issue 12): soak, progression, rollback,
+//! approvals without a list, triggers, groups, promotion paths, dry runs and refused pushes.
+
+use crate::support::setup::PROJECT;
+use crate::support::world::{ALICE, World, assert_refused_at};
+
+/// `dev` without rules; `staging` requires dev and a 30-minute soak.
+const SOAK: &str =
+    "environments:\n  dev: {}\n  staging:\n    promotion_policy: {requires: [dev], soak: 30m}\n";
+
+fn at(time: &str) -> String {
+    format!("2026-11-23T{time}:00Z")
+}
+
+/// `deploy ENV auth-service ID` at `time` (HH:MM on the world's Monday), asserting success.
+fn deploy_ok(world: &World, time: &str, env: &str, id: &str) {
+    world
+        .run_at(&at(time), &["deploy", env, PROJECT, id])
+        .assert_success();
+}
+
+#[test]
+fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
+    let world = World::new(SOAK);
+    world.main_release("one");
+    world.main_release("two");
+    deploy_ok(&world, "12:00", "dev", "1");
+    deploy_ok(&world, "12:05", "dev", "2");
+    // Release 1 ran in dev from 12:00 to 12:05: at 13:20 it soaked 5 minutes, not 1h20m.
+    assert_refused_at(
+        &world,
+        &at("13:20"),
+        &["deploy", "staging", PROJECT, "1"],
+        &["soak: required 30m in dev, actual 5m in dev (until replaced)"],
+    );
+    // Release 2 has run there since 12:05.
+    deploy_ok(&world, "13:20", "staging", "2");
+}
+
+#[test]
+fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
+    let world = World::new(SOAK);
+    for seed in ["one", "two", "three"] {
+        world.main_release(seed);
+    }
+    deploy_ok(&world, "10:00", "dev", "1");
+    deploy_ok(&world, "10:05", "dev", "2");
+    // Release 2 failed in dev: rolled back and blocked.
+    world
+        .run_at(&at("11:00"), &["rollback", "dev", PROJECT, "--block"])
+        .assert_success();
+    assert_refused_at(
+        &world,
+        &at("12:00"),
+        &["deploy", "staging", PROJECT, "2"],
+        &["requires: required running (or having run) in dev, actual blocked in dev"],
+    );
+    // Release 3 ran for an hour and was rolled back (not blocked): it did not pass dev.
+    deploy_ok(&world, "11:10", "dev", "3");
+    world
+        .run_at(&at("12:10"), &["rollback", "dev", PROJECT])
+        .assert_success();
+    assert_refused_at(
+        &world,
+        &at("13:00"),
+        &["deploy", "staging", PROJECT, "3"],
+        &[
+            "actual left dev by a rollback",
+            "ended by a rollback: does not count",
+        ],
+    );
+    // Release 1, running again since the rollback at 12:10, soaked 50 minutes.
+    deploy_ok(&world, "13:00", "staging", "1");
+}
+
+#[test]
+fn two_rollbacks_in_a_row_go_two_steps_back_and_never_forward() {
+    let world = World::new(SOAK);
+    let r: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|s| world.main_release(s))
+        .collect();
+    for (i, t) in ["10:00", "10:10", "10:20"].iter().enumerate() {
+        deploy_ok(&world, t, "dev", &(i + 1).to_string());
+    }
+    world.run(&["rollback", "dev", PROJECT]).assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r[1].commit.clone()));
+    world.run(&["rollback", "dev", PROJECT]).assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
+    // Nothing earlier: no rollback, and no silent step forward.
+    world
+        .run(&["rollback", "dev", PROJECT])
+        .assert_exit(2)
+        .assert_stderr_contains("nothing to roll back to");
+    // A rollback to a newer release is a deploy.
+    let head = world.remote.head();
+    world
+        .run(&["rollback", "dev", PROJECT, "--to", "3"])
+        .assert_exit(2)
+        .assert_stderr_contains("that is a deploy");
+    assert_eq!(world.remote.head(), head);
+}
+
+/// `prod` requires dev, a soak, two approvals and a Monday-to-Thursday window.
+const GATED: &str = "environments:\n  dev: {}\n  prod:\n    promotion_policy:\n      requires: [dev]\n      soak: 1h\n      requires_approval: true\n      approvals: {min: 2, approvers: [alice@company.com, bob@company.com]}\n      windows: [{allow: \"Mon-Thu 09:00-16:00\"}]\n";
+
+/// Releases 1 and 2 in prod (let in by override), 2 running.
+fn two_in_prod(policy: &str) -> World {
+    let world = World::new(policy);
+    world.main_release("one");
+    world.main_release("two");
+    for id in ["1", "2"] {
+        world
+            .run(&[
+                "deploy",
+                "prod",
+                PROJECT,
+                id,
+                "--override",
+                "requires",
+                "--override",
+                "soak",
+                "--override",
+                "approvals",
+                "--reason",
+                "setting the scene",
+            ])
+            .assert_success();
+    }
+    world
+}
+
+#[test]
+fn a_rollback_to_a_release_that_ran_there_skips_approvals_progression_and_soak() {
+    let world = two_in_prod(GATED);
+    let out = world.run(&["rollback", "prod", PROJECT]);
+    out.assert_success().assert_stdout_contains("pass windows");
+    let text = out.stdout_str();
+    for rule in ["approvals", "requires", "soak"] {
+        assert!(!text.contains(rule), "rollback judged {rule}:\n{text}");
+    }
+}
+
+#[test]
+fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_shows_it() {
+    let world = two_in_prod(GATED);
+    let saturday = "2026-11-28T12:00:00Z";
+    assert_refused_at(
+        &world,
+        saturday,
+        &["rollback", "prod", PROJECT],
+        &["windows: required within Mon-Thu 09:00-16:00"],
+    );
+    world
+        .run_at(
+            saturday,
+            &[
+                "rollback",
+                "prod",
+                PROJECT,
+                "--override",
+                "window",
+                "--reason",
+                "INC-7: outage",
+            ],
+        )
+        .assert_success();
+    world.set_policy(&GATED.replace("  prod:\n", "  prod:\n    hold: change freeze\n"));
+    // Roll forward to 2 again (by override of everything, hold included) ...
+    world
+        .run(&[
+            "deploy",
+            "prod",
+            PROJECT,
+            "2",
+            "--override",
+            "hold",
+            "--override",
+            "requires",
+            "--override",
+            "soak",
+            "--override",
+            "approvals",
+            "--reason",
+            "INC-8",
+        ])
+        .assert_success();
+    // ... then a rollback under the hold is refused, and passes with `--override hold`.
+    assert_refused_at(
+        &world,
+        &world.now.clone(),
+        &["rollback", "prod", PROJECT],
+        &["on hold: change freeze"],
+    );
+    world
+        .run(&[
+            "rollback",
+            "prod",
+            PROJECT,
+            "--override",
+            "hold",
+            "--reason",
+            "INC-9: roll back now",
+        ])
+        .assert_success();
+    let history = world.run(&["history", "prod", PROJECT]);
+    history
+        .assert_success()
+        .assert_stdout_contains("override windows (reason: INC-7: outage)")
+        .assert_stdout_contains("override hold (reason: INC-9: roll back now)");
+}
+
+#[test]
+fn unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked() {
+    let world = two_in_prod(GATED);
+    world
+        .run(&["rollback", "prod", PROJECT, "--block"])
+        .assert_success();
+    let out = world.run(&["unblock", "prod", PROJECT, "2", "--actor", ALICE]);
+    out.assert_success();
+    for word in ["pass ", "FAIL ", "approvals", "windows"] {
+        assert!(
+            !out.stdout_str().contains(word),
+            "unblock printed {word:?}:\n{}",
+            out.stdout_str()
+        );
+    }
+    world
+        .run(&["history", "prod", PROJECT])
+        .assert_success()
+        .assert_stdout_contains("unblocked release 2 (main-2)");
+}
+
+#[test]
+fn approvals_without_a_list_need_one_person_other_than_the_deployer() {
+    let world = World::new(
+        "environments:\n  dev: {}\n  prod:\n    promotion_policy: {requires_approval: true}\n",
+    );
+    let release = world.main_release("one");
+    let deploy = ["deploy", "prod", PROJECT, "1", "--actor", ALICE];
+    assert_refused_at(
+        &world,
+        &world.now.clone(),
+        &deploy,
+        &["approvals: required 1 distinct approvals by anyone other than the deployer"],
+    );
+    world
+        .approve("prod", &release, ALICE, None)
+        .assert_success();
+    assert_refused_at(
+        &world,
+        &world.now.clone(),
+        &deploy,
+        &["approved by the deployer: another person must approve"],
+    );
+    world
+        .approve("prod", &release, crate::support::world::BOB, None)
+        .assert_success();
+    world.run(&deploy).assert_success();
+    assert_eq!(world.running("prod", PROJECT), Some(release.commit));
+}
+
+#[test]
+fn a_group_naming_a_project_twice_is_a_usage_error_naming_it() {
+    let world = World::new(SOAK);
+    world.main_release("one");
+    world.main_release("two");
+    let head = world.remote.head();
+    world
+        .run(&[
+            "deploy",
+            "dev",
+            &format!("{PROJECT}=1"),
+            &format!("{PROJECT}=2"),
+        ])
+        .assert_exit(2)
+        .assert_stderr_contains(&format!("{PROJECT} is named more than once"));
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn a_dry_run_needs_no_actor_and_exits_as_the_real_run_would_be_judged() {
+    let world = World::without_actor(SOAK);
+    world.main_release("one");
+    let head = world.remote.head();
+    let refused = world.run(&["-o", "json", "deploy", "--dry-run", "staging", PROJECT, "1"]);
+    refused.assert_exit(4);
+    let report: serde_json::Value = serde_json::from_str(&refused.stdout_str()).unwrap();
+    let rules: Vec<&str> = report["items"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["requires", "soak"], "every decision, on stdout");
+    world
+        .run(&["deploy", "--dry-run", "dev", PROJECT, "1"])
+        .assert_success()
+        .assert_stdout_contains("dry run: nothing written");
+    assert_eq!(world.remote.head(), head);
+}
+
+#[test]
+fn a_push_refused_by_a_hook_over_git_daemon_exits_5_with_the_servers_message() {
+    let mut world = World::new(SOAK);
+    world.main_release("one");
+    world
+        .remote
+        .install_hooks(&crate::support::git::Hooks::reject(
+            "deploys are frozen by INC-77",
+        ));
+    let daemon = crate::support::git::GitDaemon::start(&world.remote);
+    world.url = daemon.url();
+    world
+        .run(&["deploy", "dev", PROJECT, "1"])
+        .assert_exit(5)
+        .assert_stderr_contains("deploys are frozen by INC-77");
+}
