@@ -280,11 +280,7 @@ pub fn facts(
         .collect()
 }
 
-impl crate::exit::Classify for ApprovalError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(ApprovalError => Usage);
 
 #[cfg(test)]
 mod tests {

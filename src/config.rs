@@ -48,11 +48,7 @@ pub enum ConfigError {
     },
 }
 
-impl crate::exit::Classify for ConfigError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(ConfigError => Usage);
 
 const TOP: &[&str] = &["current-context", "contexts"];
 const CONTEXT: &[&str] = &[

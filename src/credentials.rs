@@ -71,12 +71,8 @@ pub enum CredentialsError {
     },
 }
 
-/// Credentials that cannot be read stop the registry access: a remote failure (exit 5).
-impl crate::exit::Classify for CredentialsError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Remote
-    }
-}
+// Credentials that cannot be read stop the registry access: a remote failure (exit 5).
+crate::exit_class!(CredentialsError => Remote);
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

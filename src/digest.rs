@@ -111,11 +111,7 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-impl crate::exit::Classify for InvalidDigest {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(InvalidDigest => Usage);
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,19 @@ pub trait Classify: std::error::Error {
     fn exit(&self) -> Exit;
 }
 
+/// Declares that every error of a type belongs to one exit class:
+/// `exit_class!(InvalidDigest => Usage);` next to the type's definition.
+#[macro_export]
+macro_rules! exit_class {
+    ($type:ty => $class:ident) => {
+        impl $crate::exit::Classify for $type {
+            fn exit(&self) -> $crate::exit::Exit {
+                $crate::exit::Exit::$class
+            }
+        }
+    };
+}
+
 /// What commands return when they fail: the message chain and its exit class.
 pub struct Error {
     exit: Exit,
@@ -138,37 +151,17 @@ impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
-impl Classify for InvalidInput {
-    fn exit(&self) -> Exit {
-        Exit::Usage
-    }
-}
+crate::exit_class!(InvalidInput => Usage);
 
-/// Local I/O failures are "anything else": the input was fine, the machine was not.
-impl Classify for std::io::Error {
-    fn exit(&self) -> Exit {
-        Exit::Other
-    }
-}
+// Local I/O failures are "anything else": the input was fine, the machine was not.
+crate::exit_class!(std::io::Error => Other);
 
-impl Classify for std::fmt::Error {
-    fn exit(&self) -> Exit {
-        Exit::Other
-    }
-}
+crate::exit_class!(std::fmt::Error => Other);
 
-/// Time arithmetic out of range: a bug or an absurd clock, not the user's input.
-impl Classify for jiff::Error {
-    fn exit(&self) -> Exit {
-        Exit::Other
-    }
-}
+// Time arithmetic out of range: a bug or an absurd clock, not the user's input.
+crate::exit_class!(jiff::Error => Other);
 
-impl Classify for serde_json::Error {
-    fn exit(&self) -> Exit {
-        Exit::Other
-    }
-}
+crate::exit_class!(serde_json::Error => Other);
 
 #[cfg(test)]
 mod tests {

@@ -163,11 +163,7 @@ impl fmt::Display for ReleaseId {
     }
 }
 
-impl crate::exit::Classify for InvalidId {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(InvalidId => Usage);
 
 #[cfg(test)]
 mod tests {

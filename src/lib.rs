@@ -9,7 +9,6 @@ pub mod app;
 pub mod approvals;
 pub mod archive;
 pub mod cache;
-mod classify;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

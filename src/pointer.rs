@@ -186,11 +186,7 @@ fn parsed<T: std::str::FromStr>(node: &Node<'_>, expected: &str) -> Result<T, Fi
         .map_err(|_| node.invalid(expected))
 }
 
-impl crate::exit::Classify for PointerError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(PointerError => Usage);
 
 #[cfg(test)]
 mod tests {

@@ -337,6 +337,19 @@ impl Settings {
         })
     }
 
+    /// Opens the GitOps repository (`--gitops`) with the run's credentials, committer and
+    /// cache: its local clone, locked for this run.
+    pub fn open_gitops(&self) -> crate::exit::Result<crate::gitops::GitOps> {
+        let remote = crate::gitops::Remote::from_parts(
+            self.gitops_url()?,
+            &self.gitops_branch,
+            &self.git.auth,
+            &self.git.committer,
+            &self.gitops_cache,
+        );
+        Ok(crate::gitops::GitOps::open(&remote)?)
+    }
+
     /// The clock in whole seconds since 1970, for git signatures.
     #[must_use]
     pub fn unix_now(&self) -> i64 {

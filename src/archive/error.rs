@@ -201,11 +201,7 @@ pub enum ArchiveError {
     },
 }
 
-impl crate::exit::Classify for ArchiveError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Verify
-    }
-}
+crate::exit_class!(ArchiveError => Verify);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use crate::cli::{ApproveArgs, RevokeArgs};
 use crate::deploy::plan;
 use crate::exit::InvalidInput;
 use crate::gitops::layout::{self, load_approvals};
-use crate::gitops::{Author, Edit, GitOps, Remote, Step};
+use crate::gitops::{Author, Edit, Step};
 use crate::settings::{Output, Settings};
 
 /// Signs `payload` with a private key file, or through ssh-agent when `key` is a public key.
@@ -55,13 +55,7 @@ pub async fn approve(
         )
         .into());
     }
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let actor = settings
         .actor
         .clone()
@@ -152,13 +146,7 @@ pub async fn approve(
 }
 
 pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let actor = settings
         .actor
         .clone()

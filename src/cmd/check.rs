@@ -17,7 +17,7 @@ use crate::deploy::plan::{self, Context};
 use crate::deploy::{Override, Request, Selector, trailers};
 use crate::exit::{Exit, InvalidInput};
 use crate::gitops::layout::{self, pointer_env};
-use crate::gitops::{GitOps, ProjectRef, ReleaseSelector, Remote};
+use crate::gitops::{GitOps, ProjectRef, ReleaseSelector};
 use crate::pointer;
 use crate::policy::EnvName;
 use crate::settings::{Output, Settings};
@@ -317,13 +317,7 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
     let gitops = if args.here {
         GitOps::open_here(&settings.gitops_branch)?
     } else {
-        GitOps::open(&Remote::from_parts(
-            settings.gitops_url()?,
-            &settings.gitops_branch,
-            &settings.git.auth,
-            &settings.git.committer,
-            &settings.gitops_cache,
-        ))?
+        settings.open_gitops()?
     };
     let mut checker = Checker {
         gitops: &gitops,

@@ -11,7 +11,7 @@ use crate::deploy::eligibility::Verdict;
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Request, Selector};
 use crate::exit::{Exit, InvalidInput};
-use crate::gitops::{GitOps, ProjectRef, ReleaseSelector, Remote};
+use crate::gitops::{ProjectRef, ReleaseSelector};
 use crate::policy::{Decision, EnvName};
 use crate::settings::{Output, Settings};
 
@@ -133,13 +133,7 @@ fn would_refuse(report: &Report) -> bool {
 
 /// Runs `order` and renders its report; a refusal ends the run with exit 4.
 async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     // A dry run writes nothing, so it needs nobody to write as.
     let actor = match settings.actor.as_deref() {
         Some(a) => a,

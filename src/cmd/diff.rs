@@ -75,13 +75,7 @@ async fn run_to(
 ) -> crate::exit::Result<()> {
     let ((a_img, a_exp), (b_img, b_exp)) = match args.args.as_slice() {
         [env, project, id] => {
-            let gitops = crate::gitops::GitOps::open(&crate::gitops::Remote::from_parts(
-                settings.gitops_url()?,
-                &settings.gitops_branch,
-                &settings.git.auth,
-                &settings.git.committer,
-                &settings.gitops_cache,
-            ))?;
+            let gitops = settings.open_gitops()?;
             let tip = gitops.fetch()?;
             let reg = crate::gitops::find_register(&gitops, &tip, &project.parse()?)?;
             let target = reg.resolve(&id.parse()?)?.clone();

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use crate::cli::{GetArgs, ListArgs};
+use crate::gitops::find_register;
 use crate::gitops::register::Entry;
-use crate::gitops::{GitOps, Remote, find_register};
 use crate::settings::{Output, Settings};
 
 fn aliases(e: &Entry) -> String {
@@ -20,13 +20,7 @@ fn aliases(e: &Entry) -> String {
 }
 
 pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     let reg = find_register(&gitops, &tip, &args.project)?;
     let mut out = Vec::new();
@@ -70,13 +64,7 @@ pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Ou
 }
 
 pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     let reg = find_register(&gitops, &tip, &args.project)?;
     let mut out = Vec::new();

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
 use crate::deploy::trailers;
+use crate::gitops::find_register;
 use crate::gitops::layout::{self, load_pointer};
 use crate::gitops::register::{Entry, Register};
-use crate::gitops::{GitOps, Remote, find_register};
 use crate::pointer;
 use crate::settings::{Output, Settings};
 
@@ -27,13 +27,7 @@ struct Row {
 }
 
 pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     let policy = layout::load_policy(&gitops, &tip).ok();
     let envs: Vec<String> = match &policy {
@@ -163,13 +157,7 @@ impl Event {
 }
 
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
-    let gitops = GitOps::open(&Remote::from_parts(
-        settings.gitops_url()?,
-        &settings.gitops_branch,
-        &settings.git.auth,
-        &settings.git.committer,
-        &settings.gitops_cache,
-    ))?;
+    let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     let reg = find_register(&gitops, &tip, &args.project)?;
     let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);

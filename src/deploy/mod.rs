@@ -156,11 +156,7 @@ pub struct Conflict {
     pub author: String,
 }
 
-impl crate::exit::Classify for Conflict {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Conflict
-    }
-}
+crate::exit_class!(Conflict => Conflict);
 
 /// `42 (v1.2.3)`, or `none`.
 #[must_use]

@@ -333,8 +333,4 @@ impl From<&ReleaseId> for Expected {
     }
 }
 
-impl crate::exit::Classify for FormatError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Verify
-    }
-}
+crate::exit_class!(FormatError => Verify);

@@ -82,9 +82,5 @@ impl crate::exit::Classify for GitError {
     }
 }
 
-/// A libgit2 failure outside the remote operations (which map to [`GitError`]) is local.
-impl crate::exit::Classify for git2::Error {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Other
-    }
-}
+// A libgit2 failure outside the remote operations (which map to [`GitError`]) is local.
+crate::exit_class!(git2::Error => Other);

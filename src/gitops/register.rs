@@ -145,11 +145,7 @@ pub struct ReleaseSelector(String);
 )]
 pub struct InvalidSelector(String);
 
-impl crate::exit::Classify for InvalidSelector {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(InvalidSelector => Usage);
 
 impl std::str::FromStr for ReleaseSelector {
     type Err = InvalidSelector;
@@ -449,11 +445,7 @@ pub fn branch_alias(branch: &str, number: u64) -> Alias {
     }
 }
 
-impl crate::exit::Classify for RegisterError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(RegisterError => Usage);
 
 #[cfg(test)]
 mod tests {

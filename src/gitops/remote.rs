@@ -38,11 +38,7 @@ pub struct InvalidUrl {
     value: String,
 }
 
-impl crate::exit::Classify for InvalidUrl {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(InvalidUrl => Usage);
 
 const SCHEMES: &[&str] = &["file", "git", "http", "https", "ssh"];
 

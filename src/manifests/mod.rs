@@ -536,6 +536,8 @@ pub fn summary(objects: &[Object]) -> Vec<ObjectRef> {
         .collect()
 }
 
+crate::exit_class!(ManifestError => Usage);
+
 #[cfg(test)]
 mod tests {
     use super::*;

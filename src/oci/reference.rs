@@ -275,11 +275,7 @@ impl fmt::Display for ImageRef {
     }
 }
 
-impl crate::exit::Classify for ReferenceError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(ReferenceError => Usage);
 
 #[cfg(test)]
 mod tests {

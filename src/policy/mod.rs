@@ -227,11 +227,7 @@ pub const RULES: &[&str] = &[
     "windows",
 ];
 
-impl crate::exit::Classify for PolicyError {
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::Exit::Usage
-    }
-}
+crate::exit_class!(PolicyError => Usage);
 
 #[cfg(test)]
 mod tests {
