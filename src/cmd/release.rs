@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use crate::cli::{GetArgs, ListArgs};
-use crate::gitops::find_register;
 use crate::gitops::register::Entry;
 use crate::settings::{Output, Settings};
 
@@ -21,8 +20,7 @@ fn aliases(e: &Entry) -> String {
 
 pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let tip = gitops.fetch()?;
-    let reg = find_register(&gitops, &tip, &args.project)?;
+    let (_, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
     let entry = reg.resolve(&args.release_id)?;
     match settings.output {
@@ -65,8 +63,7 @@ pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Ou
 
 pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let tip = gitops.fetch()?;
-    let reg = find_register(&gitops, &tip, &args.project)?;
+    let (_, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
     let mut entries: Vec<&Entry> = reg.releases.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));

@@ -158,8 +158,7 @@ impl Event {
 
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let tip = gitops.fetch()?;
-    let reg = find_register(&gitops, &tip, &args.project)?;
+    let (tip, reg) = gitops.fetch_register(&args.project)?;
     let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
     let mut events = Vec::new();
     for change in tip.history(&path)? {

@@ -25,6 +25,19 @@ pub use remote::{Auth, GitOps, Remote, Url};
 pub use snapshot::{CommitInfo, History, PathChange, Snapshot};
 pub use txn::{Landed, Step};
 
+impl GitOps {
+    /// Fetches the branch and reads one project's register at its tip (the read-only commands'
+    /// first step).
+    pub fn fetch_register(
+        &self,
+        project: &ProjectRef,
+    ) -> crate::exit::Result<(Snapshot<'_>, register::Register)> {
+        let tip = self.fetch()?;
+        let register = find_register(self, &tip, project)?;
+        Ok((tip, register))
+    }
+}
+
 /// What went wrong talking to the GitOps repository.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
