@@ -1,8 +1,13 @@
 //! Policy rules as an on-call engineer reads them (issue 12): soak, progression, rollback,
 //! approvals without a list, triggers, groups, promotion paths, dry runs and refused pushes.
 
+use crate::support;
+use crate::support::cmd::Cmd;
+use crate::support::keys::{Key, keyed_policy};
 use crate::support::setup::PROJECT;
-use crate::support::world::{ALICE, World, assert_refused_at};
+use crate::support::world::{
+    ALICE, BOB, CAROL, PRODUCTION, World, assert_refused_at, plain_policy, sha,
+};
 
 /// `dev` without rules; `staging` requires dev and a 30-minute soak.
 const SOAK: &str =
@@ -315,4 +320,63 @@ fn a_push_refused_by_a_hook_over_git_daemon_exits_5_with_the_servers_message() {
         .run(&["deploy", "dev", PROJECT, "1"])
         .assert_exit(5)
         .assert_stderr_contains("deploys are frozen by INC-77");
+}
+
+/// `ssh-keygen -lf` of `key`'s public half: its `SHA256:…` fingerprint.
+fn fingerprint(key: &Key) -> String {
+    let out = Cmd::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.private.with_extension("pub"))
+        .run();
+    out.assert_success();
+    out.stdout_str()
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint")
+        .to_owned()
+}
+
+#[test]
+fn approve_refuses_an_approval_that_could_never_count_and_writes_nothing() {
+    let keys = support::temp_dir();
+    let alice = Key::generate(keys.path(), "alice");
+    let bob = Key::generate(keys.path(), "bob");
+    let mallory = Key::generate(keys.path(), "mallory");
+    let world = World::without_actor(&keyed_policy(&alice, &bob));
+    world.keep(keys);
+    let release = world.tagged(&sha("one"), "v1.0.0");
+    let required = fingerprint(&bob);
+    // (who, key, what the refusal says)
+    let cases: [(&str, Option<&Key>, &[&str]); 3] = [
+        (BOB, None, &["pass --key", &required]),
+        (BOB, Some(&mallory), &["requires the key", &required]),
+        (CAROL, None, &["not an approver for production", ALICE, BOB]),
+    ];
+    for (who, key, needles) in cases {
+        let out = world.writes_nothing(|| {
+            world.approve(PRODUCTION, &release, who, key.map(|k| k.private.as_path()))
+        });
+        out.assert_exit(2);
+        for needle in needles {
+            out.assert_stderr_contains(needle);
+        }
+    }
+    // The listed key signs: recorded.
+    world
+        .approve(PRODUCTION, &release, BOB, Some(&bob.private))
+        .assert_success();
+    assert_eq!(
+        world.approvals(PRODUCTION, &release)["approvals"][0]["approver"],
+        BOB
+    );
+}
+
+#[test]
+fn approving_where_no_approval_is_needed_says_so_and_refuses_no_one() {
+    let world = World::without_actor(&plain_policy());
+    let release = world.tagged(&sha("one"), "v1.0.0");
+    world
+        .approve("staging", &release, CAROL, None)
+        .assert_success()
+        .assert_stderr_contains("staging needs no approvals");
 }
