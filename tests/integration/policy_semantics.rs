@@ -380,3 +380,77 @@ fn approving_where_no_approval_is_needed_says_so_and_refuses_no_one() {
         .assert_success()
         .assert_stderr_contains("staging needs no approvals");
 }
+
+/// dev → staging → production, by `requires`.
+const PATH: &str = "environments:\n  dev: {}\n  staging:\n    promotion_policy: {requires: [dev]}\n  production:\n    promotion_policy: {requires: [staging]}\n";
+
+#[test]
+fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overridden() {
+    let world = World::new(PATH);
+    let one = world.main_release("one");
+    world.deploy_each("dev", &["1"]);
+    world.ok(&["promote", PROJECT, "--from", "dev", "--to", "staging"]);
+    world.ok(&[
+        "promote",
+        PROJECT,
+        "--from",
+        "staging",
+        "--to",
+        "production",
+    ]);
+    let two = world.main_release("two");
+    world.deploy_each("dev", &["2"]);
+    // Backwards, and to itself: refused, nothing written.
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "production",
+            "dev",
+            &[
+                "required: dev requires production",
+                "actual: dev requires no environment",
+            ],
+        ),
+        (
+            "staging",
+            "staging",
+            &[
+                "required: --to an environment other than --from",
+                "cannot be promoted to where it runs",
+            ],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        let out = assert_refused_at(
+            &world,
+            &at("10:00"),
+            &["promote", PROJECT, "--from", from, "--to", to],
+            &["promotion_path"],
+        );
+        out.assert_stdout_contains("FAIL promotion_path");
+        for needle in needles {
+            out.assert_stdout_contains(needle);
+        }
+    }
+    assert_eq!(world.running("dev", PROJECT), Some(two.commit.clone()));
+    // An on-call engineer may go against it, with a reason recorded in the commit.
+    let out = world.ok(&[
+        "promote",
+        PROJECT,
+        "--from",
+        "production",
+        "--to",
+        "dev",
+        "--override",
+        "promotion_path",
+        "--reason",
+        "INC-7: dev must match production",
+    ]);
+    out.assert_stdout_contains("promotion_path");
+    assert_eq!(world.running("dev", PROJECT), Some(one.commit));
+    assert!(
+        world
+            .remote
+            .message("main")
+            .contains("Override: promotion_path")
+    );
+}
