@@ -2,11 +2,11 @@
 //! approvals without a list, triggers, groups, promotion paths, dry runs and refused pushes.
 
 use crate::support;
-use crate::support::cmd::Cmd;
+use crate::support::cmd::{Cmd, Output};
 use crate::support::keys::{Key, keyed_policy};
-use crate::support::setup::PROJECT;
+use crate::support::setup::{PROJECT, fixture_manifests};
 use crate::support::world::{
-    ALICE, BOB, CAROL, PRODUCTION, World, assert_refused_at, plain_policy, sha,
+    ALICE, BOB, CAROL, PRODUCTION, World, assert_refused_at, plain_policy, policy_one, sha,
 };
 
 /// `dev` without rules; `staging` requires dev and a 30-minute soak.
@@ -453,4 +453,78 @@ fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overrid
             .message("main")
             .contains("Override: promotion_path")
     );
+}
+
+/// `release create` of auth-service at `commit` with `extra` flags.
+fn create(world: &World, commit: &str, extra: &[&str]) -> Output {
+    world
+        .cmd()
+        .args([
+            "-o",
+            "json",
+            "release",
+            "create",
+            "--repository",
+            "company/monorepo",
+        ])
+        .args(["--project", PROJECT, "--commit", commit, "--manifests"])
+        .arg(fixture_manifests())
+        .args(extra)
+        .run()
+}
+
+#[test]
+fn under_the_monorepo_strategy_another_projects_tag_is_neither_alias_nor_trigger() {
+    let world = World::new(&policy_one("allowed_triggers: [tag]"));
+    let out = create(
+        &world,
+        &sha("one"),
+        &["--source-branch", "main", "--source-tag", "billing/v5.0.0"],
+    );
+    out.assert_success()
+        .assert_stderr_contains("not a tag of auth-service");
+    assert!(!out.stdout_str().contains("v5.0.0"), "{out}");
+    world
+        .run(&["release", "get", PROJECT, "v5.0.0"])
+        .assert_exit(2);
+    assert_refused_at(
+        &world,
+        &at("10:00"),
+        &["deploy", "prod", PROJECT, "1"],
+        &["allowed_triggers"],
+    );
+    // Its own tag is both.
+    create(
+        &world,
+        &sha("one"),
+        &["--source-tag", "auth-service/v1.0.0"],
+    )
+    .assert_success();
+    world.ok(&["deploy", "prod", PROJECT, "v1.0.0"]);
+}
+
+#[test]
+fn a_trigger_without_its_source_is_a_usage_error_and_a_new_branch_adds_its_alias() {
+    let world = World::new(&policy_one("allowed_triggers: [tag]"));
+    for extra in [
+        &["--trigger", "tag", "--source-branch", "main"][..],
+        &["--trigger", "tag", "--source-tag", "billing/v5.0.0"],
+        &[
+            "--trigger",
+            "branch_push",
+            "--source-tag",
+            "auth-service/v1.0.0",
+        ],
+    ] {
+        let out = world.writes_nothing(|| create(&world, &sha("one"), extra));
+        out.assert_exit(2).assert_stderr_contains("--trigger");
+    }
+    create(&world, &sha("one"), &["--source-branch", "main"]).assert_success();
+    create(&world, &sha("one"), &["--source-branch", "release/1.2"]).assert_success();
+    for alias in ["main-1", "release-1.2-1"] {
+        world
+            .run(&["release", "get", PROJECT, alias])
+            .assert_success()
+            .assert_stdout_contains(&sha("one"));
+    }
 }
