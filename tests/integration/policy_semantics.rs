@@ -322,6 +322,21 @@ fn a_push_refused_by_a_hook_over_git_daemon_exits_5_with_the_servers_message() {
         .assert_stderr_contains("deploys are frozen by INC-77");
 }
 
+#[test]
+fn a_push_to_a_path_remote_runs_its_pre_receive_hook_and_a_refusal_exits_5_writing_nothing() {
+    let world = World::new(SOAK);
+    world.main_release("one");
+    world
+        .remote
+        .install_hooks(&crate::support::git::Hooks::reject(
+            "deploys are frozen by INC-78",
+        ));
+    let out = world.writes_nothing(|| world.run(&["deploy", "dev", PROJECT, "1"]));
+    out.assert_exit(5)
+        .assert_stderr_contains("deploys are frozen by INC-78");
+    assert_eq!(world.running("dev", PROJECT), None);
+}
+
 /// `ssh-keygen -lf` of `key`'s public half: its `SHA256:…` fingerprint.
 fn fingerprint(key: &Key) -> String {
     let out = Cmd::new("ssh-keygen")
