@@ -304,6 +304,11 @@ mod tests {
         }
     }
 
+    /// In dev from 08:00 to 09:00, left by a forward deploy or not.
+    fn left_dev_at_nine(forward: bool) -> Presence {
+        left_dev("2026-11-23T08:00:00Z", "2026-11-23T09:00:00Z", forward)
+    }
+
     fn approval(who: &str, problem: Option<&str>) -> ApprovalFact {
         ApprovalFact {
             approver: who.to_owned(),
@@ -463,16 +468,8 @@ mod tests {
         let env = prod("requires: [dev]");
         let required = "running (or having run) in dev";
         let running = [in_dev(Some(NOW), true)];
-        let replaced = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            true,
-        )];
-        let rolled_back = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            false,
-        )];
+        let replaced = [left_dev_at_nine(true)];
+        let rolled_back = [left_dev_at_nine(false)];
         let blocked = [Presence {
             blocked: true,
             ..in_dev(Some(NOW), true)
@@ -511,16 +508,8 @@ mod tests {
             "2026-11-23T12:05:00Z",
             true,
         )];
-        let long = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            true,
-        )];
-        let rolled_back = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            false,
-        )];
+        let long = [left_dev_at_nine(true)];
+        let rolled_back = [left_dev_at_nine(false)];
         let blocked = [Presence {
             blocked: true,
             ..in_dev(Some("2026-11-23T08:00:00Z"), true)
