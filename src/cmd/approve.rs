@@ -187,22 +187,8 @@ pub async fn approve(
             result: (format!("approved release {} of {} for {} until {expires}", entry.label(), reg.full_name(), env.name), path),
         })
     }).await?;
-    let (summary, oid) = (landed.result, landed.commit);
-    let mut out = Vec::new();
-    match settings.output {
-        Output::Text => writeln!(
-            out,
-            "{}: {}",
-            summary.0,
-            oid.map(|o| o.to_string()).unwrap_or_default()
-        )?,
-        Output::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"result": summary.0, "file": summary.1, "commit": oid.map(|o| o.to_string())})
-        )?,
-    }
-    Ok(super::Outcome::ok(out))
+    let ((summary, file), commit) = (landed.result, landed.commit);
+    report(settings, &summary, Some(&file), commit)
 }
 
 pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
@@ -239,19 +225,28 @@ pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Resu
             result: format!("revoked {actor}'s approval of release {} of {} for {env_name}", entry.label(), reg.full_name()),
         })
     }).await?;
-    let (summary, oid) = (landed.result, landed.commit);
+    report(settings, &landed.result, None, landed.commit)
+}
+
+/// What `approve` and `revoke` print: `SUMMARY: COMMIT`, or with `-o json` the summary as
+/// `result`, the commit and (for `approve`) the approvals `file`.
+fn report(
+    settings: &Settings,
+    summary: &str,
+    file: Option<&str>,
+    commit: Option<git2::Oid>,
+) -> crate::exit::Result<super::Outcome> {
+    let commit = commit.map(|o| o.to_string());
     let mut out = Vec::new();
     match settings.output {
-        Output::Text => writeln!(
-            out,
-            "{summary}: {}",
-            oid.map(|o| o.to_string()).unwrap_or_default()
-        )?,
-        Output::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"result": summary, "commit": oid.map(|o| o.to_string())})
-        )?,
+        Output::Text => writeln!(out, "{summary}: {}", commit.as_deref().unwrap_or_default())?,
+        Output::Json => {
+            let mut json = serde_json::json!({"result": summary, "commit": commit});
+            if let Some(file) = file {
+                json["file"] = file.into();
+            }
+            writeln!(out, "{json}")?;
+        }
     }
     Ok(super::Outcome::ok(out))
 }
