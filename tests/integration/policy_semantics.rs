@@ -24,6 +24,22 @@ fn deploy_ok(world: &World, time: &str, env: &str, id: &str) {
         .assert_success();
 }
 
+/// Asserts that `deploy staging auth-service ID` at `time` is refused, saying `needles`.
+#[track_caller]
+fn refused_in_staging(world: &World, time: &str, id: &str, needles: &[&str]) {
+    assert_refused_at(
+        world,
+        &at(time),
+        &["deploy", "staging", PROJECT, id],
+        needles,
+    );
+}
+
+/// `promote auth-service --from FROM --to TO`.
+fn promote<'a>(from: &'a str, to: &'a str) -> [&'a str; 6] {
+    ["promote", PROJECT, "--from", from, "--to", to]
+}
+
 #[test]
 fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
     let world = World::new(SOAK);
@@ -32,10 +48,10 @@ fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
     deploy_ok(&world, "12:00", "dev", "1");
     deploy_ok(&world, "12:05", "dev", "2");
     // Release 1 ran in dev from 12:00 to 12:05: at 13:20 it soaked 5 minutes, not 1h20m.
-    assert_refused_at(
+    refused_in_staging(
         &world,
-        &at("13:20"),
-        &["deploy", "staging", PROJECT, "1"],
+        "13:20",
+        "1",
         &["soak: required 30m in dev, actual 5m in dev (until replaced)"],
     );
     // Release 2 has run there since 12:05.
@@ -54,10 +70,10 @@ fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
     world
         .run_at(&at("11:00"), &["rollback", "dev", PROJECT, "--block"])
         .assert_success();
-    assert_refused_at(
+    refused_in_staging(
         &world,
-        &at("12:00"),
-        &["deploy", "staging", PROJECT, "2"],
+        "12:00",
+        "2",
         &["requires: required running (or having run) in dev, actual blocked in dev"],
     );
     // Release 3 ran for an hour and was rolled back (not blocked): it did not pass dev.
@@ -65,10 +81,10 @@ fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
     world
         .run_at(&at("12:10"), &["rollback", "dev", PROJECT])
         .assert_success();
-    assert_refused_at(
+    refused_in_staging(
         &world,
-        &at("13:00"),
-        &["deploy", "staging", PROJECT, "3"],
+        "13:00",
+        "3",
         &[
             "actual left dev by a rollback",
             "ended by a rollback: does not count",
@@ -109,6 +125,16 @@ fn two_rollbacks_in_a_row_go_two_steps_back_and_never_forward() {
 /// `prod` requires dev, a soak, two approvals and a Monday-to-Thursday window.
 const GATED: &str = "environments:\n  dev: {}\n  prod:\n    promotion_policy:\n      requires: [dev]\n      soak: 1h\n      requires_approval: true\n      approvals: {min: 2, approvers: [alice@company.com, bob@company.com]}\n      windows: [{allow: \"Mon-Thu 09:00-16:00\"}]\n";
 
+/// `args` followed by `--override RULE` for each of `rules` and `--reason REASON`.
+fn overriding<'a>(args: &[&'a str], rules: &[&'a str], reason: &'a str) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    for rule in rules {
+        all.extend(["--override", rule]);
+    }
+    all.extend(["--reason", reason]);
+    all
+}
+
 /// Releases 1 and 2 in prod (let in by override), 2 running.
 fn two_in_prod(policy: &str) -> World {
     let world = World::new(policy);
@@ -116,20 +142,11 @@ fn two_in_prod(policy: &str) -> World {
     world.main_release("two");
     for id in ["1", "2"] {
         world
-            .run(&[
-                "deploy",
-                "prod",
-                PROJECT,
-                id,
-                "--override",
-                "requires",
-                "--override",
-                "soak",
-                "--override",
-                "approvals",
-                "--reason",
+            .run(&overriding(
+                &["deploy", "prod", PROJECT, id],
+                &["requires", "soak", "approvals"],
                 "setting the scene",
-            ])
+            ))
             .assert_success();
     }
     world
@@ -159,36 +176,17 @@ fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_sho
     world
         .run_at(
             saturday,
-            &[
-                "rollback",
-                "prod",
-                PROJECT,
-                "--override",
-                "window",
-                "--reason",
-                "INC-7: outage",
-            ],
+            &overriding(&["rollback", "prod", PROJECT], &["window"], "INC-7: outage"),
         )
         .assert_success();
     world.set_policy(&GATED.replace("  prod:\n", "  prod:\n    hold: change freeze\n"));
     // Roll forward to 2 again (by override of everything, hold included) ...
     world
-        .run(&[
-            "deploy",
-            "prod",
-            PROJECT,
-            "2",
-            "--override",
-            "hold",
-            "--override",
-            "requires",
-            "--override",
-            "soak",
-            "--override",
-            "approvals",
-            "--reason",
+        .run(&overriding(
+            &["deploy", "prod", PROJECT, "2"],
+            &["hold", "requires", "soak", "approvals"],
             "INC-8",
-        ])
+        ))
         .assert_success();
     // ... then a rollback under the hold is refused, and passes with `--override hold`.
     assert_refused_at(
@@ -198,15 +196,11 @@ fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_sho
         &["on hold: change freeze"],
     );
     world
-        .run(&[
-            "rollback",
-            "prod",
-            PROJECT,
-            "--override",
-            "hold",
-            "--reason",
+        .run(&overriding(
+            &["rollback", "prod", PROJECT],
+            &["hold"],
             "INC-9: roll back now",
-        ])
+        ))
         .assert_success();
     let history = world.run(&["history", "prod", PROJECT]);
     history
@@ -404,15 +398,8 @@ fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overrid
     let world = World::new(PATH);
     let one = world.main_release("one");
     world.deploy_each("dev", &["1"]);
-    world.ok(&["promote", PROJECT, "--from", "dev", "--to", "staging"]);
-    world.ok(&[
-        "promote",
-        PROJECT,
-        "--from",
-        "staging",
-        "--to",
-        "production",
-    ]);
+    world.ok(&promote("dev", "staging"));
+    world.ok(&promote("staging", "production"));
     let two = world.main_release("two");
     world.deploy_each("dev", &["2"]);
     // Backwards, and to itself: refused, nothing written.
@@ -438,7 +425,7 @@ fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overrid
         let out = assert_refused_at(
             &world,
             &at("10:00"),
-            &["promote", PROJECT, "--from", from, "--to", to],
+            &promote(from, to),
             &["promotion_path"],
         );
         out.assert_stdout_contains("FAIL promotion_path");
@@ -448,18 +435,11 @@ fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overrid
     }
     assert_eq!(world.running("dev", PROJECT), Some(two.commit.clone()));
     // An on-call engineer may go against it, with a reason recorded in the commit.
-    let out = world.ok(&[
-        "promote",
-        PROJECT,
-        "--from",
-        "production",
-        "--to",
-        "dev",
-        "--override",
-        "promotion_path",
-        "--reason",
+    let out = world.ok(&overriding(
+        &promote("production", "dev"),
+        &["promotion_path"],
         "INC-7: dev must match production",
-    ]);
+    ));
     out.assert_stdout_contains("promotion_path");
     assert_eq!(world.running("dev", PROJECT), Some(one.commit));
     assert!(
