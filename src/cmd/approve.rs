@@ -45,6 +45,55 @@ fn sign(key: &Path, payload: &str) -> crate::exit::Result<String> {
     crate::signing::sign(key, payload).map_err(|e| InvalidInput(e).into())
 }
 
+/// The identity acting (`--actor`), or a usage error saying who must be named to `verb`.
+fn actor(settings: &Settings, verb: &str) -> Result<String, InvalidInput> {
+    settings
+        .actor
+        .clone()
+        .ok_or_else(|| InvalidInput(format!("who {verb}? set --actor or RELEASECTL_ACTOR")))
+}
+
+/// The SHA256 fingerprint of an SSH public key (`SHA256:…`), or the key's own text (escaped,
+/// truncated) when it does not parse.
+fn fingerprint(key: &str) -> String {
+    ssh_key::PublicKey::from_openssh(key.trim()).map_or_else(
+        |_| crate::text::excerpt(key),
+        |k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+    )
+}
+
+/// Refuses an approval that could never count (issue 12 point 6): an approver missing from a
+/// list the environment declares, or an unsigned approval where the policy lists the
+/// approver's key. Returns the key the signature must verify against, if any.
+fn admit<'a>(
+    env: &'a crate::policy::Environment,
+    actor: &str,
+    key: Option<&Path>,
+) -> Result<Option<&'a str>, InvalidInput> {
+    let approvers = &env.approvals.approvers;
+    if approvers.is_empty() {
+        return Ok(None);
+    }
+    let Some(listed) = approvers.iter().find(|a| a.id == actor) else {
+        let names: Vec<&str> = approvers.iter().map(|a| a.id.as_str()).collect();
+        return Err(InvalidInput(format!(
+            "{} is not an approver for {}: environments.yaml lists {}; an approval by anyone else would not count",
+            crate::text::excerpt(actor),
+            env.name,
+            names.join(", ")
+        )));
+    };
+    match (&listed.key, key) {
+        (Some(required), None) => Err(InvalidInput(format!(
+            "{} must sign approvals for {} with the key {}: pass --key (an unsigned approval would not count)",
+            crate::text::excerpt(actor),
+            env.name,
+            fingerprint(required)
+        ))),
+        (required, _) => Ok(required.as_deref()),
+    }
+}
+
 pub async fn approve(
     args: &ApproveArgs,
     settings: &Settings,
@@ -56,24 +105,21 @@ pub async fn approve(
         .into());
     }
     let gitops = settings.open_gitops()?;
-    let actor = settings
-        .actor
-        .clone()
-        .ok_or_else(|| InvalidInput("who approves? set --actor or RELEASECTL_ACTOR".into()))?;
+    let actor = actor(settings, "approves")?;
     let author = Author::new(&actor, settings.unix_now());
     let landed = gitops.transact(&author, settings.deadline, async |tip| {
         let policy = layout::load_policy(&gitops, tip)?;
         let env = plan::environment(&policy, &args.env)?;
         let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
         let entry = reg.resolve(&args.release_id)?.clone();
-                let now = settings.now;
-        let listed = env.approvals.approvers.iter().find(|a| a.id == actor);
-        if !env.requires_approval {
+        let now = settings.now;
+        // Where nothing waits for approvals, an approval is harmless: say so, refuse nothing.
+        let required_key = if env.requires_approval {
+            admit(env, &actor, args.key.as_deref())?
+        } else {
             eprintln!("releasectl: note: {} needs no approvals (environments.yaml does not set requires_approval): no deploy waits for this one", env.name);
-        } else if listed.is_none() && !env.approvals.approvers.is_empty() {
-            crate::log::info(&format!("{actor} is not an approver for {} in {}: the approval will not count", reg.full_name(), env.name));
-            eprintln!("releasectl: warning: {actor} is not listed as an approver for {}: this approval will not count", env.name);
-        }
+            None
+        };
         let path = layout::approvals_path(&env.name, &reg.repository, &reg.project, &entry.commit);
         let mut file = match load_approvals(tip, &path)? {
             Some(file) => file,
@@ -103,7 +149,21 @@ pub async fn approve(
             signature: None,
         };
         if let Some(key) = &args.key {
-            approval.signature = Some(sign(key, &approval.payload(&file))?);
+            let payload = approval.payload(&file);
+            let signature = sign(key, &payload)?;
+            // The same check deploy makes: a signature by another key is refused here.
+            if let Some(required) = required_key
+                && let Err(why) = crate::signing::verify_approval(required, &payload, &signature)
+            {
+                return Err(InvalidInput(format!(
+                    "{} does not sign for {actor} in {}: the policy requires the key {} ({why})",
+                    key.display(),
+                    env.name,
+                    fingerprint(required)
+                ))
+                .into());
+            }
+            approval.signature = Some(signature);
         }
         file.approvals.push(approval);
         let message = format!(
@@ -127,30 +187,13 @@ pub async fn approve(
             result: (format!("approved release {} of {} for {} until {expires}", entry.label(), reg.full_name(), env.name), path),
         })
     }).await?;
-    let (summary, oid) = (landed.result, landed.commit);
-    let mut out = Vec::new();
-    match settings.output {
-        Output::Text => writeln!(
-            out,
-            "{}: {}",
-            summary.0,
-            oid.map(|o| o.to_string()).unwrap_or_default()
-        )?,
-        Output::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"result": summary.0, "file": summary.1, "commit": oid.map(|o| o.to_string())})
-        )?,
-    }
-    Ok(super::Outcome::ok(out))
+    let ((summary, file), commit) = (landed.result, landed.commit);
+    report(settings, &summary, Some(&file), commit)
 }
 
 pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let actor = settings
-        .actor
-        .clone()
-        .ok_or_else(|| InvalidInput("who revokes? set --actor or RELEASECTL_ACTOR".into()))?;
+    let actor = actor(settings, "revokes")?;
     let env_name = &args.env;
     let author = Author::new(&actor, settings.unix_now());
     let landed = gitops.transact(&author, settings.deadline, async |tip| {
@@ -182,19 +225,28 @@ pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Resu
             result: format!("revoked {actor}'s approval of release {} of {} for {env_name}", entry.label(), reg.full_name()),
         })
     }).await?;
-    let (summary, oid) = (landed.result, landed.commit);
+    report(settings, &landed.result, None, landed.commit)
+}
+
+/// What `approve` and `revoke` print: `SUMMARY: COMMIT`, or with `-o json` the summary as
+/// `result`, the commit and (for `approve`) the approvals `file`.
+fn report(
+    settings: &Settings,
+    summary: &str,
+    file: Option<&str>,
+    commit: Option<git2::Oid>,
+) -> crate::exit::Result<super::Outcome> {
+    let commit = commit.map(|o| o.to_string());
     let mut out = Vec::new();
     match settings.output {
-        Output::Text => writeln!(
-            out,
-            "{summary}: {}",
-            oid.map(|o| o.to_string()).unwrap_or_default()
-        )?,
-        Output::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"result": summary, "commit": oid.map(|o| o.to_string())})
-        )?,
+        Output::Text => writeln!(out, "{summary}: {}", commit.as_deref().unwrap_or_default())?,
+        Output::Json => {
+            let mut json = serde_json::json!({"result": summary, "commit": commit});
+            if let Some(file) = file {
+                json["file"] = file.into();
+            }
+            writeln!(out, "{json}")?;
+        }
     }
     Ok(super::Outcome::ok(out))
 }

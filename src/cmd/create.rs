@@ -282,8 +282,12 @@ async fn register(
                 None => Register::new(id.repository.clone(), id.project.clone()),
             };
             let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
-                let changed =
-                    reg.merge(&id.commit, &pkg.tag_aliases, pkg.registered_trigger.clone())?;
+                // A new branch adds its alias, numbered as the release already is.
+                let mut aliases = pkg.tag_aliases.clone();
+                if let Some(b) = &pkg.source_branch {
+                    aliases.push(register::branch_alias(b, existing.number));
+                }
+                let changed = reg.merge(&id.commit, &aliases, pkg.registered_trigger.clone())?;
                 let entry = reg.find_commit(&id.commit).expect("just merged").clone();
                 let outcome = Outcome {
                     digest: entry.digest.clone(),
@@ -389,24 +393,35 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
         .iter()
         .map(|a| parse_artifact(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let tag_aliases: Vec<Alias> = args
+    // Under the monorepo strategy another project's tag is neither an alias nor a trigger of
+    // this one: it is dropped (with a note), and `--trigger tag` with it is a usage error.
+    let tag_alias = args
         .source_tag
         .as_deref()
-        .and_then(|t| args.tag_strategy.alias(&id.project, t))
-        .into_iter()
-        .collect();
-    let trigger_type = args
-        .trigger
-        .or(match (&args.source_tag, &args.source_branch) {
-            (Some(_), _) => Some(TriggerType::Tag),
-            (None, Some(_)) => Some(TriggerType::BranchPush),
-            (None, None) => None,
-        });
+        .and_then(|t| args.tag_strategy.alias(&id.project, t));
+    let source_tag = match (&args.source_tag, &tag_alias) {
+        (Some(t), None) => {
+            eprintln!(
+                "releasectl: note: --source-tag {} is not a tag of {} under the tag strategy (expected {}/v*): neither an alias nor a trigger",
+                crate::text::excerpt(t),
+                id.project,
+                id.project
+            );
+            None
+        }
+        (tag, _) => tag.clone(),
+    };
+    let tag_aliases: Vec<Alias> = tag_alias.into_iter().collect();
+    let trigger_type = trigger_type(
+        args.trigger,
+        source_tag.as_deref(),
+        args.source_branch.as_deref(),
+    )?;
     let actor = settings.actor.clone();
     let trigger = Trigger {
         kind: trigger_type,
         branch: args.source_branch.clone(),
-        tag: args.source_tag.clone(),
+        tag: source_tag,
         triggered_by: actor,
     };
     let committed_at = args.committed_at.as_deref().map(parse_time).transpose()?;
@@ -481,6 +496,27 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
 }
 
 /// `--committed-at`: an RFC 3339 time.
+/// The trigger a release records: `--trigger` when given (its source must be given too: a
+/// tag trigger needs its tag, a branch push its branch), else a tag, else a branch push.
+fn trigger_type(
+    given: Option<TriggerType>,
+    tag: Option<&str>,
+    branch: Option<&str>,
+) -> Result<Option<TriggerType>, InvalidInput> {
+    match (given, tag, branch) {
+        (Some(TriggerType::Tag), None, _) => Err(InvalidInput(
+            "--trigger tag needs --source-tag with a tag of this project".into(),
+        )),
+        (Some(TriggerType::BranchPush), _, None) => Err(InvalidInput(
+            "--trigger branch_push needs --source-branch".into(),
+        )),
+        (Some(t), _, _) => Ok(Some(t)),
+        (None, Some(_), _) => Ok(Some(TriggerType::Tag)),
+        (None, None, Some(_)) => Ok(Some(TriggerType::BranchPush)),
+        (None, None, None) => Ok(None),
+    }
+}
+
 fn parse_time(text: &str) -> Result<jiff::Timestamp, InvalidInput> {
     text.parse().map_err(|_| {
         InvalidInput(format!(

@@ -1,10 +1,10 @@
 //! Phase 2, eligibility: should a commit be made? Already deployed → success without a
-//! commit; a held environment (unless `--override hold`), a blocked release (unless
+//! commit (unless the promotion path fails: a promote to itself is refused); a held environment (unless `--override hold`), a blocked release (unless
 //! `--override blocked`) or a failing decision → refuse.
 
 use super::Override;
 use super::plan::Item;
-use crate::policy::Environment;
+use crate::policy::{Environment, PROMOTION_PATH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -19,7 +19,12 @@ pub enum Verdict {
 /// Judges one planned item. [`Override::Blocked`] lets a blocked release return.
 #[must_use]
 pub fn judge(item: &Item, env: &Environment, overrides: &[Override]) -> Verdict {
-    if let Some(p) = &item.current
+    // `promote --from X --to X` finds its release in place, but it is off the path: refused.
+    let off_path = super::failing(&item.decisions)
+        .iter()
+        .any(|d| d.rule == PROMOTION_PATH);
+    if !off_path
+        && let Some(p) = &item.current
         && p.id.commit == item.target.commit
         && p.digest.as_ref() == Some(&item.target.digest)
     {

@@ -321,6 +321,10 @@ pub fn plan_item(
             now: cx.now,
         },
     );
+    if let Selector::RunningIn(from) = &request.selector {
+        // The path is judged against the policy as written, before any rollback relief.
+        decisions.extend(policy::promotion_path(policy, from, &env.name));
+    }
     policy::apply_overrides(&mut decisions, &Override::rules(cx.overrides));
     Ok(Item {
         env: env.name.clone(),

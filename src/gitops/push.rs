@@ -2,17 +2,20 @@
 //!
 //! Invariants: no working tree, the commit is built by editing only the changed paths
 //! (`TreeUpdateBuilder`), so the cost of a write grows with what changed, not with the
-//! repository; pushes never force; a push counts as done only when the server accepted every
+//! repository; pushes never force (a local push's `--force-with-lease` only
+//! pins the expected old value); a push counts as done only when the server accepted every
 //! ref (libgit2 returns `Ok` for a server-side rejection: the per-ref status in
 //! `push_update_reference` is checked); a rejection with the branch where we left it is no
 //! race but the server refusing the change, and retrying cannot help
-//! ([`GitError::Refused`]).
+//! ([`GitError::Refused`]). Local (`file://`, path) remotes are pushed by `git push`, so their
+//! `pre-receive` and `update` hooks run as for any other transport.
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use git2::build::TreeUpdateBuilder;
-use git2::{ErrorCode, FileMode, ObjectType, Oid, PushOptions, Repository, Signature, Time};
+use git2::{ErrorCode, FileMode, Oid, PushOptions, Signature, Time};
 
 use super::GitError;
 use super::remote::{GitOps, local};
@@ -73,8 +76,7 @@ impl GitOps {
             PushOutcome::Rejected(reason) => {
                 // A rejection with the branch where we left it was no race: the server
                 // refused the change itself (a hook, a protected branch). Retrying cannot help.
-                // (A local compare-and-swap only ever fails on a race.)
-                if !self.fetch_url.starts_with("file://") && self.fetch()?.tip == base.tip {
+                if self.fetch()?.tip == base.tip {
                     return Err(GitError::Refused {
                         url: self.url().to_owned(),
                         reason,
@@ -209,66 +211,77 @@ impl GitOps {
         PushOutcome::Pushed(oid)
     }
 
-    /// A push to a repository on this machine. libgit2's local transport overwrites the
-    /// remote ref without checking its old value (two writers could both "win"), so the new
-    /// objects are copied into the target's object database directly and the branch moves by
-    /// compare-and-swap under git's ref lock. Copying stops at every tree the target already
-    /// has, so the cost is the changed paths, not the repository. (Hooks do not run for local
-    /// remotes, as with libgit2's own local push.)
+    /// A push to a repository on this machine, through git's own `git push`: its
+    /// `receive-pack` runs the remote's `pre-receive` and `update` hooks (so `check` as a
+    /// pre-receive gate holds for path remotes too) and moves the branch only as a fast-forward
+    /// of the value it read, checked again under git's ref lock; `--force-with-lease` names the
+    /// plan's base (or no branch) as that value, so this is a compare-and-swap even against a
+    /// branch reset backwards, and a branch moved by anyone else is refused, never
+    /// overwritten. (libgit2's
+    /// local transport runs no hooks and overwrites the ref without checking its old value.)
     fn push_local(
         &self,
         path: &Path,
         oid: Oid,
         base: Option<Oid>,
     ) -> Result<PushOutcome, GitError> {
-        let fail = |e: git2::Error| self.remote_error("push", &e, false);
-        let target = Repository::open(path).map_err(fail)?;
-        let (from, to) = (self.repo.odb().map_err(fail)?, target.odb().map_err(fail)?);
-        let copy = |id: Oid| -> Result<(), git2::Error> {
-            let obj = from.read(id)?;
-            to.write(obj.kind(), obj.data())?;
-            Ok(())
-        };
-        let commit = self.repo.find_commit(oid).map_err(fail)?;
-        let mut trees = vec![commit.tree_id()];
-        while let Some(t) = trees.pop() {
-            if to.exists(t) {
-                continue; // content-addressed: everything below it is there too
-            }
-            let tree = self.repo.find_tree(t).map_err(fail)?;
-            for entry in &tree {
-                match entry.kind() {
-                    Some(ObjectType::Tree) => trees.push(entry.id()),
-                    Some(ObjectType::Blob) if !to.exists(entry.id()) => {
-                        copy(entry.id()).map_err(fail)?;
-                    }
-                    _ => {}
-                }
-            }
-            copy(t).map_err(fail)?;
+        let mut git = Command::new("git");
+        // Inside another repository's hook, git's environment would redirect this push.
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GIT_QUARANTINE_PATH",
+        ] {
+            git.env_remove(var);
         }
-        copy(oid).map_err(fail)?;
-        let branch = format!("refs/heads/{}", self.branch());
-        let swapped = match base {
-            Some(old) => target.reference_matching(&branch, oid, true, old, "releasectl: push"),
-            None => target.reference(&branch, oid, false, "releasectl: push"),
-        };
-        match swapped {
-            Ok(_) => Ok(self.pushed(oid)),
-            // Moved under us, or another writer holds the ref lock right now: a lost race.
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
-                ) =>
-            {
-                Ok(PushOutcome::Rejected(format!(
-                    "the branch moved ({})",
-                    e.message()
-                )))
-            }
-            Err(e) => Err(fail(e)),
+        let out = git
+            .arg("--git-dir")
+            .arg(self.repo.path())
+            .args(["push", "--porcelain", "--no-verify"])
+            .arg(format!(
+                "--force-with-lease=refs/heads/{}:{}",
+                self.branch(),
+                base.map(|b| b.to_string()).unwrap_or_default()
+            ))
+            .arg(path)
+            .arg(format!("{oid}:refs/heads/{}", self.branch()))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| local(self.repo.path(), format!("cannot run git push: {e}")))?;
+        if out.status.success() {
+            return Ok(self.pushed(oid));
         }
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        // `--porcelain`: a refused ref is a line `!\tFROM:TO\t[rejected] (why)`.
+        let Some(refused) = stdout.lines().find_map(|l| l.strip_prefix('!')) else {
+            return Err(GitError::Remote {
+                url: self.url().to_owned(),
+                operation: "push",
+                reason: crate::text::excerpt(stderr.trim()),
+            });
+        };
+        let reason = refused.split('\t').skip(1).collect::<Vec<_>>().join(" ");
+        // What the hooks printed ("remote: ...") explains a refusal.
+        let said: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("remote:"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        Ok(PushOutcome::Rejected(crate::text::excerpt(
+            &if said.is_empty() {
+                reason
+            } else {
+                format!("{reason} ({})", said.join(" / "))
+            },
+        )))
     }
 }
 

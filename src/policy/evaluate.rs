@@ -304,6 +304,11 @@ mod tests {
         }
     }
 
+    /// In dev from 08:00 to 09:00, left by a forward deploy or not.
+    fn left_dev_at_nine(forward: bool) -> Presence {
+        left_dev("2026-11-23T08:00:00Z", "2026-11-23T09:00:00Z", forward)
+    }
+
     fn approval(who: &str, problem: Option<&str>) -> ApprovalFact {
         ApprovalFact {
             approver: who.to_owned(),
@@ -329,6 +334,34 @@ mod tests {
                 approvals: &[],
                 now: NOW,
             }
+        }
+    }
+
+    impl<'a> Case<'a> {
+        fn triggers(triggers: &'a [TriggerFact]) -> Self {
+            Self {
+                triggers,
+                ..Self::default()
+            }
+        }
+
+        fn presence(presence: &'a [Presence]) -> Self {
+            Self {
+                presence,
+                ..Self::default()
+            }
+        }
+
+        fn approvals(approvals: &'a [ApprovalFact]) -> Self {
+            Self {
+                approvals,
+                ..Self::default()
+            }
+        }
+
+        /// The same facts judged at `now`.
+        fn at(self, now: &'a str) -> Self {
+            Self { now, ..self }
         }
     }
 
@@ -385,13 +418,7 @@ mod tests {
             (&[pushed("main"), pushed("x")], "branch_push", false),
         ];
         for (triggers, actual, pass) in cases {
-            let d = run(
-                &env,
-                &Case {
-                    triggers,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::triggers(triggers));
             assert_decision(&d, "allowed_triggers", "one of tag, manual", actual, *pass);
         }
     }
@@ -411,24 +438,12 @@ mod tests {
             ("release/2026-11", true),
         ] {
             let triggers = [pushed(branch)];
-            let d = run(
-                &env,
-                &Case {
-                    triggers: &triggers,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::triggers(&triggers));
             assert_decision(&d, "allowed_branches", required, branch, pass);
         }
         // Any registered trigger's branch may pass.
         let triggers = [pushed("feature/x"), pushed("main")];
-        let d = run(
-            &env,
-            &Case {
-                triggers: &triggers,
-                ..Case::default()
-            },
-        );
+        let d = run(&env, &Case::triggers(&triggers));
         assert_decision(&d, "allowed_branches", required, "feature/x, main", true);
     }
 
@@ -437,13 +452,7 @@ mod tests {
         let env = prod("allowed_branches: [\"*\"]");
         let triggers = [trigger(Some(TriggerType::Manual), None)];
         for triggers in [&triggers[..], &[]] {
-            let d = run(
-                &env,
-                &Case {
-                    triggers,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::triggers(triggers));
             assert_decision(
                 &d,
                 "allowed_branches",
@@ -459,16 +468,8 @@ mod tests {
         let env = prod("requires: [dev]");
         let required = "running (or having run) in dev";
         let running = [in_dev(Some(NOW), true)];
-        let replaced = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            true,
-        )];
-        let rolled_back = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            false,
-        )];
+        let replaced = [left_dev_at_nine(true)];
+        let rolled_back = [left_dev_at_nine(false)];
         let blocked = [Presence {
             blocked: true,
             ..in_dev(Some(NOW), true)
@@ -483,13 +484,7 @@ mod tests {
             (&blocked, "blocked in dev", false),
         ];
         for (presence, actual, pass) in cases {
-            let d = run(
-                &env,
-                &Case {
-                    presence,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::presence(presence));
             assert_decision(&d, "requires", required, actual, *pass);
         }
     }
@@ -504,14 +499,7 @@ mod tests {
             ("2026-11-23T10:30:00Z", "30m in dev", true),
             ("2026-11-28T10:10:00Z", "5d10m in dev", true),
         ] {
-            let d = run(
-                &env,
-                &Case {
-                    presence: &running,
-                    now,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::presence(&running).at(now));
             assert_decision(&d, "soak", "30m in dev", actual, pass);
         }
         // In dev from 12:00 to 12:05, then replaced: at 13:20 it soaked 5 minutes, not 1h20m.
@@ -520,16 +508,8 @@ mod tests {
             "2026-11-23T12:05:00Z",
             true,
         )];
-        let long = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            true,
-        )];
-        let rolled_back = [left_dev(
-            "2026-11-23T08:00:00Z",
-            "2026-11-23T09:00:00Z",
-            false,
-        )];
+        let long = [left_dev_at_nine(true)];
+        let rolled_back = [left_dev_at_nine(false)];
         let blocked = [Presence {
             blocked: true,
             ..in_dev(Some("2026-11-23T08:00:00Z"), true)
@@ -549,14 +529,7 @@ mod tests {
             ),
         ];
         for (presence, actual, pass) in cases {
-            let d = run(
-                &env,
-                &Case {
-                    presence,
-                    now: "2026-11-23T13:20:00Z",
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::presence(presence).at("2026-11-23T13:20:00Z"));
             assert_decision(&d, "soak", "30m in dev", actual, *pass);
         }
         let d = run(&env, &Case::default());
@@ -569,13 +542,7 @@ mod tests {
         let policy = crate::policy::parse("environments.yaml", text.as_bytes()).unwrap();
         let env = policy.get(&EnvName::parse("prod").unwrap()).unwrap();
         let presence = [in_dev(Some("2026-11-23T08:00:00Z"), true)];
-        let d = run(
-            env,
-            &Case {
-                presence: &presence,
-                ..Case::default()
-            },
-        );
+        let d = run(env, &Case::presence(&presence));
         let got: Vec<(&str, &str, bool)> = d
             .iter()
             .map(|d| (d.rule, d.actual.as_str(), d.pass))
@@ -624,13 +591,7 @@ mod tests {
             ),
         ];
         for (approvals, actual, pass) in cases {
-            let d = run(
-                &env,
-                &Case {
-                    approvals,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::approvals(approvals));
             assert_decision(&d, "approvals", BY_BOTH, actual, *pass);
         }
     }
@@ -675,13 +636,7 @@ mod tests {
             None,
             &no_key,
         );
-        run(
-            env,
-            &Case {
-                approvals: &facts,
-                ..Case::default()
-            },
-        )
+        run(env, &Case::approvals(&facts))
     }
 
     #[test]
@@ -750,13 +705,7 @@ mod tests {
     fn assert_windows(body: &str, required: &str, rows: &[(&str, &str, bool)]) {
         let env = prod(body);
         for (now, actual, pass) in rows {
-            let d = run(
-                &env,
-                &Case {
-                    now,
-                    ..Case::default()
-                },
-            );
+            let d = run(&env, &Case::default().at(now));
             assert_decision(&d, "windows", required, actual, *pass);
         }
     }
@@ -866,13 +815,7 @@ mod tests {
     fn overrides_pass_only_the_named_failing_rules_and_mark_them() {
         let env = prod("requires: [dev], soak: 30m, windows: [{deny: \"Mon-Sun 00:00-24:00\"}]");
         let presence = [in_dev(Some("2026-11-23T09:59:00Z"), true)];
-        let mut d = run(
-            &env,
-            &Case {
-                presence: &presence,
-                ..Case::default()
-            },
-        );
+        let mut d = run(&env, &Case::presence(&presence));
         apply_overrides(
             &mut d,
             &[

@@ -5,7 +5,8 @@
 //! (exit 2), since a policy typo must never silently allow a deploy. [`evaluate`] (in
 //! `evaluate.rs`) is pure: it takes what the repository says (triggers, pointer history,
 //! approvals) and a clock, and yields one [`Decision`] per rule with what was required, what
-//! was found, and whether it passed. Deployment windows live in `window.rs`.
+//! was found, and whether it passed. Deployment windows live in `window.rs`, the promotion
+//! path (`promote` along `requires`) in `path.rs`.
 
 use std::fmt;
 
@@ -17,10 +18,12 @@ use crate::yaml::FieldError;
 
 mod evaluate;
 mod parse;
+mod path;
 mod window;
 
 pub use evaluate::{apply_overrides, evaluate};
 pub use parse::parse;
+pub use path::{RULE as PROMOTION_PATH, promotion_path};
 pub use window::Window;
 
 pub const FILE: &str = "environments.yaml";
@@ -225,6 +228,7 @@ pub const RULES: &[&str] = &[
     "requires",
     "soak",
     "windows",
+    path::RULE,
 ];
 
 crate::exit_class!(PolicyError => Usage);

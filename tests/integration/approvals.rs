@@ -157,9 +157,13 @@ fn no_approval_at_all_is_below_quorum() {
 #[test]
 fn approval_by_an_unlisted_approver_does_not_count_and_the_refusal_says_so() {
     let (world, release) = plain();
-    let out = world.approve(PRODUCTION, &release, CAROL, None);
-    out.assert_success()
-        .assert_stderr_contains("not listed as an approver");
+    // `approve` refuses carol (see approve_by_an_unlisted_approver_is_refused_…): only a
+    // hand-written approval can put her in the file.
+    world.hand_approve(
+        PRODUCTION,
+        &release,
+        &[(CAROL, PRODUCTION, &release.digest, EXPIRES)],
+    );
     approved(&world, PRODUCTION, &release, ALICE, None);
     assert_deploy_refused(
         &world,
@@ -456,8 +460,12 @@ fn signatures_made_by_ssh_keygen_are_accepted_by_deploy_and_check() {
 fn signature_by_another_key_does_not_count() {
     let (world, release, alice, _bob) = keyed();
     let mallory = Key::generate(world.dir(), "mallory");
-    approved(&world, PRODUCTION, &release, ALICE, Some(&alice.private));
-    approved(&world, PRODUCTION, &release, BOB, Some(&mallory.private));
+    // `approve` refuses a signature by another key: bob's is written by hand, by mallory.
+    let text = signed_by_ssh_keygen(&release, &alice, &mallory);
+    world.hand_push(
+        &[(&approval_path(PRODUCTION, &release.commit), Some(&text))],
+        "Approve with bob's name and mallory's key",
+    );
     refused_for_bob(&world, &release, "signature does not verify");
 }
 
@@ -536,9 +544,14 @@ fn truncated_signature_does_not_count() {
 
 #[test]
 fn unsigned_approval_does_not_count_when_the_policy_lists_the_key() {
-    let (world, release, alice, _bob) = keyed();
-    approved(&world, PRODUCTION, &release, ALICE, Some(&alice.private));
-    approved(&world, PRODUCTION, &release, BOB, None);
+    let (world, release, alice, bob) = keyed();
+    // `approve` refuses an unsigned approval here: bob's is written by hand, without one.
+    let mut file = yaml(&signed_by_ssh_keygen(&release, &alice, &bob));
+    file["approvals"][1]
+        .as_object_mut()
+        .expect("approval")
+        .remove("signature");
+    push_approvals(&world, &release, &file, "Approve unsigned by hand");
     refused_for_bob(
         &world,
         &release,

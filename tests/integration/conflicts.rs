@@ -8,8 +8,6 @@
 //! commit the first time a push arrives (over `git daemon`, whose `receive-pack` runs hooks);
 //! the 16-writer tests race for real and print their wall time.
 
-use std::sync::{Arc, Barrier};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::Output;
@@ -130,59 +128,49 @@ fn auto_deploy_re_plans_and_never_replaces_a_release_with_an_older_one() {
     );
 }
 
-/// Runs every `args` at once, each process with a cache of its own; returns the outputs and
-/// the wall time of the whole race.
+/// Runs every `args` at once (deploy_race's race, each process with a cache of its own);
+/// returns the outputs and the wall time of the whole race.
 fn race(world: &World, runs: Vec<Vec<String>>, tag: &str) -> (Vec<Output>, Duration) {
-    let barrier = Arc::new(Barrier::new(runs.len()));
     let started = Instant::now();
-    let handles: Vec<_> = runs
-        .into_iter()
-        .enumerate()
-        .map(|(i, args)| {
-            let cmd = world
-                .cmd()
-                .env("RELEASECTL_CACHE_DIR", world.cache(&format!("{tag}-{i}")))
-                .args(args)
-                .timeout(Duration::from_secs(240));
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                cmd.run()
-            })
-        })
-        .collect();
-    let outs = handles
-        .into_iter()
-        .map(|h| h.join().expect("race thread"))
-        .collect();
+    let outs = crate::deploy_race::race(world, runs, tag);
     (outs, started.elapsed())
 }
 
-#[test]
-fn sixteen_deploys_to_one_pointer_at_once_land_or_conflict_and_none_is_lost() {
-    let mut world = World::new(OPEN);
-    let releases: Vec<Release> = (1..=16)
-        .map(|i| {
-            world.create(
-                PROJECT,
-                &sha(&format!("load-{i}")),
-                &["--source-branch", "main"],
-            )
-        })
+/// Sixteen releases from `main`, release `i` of project `project(i)` at commit `seed(i)`,
+/// registered before the world starts serving over `git daemon`; the daemon and the
+/// `deploy dev PROJECT NUMBER` of each release.
+fn sixteen(
+    world: &mut World,
+    project: impl Fn(usize) -> String,
+    seed: impl Fn(usize) -> String,
+) -> (Vec<Release>, GitDaemon, Vec<Vec<String>>) {
+    let releases: Vec<Release> = (0..16)
+        .map(|i| world.create(&project(i), &sha(&seed(i)), &["--source-branch", "main"]))
         .collect();
-    let _daemon = serve(&mut world, &Hooks::log());
-    let before = world.remote.commit_count();
+    let daemon = serve(world, &Hooks::log());
     let runs = releases
         .iter()
         .map(|r| {
             vec![
                 "deploy".into(),
                 "dev".into(),
-                PROJECT.into(),
+                r.project.clone(),
                 r.number.to_string(),
             ]
         })
         .collect();
+    (releases, daemon, runs)
+}
+
+#[test]
+fn sixteen_deploys_to_one_pointer_at_once_land_or_conflict_and_none_is_lost() {
+    let mut world = World::new(OPEN);
+    let (releases, _daemon, runs) = sixteen(
+        &mut world,
+        |_| PROJECT.to_owned(),
+        |i| format!("load-{}", i + 1),
+    );
+    let before = world.remote.commit_count();
     let (outs, took) = race(&world, runs, "one-pointer");
     let landed: Vec<&Release> = releases
         .iter()
@@ -221,28 +209,12 @@ fn sixteen_deploys_to_one_pointer_at_once_land_or_conflict_and_none_is_lost() {
 #[test]
 fn sixteen_deploys_to_sixteen_pointers_at_once_all_land_over_git_daemon() {
     let mut world = World::new(OPEN);
-    let releases: Vec<Release> = (0..16)
-        .map(|i| {
-            world.create(
-                &format!("svc-{i:02}"),
-                &sha(&format!("svc-{i}")),
-                &["--source-branch", "main"],
-            )
-        })
-        .collect();
-    let _daemon = serve(&mut world, &Hooks::log());
+    let (releases, _daemon, runs) = sixteen(
+        &mut world,
+        |i| format!("svc-{i:02}"),
+        |i| format!("svc-{i}"),
+    );
     let before = world.remote.commit_count();
-    let runs = releases
-        .iter()
-        .map(|r| {
-            vec![
-                "deploy".into(),
-                "dev".into(),
-                r.project.clone(),
-                r.number.to_string(),
-            ]
-        })
-        .collect();
     let (outs, took) = race(&world, runs, "sixteen-pointers");
     eprintln!("16 deploys to 16 pointers over git daemon: {took:?}");
     for o in &outs {

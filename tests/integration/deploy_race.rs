@@ -19,7 +19,7 @@ const OPEN: &str = "environments:\n  dev:\n    promotion_policy: {auto_deploy: t
 
 /// Runs every `args` at once (a barrier releases the threads together), each process with a
 /// cache dir of its own.
-fn race(world: &World, runs: Vec<Vec<String>>, tag: &str) -> Vec<Output> {
+pub(crate) fn race(world: &World, runs: Vec<Vec<String>>, tag: &str) -> Vec<Output> {
     let barrier = Arc::new(Barrier::new(runs.len()));
     let handles: Vec<_> = runs
         .into_iter()
