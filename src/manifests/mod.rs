@@ -831,24 +831,7 @@ spec:
     // ---- generateName ----
 
     /// Argo CD's PostSync hook example: a Job with `generateName` and no `name`.
-    const POST_SYNC_JOB: &str = "\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  generateName: app-slack-notification-
-  annotations:
-    argocd.argoproj.io/hook: PostSync
-    argocd.argoproj.io/hook-delete-policy: HookSucceeded
-spec:
-  template:
-    spec:
-      containers:
-      - name: slack-notification
-        image: curlimages/curl
-        command: [curl, -X, POST, --data-urlencode, 'payload={\"text\": \"done\"}', 'https://hooks.slack.com/services/x']
-      restartPolicy: Never
-  backoffLimit: 2
-";
+    const POST_SYNC_JOB: &str = include_str!("../../fixtures/hooks/post-sync-job.yaml");
 
     #[test]
     fn an_object_without_a_name_is_identified_by_its_generate_name() {

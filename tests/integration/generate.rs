@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use crate::support::cmp::{self, CmpRun, app_dir, fixture_app, fixture_registry};
 use crate::support::image::{COMMIT, ImageBuilder, OTHER_COMMIT, PROJECT, Pointer, REPOSITORY};
-use crate::support::{
-    self, Action, Cmd, FakeServer, Mode, Output, Registry, kubernetes_validate, python,
-};
+use crate::support::{self, Action, Cmd, FakeServer, Mode, Output, Registry, kubernetes_validate};
 
 const ENV_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: aaa-env\n  namespace: shop\ndata:\n  ENVIRONMENT: dev\n";
 
@@ -23,15 +21,7 @@ const ENV_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: aaa-
 fn assert_kubernetes_stream(out: &Output) -> Vec<Value> {
     out.assert_success();
     assert!(!out.stdout.is_empty(), "empty stdout\n{out}");
-    let parsed = Cmd::new(python())
-        .args([
-            "-c",
-            "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
-        ])
-        .stdin(out.stdout.clone())
-        .run();
-    parsed.assert_success();
-    let docs: Vec<Value> = serde_json::from_slice(&parsed.stdout).expect("python printed JSON");
+    let docs = crate::support::python_yaml_documents(&out.stdout);
     for (i, doc) in docs.iter().enumerate() {
         for field in ["apiVersion", "kind"] {
             assert!(

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::cmp::{CmpRun, app_dir};
-use crate::support::image::{Image, ImageBuilder, Pointer};
+use crate::support::cmp::app_dir;
+use crate::support::image::{Image, ImageBuilder};
 use crate::support::setup::{
     self as common, COMMIT_A, COMMIT_B, IMAGE_PATH, PROJECT, REPOSITORY, Setup,
 };
@@ -45,17 +45,6 @@ fn binding(objects: &mut serde_json::Value) -> &mut serde_json::Value {
         .iter_mut()
         .find(|o| o["kind"] == "ClusterRoleBinding")
         .expect("the record names the binding")
-}
-
-/// `generate` as the sidecar runs it, for `image` pushed to `registry`.
-fn generate_pushed(image: &Image, registry: &Registry) -> Output {
-    image.push(registry, &image.commit);
-    let app = app_dir(&[("release.yaml", &Pointer::to(image).yaml())]);
-    CmpRun::new(app.path())
-        .env("RELEASECTL_REGISTRY", registry.host())
-        .env("RELEASECTL_INSECURE_REGISTRIES", registry.host())
-        .env("RELEASECTL_TIMEOUT", "20s")
-        .run()
 }
 
 fn verify_pushed(image: &Image, registry: &Registry) -> Output {
@@ -93,7 +82,7 @@ fn an_unchanged_record_of_the_objects_generates() {
     // The baseline the lying records below change one thing of.
     let registry = Registry::start(Mode::Plain);
     let image = image_with_record(|_| {});
-    let out = generate_pushed(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     out.assert_success()
         .assert_stdout_contains("kind: ClusterRoleBinding");
     verify_pushed(&image, &registry).assert_success();
@@ -108,7 +97,10 @@ fn a_record_calling_a_cluster_role_binding_a_config_map_is_refused_by_generate_a
         b["kind"] = json!("ConfigMap");
     });
     let needles = [IMAGE_PATH, "ClusterRoleBinding", "ConfigMap", "metadata"];
-    assert_refused(&generate_pushed(&image, &registry), &needles);
+    assert_refused(
+        &crate::support::cmp::generate_pushed(&image, &registry),
+        &needles,
+    );
     assert_refused(&verify_pushed(&image, &registry), &needles);
 }
 
@@ -122,7 +114,7 @@ fn a_record_that_misses_an_object_or_names_an_extra_one_is_refused_by_generate()
             .retain(|o| o["kind"] != "ClusterRoleBinding");
     });
     assert_refused(
-        &generate_pushed(&missing, &registry),
+        &crate::support::cmp::generate_pushed(&missing, &registry),
         &[IMAGE_PATH, "holds 2 objects", "records 1"],
     );
     let extra = image_with_record(|objects| {
@@ -130,13 +122,16 @@ fn a_record_that_misses_an_object_or_names_an_extra_one_is_refused_by_generate()
         objects.as_array_mut().unwrap().push(copy);
     });
     assert_refused(
-        &generate_pushed(&extra, &registry),
+        &crate::support::cmp::generate_pushed(&extra, &registry),
         &[IMAGE_PATH, "holds 2 objects", "records 3"],
     );
     let moved = image_with_record(|objects| {
         binding(objects)["namespace"] = json!("kube-system");
     });
-    assert_refused(&generate_pushed(&moved, &registry), &[IMAGE_PATH]);
+    assert_refused(
+        &crate::support::cmp::generate_pushed(&moved, &registry),
+        &[IMAGE_PATH],
+    );
 }
 
 // ---- a warm cache and another identity --------------------------------------------------------

@@ -79,17 +79,6 @@ fn archive(tar: &[u8]) -> Output {
     generate_layout(&ImageBuilder::new().resources(gzip(tar)).build())
 }
 
-/// Pushes `image` to `registry` tagged with its commit and generates from a pinned pointer.
-fn generate_registry(image: &Image, registry: &Registry) -> Output {
-    image.push(registry, &image.commit);
-    let app = app_dir(&[("release.yaml", &Pointer::to(image).yaml())]);
-    CmpRun::new(app.path())
-        .env("RELEASECTL_REGISTRY", registry.host())
-        .env("RELEASECTL_INSECURE_REGISTRIES", registry.host())
-        .env("RELEASECTL_TIMEOUT", "20s")
-        .run()
-}
-
 fn set_layer(manifest: &mut Value, index: usize, field: &str, value: Value) {
     manifest["layers"][index][field] = value;
 }
@@ -1114,7 +1103,7 @@ fn generate_refuses_a_registry_blob_that_was_tampered_with_on_disk() {
             b[last] ^= 0xff;
         })
         .build();
-    let out = generate_registry(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     assert_image_refused(
         &out,
         &["resources blob", "digest mismatch", &registry.host()],
@@ -1127,7 +1116,7 @@ fn generate_refuses_a_registry_blob_that_was_truncated_on_disk() {
     let image = ImageBuilder::new()
         .tamper(Part::Metadata, |b| b.truncate(b.len() / 2))
         .build();
-    let out = generate_registry(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     assert_image_refused(&out, &["metadata blob", "truncated"]);
 }
 
@@ -1140,7 +1129,7 @@ fn generate_refuses_a_registry_blob_longer_than_its_descriptor() {
             m["layers"][0]["size"] = json!(size - 10);
         })
         .build();
-    let out = generate_registry(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     assert_image_refused(&out, &["metadata blob", "longer"]);
 }
 
@@ -1151,7 +1140,7 @@ fn generate_refuses_an_absurd_declared_size_without_requesting_the_blob() {
         .edit_manifest(|m| m["layers"][1]["size"] = json!(1_000_000_000_000_u64))
         .edit_metadata(|m| m["resources"]["layer_size"] = json!(1_000_000_000_000_u64))
         .build();
-    let out = generate_registry(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     assert_image_refused(&out, &["resources", "declares size 1000000000000"]);
     let resources = digest(&image.resources);
     let log = registry.log();
@@ -1204,7 +1193,7 @@ fn generate_refuses_a_parent_path_in_an_archive_served_by_a_registry() {
         .file("../x.yaml", CONFIGMAP_YAML)
         .finish();
     let image = ImageBuilder::new().resources(gzip(&tar)).build();
-    let out = generate_registry(&image, &registry);
+    let out = crate::support::cmp::generate_pushed(&image, &registry);
     assert_image_refused(&out, &["../x.yaml"]);
 }
 

@@ -12,30 +12,7 @@ use crate::support::image::{COMMIT, ImageBuilder, PROJECT, Pointer, REPOSITORY};
 use crate::support::{self, Cmd, Output, python};
 
 /// Argo CD's `PostSync` hook example (its resource hooks documentation), as users copy it.
-const POST_SYNC_JOB: &str = "\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  generateName: app-slack-notification-
-  annotations:
-    argocd.argoproj.io/hook: PostSync
-    argocd.argoproj.io/hook-delete-policy: HookSucceeded
-spec:
-  template:
-    spec:
-      containers:
-      - name: slack-notification
-        image: curlimages/curl
-        command:
-          - \"curl\"
-          - \"-X\"
-          - \"POST\"
-          - \"--data-urlencode\"
-          - \"payload={\\\"channel\\\": \\\"#somechannel\\\", \\\"username\\\": \\\"hello\\\", \\\"text\\\": \\\"App Sync succeeded\\\", \\\"icon_emoji\\\": \\\":ghost:\\\"}\"
-          - \"https://hooks.slack.com/services/...\"
-      restartPolicy: Never
-  backoffLimit: 2
-";
+const POST_SYNC_JOB: &str = include_str!("../../fixtures/hooks/post-sync-job.yaml");
 
 /// A PreSync hook named by `generateName` `migrate`, and a Job named `migrate`: two objects.
 const MIGRATE_JOBS: &str = "\
@@ -99,15 +76,7 @@ fn generate(root: &Path, digest: &str) -> Output {
 
 /// The documents of a YAML stream, read by `PyYAML` (a YAML 1.1 reader, as Kubernetes tooling).
 fn documents(out: &Output) -> Vec<Value> {
-    let parsed = Cmd::new(python())
-        .args([
-            "-c",
-            "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
-        ])
-        .stdin(out.stdout.clone())
-        .run();
-    parsed.assert_success();
-    serde_json::from_slice(&parsed.stdout).expect("python printed JSON")
+    support::python_yaml_documents(&out.stdout)
 }
 
 /// (kind, `name` or `generateName=…`) of each document.

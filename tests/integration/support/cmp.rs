@@ -260,3 +260,18 @@ pub fn fixture_app() -> PathBuf {
 pub fn fixture_registry() -> PathBuf {
     super::manifest_dir().join("fixtures/registry")
 }
+
+/// `generate` as the sidecar runs it, for `image` pushed to `registry` tagged with its commit,
+/// from a pinned pointer.
+pub fn generate_pushed(
+    image: &super::image::Image,
+    registry: &super::registry::Registry,
+) -> Output {
+    image.push(registry, &image.commit);
+    let app = app_dir(&[("release.yaml", &super::image::Pointer::to(image).yaml())]);
+    CmpRun::new(app.path())
+        .env("RELEASECTL_REGISTRY", registry.host())
+        .env("RELEASECTL_INSECURE_REGISTRIES", registry.host())
+        .env("RELEASECTL_TIMEOUT", "20s")
+        .run()
+}

@@ -63,6 +63,20 @@ pub fn which(program: &str) -> Option<PathBuf> {
 /// A Python interpreter that can import `PyPI`'s `oras` (0.2.x) and `kubernetes_validate`:
 /// `RELEASECTL_TEST_PYTHON` if set, else `<crate>/.venv/bin/python`. Checked once per process;
 /// panics with the install command if unusable.
+/// The documents of a YAML stream as PyYAML (a YAML 1.1 reader, as Kubernetes tooling) reads
+/// them.
+pub fn python_yaml_documents(stream: &[u8]) -> Vec<serde_json::Value> {
+    let parsed = Cmd::new(python())
+        .args([
+            "-c",
+            "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
+        ])
+        .stdin(stream.to_vec())
+        .run();
+    parsed.assert_success();
+    serde_json::from_slice(&parsed.stdout).expect("python printed JSON")
+}
+
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
