@@ -25,16 +25,52 @@ use crate::settings::Settings;
 const ENV_FILE: &str = "env.yaml";
 const POINTER_FILE: &str = "release.yaml";
 
+/// Reads `path`, which must be a regular file and not a symbolic link (`Ok(None)`: absent).
+///
+/// A link in an application directory could point anywhere on the sidecar's disk (a token,
+/// another app's Secret): the file is never opened through one. The path's own metadata is
+/// taken without following links, and the opened file must be that very file (same device and
+/// inode), so a link swapped in between the two is refused too.
+fn read_regular(path: &Path) -> crate::exit::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let shown = path.display();
+    let refuse = |actual: &str| -> crate::exit::Error {
+        InvalidInput(format!(
+            "{shown}: is {actual}: expected a regular file (links are not followed)"
+        ))
+        .into()
+    };
+    let before = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InvalidInput(format!("{shown}: cannot read: {e}")).into()),
+    };
+    if before.file_type().is_symlink() {
+        return Err(refuse("a symbolic link"));
+    }
+    if !before.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    let opened = file
+        .metadata()
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) || !opened.is_file() {
+        return Err(refuse("a file replaced while being opened"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    Ok(Some(bytes))
+}
+
 /// Reads and parses the pointer; returns it with the directory it sits in.
 fn load_pointer(path: &Path) -> crate::exit::Result<(Pointer, PathBuf)> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        InvalidInput(if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{shown}: no ReleasePointer here (file not found)")
-        } else {
-            format!("{shown}: cannot read: {e}")
-        })
-    })?;
+    let bytes = read_regular(path)?
+        .ok_or_else(|| InvalidInput(format!("{shown}: no ReleasePointer here (file not found)")))?;
     let pointer = crate::pointer::parse(&shown, &bytes)?;
     let dir = path
         .parent()
@@ -70,10 +106,9 @@ fn check_directory(dir: &Path, pointer_name: &str) -> crate::exit::Result<()> {
 /// The environment's own objects, appended after the release's.
 fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     let path = dir.join(ENV_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    match read_regular(&path)? {
+        Some(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
+        None => Ok(Vec::new()),
     }
 }
 

@@ -21,6 +21,7 @@ mod generate_cache;
 mod generate_faults;
 mod generate_identity;
 mod generate_inputs;
+mod generate_links;
 mod generate_name;
 mod gitops;
 mod images;
