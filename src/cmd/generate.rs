@@ -16,7 +16,7 @@ use crate::cache::{Cache, Lookup};
 use crate::exit::{Context as _, InvalidInput};
 use crate::format::Expected;
 use crate::ids::ReleaseId;
-use crate::manifests::{self, Object};
+use crate::manifests::{self, Object, ObjectName};
 use crate::oci::ImageRef;
 use crate::pointer::Pointer;
 use crate::release::{self, Manifests, Release};
@@ -112,6 +112,83 @@ fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     }
 }
 
+/// `group/Kind` of an object, `Kind` for the core group (`apiVersion: v1`).
+fn group_kind(api_version: &str, kind: &str) -> String {
+    match api_version.rsplit_once('/') {
+        Some((group, _)) => format!("{group}/{kind}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// How an object is named in a message: `group/Kind namespace/name`, escaped.
+fn describe(api_version: &str, kind: &str, namespace: Option<&str>, name: &ObjectName) -> String {
+    let name = match name {
+        ObjectName::Name(n) => n.clone(),
+        ObjectName::GenerateName(n) => format!("{n}*"),
+    };
+    crate::text::excerpt(&format!(
+        "{} {}{name}",
+        group_kind(api_version, kind),
+        namespace.map(|n| format!("{n}/")).unwrap_or_default()
+    ))
+}
+
+/// The environment's objects may only be of the kinds the sidecar's operator allows
+/// (`RELEASECTL_ENV_KINDS`): an `env.yaml` carries values, never workloads or RBAC.
+///
+/// # Errors
+///
+/// The first object of another kind, naming it and the allowed kinds.
+pub fn check_env_kinds(objects: &[Object], allowed: &[String]) -> Result<(), String> {
+    for o in objects {
+        let gk = group_kind(&o.api_version, &o.kind);
+        if !allowed.contains(&gk) {
+            return Err(format!(
+                "{}: {} is of kind {}: expected one of {} (RELEASECTL_ENV_KINDS)",
+                o.source,
+                describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name),
+                crate::text::excerpt(&gk),
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// No environment object may share (group, kind, namespace, name) with a release object:
+/// Argo CD keeps the last duplicate, so it would replace the verified one.
+fn check_env_replaces(
+    env: &[Object],
+    release: &Manifests,
+    image: &ImageRef,
+) -> crate::exit::Result<()> {
+    let key = |api: &str, kind: &str, ns: Option<&str>, name: &ObjectName| {
+        (group_kind(api, kind), ns.map(str::to_owned), name.clone())
+    };
+    let ours: std::collections::HashSet<_> = release
+        .documents()
+        .map(|d| key(&d.api_version, &d.kind, d.namespace.as_deref(), &d.name))
+        .collect();
+    if let Some(o) = env.iter().find(|o| {
+        ours.contains(&key(
+            &o.api_version,
+            &o.kind,
+            o.namespace.as_deref(),
+            &o.name,
+        ))
+    }) {
+        let shown = describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name);
+        return Err(crate::exit::Error::new(
+            crate::exit::Exit::Verify,
+            format!(
+                "{}: {shown} would replace the release's object {shown} of {image}: expected environment objects that are not in the release",
+                o.source
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Fetches the release: from the cache when pinned and cached as this very release (then
 /// `true`), else from its registry (`false`: the caller stores it, see [`render`]).
 async fn fetch(
@@ -184,7 +261,9 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         |n| n.to_string_lossy().into_owned(),
     );
     check_directory(&dir, &pointer_name)?;
-    let env = manifests::render(&env_objects(&dir)?)?;
+    let env_objects = env_objects(&dir)?;
+    check_env_kinds(&env_objects, &settings.env_kinds).map_err(InvalidInput)?;
+    let env = manifests::render(&env_objects)?;
     // A pointer may name a registry, but not a directory: a layout committed next to the
     // pointers would let anyone with push access to the GitOps repository bypass the
     // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
@@ -207,7 +286,9 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         .map(Cache::new);
     // Warm: the rendering of this exact release, made from verified blobs by an earlier run
     // that verified it to be the release this pointer names.
-    if let (Some(cache), Some(digest)) = (&cache, image.digest())
+    // With environment objects, the release's own are needed to check them against: the
+    // blob cache below still saves the network.
+    if let (Some(cache), Some(digest), true) = (&cache, image.digest(), env_objects.is_empty())
         && let Some(body) = cache.rendered(id, digest)
     {
         crate::log::info(&format!(
@@ -239,6 +320,7 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         }
         .into());
     }
+    check_env_replaces(&env_objects, manifests, &image)?;
     // Both cache entries are written at once: writing tens of MB is mostly the kernel's
     // time, and a cache that cannot be written costs speed, not correctness.
     if let Some(cache) = &cache {

@@ -18,6 +18,7 @@ mod deploy;
 mod deploy_race;
 mod generate;
 mod generate_cache;
+mod generate_env;
 mod generate_faults;
 mod generate_identity;
 mod generate_inputs;
