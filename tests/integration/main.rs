@@ -9,6 +9,7 @@ mod approvals;
 mod archive;
 mod archive_differential;
 mod check;
+mod check_env;
 mod cli;
 mod conflicts;
 
