@@ -29,7 +29,27 @@ pub fn main() -> ExitCode {
         Err(e) => (e.exit(), Some(e.to_string())),
     };
     if let Some(message) = message {
-        eprintln!("error: {message}");
+        // The last guard of "one line": a control character that escaped every message's
+        // own escaping is shown escaped, and the line is cut under 4 KiB.
+        let mut line: String = message
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
+        if line.len() > 4000 {
+            let mut cut = 3900;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line = format!("{}…({} bytes)", &line[..cut], message.len());
+        }
+        eprintln!("error: {line}");
     }
     ExitCode::from(exit.code())
 }

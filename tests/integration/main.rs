@@ -26,6 +26,7 @@ mod generate_inputs;
 mod generate_links;
 mod generate_name;
 mod gitops;
+mod hostile_text;
 mod images;
 mod install;
 mod interop;
