@@ -27,6 +27,7 @@ mod generate_links;
 mod generate_name;
 mod gitops;
 mod hostile_text;
+mod identity_token;
 mod images;
 mod install;
 mod interop;
