@@ -98,7 +98,7 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         },
         Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, s).await,
         Command::Verify(args) => cmd::inspect::run_verify(&args.target, s).await,
-        Command::Generate(args) => cmd::generate::run(args.pointer, s).await,
+        Command::Generate(args) => cmd::generate::run(args.pointer, args.parameters, s).await,
         Command::Deploy(args) => cmd::deploy::deploy(&args, s).await,
         Command::Promote(args) => cmd::deploy::promote(&args, s).await,
         Command::Rollback(args) => cmd::deploy::rollback(&args, s).await,

@@ -237,6 +237,8 @@ enum Body {
     /// A rendering made by an earlier run (see [`Cache::rendered`]).
     Cached(crate::cache::RenderedEntry),
     Release(Manifests),
+    /// `--parameters`: the Argo CD parameter announcement.
+    Parameters(String),
 }
 
 impl super::Report for Output {
@@ -246,6 +248,7 @@ impl super::Report for Output {
         match &mut self.body {
             Body::Cached(entry) => entry.write_to(&mut out)?,
             Body::Release(manifests) => manifests.write_to(&mut out)?,
+            Body::Parameters(json) => out.write_all(json.as_bytes())?,
         }
         out.write_all(self.env.as_bytes())?;
         out.flush()
@@ -264,20 +267,7 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     let env_objects = env_objects(&dir)?;
     check_env_kinds(&env_objects, &settings.env_kinds).map_err(InvalidInput)?;
     let env = manifests::render(&env_objects)?;
-    // A pointer may name a registry, but not a directory: a layout committed next to the
-    // pointers would let anyone with push access to the GitOps repository bypass the
-    // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
-    if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
-        && !settings.allow_layout_pointers
-    {
-        return Err(InvalidInput(format!(
-            "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
-            pointer_path.display(),
-            path.display()
-        ))
-        .into());
-    }
-    let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), settings)?;
+    let image = pointer_image(&pointer, pointer_path, settings)?;
     let id = &pointer.id;
     let cache = settings
         .generate_cache
@@ -343,11 +333,85 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     })
 }
 
+/// The image the pointer names. A pointer may name a registry, but not a directory: a layout
+/// committed next to the pointers would let anyone with push access to the GitOps repository
+/// bypass the registry (and `check`), and a path would let a pointer probe the sidecar's disk.
+fn pointer_image(
+    pointer: &Pointer,
+    pointer_path: &Path,
+    settings: &Settings,
+) -> crate::exit::Result<ImageRef> {
+    if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
+        && !settings.allow_layout_pointers
+    {
+        return Err(InvalidInput(format!(
+            "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
+            pointer_path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    Ok(super::pointer_image(
+        pointer,
+        &pointer_path.display().to_string(),
+        settings,
+    )?)
+}
+
+/// The Argo CD parameter announcement of a verified release (`parameters.dynamic`): one
+/// read-only `map` parameter, `release`, whose values are strings, as Argo CD wants them.
+fn announcement(release: &Release) -> String {
+    let info = &release.metadata().release;
+    let aliases: Vec<&str> = info.aliases.iter().map(|a| a.alias.as_str()).collect();
+    let json = serde_json::json!([{
+        "name": "release",
+        "title": "Release",
+        "collectionType": "map",
+        "map": {
+            "number": info.number.map(|n| n.to_string()).unwrap_or_default(),
+            "aliases": aliases.join(","),
+            "commit": info.commit.as_str(),
+            "digest": release.manifest_digest().as_str(),
+            "repository": info.repository.as_str(),
+            "project": info.project.as_str(),
+        }
+    }]);
+    format!("{json}\n")
+}
+
+/// `--parameters`: the announcement for the pointer at `pointer_path`, from the release read
+/// and verified exactly as [`render`] reads it (the blob cache included); prints no manifests.
+pub async fn parameters(pointer_path: &Path, settings: &Settings) -> crate::exit::Result<Output> {
+    let (pointer, _) = load_pointer(pointer_path)?;
+    let image = pointer_image(&pointer, pointer_path, settings)?;
+    let cache = settings
+        .generate_cache
+        .as_deref()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Cache::new);
+    let (release, _) = fetch(&image, &pointer.id, settings, cache.as_ref()).await?;
+    Ok(Output {
+        body: Body::Parameters(announcement(&release)),
+        env: String::new(),
+    })
+}
+
 /// Produces the output, within the deadline; the caller writes it (see [`Output::write_to`]).
-pub async fn run(path: PathBuf, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn run(
+    path: PathBuf,
+    parameters: bool,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
     let timeout = settings.timeout;
+    let work = async {
+        if parameters {
+            self::parameters(&path, settings).await
+        } else {
+            render(&path, settings).await
+        }
+    };
     tokio::select! {
-        r = tokio::time::timeout(timeout, render(&path, settings)) => match r {
+        r = tokio::time::timeout(timeout, work) => match r {
             Ok(r) => Ok(super::Outcome::ok(r?)),
             Err(_) => Err(crate::oci::OciError::Deadline {
                 what: format!("generate {}", path.display()),

@@ -25,6 +25,7 @@ mod generate_identity;
 mod generate_inputs;
 mod generate_links;
 mod generate_name;
+mod generate_parameters;
 mod gitops;
 mod hostile_text;
 mod identity_token;
