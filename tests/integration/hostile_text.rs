@@ -13,7 +13,7 @@ const MAX_LINE: usize = 4096;
 
 type Edit = fn(ImageBuilder) -> ImageBuilder;
 
-fn generate(builder: ImageBuilder) -> Output {
+fn generate(builder: &ImageBuilder) -> Output {
     let image = builder.build();
     let root = support::temp_dir();
     image.write_layout(root.path());
@@ -67,7 +67,7 @@ fn a_newline_in_image_text_cannot_forge_a_second_error_line() {
         }),
     ];
     for (name, edit) in cases {
-        let out = generate(edit(ImageBuilder::new()));
+        let out = generate(&edit(ImageBuilder::new()));
         assert_one_safe_line(name, &out);
         assert!(!out.stderr_str().contains("\nerror: all"), "{name}: {out}");
     }
@@ -93,7 +93,7 @@ fn megabytes_of_image_text_give_one_short_line() {
         }),
     ];
     for (name, edit) in cases {
-        let out = generate(edit(ImageBuilder::new()));
+        let out = generate(&edit(ImageBuilder::new()));
         assert_one_safe_line(name, &out);
         assert!(
             out.stderr_str().contains("bytes)"),
