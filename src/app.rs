@@ -29,7 +29,27 @@ pub fn main() -> ExitCode {
         Err(e) => (e.exit(), Some(e.to_string())),
     };
     if let Some(message) = message {
-        eprintln!("error: {message}");
+        // The last guard of "one line": a control character that escaped every message's
+        // own escaping is shown escaped, and the line is cut under 4 KiB.
+        let mut line: String = message
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
+        if line.len() > 4000 {
+            let mut cut = 3900;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line = format!("{}…({} bytes)", &line[..cut], message.len());
+        }
+        eprintln!("error: {line}");
     }
     ExitCode::from(exit.code())
 }
@@ -78,7 +98,7 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         },
         Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, s).await,
         Command::Verify(args) => cmd::inspect::run_verify(&args.target, s).await,
-        Command::Generate(args) => cmd::generate::run(args.pointer, s).await,
+        Command::Generate(args) => cmd::generate::run(args.pointer, args.parameters, s).await,
         Command::Deploy(args) => cmd::deploy::deploy(&args, s).await,
         Command::Promote(args) => cmd::deploy::promote(&args, s).await,
         Command::Rollback(args) => cmd::deploy::rollback(&args, s).await,

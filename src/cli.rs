@@ -167,6 +167,11 @@ pub struct GenerateArgs {
     /// The ReleasePointer file.
     #[arg(long, default_value = "release.yaml")]
     pub pointer: PathBuf,
+    /// Print the Argo CD parameter announcement (the release's number, aliases, commit and
+    /// digest, from the verified metadata) instead of the manifests: the plugin's
+    /// `parameters.dynamic` command.
+    #[arg(long)]
+    pub parameters: bool,
 }
 
 #[derive(Debug, Subcommand)]

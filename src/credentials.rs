@@ -50,6 +50,10 @@ pub enum Credentials {
     },
     /// A bearer token sent as it is.
     Token(Secret),
+    /// An OAuth2 refresh token (docker config `identitytoken`, as `az acr login` writes it):
+    /// exchanged at the registry's token service for an access token, never sent to the
+    /// registry itself.
+    RefreshToken(Secret),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,7 @@ struct AuthEntry {
     username: Option<String>,
     password: Option<String>,
     registrytoken: Option<String>,
+    identitytoken: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,13 +106,23 @@ struct HelperReply {
     secret: String,
 }
 
-/// Normalises an `auths` key (`https://host/v1/`, `host`) to a bare `host[:port]`.
+/// The names of Docker Hub: the docker CLI files its credentials under
+/// `https://index.docker.io/v1/`, images name `docker.io`, and the API is `registry-1.docker.io`.
+const DOCKER_HUB: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+/// Normalises an `auths` key (`https://host/v1/`, `host`) to a bare `host[:port]`, Docker Hub's
+/// names to `docker.io`.
 fn normalise_host(key: &str) -> &str {
     let key = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
-    key.split('/').next().unwrap_or(key)
+    let host = key.split('/').next().unwrap_or(key);
+    if DOCKER_HUB.contains(&host) {
+        DOCKER_HUB[0]
+    } else {
+        host
+    }
 }
 
 /// Where a run's registry credentials come from, as the settings read them: the
@@ -176,7 +191,15 @@ pub fn lookup_in(path: &Path, host: &str) -> Result<Option<Credentials>, Credent
     if let Some(helper) = config.cred_helpers.get(host) {
         return run_helper(helper, host).map(Some);
     }
-    if let Some((key, entry)) = config.auths.iter().find(|(k, _)| normalise_host(k) == host) {
+    let wanted = normalise_host(host);
+    if let Some((key, entry)) = config
+        .auths
+        .iter()
+        .find(|(k, _)| normalise_host(k) == wanted)
+    {
+        if let Some(token) = entry.identitytoken.as_ref().filter(|t| !t.is_empty()) {
+            return Ok(Some(Credentials::RefreshToken(Secret(token.clone()))));
+        }
         if let Some(token) = &entry.registrytoken {
             return Ok(Some(Credentials::Token(Secret(token.clone()))));
         }
@@ -294,5 +317,35 @@ mod tests {
             msg.contains("reg.example") && !msg.contains("canary"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_docker_hub_key_of_the_docker_cli_matches_every_name_of_docker_hub() {
+        let dir = config(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwdw=="}}}"#);
+        for host in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            let creds = lookup_in(&dir.path().join("config.json"), host).unwrap();
+            assert!(
+                matches!(&creds, Some(Credentials::Basic { username, .. }) if username == "user"),
+                "{host}: {creds:?}"
+            );
+        }
+        assert_eq!(
+            lookup_in(&dir.path().join("config.json"), "ghcr.io").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_identity_token_is_a_refresh_token_and_wins_over_the_placeholder_auth() {
+        // What `az acr login` writes: a placeholder user and the refresh token.
+        let dir = config(
+            r#"{"auths":{"x.azurecr.io":{"auth":"MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==","identitytoken":"refresh-canary"}}}"#,
+        );
+        let creds = lookup_in(&dir.path().join("config.json"), "x.azurecr.io").unwrap();
+        assert_eq!(
+            creds,
+            Some(Credentials::RefreshToken(Secret("refresh-canary".into())))
+        );
+        assert!(!format!("{creds:?}").contains("canary"));
     }
 }

@@ -112,6 +112,9 @@ pub struct Settings {
     pub gitops_cache: PathBuf,
     /// `generate` may follow a pointer whose `spec.registry` is an `oci:` layout.
     pub allow_layout_pointers: bool,
+    /// The kinds an `env.yaml` may hold (`RELEASECTL_ENV_KINDS`), each `group/Kind`, or `Kind`
+    /// for the core group; default [`DEFAULT_ENV_KINDS`].
+    pub env_kinds: Vec<String>,
     /// `SOURCE_DATE_EPOCH`: a release's `created_at`, for reproducible digests.
     pub source_date_epoch: Option<Timestamp>,
     pub git: GitEnv,
@@ -136,6 +139,27 @@ pub struct RegistryEnv {
     pub password: Option<crate::credentials::Secret>,
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
+}
+
+/// The kinds an `env.yaml` may hold when `RELEASECTL_ENV_KINDS` is unset: environment values,
+/// never workloads or RBAC.
+pub const DEFAULT_ENV_KINDS: &[&str] =
+    &["ConfigMap", "apiextensions.crossplane.io/EnvironmentConfig"];
+
+/// `RELEASECTL_ENV_KINDS`: a comma list of `group/Kind` or `Kind`; unset or empty: the default.
+fn env_kinds(value: Option<&str>) -> Vec<String> {
+    let listed: Vec<String> = value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if listed.is_empty() {
+        DEFAULT_ENV_KINDS.iter().map(|&k| k.to_owned()).collect()
+    } else {
+        listed
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -308,6 +332,7 @@ impl Settings {
             generate_cache: var_os("RELEASECTL_CACHE_DIR").map(PathBuf::from),
             gitops_cache: cache_root().join("git"),
             allow_layout_pointers: var_os("RELEASECTL_ALLOW_LAYOUT_POINTERS").is_some(),
+            env_kinds: env_kinds(var("RELEASECTL_ENV_KINDS").as_deref()),
             source_date_epoch,
             git: GitEnv {
                 auth: crate::gitops::Auth {
@@ -362,5 +387,20 @@ impl Settings {
     pub fn created_at(&self, committed_at: Option<Timestamp>) -> Timestamp {
         let t = self.source_date_epoch.or(committed_at).unwrap_or(self.now);
         Timestamp::from_second(t.as_second()).unwrap_or(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_kinds_default_to_configmap_and_environmentconfig_and_accept_a_list() {
+        assert_eq!(env_kinds(None), DEFAULT_ENV_KINDS);
+        assert_eq!(env_kinds(Some(" , ")), DEFAULT_ENV_KINDS);
+        assert_eq!(
+            env_kinds(Some("ConfigMap, example.com/Values")),
+            ["ConfigMap", "example.com/Values"]
+        );
     }
 }

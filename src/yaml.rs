@@ -276,9 +276,14 @@ pub fn show(v: &Value) -> String {
     }
 }
 
-/// `parent.key`, with the key escaped and truncated.
+/// `parent.key`, with the key escaped and truncated (an empty key shown as `""`, so that a
+/// message never names an empty field).
 fn join(parent: &str, key: &str) -> String {
-    let key = crate::error::printable(key, 80);
+    let key = if key.is_empty() {
+        "\"\"".to_owned()
+    } else {
+        crate::error::printable(key, 80)
+    };
     if parent.is_empty() {
         key
     } else {
@@ -648,5 +653,19 @@ mod tests {
         let e = m.get("name").unwrap().invalid("short");
         assert_eq!(e.to_string().lines().count(), 1, "{e}");
         assert!(e.to_string().len() < 600, "{e}");
+    }
+
+    #[test]
+    fn an_empty_key_is_named_as_such_never_as_an_empty_field() {
+        let v = doc("\"\": 1\n");
+        let e = Node::root(FILE, &v).mapping(&["spec"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml: unknown field \"\": \"\" is not one of spec"
+        );
+        let v = doc("spec:\n  \"\": x\n");
+        let root = Node::root(FILE, &v).mapping(&["spec"]).unwrap();
+        let e = root.mapping("spec", &["name"]).unwrap_err();
+        assert_eq!(e.field(), "spec.\"\"");
     }
 }

@@ -85,6 +85,12 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "resources archive's gzip ISIZE is {actual}: expected {expected} (the uncompressed size modulo 2^32)"
+    )]
+    GzipSize { expected: u32, actual: u32 },
+    #[error("resources archive's gzip CRC-32 is {actual:08x}: the data's is another")]
+    GzipCrc { actual: u32 },
     #[error("resources archive exceeds the limit of {limit} uncompressed bytes")]
     TooLarge { limit: u64 },
     #[error(

@@ -190,7 +190,7 @@ pub fn read_with(
         }
     }
     if let Some(source) = input.error.take() {
-        return Err(ArchiveError::Gzip { source });
+        return Err(footer_fault(gz, input, source));
     }
     if input.count > cap {
         return Err(ArchiveError::TooLarge { limit: cap });
@@ -228,6 +228,30 @@ pub fn read_with(
         .into_iter()
         .map(|(path, data)| File { path, data })
         .collect())
+}
+
+/// A decoder error, named: the gzip trailer's ISIZE or CRC-32 when it is the trailer that does
+/// not match (the decoder says only "checksum" for both), else the decoder's own error.
+fn footer_fault(gz: &[u8], input: Inflate<'_>, source: io::Error) -> ArchiveError {
+    let decompressed = input.count;
+    let end = gz.len() - input.decoder.into_inner().len();
+    let footer = end.checked_sub(8).map(|start| &gz[start..end]);
+    match footer {
+        Some(f) if source.to_string().contains("checksum") => {
+            let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            // ISIZE is the size modulo 2^32.
+            let expected = u32::try_from(decompressed % (1 << 32)).unwrap_or_default();
+            if word(&f[4..]) == expected {
+                ArchiveError::GzipCrc { actual: word(f) }
+            } else {
+                ArchiveError::GzipSize {
+                    expected,
+                    actual: word(&f[4..]),
+                }
+            }
+        }
+        _ => ArchiveError::Gzip { source },
+    }
 }
 
 /// The decompressed tar stream: counts what it hands out, stops after `cap + 1` bytes (so a
@@ -554,7 +578,23 @@ mod tests {
         let crc = gz.len() - 8;
         gz[crc] ^= 0x01;
         let err = read(&gz, &Limits::default()).unwrap_err();
-        assert!(matches!(err, ArchiveError::Gzip { .. }), "{err}");
+        assert!(matches!(err, ArchiveError::GzipCrc { .. }), "{err}");
+        assert!(err.to_string().contains("CRC-32"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_isize_is_named_with_the_expected_and_actual_size() {
+        let mut gz = one("a.yaml", b"a");
+        let size = gunzip(&gz).len();
+        let at = gz.len() - 4;
+        gz[at..].copy_from_slice(&7u32.to_le_bytes());
+        let err = read(&gz, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "resources archive's gzip ISIZE is 7: expected {size} (the uncompressed size modulo 2^32)"
+            )
+        );
     }
 
     #[test]
@@ -568,7 +608,7 @@ mod tests {
         let crc = gz.len() - 8;
         gz[crc] ^= 0x01;
         let err = read(&gz, &Limits::default()).unwrap_err();
-        assert!(matches!(err, ArchiveError::Gzip { .. }), "{err}");
+        assert!(matches!(err, ArchiveError::GzipCrc { .. }), "{err}");
         // And a stream over the total cap is too large, whatever its first entry.
         let mut big = gunzip(
             &build(&[

@@ -36,9 +36,38 @@ struct Checker<'g> {
     /// Judge windows at this time instead of commit time (the hook: the push happens now).
     now: Option<jiff::Timestamp>,
     violations: Vec<Violation>,
+    /// The kinds an `env.yaml` may hold (`RELEASECTL_ENV_KINDS`), as `generate` enforces them.
+    env_kinds: &'g [String],
 }
 
 impl Checker<'_> {
+    /// The `env.yaml` next to the pointer at `pointer_path` in `snap`, if any, holds only
+    /// allowed kinds (the rule `generate` enforces; a violation here is caught before sync).
+    fn env_file(
+        &mut self,
+        snap: &crate::gitops::Snapshot<'_>,
+        commit: &str,
+        pointer_path: &str,
+    ) -> crate::exit::Result<()> {
+        let Some(dir) = pointer_path.strip_suffix(layout::POINTER_FILE) else {
+            return Ok(());
+        };
+        let path = format!("{dir}{}", layout::ENV_FILE);
+        let Some(bytes) = snap.read(&path)? else {
+            return Ok(());
+        };
+        let required = format!("objects of the kinds {}", self.env_kinds.join(", "));
+        match crate::manifests::parse_file(&path, &bytes) {
+            Err(e) => self.flag(commit, &path, "env.yaml", required, e.to_string()),
+            Ok(objects) => {
+                if let Err(why) = super::generate::check_env_kinds(&objects, self.env_kinds) {
+                    self.flag(commit, &path, "env.yaml", required, why);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn flag(
         &mut self,
         commit: &str,
@@ -323,6 +352,7 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
         gitops: &gitops,
         now: if args.here { Some(settings.now) } else { None },
         violations: Vec::new(),
+        env_kinds: &settings.env_kinds,
     };
     let (what, changes) = match &args.range {
         Some(range) => {
@@ -345,6 +375,16 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 for path in changed_pointers(&gitops, c)? {
                     checker.change(c, &path)?;
                 }
+                let snap = gitops.snapshot_at(c)?;
+                let parent = gitops.parent(c)?;
+                for path in gitops.changed_paths(parent, c)? {
+                    if let Some(dir) = path.strip_suffix(layout::ENV_FILE)
+                        && pointer_env(&format!("{dir}{}", layout::POINTER_FILE)).is_some()
+                    {
+                        let pointer = format!("{dir}{}", layout::POINTER_FILE);
+                        checker.env_file(&snap, &c.to_string(), &pointer)?;
+                    }
+                }
             }
             (range.clone(), commits.len())
         }
@@ -356,6 +396,7 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
             };
             let mut n = 0;
             for path in layout::all_pointers(&tip)? {
+                checker.env_file(&tip, &tip.tip_str(), &path)?;
                 if let Some(change) = tip.history(&path)?.next() {
                     checker.change(change?.commit, &path)?;
                     n += 1;

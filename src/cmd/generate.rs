@@ -16,7 +16,7 @@ use crate::cache::{Cache, Lookup};
 use crate::exit::{Context as _, InvalidInput};
 use crate::format::Expected;
 use crate::ids::ReleaseId;
-use crate::manifests::{self, Object};
+use crate::manifests::{self, Object, ObjectName};
 use crate::oci::ImageRef;
 use crate::pointer::Pointer;
 use crate::release::{self, Manifests, Release};
@@ -25,16 +25,52 @@ use crate::settings::Settings;
 const ENV_FILE: &str = "env.yaml";
 const POINTER_FILE: &str = "release.yaml";
 
+/// Reads `path`, which must be a regular file and not a symbolic link (`Ok(None)`: absent).
+///
+/// A link in an application directory could point anywhere on the sidecar's disk (a token,
+/// another app's Secret): the file is never opened through one. The path's own metadata is
+/// taken without following links, and the opened file must be that very file (same device and
+/// inode), so a link swapped in between the two is refused too.
+fn read_regular(path: &Path) -> crate::exit::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let shown = path.display();
+    let refuse = |actual: &str| -> crate::exit::Error {
+        InvalidInput(format!(
+            "{shown}: is {actual}: expected a regular file (links are not followed)"
+        ))
+        .into()
+    };
+    let before = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InvalidInput(format!("{shown}: cannot read: {e}")).into()),
+    };
+    if before.file_type().is_symlink() {
+        return Err(refuse("a symbolic link"));
+    }
+    if !before.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    let opened = file
+        .metadata()
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) || !opened.is_file() {
+        return Err(refuse("a file replaced while being opened"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| InvalidInput(format!("{shown}: cannot read: {e}")))?;
+    Ok(Some(bytes))
+}
+
 /// Reads and parses the pointer; returns it with the directory it sits in.
 fn load_pointer(path: &Path) -> crate::exit::Result<(Pointer, PathBuf)> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        InvalidInput(if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{shown}: no ReleasePointer here (file not found)")
-        } else {
-            format!("{shown}: cannot read: {e}")
-        })
-    })?;
+    let bytes = read_regular(path)?
+        .ok_or_else(|| InvalidInput(format!("{shown}: no ReleasePointer here (file not found)")))?;
     let pointer = crate::pointer::parse(&shown, &bytes)?;
     let dir = path
         .parent()
@@ -70,11 +106,87 @@ fn check_directory(dir: &Path, pointer_name: &str) -> crate::exit::Result<()> {
 /// The environment's own objects, appended after the release's.
 fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     let path = dir.join(ENV_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    match read_regular(&path)? {
+        Some(bytes) => Ok(manifests::parse_file(&path.display().to_string(), &bytes)?),
+        None => Ok(Vec::new()),
     }
+}
+
+/// `group/Kind` of an object, `Kind` for the core group (`apiVersion: v1`).
+fn group_kind(api_version: &str, kind: &str) -> String {
+    match api_version.rsplit_once('/') {
+        Some((group, _)) => format!("{group}/{kind}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// How an object is named in a message: `group/Kind namespace/name`, escaped.
+fn describe(api_version: &str, kind: &str, namespace: Option<&str>, name: &ObjectName) -> String {
+    let name = match name {
+        ObjectName::Name(n) => n.clone(),
+        ObjectName::GenerateName(n) => format!("{n}*"),
+    };
+    crate::text::excerpt(&format!(
+        "{} {}{name}",
+        group_kind(api_version, kind),
+        namespace.map(|n| format!("{n}/")).unwrap_or_default()
+    ))
+}
+
+/// The environment's objects may only be of the kinds the sidecar's operator allows
+/// (`RELEASECTL_ENV_KINDS`): an `env.yaml` carries values, never workloads or RBAC.
+///
+/// # Errors
+///
+/// The first object of another kind, naming it and the allowed kinds.
+pub fn check_env_kinds(objects: &[Object], allowed: &[String]) -> Result<(), String> {
+    for o in objects {
+        let gk = group_kind(&o.api_version, &o.kind);
+        if !allowed.contains(&gk) {
+            return Err(format!(
+                "{}: {} is of kind {}: expected one of {} (RELEASECTL_ENV_KINDS)",
+                o.source,
+                describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name),
+                crate::text::excerpt(&gk),
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// No environment object may share (group, kind, namespace, name) with a release object:
+/// Argo CD keeps the last duplicate, so it would replace the verified one.
+fn check_env_replaces(
+    env: &[Object],
+    release: &Manifests,
+    image: &ImageRef,
+) -> crate::exit::Result<()> {
+    let key = |api: &str, kind: &str, ns: Option<&str>, name: &ObjectName| {
+        (group_kind(api, kind), ns.map(str::to_owned), name.clone())
+    };
+    let ours: std::collections::HashSet<_> = release
+        .documents()
+        .map(|d| key(&d.api_version, &d.kind, d.namespace.as_deref(), &d.name))
+        .collect();
+    if let Some(o) = env.iter().find(|o| {
+        ours.contains(&key(
+            &o.api_version,
+            &o.kind,
+            o.namespace.as_deref(),
+            &o.name,
+        ))
+    }) {
+        let shown = describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name);
+        return Err(crate::exit::Error::new(
+            crate::exit::Exit::Verify,
+            format!(
+                "{}: {shown} would replace the release's object {shown} of {image}: expected environment objects that are not in the release",
+                o.source
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Fetches the release: from the cache when pinned and cached as this very release (then
@@ -125,6 +237,8 @@ enum Body {
     /// A rendering made by an earlier run (see [`Cache::rendered`]).
     Cached(crate::cache::RenderedEntry),
     Release(Manifests),
+    /// `--parameters`: the Argo CD parameter announcement.
+    Parameters(String),
 }
 
 impl super::Report for Output {
@@ -134,6 +248,7 @@ impl super::Report for Output {
         match &mut self.body {
             Body::Cached(entry) => entry.write_to(&mut out)?,
             Body::Release(manifests) => manifests.write_to(&mut out)?,
+            Body::Parameters(json) => out.write_all(json.as_bytes())?,
         }
         out.write_all(self.env.as_bytes())?;
         out.flush()
@@ -149,21 +264,10 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         |n| n.to_string_lossy().into_owned(),
     );
     check_directory(&dir, &pointer_name)?;
-    let env = manifests::render(&env_objects(&dir)?)?;
-    // A pointer may name a registry, but not a directory: a layout committed next to the
-    // pointers would let anyone with push access to the GitOps repository bypass the
-    // registry (and `check`), and a path would let a pointer probe the sidecar's disk.
-    if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
-        && !settings.allow_layout_pointers
-    {
-        return Err(InvalidInput(format!(
-            "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
-            pointer_path.display(),
-            path.display()
-        ))
-        .into());
-    }
-    let image = super::pointer_image(&pointer, &pointer_path.display().to_string(), settings)?;
+    let env_objects = env_objects(&dir)?;
+    check_env_kinds(&env_objects, &settings.env_kinds).map_err(InvalidInput)?;
+    let env = manifests::render(&env_objects)?;
+    let image = pointer_image(&pointer, pointer_path, settings)?;
     let id = &pointer.id;
     let cache = settings
         .generate_cache
@@ -172,7 +276,9 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         .map(Cache::new);
     // Warm: the rendering of this exact release, made from verified blobs by an earlier run
     // that verified it to be the release this pointer names.
-    if let (Some(cache), Some(digest)) = (&cache, image.digest())
+    // With environment objects, the release's own are needed to check them against: the
+    // blob cache below still saves the network.
+    if let (Some(cache), Some(digest), true) = (&cache, image.digest(), env_objects.is_empty())
         && let Some(body) = cache.rendered(id, digest)
     {
         crate::log::info(&format!(
@@ -204,6 +310,7 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         }
         .into());
     }
+    check_env_replaces(&env_objects, manifests, &image)?;
     // Both cache entries are written at once: writing tens of MB is mostly the kernel's
     // time, and a cache that cannot be written costs speed, not correctness.
     if let Some(cache) = &cache {
@@ -226,11 +333,85 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     })
 }
 
+/// The image the pointer names. A pointer may name a registry, but not a directory: a layout
+/// committed next to the pointers would let anyone with push access to the GitOps repository
+/// bypass the registry (and `check`), and a path would let a pointer probe the sidecar's disk.
+fn pointer_image(
+    pointer: &Pointer,
+    pointer_path: &Path,
+    settings: &Settings,
+) -> crate::exit::Result<ImageRef> {
+    if let Some(crate::oci::RegistryBase::Layout(path)) = &pointer.registry
+        && !settings.allow_layout_pointers
+    {
+        return Err(InvalidInput(format!(
+            "{}: spec.registry is oci:{}: expected a registry host (set RELEASECTL_ALLOW_LAYOUT_POINTERS=1 to allow OCI layouts in pointers)",
+            pointer_path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    Ok(super::pointer_image(
+        pointer,
+        &pointer_path.display().to_string(),
+        settings,
+    )?)
+}
+
+/// The Argo CD parameter announcement of a verified release (`parameters.dynamic`): one
+/// read-only `map` parameter, `release`, whose values are strings, as Argo CD wants them.
+fn announcement(release: &Release) -> String {
+    let info = &release.metadata().release;
+    let aliases: Vec<&str> = info.aliases.iter().map(|a| a.alias.as_str()).collect();
+    let json = serde_json::json!([{
+        "name": "release",
+        "title": "Release",
+        "collectionType": "map",
+        "map": {
+            "number": info.number.map(|n| n.to_string()).unwrap_or_default(),
+            "aliases": aliases.join(","),
+            "commit": info.commit.as_str(),
+            "digest": release.manifest_digest().as_str(),
+            "repository": info.repository.as_str(),
+            "project": info.project.as_str(),
+        }
+    }]);
+    format!("{json}\n")
+}
+
+/// `--parameters`: the announcement for the pointer at `pointer_path`, from the release read
+/// and verified exactly as [`render`] reads it (the blob cache included); prints no manifests.
+pub async fn parameters(pointer_path: &Path, settings: &Settings) -> crate::exit::Result<Output> {
+    let (pointer, _) = load_pointer(pointer_path)?;
+    let image = pointer_image(&pointer, pointer_path, settings)?;
+    let cache = settings
+        .generate_cache
+        .as_deref()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Cache::new);
+    let (release, _) = fetch(&image, &pointer.id, settings, cache.as_ref()).await?;
+    Ok(Output {
+        body: Body::Parameters(announcement(&release)),
+        env: String::new(),
+    })
+}
+
 /// Produces the output, within the deadline; the caller writes it (see [`Output::write_to`]).
-pub async fn run(path: PathBuf, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn run(
+    path: PathBuf,
+    parameters: bool,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
     let timeout = settings.timeout;
+    let work = async {
+        if parameters {
+            self::parameters(&path, settings).await
+        } else {
+            render(&path, settings).await
+        }
+    };
     tokio::select! {
-        r = tokio::time::timeout(timeout, render(&path, settings)) => match r {
+        r = tokio::time::timeout(timeout, work) => match r {
             Ok(r) => Ok(super::Outcome::ok(r?)),
             Err(_) => Err(crate::oci::OciError::Deadline {
                 what: format!("generate {}", path.display()),

@@ -16,13 +16,13 @@ use crate::ids::{CommitSha, Project, ReleaseId, Repository};
 pub enum FormatError {
     #[error("{what} is an image index, not a release image manifest")]
     IsIndex { what: String },
-    #[error("{what} is not a valid image manifest: {reason}")]
+    #[error("{what} is not a valid image manifest: {}", crate::text::excerpt(.reason))]
     NotAManifest { what: String, reason: String },
-    #[error("{what} has media type {actual:?}: expected {MANIFEST_MEDIA_TYPE}")]
+    #[error("{what} has media type \"{}\": expected {MANIFEST_MEDIA_TYPE}", crate::text::excerpt(.actual))]
     ManifestMediaType { what: String, actual: String },
     #[error("{what} has schemaVersion {actual}: expected 2")]
     SchemaVersion { what: String, actual: u32 },
-    #[error("{what} has config media type {actual:?}: expected {CONFIG_MEDIA_TYPE}")]
+    #[error("{what} has config media type \"{}\": expected {CONFIG_MEDIA_TYPE}", crate::text::excerpt(.actual))]
     ConfigMediaType { what: String, actual: String },
     #[error("{what} has {count} layers of type {media_type}: expected exactly one")]
     LayerCount {
@@ -31,14 +31,16 @@ pub enum FormatError {
         count: usize,
     },
     #[error(
-        "{what}: descriptor {digest} lists foreign urls {urls:?}: releases are fetched only from their registry"
+        "{what}: descriptor {} lists foreign urls [{}]: releases are fetched only from their registry",
+        crate::text::excerpt(.digest),
+        crate::text::excerpt(&.urls.join(", "))
     )]
     ForeignUrls {
         what: String,
         digest: String,
         urls: Vec<String>,
     },
-    #[error("{what}: descriptor digest {value:?} is not sha256:<64 hex>")]
+    #[error("{what}: descriptor digest \"{}\" is not sha256:<64 hex>", crate::text::excerpt(.value))]
     DescriptorDigest { what: String, value: String },
     #[error("{what}: {blob} declares size {size}, over the limit of {limit} bytes")]
     DeclaredSizeTooLarge {
@@ -49,13 +51,13 @@ pub enum FormatError {
     },
     #[error("{what} lacks the {ANNOTATION_REVISION} annotation: expected {expected}")]
     MissingRevision { what: String, expected: String },
-    #[error("{what}: revision annotation is {actual}: expected {expected}")]
+    #[error("{what}: revision annotation is \"{}\": expected {expected}", crate::text::excerpt(.actual))]
     RevisionMismatch {
         what: String,
         expected: String,
         actual: String,
     },
-    #[error("{what}: {blob} is not valid: {reason}")]
+    #[error("{what}: {blob} is not valid: {}", crate::text::excerpt(.reason))]
     BadBlob {
         what: String,
         blob: &'static str,
@@ -67,7 +69,7 @@ pub enum FormatError {
         blob: &'static str,
         actual: u32,
     },
-    #[error("{what}: {field} is {actual:?} in {blob}: expected {expected:?}")]
+    #[error("{what}: {field} is \"{}\" in {blob}: expected \"{}\"", crate::text::excerpt(.actual), crate::text::excerpt(.expected))]
     Mismatch {
         what: String,
         blob: &'static str,

@@ -144,7 +144,7 @@ impl TriggerType {
 
 /// A trigger type that is not one of `branch_push`, `tag`, `manual`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("trigger type \"{actual}\" is unknown: expected one of branch_push, tag, manual")]
+#[error("trigger type \"{}\" is unknown: expected one of branch_push, tag, manual", crate::text::excerpt(.actual))]
 pub struct UnknownTriggerType {
     pub actual: String,
 }

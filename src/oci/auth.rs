@@ -12,6 +12,9 @@
 //!   a time, so parallel requests that meet the same challenge wait for one token.
 //! - `Basic` challenges are answered with the credentials as they are; a token from the
 //!   environment or the docker config is sent as it is and never exchanged.
+//! - A refresh token (docker config `identitytoken`) goes only to a `Bearer` challenge's token
+//!   service, exchanged by the OAuth2 flow Docker Distribution documents (`POST realm`, form
+//!   `grant_type=refresh_token&service=…&scope=…&refresh_token=…`), under the same https rule.
 
 use std::collections::HashMap;
 
@@ -87,7 +90,8 @@ impl Auth {
                 Some(basic(username, password.expose()))
             }
             Some(Credentials::Token(t)) => bearer(t.expose()),
-            None => None,
+            // A refresh token is for the token service only: wait for the challenge.
+            Some(Credentials::RefreshToken(_)) | None => None,
         }
     }
 
@@ -170,18 +174,34 @@ impl Auth {
             }
             query.append_pair("scope", &scope_text);
         }
-        let http = transport.http().await?;
-        let mut request = http.get(url.clone());
-        if let Some(Credentials::Basic { username, password }) = &self.creds {
-            if !may_send_credentials(&url, transport.is_insecure()) {
-                return Err(failed(format!(
-                    "its token service {origin} is plain HTTP; credentials are sent there only \
-                     over https, or with --insecure-registry {}",
-                    transport.host()
-                )));
-            }
-            request = request.header(AUTHORIZATION, basic(username, password.expose()));
+        if matches!(
+            self.creds,
+            Some(Credentials::Basic { .. } | Credentials::RefreshToken(_))
+        ) && !may_send_credentials(&url, transport.is_insecure())
+        {
+            return Err(failed(format!(
+                "its token service {origin} is plain HTTP; credentials are sent there only \
+                 over https, or with --insecure-registry {}",
+                transport.host()
+            )));
         }
+        let http = transport.http().await?;
+        let request = match &self.creds {
+            Some(Credentials::Basic { username, password }) => http
+                .get(url.clone())
+                .header(AUTHORIZATION, basic(username, password.expose())),
+            Some(Credentials::RefreshToken(refresh)) => {
+                let form = refresh_form(service, &scope_text, refresh.expose());
+                url.set_query(None);
+                http.post(url.clone())
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form)
+            }
+            _ => http.get(url.clone()),
+        };
         crate::log::debug(&format!(
             "{what}: asking {origin} for a token ({scope_text})"
         ));
@@ -221,6 +241,23 @@ impl Auth {
             ))
         })
     }
+}
+
+/// The OAuth2 form that exchanges `refresh_token` for an access token to `scope`.
+fn refresh_form(service: Option<&str>, scope: &str, refresh_token: &str) -> String {
+    // `Url`'s query serializer is the form encoding (`application/x-www-form-urlencoded`).
+    let mut url = reqwest::Url::parse("http://form.invalid/").expect("a constant URL");
+    {
+        let mut form = url.query_pairs_mut();
+        form.append_pair("grant_type", "refresh_token");
+        if let Some(service) = service {
+            form.append_pair("service", service);
+        }
+        form.append_pair("scope", scope);
+        form.append_pair("client_id", "releasectl");
+        form.append_pair("refresh_token", refresh_token);
+    }
+    url.query().unwrap_or_default().to_owned()
 }
 
 /// Whether credentials may go to the token service at `realm`: over https, or when the
@@ -357,5 +394,25 @@ mod tests {
     fn a_token_that_cannot_be_a_header_is_refused_rather_than_mangled() {
         assert!(bearer("ok.token-1").is_some());
         assert!(bearer("bad\ntoken").is_none());
+    }
+
+    #[test]
+    fn the_refresh_token_form_is_url_encoded_with_service_and_scope() {
+        let form = refresh_form(Some("x.azurecr.io"), "repository:a/b:pull", "tok+en/=&x");
+        assert_eq!(
+            form,
+            "grant_type=refresh_token&service=x.azurecr.io&scope=repository%3Aa%2Fb%3Apull&client_id=releasectl&refresh_token=tok%2Ben%2F%3D%26x"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_is_never_sent_to_the_registry_itself() {
+        let auth = Auth::new(
+            "a/b",
+            Some(Credentials::RefreshToken(crate::credentials::Secret::new(
+                "r".into(),
+            ))),
+        );
+        assert_eq!(auth.header(Scope::Pull).await, None);
     }
 }

@@ -47,7 +47,7 @@ pub enum OciError {
     },
     #[error(transparent)]
     Format(#[from] FormatError),
-    #[error("invalid OCI layout {path}: {reason}")]
+    #[error("invalid OCI layout {}: {}", .path.display(), crate::text::printable(.reason, 600))]
     BadLayout { path: PathBuf, reason: String },
     #[error("{what} not found")]
     NotFound { what: String },
@@ -57,7 +57,7 @@ pub enum OciError {
         host: String,
         status: u16,
     },
-    #[error("{what}: registry answered {status}{detail}")]
+    #[error("{what}: registry answered {status}{}", crate::text::printable(.detail, 300))]
     Status {
         what: String,
         status: u16,
@@ -77,13 +77,13 @@ pub enum OciError {
     },
     #[error("{what}: deadline of {seconds} s exceeded")]
     Deadline { what: String, seconds: u64 },
-    #[error("{what}: cannot get a token for {host}: {reason}")]
+    #[error("{what}: cannot get a token for {host}: {}", crate::text::printable(.reason, 600))]
     Token {
         what: String,
         host: String,
         reason: String,
     },
-    #[error("{what}: unusable answer from {host}: {reason}")]
+    #[error("{what}: unusable answer from {host}: {}", crate::text::printable(.reason, 600))]
     Protocol {
         what: String,
         host: String,

@@ -135,7 +135,7 @@ impl Transport {
 
     fn deadline_error(&self, what: &str) -> OciError {
         OciError::Deadline {
-            what: what.to_owned(),
+            what: format!("{what} (from {})", self.host),
             seconds: self.options.timeout.as_secs(),
         }
     }
@@ -225,7 +225,7 @@ impl Transport {
             }));
         }
         Err(Failure::Transient {
-            reason,
+            reason: format!("{reason} (from {})", self.host),
             after: None,
         })
     }
@@ -256,6 +256,30 @@ impl Transport {
                     reason: format!("registry answered {}", status.as_u16()),
                     after,
                 })
+            }
+            s if s.is_redirection() => {
+                // reqwest follows http(s) redirects itself: one that reaches here goes
+                // elsewhere (`file:`, `ftp:`) or nowhere. Its query may be a signature.
+                let target = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let reason = match target {
+                    Some(t) => format!(
+                        "redirect ({}) to \"{}\": expected an http(s) location",
+                        status.as_u16(),
+                        crate::text::excerpt(t.split('?').next().unwrap_or_default())
+                    ),
+                    None => format!(
+                        "redirect ({}) without a Location: expected an http(s) location",
+                        status.as_u16()
+                    ),
+                };
+                Err(Failure::Final(OciError::Protocol {
+                    what: what.to_owned(),
+                    host: self.host.clone(),
+                    reason,
+                }))
             }
             _ => {
                 let code = match self.read_capped(response, what, ERROR_BODY_CAP).await {

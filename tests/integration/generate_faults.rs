@@ -695,3 +695,42 @@ fn stdout_closed_mid_write_by_head_causes_no_panic() {
     full.assert_success();
     assert!(full.stdout.len() > 512 * 1024, "{full}");
 }
+
+#[test]
+fn a_stalled_body_is_reported_with_the_registrys_name() {
+    let image = image();
+    let server = fault_on(image.resources_path(), usize::MAX, stall_mid_blob(image));
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd
+        .env("RELEASECTL_TIMEOUT", "3s")
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_clean_failure(&out, 5, &[IMAGE_PATH, &server.host()]);
+}
+
+#[test]
+fn a_redirect_to_a_file_url_is_named_as_such_with_its_target() {
+    let image = image();
+    let server = fault_on(
+        image.resources_path(),
+        usize::MAX,
+        Action::redirect(302, "file:///etc/passwd?X-Signature=secret"),
+    );
+    let (_app, cmd) = generate_from(&server, &image.digest);
+    let out = cmd.env("RELEASECTL_TIMEOUT", "20s").run();
+    assert_clean_failure(
+        &out,
+        5,
+        &[
+            IMAGE_PATH,
+            "redirect (302)",
+            "file:///etc/passwd",
+            "http(s)",
+        ],
+    );
+    let err = out.stderr_str();
+    assert!(
+        !err.contains("X-Signature") && !err.contains('\u{1b}'),
+        "{out}"
+    );
+}
