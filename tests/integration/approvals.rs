@@ -1,4 +1,4 @@
-//! Approvals (issue 6, DESIGN.md §8): `approve` and `revoke` write and remove
+//! Approvals (issue 6, docs/design.md §8): `approve` and `revoke` write and remove
 //! `approvals/<env>/<repository>/<project>/<commit>.yaml` in commits of their own; an approval
 //! counts only by a listed approver, for the exact digest and environment, until it expires,
 //! once per approver, and (when the policy lists keys) only with a valid SSH signature over

@@ -1,4 +1,4 @@
-//! `releasectl check` and the `pre-receive` hook (issue 6, DESIGN.md §7–§8): the GitOps
+//! `releasectl check` and the `pre-receive` hook (issue 6, docs/design.md §7–§8): the GitOps
 //! repository checks itself, so a pointer change pushed around the CLI is flagged with its
 //! commit, file and rule — and refused outright by a server running `scripts/hooks/pre-receive`.
 

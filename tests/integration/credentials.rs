@@ -1,4 +1,4 @@
-//! Credentials never appear in any output (DESIGN.md §5 rule 1): a canary password sits in
+//! Credentials never appear in any output (docs/design.md §5 rule 1): a canary password sits in
 //! the docker config, and every failing command — wrong password, tampered image, missing
 //! image — is run quiet and with `RELEASECTL_LOG=debug`, and neither stdout nor stderr may
 //! hold the canary, its base64 form, or the `Authorization` value built from it.

@@ -1,8 +1,8 @@
-//! `deploy`, `promote`, `rollback`, `unblock`, `status`, `history`, `diff` (DESIGN.md §7,
+//! `deploy`, `promote`, `rollback`, `unblock`, `status`, `history`, `diff` (docs/design.md §7,
 //! §10; issue 5), through the real binary against a real bare remote and an OCI layout.
 //!
 //! What must hold: the specification's example policy behaves end to end; every commit
-//! message reads exactly as DESIGN.md §7 shows (checked word for word from `git log`); a no-op
+//! message reads exactly as docs/design.md §7 shows (checked word for word from `git log`); a no-op
 //! writes nothing and exits 0; a refusal writes nothing (no commit object anywhere) and exits
 //! 4; `--dry-run` writes nothing and shows every decision; a group is one commit or nothing;
 //! the pointer written is one `generate` reads back into that release's manifests.

@@ -1,4 +1,4 @@
-//! Concurrent deploys to one remote (DESIGN.md §7, issue 5): the non-forced push is the
+//! Concurrent deploys to one remote (docs/design.md §7, issue 5): the non-forced push is the
 //! compare-and-swap, and the loser of a race plans again on the new tip.
 //!
 //! What must hold: every deploy lands (or is refused by policy), history stays linear,

@@ -1,4 +1,4 @@
-//! `releasectl generate`, the Argo CD plugin, on inputs that should work (DESIGN.md §5): run as
+//! `releasectl generate`, the Argo CD plugin, on inputs that should work (docs/design.md §5): run as
 //! the cmp-server runs it, its stdout must be a YAML stream of Kubernetes objects that
 //! `kubernetes-validate --strict` accepts, sorted by (kind, namespace, name) with `env.yaml`
 //! last, the same bytes every time, from an OCI layout and from a real registry alike. The

@@ -1,4 +1,4 @@
-//! `generate`'s digest-keyed cache (`RELEASECTL_CACHE_DIR`; issue 3 "Cache", DESIGN.md §5
+//! `generate`'s digest-keyed cache (`RELEASECTL_CACHE_DIR`; issue 3 "Cache", docs/design.md §5
 //! rule 5): a pinned release once fetched needs no network, many processes may fill the cache
 //! at once, and an entry is verified on every read — a damaged one is fetched again, never
 //! printed.

@@ -1,5 +1,5 @@
 //! `generate` against a misbehaving registry, and as a process Argo CD's cmp-server stops
-//! (issue 3, "faults" and "process"; DESIGN.md §5 rules 1, 6 and 7).
+//! (issue 3, "faults" and "process"; docs/design.md §5 rules 1, 6 and 7).
 //!
 //! A real release image is made once with `release create` into an OCI layout and held in
 //! memory; a [`FakeServer`] serves it as a registry would, with one fault injected. Every

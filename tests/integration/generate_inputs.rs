@@ -1,4 +1,4 @@
-//! `releasectl generate` on bad input (DESIGN.md §5 rules 1–3): every case must exit non-zero
+//! `releasectl generate` on bad input (docs/design.md §5 rules 1–3): every case must exit non-zero
 //! (2 for a bad pointer or application directory, 3 for a bad image or archive), print nothing
 //! at all on stdout, and say on one stderr line which object is wrong.
 //!

@@ -1,4 +1,4 @@
-//! The register as people use it (issue 4, DESIGN.md §2): `release get` resolution
+//! The register as people use it (issue 4, docs/design.md §2): `release get` resolution
 //! (exact alias → number → unique commit prefix of at least 7 hex → error), `release list`,
 //! idempotent registration, tag strategies and branch aliases.
 //!

@@ -1,4 +1,4 @@
-//! Interop both ways (DESIGN.md §3, §9): independent clients read what `release create`
+//! Interop both ways (docs/design.md §3, §9): independent clients read what `release create`
 //! pushes — skopeo gets exactly our manifest bytes and copies the image with its digest — and
 //! an image made by PyPI's oras SDK from the format description alone is read and verified.
 

@@ -1,4 +1,4 @@
-//! `environments.yaml` (DESIGN.md §6, issue 5): strict parsing, and every rule passing and
+//! `environments.yaml` (docs/design.md §6, issue 5): strict parsing, and every rule passing and
 //! failing, alone and together, through the real binary against a real remote.
 //!
 //! A policy file error is exit 2 naming the file, the key and the value; a refusal is exit 4
@@ -152,7 +152,7 @@ fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
     let world = World::new(&policy_one("allowed_triggers: [tag]"));
     let r = world.main_release("later-tagged");
     assert_refused(&world, &args(&deploy_prod(&r)), &["allowed_triggers"]);
-    // Registering the same commit again with a tag adds the trigger (DESIGN.md §6: any
+    // Registering the same commit again with a tag adds the trigger (docs/design.md §6: any
     // registered trigger passing is enough).
     world.create(
         PROJECT,
@@ -441,7 +441,7 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
 #[test]
 fn an_approval_does_not_outlive_the_policy_ttl() {
     // Approved 2026-11-20 08:00 with a hand-written expiry a month later; the policy's ttl is
-    // 24h, so on 2026-11-23 it no longer counts (DESIGN.md §8: expiry is the policy `ttl`).
+    // 24h, so on 2026-11-23 it no longer counts (docs/design.md §8: expiry is the policy `ttl`).
     let (world, r) = prod_with(
         "requires_approval: true, approvals: {min: 1, ttl: 24h, approvers: [alice@company.com]}",
         "ttl",

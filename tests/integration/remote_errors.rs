@@ -1,4 +1,4 @@
-//! Remote failures exit 5 (DESIGN.md §10): a registry that is down, an image that is not
+//! Remote failures exit 5 (docs/design.md §10): a registry that is down, an image that is not
 //! there, credentials that are wrong or missing, a certificate nobody trusts. Each prints
 //! nothing on stdout and one message naming the host or image.
 
@@ -109,7 +109,7 @@ fn tls_registry_without_the_ca_file_exits_5_naming_the_certificate_problem() {
 }
 
 /// An untrusted certificate will not become trusted on a second try: retrying it only burns
-/// the deadline Argo CD gives the plugin (DESIGN.md §5 rule 6 retries 429, 5xx and resets).
+/// the deadline Argo CD gives the plugin (docs/design.md §5 rule 6 retries 429, 5xx and resets).
 #[test]
 fn untrusted_certificate_fails_at_once_without_retries() {
     let setup = Setup::start(Mode::Tls);

@@ -1,4 +1,4 @@
-//! Real git remotes for the GitOps tests (DESIGN.md §9): a bare repository reachable as a plain
+//! Real git remotes for the GitOps tests (docs/design.md §9): a bare repository reachable as a plain
 //! path and as `file://`, the same repository served by `git daemon --enable=receive-pack`, and
 //! by smart HTTP (`git http-backend` behind lighttpd with htpasswd basic auth).
 //!
