@@ -42,7 +42,7 @@ fn violations(out: &crate::support::Output) -> Vec<Value> {
 }
 
 /// `deploy production auth-service v1.0.0 --actor alice@company.com`.
-const DEPLOY_V1: [&str; 6] = [
+pub(crate) const DEPLOY_V1: [&str; 6] = [
     "deploy",
     PRODUCTION,
     "auth-service",

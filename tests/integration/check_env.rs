@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::support::setup::stdout_json as json;
-use crate::support::world::{ALICE, PRODUCTION, World, plain_policy, pointer_path, sha};
+use crate::support::world::{PRODUCTION, World, plain_policy, pointer_path, sha};
 
 const DEPLOYMENT: &str =
     "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n";
@@ -20,14 +20,7 @@ fn deployed() -> World {
     world.approve_both(&one);
     world
         .cmd()
-        .args([
-            "deploy",
-            PRODUCTION,
-            "auth-service",
-            "v1.0.0",
-            "--actor",
-            ALICE,
-        ])
+        .args(crate::check::DEPLOY_V1)
         .run()
         .assert_success();
     world
