@@ -60,7 +60,7 @@ impl Checker<'_> {
         match crate::manifests::parse_file(&path, &bytes) {
             Err(e) => self.flag(commit, &path, "env.yaml", required, e.to_string()),
             Ok(objects) => {
-                if let Err(why) = super::generate::check_env_kinds(&objects, self.env_kinds) {
+                if let Err(why) = crate::manifests::env::check_env_kinds(&objects, self.env_kinds) {
                     self.flag(commit, &path, "env.yaml", required, why);
                 }
             }

@@ -112,49 +112,6 @@ fn env_objects(dir: &Path) -> crate::exit::Result<Vec<Object>> {
     }
 }
 
-/// `group/Kind` of an object, `Kind` for the core group (`apiVersion: v1`).
-fn group_kind(api_version: &str, kind: &str) -> String {
-    match api_version.rsplit_once('/') {
-        Some((group, _)) => format!("{group}/{kind}"),
-        None => kind.to_owned(),
-    }
-}
-
-/// How an object is named in a message: `group/Kind namespace/name`, escaped.
-fn describe(api_version: &str, kind: &str, namespace: Option<&str>, name: &ObjectName) -> String {
-    let name = match name {
-        ObjectName::Name(n) => n.clone(),
-        ObjectName::GenerateName(n) => format!("{n}*"),
-    };
-    crate::text::excerpt(&format!(
-        "{} {}{name}",
-        group_kind(api_version, kind),
-        namespace.map(|n| format!("{n}/")).unwrap_or_default()
-    ))
-}
-
-/// The environment's objects may only be of the kinds the sidecar's operator allows
-/// (`RELEASECTL_ENV_KINDS`): an `env.yaml` carries values, never workloads or RBAC.
-///
-/// # Errors
-///
-/// The first object of another kind, naming it and the allowed kinds.
-pub fn check_env_kinds(objects: &[Object], allowed: &[String]) -> Result<(), String> {
-    for o in objects {
-        let gk = group_kind(&o.api_version, &o.kind);
-        if !allowed.contains(&gk) {
-            return Err(format!(
-                "{}: {} is of kind {}: expected one of {} (RELEASECTL_ENV_KINDS)",
-                o.source,
-                describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name),
-                crate::text::excerpt(&gk),
-                allowed.join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// No environment object may share (group, kind, namespace, name) with a release object:
 /// Argo CD keeps the last duplicate, so it would replace the verified one.
 fn check_env_replaces(
@@ -163,7 +120,11 @@ fn check_env_replaces(
     image: &ImageRef,
 ) -> crate::exit::Result<()> {
     let key = |api: &str, kind: &str, ns: Option<&str>, name: &ObjectName| {
-        (group_kind(api, kind), ns.map(str::to_owned), name.clone())
+        (
+            crate::manifests::env::group_kind(api, kind),
+            ns.map(str::to_owned),
+            name.clone(),
+        )
     };
     let ours: std::collections::HashSet<_> = release
         .documents()
@@ -177,7 +138,12 @@ fn check_env_replaces(
             &o.name,
         ))
     }) {
-        let shown = describe(&o.api_version, &o.kind, o.namespace.as_deref(), &o.name);
+        let shown = crate::manifests::env::describe(
+            &o.api_version,
+            &o.kind,
+            o.namespace.as_deref(),
+            &o.name,
+        );
         return Err(crate::exit::Error::new(
             crate::exit::Exit::Verify,
             format!(
@@ -265,7 +231,8 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     );
     check_directory(&dir, &pointer_name)?;
     let env_objects = env_objects(&dir)?;
-    check_env_kinds(&env_objects, &settings.env_kinds).map_err(InvalidInput)?;
+    crate::manifests::env::check_env_kinds(&env_objects, &settings.env_kinds)
+        .map_err(InvalidInput)?;
     let env = manifests::render(&env_objects)?;
     let image = pointer_image(&pointer, pointer_path, settings)?;
     let id = &pointer.id;

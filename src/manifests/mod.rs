@@ -31,6 +31,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod env;
 pub mod verbatim;
 
 /// One Kubernetes object from a manifest file.
