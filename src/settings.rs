@@ -118,7 +118,6 @@ pub struct Settings {
     /// `SOURCE_DATE_EPOCH`: a release's `created_at`, for reproducible digests.
     pub source_date_epoch: Option<Timestamp>,
     pub git: GitEnv,
-    pub registry_env: RegistryEnv,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -129,16 +128,6 @@ pub struct GitEnv {
     pub auth: crate::gitops::Auth,
     /// `RELEASECTL_BOT_NAME`, `RELEASECTL_BOT_EMAIL`.
     pub committer: crate::gitops::Committer,
-}
-
-/// Registry credentials from the environment and where the docker config lives.
-#[derive(Debug, Clone, Default)]
-pub struct RegistryEnv {
-    pub token: Option<crate::credentials::Secret>,
-    pub username: Option<String>,
-    pub password: Option<crate::credentials::Secret>,
-    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-    pub docker_config: Option<PathBuf>,
 }
 
 /// The kinds an `env.yaml` may hold when `RELEASECTL_ENV_KINDS` is unset: environment values,
@@ -282,27 +271,22 @@ impl Settings {
             timeout,
         );
         store.deadline = deadline;
-        let registry_env = RegistryEnv {
-            token: var("RELEASECTL_REGISTRY_TOKEN")
-                .filter(|s| !s.is_empty())
-                .map(crate::credentials::Secret::new),
-            username: var("RELEASECTL_REGISTRY_USERNAME"),
-            password: var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
-            docker_config: var_os("DOCKER_CONFIG")
-                .map(|d| PathBuf::from(d).join("config.json"))
-                .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))),
-        };
         store.credentials = crate::credentials::Sources {
             env_host: match &flags.registry {
                 Some(RegistryBase::Registry { host, .. }) => Some(host.clone()),
                 _ => None,
             },
             environment: crate::credentials::Sources::environment(
-                registry_env.token.clone(),
-                registry_env.username.clone(),
-                registry_env.password.clone(),
+                var("RELEASECTL_REGISTRY_TOKEN")
+                    .filter(|s| !s.is_empty())
+                    .map(crate::credentials::Secret::new),
+                var("RELEASECTL_REGISTRY_USERNAME"),
+                var("RELEASECTL_REGISTRY_PASSWORD").map(crate::credentials::Secret::new),
             ),
-            docker_config: registry_env.docker_config.clone(),
+            // `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+            docker_config: var_os("DOCKER_CONFIG")
+                .map(|d| PathBuf::from(d).join("config.json"))
+                .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))),
         };
         let source_date_epoch = match var("SOURCE_DATE_EPOCH") {
             Some(v) => {
@@ -351,7 +335,6 @@ impl Settings {
                         .as_deref(),
                 ),
             },
-            registry_env,
         })
     }
 

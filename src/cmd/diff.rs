@@ -64,8 +64,8 @@ struct Report {
 
 pub async fn run(args: &DiffArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
-    let done = run_to(args, settings, &mut out).await;
-    super::Outcome::from_report(out, done)
+    run_to(args, settings, &mut out).await?;
+    Ok(super::Outcome::ok(out))
 }
 
 async fn run_to(

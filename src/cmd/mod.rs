@@ -107,22 +107,6 @@ impl Outcome {
         }
     }
 
-    /// The outcome of a command that wrote `report` and then returned `done`: a policy
-    /// refusal still prints its report (exit 4); any other error is the run's error.
-    pub fn from_report(
-        report: Vec<u8>,
-        done: crate::exit::Result<()>,
-    ) -> crate::exit::Result<Self> {
-        match done {
-            Ok(()) => Ok(Self::ok(report)),
-            Err(e) if e.exit() == Exit::Policy => {
-                let message = e.to_string();
-                Ok(Self::ended(report, Exit::Policy, message))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// A run that ended with `exit` (a refusal, say) and still prints its report.
     #[must_use]
     pub fn ended(report: impl Report + 'static, exit: Exit, message: String) -> Self {
