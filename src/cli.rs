@@ -97,21 +97,21 @@ pub struct Global {
 pub struct ArgoCdFlags {
     /// Argo CD's API server, e.g. https://argocd.example.com.
     #[arg(long = "argocd", global = true, env = "RELEASECTL_ARGOCD_SERVER")]
-    pub server: Option<String>,
+    pub argocd_server: Option<String>,
     /// Extra CA certificates (PEM) to trust for Argo CD [default: --ca-file].
     #[arg(
         long = "argocd-ca-file",
         global = true,
         env = "RELEASECTL_ARGOCD_CA_FILE"
     )]
-    pub ca_file: Option<PathBuf>,
+    pub argocd_ca_file: Option<PathBuf>,
     /// Allow an http:// Argo CD server (plain HTTP, for local use only).
     #[arg(
         long = "argocd-insecure",
         global = true,
         env = "RELEASECTL_ARGOCD_INSECURE"
     )]
-    pub insecure: bool,
+    pub argocd_insecure: bool,
     /// The Application that shows a pointer: a template of {env}, {repository} and {project},
     /// normalized as the example ApplicationSet's `normalize` does.
     #[arg(
@@ -120,14 +120,14 @@ pub struct ArgoCdFlags {
         env = "RELEASECTL_ARGOCD_APP",
         default_value = "{env}-{repository}-{project}"
     )]
-    pub app_template: String,
+    pub argocd_app_template: String,
     /// The namespace of the Applications (Argo CD's `appNamespace`) when not Argo CD's own.
     #[arg(
         long = "argocd-app-namespace",
         global = true,
         env = "RELEASECTL_ARGOCD_APP_NAMESPACE"
     )]
-    pub app_namespace: Option<String>,
+    pub argocd_app_namespace: Option<String>,
     /// The Argo CD project of the Applications (sent as `project`, so a project-scoped token
     /// sees them).
     #[arg(
@@ -135,7 +135,7 @@ pub struct ArgoCdFlags {
         global = true,
         env = "RELEASECTL_ARGOCD_PROJECT"
     )]
-    pub project: Option<String>,
+    pub argocd_project: Option<String>,
 }
 
 /// `--wait`: follow Argo CD after the write until the Application is Synced and Healthy at
@@ -146,7 +146,7 @@ pub struct WaitFlags {
     /// Healthy; exit 7 when it is Degraded, its sync failed, or --wait-timeout passed.
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits, e.g. 5m, 90s [default: 5m, within --timeout].
+    /// How long --wait waits after the push, e.g. 5m, 90s [default: 5m].
     #[arg(long, value_parser = crate::duration::parse, requires = "wait")]
     pub wait_timeout: Option<std::time::Duration>,
 }
@@ -177,12 +177,12 @@ impl Global {
             actor: self.actor.clone(),
             output: self.output,
             argocd: crate::settings::ArgoCdFlags {
-                server: self.argocd.server.clone(),
-                ca_file: self.argocd.ca_file.clone(),
-                insecure: self.argocd.insecure,
-                app_template: self.argocd.app_template.clone(),
-                app_namespace: self.argocd.app_namespace.clone(),
-                project: self.argocd.project.clone(),
+                server: self.argocd.argocd_server.clone(),
+                ca_file: self.argocd.argocd_ca_file.clone(),
+                insecure: self.argocd.argocd_insecure,
+                app_template: self.argocd.argocd_app_template.clone(),
+                app_namespace: self.argocd.argocd_app_namespace.clone(),
+                project: self.argocd.argocd_project.clone(),
             },
         }
     }

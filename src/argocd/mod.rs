@@ -204,6 +204,7 @@ impl Client {
             .map_err(|e| self.failed(name, e))?;
         url.path_segments_mut()
             .map_err(|()| self.failed(name, "the server URL cannot take a path"))?
+            .pop_if_empty()
             .push(name);
         {
             let mut q = url.query_pairs_mut();
