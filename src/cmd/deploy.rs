@@ -187,6 +187,82 @@ async fn wait_for(
     Ok(outcomes)
 }
 
+/// `on_failure: rollback`: rolls `failed`'s project back to the release before it and blocks
+/// the failed release, when the environment's policy asks for it and the pointer still names
+/// the failed release (a later deploy is never undone). Says what it did, if anything.
+async fn roll_back_failed(
+    failed: &Recorded,
+    gitops: &crate::gitops::GitOps,
+    actor: &str,
+    settings: &Settings,
+) -> crate::exit::Result<Option<String>> {
+    let tip = gitops.fetch()?;
+    let policy = crate::gitops::layout::load_policy(gitops, &tip)?;
+    let env: EnvName = parsed(&failed.environment)?;
+    if !policy.get(&env).is_some_and(|e| e.on_failure_rollback) {
+        return Ok(None);
+    }
+    let project: ProjectRef = parsed(&failed.project)?;
+    let register = crate::gitops::find_register(gitops, &tip, &project)?;
+    let path = crate::gitops::layout::pointer_path(&env, &register.repository, &register.project);
+    let still = crate::gitops::layout::load_pointer(&tip, &path)?
+        .is_some_and(|p| p.id.commit.as_str() == failed.release);
+    if !still {
+        return Ok(Some(format!(
+            "on_failure: rollback skipped: {path} no longer names the failed release"
+        )));
+    }
+    let cause = crate::text::printable(
+        &format!(
+            "{} {}{}",
+            failed.sync_status,
+            failed.health,
+            failed
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        300,
+    );
+    let mut order = Order::new(
+        vec![Request {
+            env,
+            project,
+            selector: Selector::Previous,
+        }],
+        Action::Rollback { block: true },
+    );
+    order.by = Some(format!("releasectl (health check failed: {cause})"));
+    let report = run::run(
+        &order,
+        &Run {
+            gitops,
+            actor,
+            now: settings.now,
+            deadline: std::time::Instant::now() + NOTE_BUDGET,
+            registry: Registry {
+                default: settings.registry.as_ref(),
+                store: &settings.store,
+                limits: &settings.limits,
+            },
+        },
+    )
+    .await?;
+    Ok(Some(match (&report.ended, report.commit) {
+        (Ended::Landed, Some(c)) => format!(
+            "on_failure: rollback: rolled {} back in {} and blocked the failed release: {c}",
+            failed.project, failed.environment
+        ),
+        _ => format!(
+            "on_failure: rollback of {} in {}: {}",
+            failed.project,
+            failed.environment,
+            report.result()
+        ),
+    }))
+}
+
 /// `--wait-timeout` when not given.
 const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long recording the outcome may take after the wait.
@@ -242,12 +318,19 @@ async fn drive(
         _ => Vec::new(),
     };
     let out = render(&report, &waited, settings.output)?;
-    let unhealthy: Vec<String> = waited
+    let mut unhealthy: Vec<String> = waited
         .iter()
         .filter(|o| o.state != State::Succeeded)
         .map(outcome_line)
         .collect();
     if !unhealthy.is_empty() {
+        let mut out = out;
+        for o in waited.iter().filter(|o| o.state == State::Failed) {
+            if let Some(line) = roll_back_failed(o, &gitops, actor, settings).await? {
+                writeln!(out, "{line}")?;
+                unhealthy.push(line);
+            }
+        }
         return Ok(super::Outcome::ended(
             out,
             Exit::Unhealthy,

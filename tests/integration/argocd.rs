@@ -383,3 +383,99 @@ fn summary_counts_deployments_active_services_completed_failed_and_rolled_back()
     assert_eq!(s["overall"]["active_services"], 1, "{s:#}");
     world.ok(&["summary"]).assert_stdout_contains("(overall)");
 }
+
+#[test]
+fn requires_healthy_admits_a_release_only_after_a_succeeded_wait_in_that_environment() {
+    let world = World::new(
+        "environments:\n  staging: {}\n  prod:\n    promotion_policy: {requires: [{environment: staging, healthy: true}]}\n",
+    );
+    world.main_release("argo-healthy");
+    let argo = ArgoCd::start(
+        &world,
+        &json!({"staging-company-monorepo-auth-service": [frame(0.0, "Synced", "Healthy", "@tip")]}),
+    );
+    world.ok(&["deploy", "staging", PROJECT, "1"]);
+    let out = world.run(&["deploy", "prod", PROJECT, "1"]);
+    out.assert_exit(4);
+    out.assert_stdout_contains("FAIL healthy");
+    out.assert_stdout_contains("no succeeded outcome recorded in staging");
+    // Waiting on a no-op deploy records nothing: deploy another release, then come back.
+    world.main_release("argo-healthy-2");
+    world.ok(&["deploy", "staging", PROJECT, "2"]);
+    let back = argo
+        .on(world.cmd())
+        .args(["rollback", "staging", PROJECT, "--wait"])
+        .run();
+    back.assert_success();
+    let out = world.run(&["deploy", "prod", PROJECT, "1"]);
+    out.assert_success();
+    out.assert_stdout_contains("pass healthy");
+}
+
+#[test]
+fn retry_limit_refuses_a_release_that_failed_that_often_until_overridden() {
+    let world = World::new("environments:\n  dev:\n    promotion_policy: {retry_limit: 1}\n");
+    world.main_release("argo-retry-1");
+    world.main_release("argo-retry-2");
+    let argo = ArgoCd::start(
+        &world,
+        &json!({DEV_APP: [frame(0.0, "Synced", "Degraded", "@tip")]}),
+    );
+    wait_deploy(&world, &argo, "dev", "1", &[]).assert_exit(7);
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
+    let out = world.run(&["deploy", "dev", PROJECT, "1"]);
+    out.assert_exit(4);
+    out.assert_stdout_contains("FAIL retry_limit");
+    out.assert_stdout_contains("1 failed");
+    world.ok(&[
+        "deploy",
+        "dev",
+        PROJECT,
+        "1",
+        "--override",
+        "retry_limit",
+        "--reason",
+        "fixed the config map",
+    ]);
+}
+
+#[test]
+fn on_failure_rollback_rolls_a_degraded_release_back_and_blocks_it_with_a_descriptive_commit() {
+    let world = World::new("environments:\n  dev:\n    promotion_policy: {on_failure: rollback}\n");
+    let first = world.main_release("argo-onfail-1");
+    let second = world.main_release("argo-onfail-2");
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    let argo = ArgoCd::start(
+        &world,
+        &json!({DEV_APP: [
+            frame(0.0, "Synced", "Progressing", "@tip"),
+            {"after": 1.0, "sync": "Synced", "health": "Degraded", "revision": "@tip",
+             "resources": [{"kind": "Deployment", "namespace": "auth", "name": "auth-service",
+                            "health": {"status": "Degraded", "message": "Progress deadline exceeded"}}]},
+        ]}),
+    );
+    let out = wait_deploy(&world, &argo, "dev", "2", &[]);
+    out.assert_exit(7);
+    out.assert_stdout_contains(
+        "on_failure: rollback: rolled company/monorepo/auth-service back in dev",
+    );
+    assert_eq!(
+        world.running("dev", PROJECT).as_deref(),
+        Some(first.commit.as_str())
+    );
+    let message = world.remote.git_ok(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.starts_with("Rollback auth-service in dev to release 1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Rolled back by: releasectl (health check failed: Synced Degraded: Deployment auth/auth-service is Degraded (Progress deadline exceeded))"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Blocked-Release: {}", second.commit)),
+        "{message}"
+    );
+    // The failed release is blocked until unblocked.
+    world.run(&["deploy", "dev", PROJECT, "2"]).assert_exit(4);
+}
