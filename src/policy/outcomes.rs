@@ -59,7 +59,7 @@ mod tests {
         let text =
             format!("environments:\n  staging: {{}}\n  prod:\n    promotion_policy: {{{body}}}\n");
         let policy = super::super::parse("environments.yaml", text.as_bytes()).expect("a policy");
-        policy.environments[1].clone()
+        policy.get(&EnvName("prod".into())).expect("prod").clone()
     }
 
     #[test]
