@@ -10,7 +10,7 @@ use crate::cli::{DeployArgs, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs
 use crate::deploy::eligibility::Verdict;
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Request, Selector};
-use crate::exit::{Exit, InvalidInput};
+use crate::exit::{Context as _, Exit, InvalidInput};
 use crate::gitops::notes::{Outcome as Recorded, State};
 use crate::gitops::{ProjectRef, ReleaseSelector};
 use crate::policy::{Decision, EnvName};
@@ -183,7 +183,17 @@ async fn wait_for(
     let record_until = std::time::Instant::now() + NOTE_BUDGET;
     gitops
         .record_outcomes(commit, &outcomes, settings.unix_now(), record_until)
-        .map_err(crate::exit::Error::from)?;
+        .with_context(|| {
+            format!(
+                "Argo CD's verdict is known ({}) but recording it in {} failed",
+                outcomes
+                    .iter()
+                    .map(|o| format!("{} in {}: {}", o.project, o.environment, o.state.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::gitops::notes::NOTES_REF
+            )
+        })?;
     Ok(outcomes)
 }
 
@@ -313,7 +323,19 @@ async fn drive(
     .await?;
     let waited = match (wait.filter(|w| w.wait), report.commit) {
         (Some(flags), Some(commit)) if report.ended == Ended::Landed => {
-            wait_for(&report, commit, &gitops, settings, flags).await?
+            match wait_for(&report, commit, &gitops, settings, flags).await {
+                Ok(waited) => waited,
+                // The write landed: the report says so, and the error says what --wait could
+                // not learn.
+                Err(e) => {
+                    let out = render(&report, &[], settings.output)?;
+                    return Ok(super::Outcome::ended(
+                        out,
+                        e.exit(),
+                        format!("{} {commit}, but --wait failed: {e}", report.result()),
+                    ));
+                }
+            }
         }
         _ => Vec::new(),
     };

@@ -191,7 +191,10 @@ fn unauthorized_forbidden_and_missing_applications_fail_at_once_naming_app_and_s
         .args(["deploy", "dev", PROJECT, "1", "--wait"])
         .run();
     out.assert_exit(5);
+    out.assert_stderr_contains("but --wait failed");
     out.assert_stderr_contains(&format!("argo cd {}: application {DEV_APP}: 401", argo.url));
+    // The write landed before the wait began, and the report says so.
+    out.assert_stdout_contains("deployed: ");
     out.assert_no_leak("wrong-token-value");
     // 403 for an Application the account may not read.
     let out = wait_deploy(&world, &argo, "staging", "1", &[]);
