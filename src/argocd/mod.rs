@@ -9,6 +9,7 @@
 //! through `text::printable`.
 
 pub mod app;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -194,20 +195,25 @@ impl Client {
         }
     }
 
-    /// `GET /api/v1/applications/{name}`, within `deadline` (one try: the caller polls).
-    pub async fn get(&self, name: &str, deadline: Instant) -> Result<Application, ArgoError> {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| self.failed(name, "no time left"))?;
-        let mut url = reqwest::Url::parse(&format!("{}/api/v1/applications/", self.server))
-            .map_err(|e| self.failed(name, e))?;
+    /// `{server}/api/v1/{segments…}` with `name` (when given as a query parameter), and the
+    /// `appNamespace` and `project` parameters when configured.
+    fn url(
+        &self,
+        app: &str,
+        segments: &[&str],
+        name: Option<&str>,
+    ) -> Result<reqwest::Url, ArgoError> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/", self.server))
+            .map_err(|e| self.failed(app, e))?;
         url.path_segments_mut()
-            .map_err(|()| self.failed(name, "the server URL cannot take a path"))?
+            .map_err(|()| self.failed(app, "the server URL cannot take a path"))?
             .pop_if_empty()
-            .push(name);
+            .extend(segments);
         {
             let mut q = url.query_pairs_mut();
+            if let Some(n) = name {
+                q.append_pair("name", n);
+            }
             if let Some(ns) = &self.app_namespace {
                 q.append_pair("appNamespace", ns);
             }
@@ -218,29 +224,39 @@ impl Client {
         if url.query() == Some("") {
             url.set_query(None);
         }
-        let request = self
+        Ok(url)
+    }
+
+    /// Sends a GET with the token; 401 and 403 are [`ArgoError::Denied`], 404
+    /// [`ArgoError::NotFound`].
+    async fn send(
+        &self,
+        app: &str,
+        url: reqwest::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ArgoError> {
+        let response = self
             .http
             .get(url)
             .bearer_auth(self.token.expose())
-            .timeout(left.min(Duration::from_secs(15)))
-            .send();
-        let mut response = request
+            .timeout(timeout)
+            .send()
             .await
-            .map_err(|e| self.failed(name, e.without_url()))?;
+            .map_err(|e| self.failed(app, e.without_url()))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(ArgoError::Denied {
                 server: self.server.clone(),
-                app: crate::text::excerpt(name),
+                app: crate::text::excerpt(app),
                 status: status.as_u16(),
             });
         }
-        // Argo CD answers 403 for an Application the account may not see, and 404 (or a
-        // gRPC NotFound as 404) for one that does not exist.
+        // Argo CD answers 403 for an Application the account may not see, and 404 for one
+        // that does not exist.
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(ArgoError::NotFound {
                 server: self.server.clone(),
-                app: crate::text::excerpt(name),
+                app: crate::text::excerpt(app),
                 namespace: self
                     .app_namespace
                     .as_deref()
@@ -248,6 +264,20 @@ impl Client {
                     .unwrap_or_default(),
             });
         }
+        Ok(response)
+    }
+
+    /// `GET /api/v1/applications/{name}`, within `deadline` (one try: the caller polls).
+    pub async fn get(&self, name: &str, deadline: Instant) -> Result<Application, ArgoError> {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| self.failed(name, "no time left"))?;
+        let url = self.url(name, &["applications", name], None)?;
+        let mut response = self
+            .send(name, url, left.min(Duration::from_secs(15)))
+            .await?;
+        let status = response.status();
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -279,6 +309,18 @@ impl Client {
                 ),
             )
         })
+    }
+
+    /// `GET /api/v1/stream/applications?name={name}`: Argo CD's watch stream of one
+    /// Application, open until `deadline`.
+    pub async fn watch(&self, name: &str, deadline: Instant) -> Result<watch::Watch, ArgoError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let url = self.url(name, &["stream", "applications"], Some(name))?;
+        let response = self.send(name, url, left).await?;
+        if !response.status().is_success() {
+            return Err(self.failed(name, format!("watch: HTTP {}", response.status().as_u16())));
+        }
+        Ok(watch::Watch::new(response, self.failed(name, "")))
     }
 }
 

@@ -15,12 +15,54 @@ use std::time::{Duration, Instant};
 use git2::Oid;
 use jiff::Timestamp;
 
+use crate::argocd::watch::Watch;
 use crate::argocd::{Application, ArgoError, Client};
 use crate::gitops::GitOps;
 use crate::gitops::notes::{Outcome, State};
 
-/// How often the Application is read.
+/// How often the Application is read when there is no watch stream.
 pub const POLL: Duration = Duration::from_secs(1);
+/// How long a quiet watch stream is trusted before the Application is read directly (a
+/// stream may stall behind a proxy).
+pub const QUIET: Duration = Duration::from_secs(2);
+
+/// The next reading of the Application: from Argo CD's watch stream while it is open and
+/// talking, else by `GET` (every [`POLL`], or after [`QUIET`] on a silent stream).
+async fn next_reading(
+    client: &Client,
+    watch: &mut Option<Watch>,
+    tried: &mut bool,
+    name: &str,
+    until: Instant,
+) -> Result<Application, ArgoError> {
+    if watch.is_none() && !*tried {
+        *tried = true;
+        match client.watch(name, until).await {
+            Ok(w) => *watch = Some(w),
+            Err(e) => crate::log::info(&format!("{e}; reading the Application every second")),
+        }
+    }
+    if let Some(w) = watch {
+        let quiet = QUIET.min(until.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(quiet, w.next()).await {
+            Ok(Some(Ok(app))) => return Ok(app),
+            Ok(Some(Err(e))) => {
+                crate::log::info(&format!("{e}; reading the Application every second"));
+                *watch = None;
+            }
+            Ok(None) => {
+                crate::log::info(
+                    "argo cd ended the watch stream; reading the Application every second",
+                );
+                *watch = None;
+            }
+            Err(_) => crate::log::debug("the watch stream is quiet; reading the Application"),
+        }
+        return client.get(name, until).await;
+    }
+    tokio::time::sleep(POLL.min(until.saturating_duration_since(Instant::now()))).await;
+    client.get(name, until).await
+}
 
 /// One Application to follow.
 #[derive(Debug, Clone)]
@@ -97,8 +139,17 @@ pub async fn follow(
     let mut last: Option<Application> = None;
     let mut last_error: Option<String>;
     let mut shown = String::new();
+    let mut watch = None;
+    let mut tried = false;
+    let mut first = true;
     loop {
-        match client.get(&target.application, until).await {
+        let reading = if first {
+            first = false;
+            client.get(&target.application, until).await
+        } else {
+            next_reading(client, &mut watch, &mut tried, &target.application, until).await
+        };
+        match reading {
             Ok(app) => {
                 last_error = None;
                 let revision = app.sync_revision().or(app.operation_revision());
@@ -135,8 +186,7 @@ pub async fn follow(
                 last_error = Some(e.to_string());
             }
         }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if Instant::now() >= until {
             let why = format!(
                 "not Synced and Healthy at the deploy commit within the wait{}",
                 last_error
@@ -151,7 +201,6 @@ pub async fn follow(
                 Some(why),
             ));
         }
-        tokio::time::sleep(POLL.min(left)).await;
     }
 }
 

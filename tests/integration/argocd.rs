@@ -73,10 +73,18 @@ fn a_deploy_that_becomes_synced_and_healthy_after_progressing_exits_0_and_record
     );
     // The branch Argo CD reads got no commit for the note.
     assert_eq!(world.remote.main_sha().as_deref(), Some(tip.as_str()));
+    // The Application is read by name, then followed on Argo CD's watch stream.
+    let requests = argo.requests();
+    assert_eq!(
+        requests[0]["path"],
+        format!("/api/v1/applications/{DEV_APP}")
+    );
     assert!(
-        argo.requests()
+        requests
             .iter()
-            .all(|r| r["path"] == format!("/api/v1/applications/{DEV_APP}"))
+            .any(|r| r["path"] == "/api/v1/stream/applications"
+                && r["query"]["name"] == json!([DEV_APP])),
+        "{requests:#?}"
     );
 }
 
@@ -172,6 +180,40 @@ fn a_stalled_server_still_ends_the_wait_at_its_deadline() {
     out.assert_exit(7);
     assert!(started.elapsed() < Duration::from_secs(15), "{out}");
     out.assert_stderr_contains("timed_out");
+}
+
+#[test]
+fn a_stalled_watch_stream_falls_back_to_reading_the_application() {
+    let world = World::new(POLICY);
+    world.main_release("argo-stream-stall");
+    let argo = ArgoCd::start(
+        &world,
+        &json!({DEV_APP: [
+            frame(0.0, "Synced", "Progressing", "@tip"),
+            {"after": 1.0, "sync": "Synced", "health": "Healthy", "revision": "@tip", "stream_stall": true},
+        ]}),
+    );
+    let started = Instant::now();
+    let out = argo
+        .on(world.cmd())
+        .args([
+            "deploy",
+            "dev",
+            PROJECT,
+            "1",
+            "--wait",
+            "--wait-timeout",
+            "30s",
+        ])
+        .run();
+    out.assert_success();
+    assert!(started.elapsed() < Duration::from_secs(15), "{out}");
+    let gets = argo
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == format!("/api/v1/applications/{DEV_APP}"))
+        .count();
+    assert!(gets >= 2, "the Application was read only {gets} times");
 }
 
 #[test]

@@ -17,7 +17,8 @@ A FRAME applies from `after` seconds past the first request for that app:
   {"after": 0, "sync": "Synced", "health": "Healthy", "revision": "@tip" | "@start" | SHA,
    "phase": "Failed", "message": "...", "conditions": [{"type":..,"message":..}],
    "resources": [{"kind":..,"namespace":..,"name":..,"health":{"status":..,"message":..}}],
-   "status": 403, "stall": true}
+   "status": 403, "stall": true, "stream_stall": true}
+(`stall`: no answer at all; `stream_stall`: the watch stream goes silent, GET still answers.)
 `@tip` is the remote branch's tip when the request is answered, `@start` its tip when the
 server started. Each request is appended to `log` as a JSON line (path, query, whether the
 bearer token matched; never the token itself).
@@ -135,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
         last = None
         while True:
             f = frame_for(name)
-            if f is None or f.get("stall"):
+            if f is None or f.get("stall") or f.get("stream_stall"):
                 time.sleep(600)
                 return
             app = application(name, namespace, f)
