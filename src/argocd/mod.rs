@@ -1,7 +1,8 @@
 //! Argo CD's REST API, read-only: the one place releasectl asks a cluster-side component how
 //! a deploy went (docs/argocd.md, "Waiting for Argo CD").
 //!
-//! Only `GET /api/v1/applications/{name}` is used, with Argo CD's `appNamespace` and
+//! Only `GET /api/v1/applications/{name}` and the watch stream `GET
+//! /api/v1/stream/applications?name=` ([`watch`]) are used, with Argo CD's `appNamespace` and
 //! `project` query parameters, over the crate's one HTTP stack (reqwest, rustls, see
 //! `tls`). Invariants: the token travels only in the `Authorization: Bearer` header and
 //! is a [`Secret`] (never in a message, a log line or Debug output); 401, 403 and 404 fail at

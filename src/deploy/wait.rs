@@ -2,6 +2,9 @@
 //! Argo CD has synced the deploy commit and the Application is Healthy (docs/argocd.md,
 //! "Waiting for Argo CD").
 //!
+//! The Application is read once, then followed on Argo CD's watch stream; a quiet stream is
+//! backed by direct reads, a broken one replaced by a read every second.
+//!
 //! Invariants: only a revision that is the deploy commit or a later branch commit containing
 //! it counts (Argo CD may sync a newer deploy that overtook ours, which is a success for
 //! ours); Degraded or a failed sync operation at such a revision ends the wait as failed,
