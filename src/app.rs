@@ -103,7 +103,7 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Promote(args) => cmd::deploy::promote(&args, s).await,
         Command::Rollback(args) => cmd::deploy::rollback(&args, s).await,
         Command::Unblock(args) => cmd::deploy::unblock(&args, s).await,
-        Command::Status(args) => cmd::status::status(&args, s),
+        Command::Status(args) => cmd::status::status(&args, s).await,
         Command::History(args) => cmd::status::history(&args, s),
         Command::Diff(args) => cmd::diff::run(&args, s).await,
         Command::Approve(args) => cmd::approve::approve(&args, s).await,
@@ -114,5 +114,6 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Man(args) => cmd::completion::man(&args.command),
         Command::Config(_) => unreachable!("config commands run before the settings are built"),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
+        Command::Summary => cmd::summary::summary(s),
     }
 }

@@ -87,6 +87,68 @@ pub struct Global {
     /// How much to log on stderr: quiet, info or debug [default: RELEASECTL_LOG, else quiet].
     #[arg(long, global = true, value_parser = ["quiet", "info", "debug"])]
     pub log_level: Option<String>,
+    #[command(flatten)]
+    pub argocd: ArgoCdFlags,
+}
+
+/// How to reach Argo CD (`--wait`, `status --live`, policy that asks for live health); the
+/// token comes only from RELEASECTL_ARGOCD_TOKEN (docs/argocd.md, "Waiting for Argo CD").
+#[derive(Debug, Clone, Args)]
+pub struct ArgoCdFlags {
+    /// Argo CD's API server, e.g. https://argocd.example.com.
+    #[arg(long = "argocd", global = true, env = "RELEASECTL_ARGOCD_SERVER")]
+    pub argocd_server: Option<String>,
+    /// Extra CA certificates (PEM) to trust for Argo CD [default: --ca-file].
+    #[arg(
+        long = "argocd-ca-file",
+        global = true,
+        env = "RELEASECTL_ARGOCD_CA_FILE"
+    )]
+    pub argocd_ca_file: Option<PathBuf>,
+    /// Allow an http:// Argo CD server (plain HTTP, for local use only).
+    #[arg(
+        long = "argocd-insecure",
+        global = true,
+        env = "RELEASECTL_ARGOCD_INSECURE"
+    )]
+    pub argocd_insecure: bool,
+    /// The Application that shows a pointer: a template of {env}, {repository} and {project},
+    /// normalized as the example ApplicationSet's `normalize` does.
+    #[arg(
+        long = "argocd-app",
+        global = true,
+        env = "RELEASECTL_ARGOCD_APP",
+        default_value = "{env}-{repository}-{project}"
+    )]
+    pub argocd_app_template: String,
+    /// The namespace of the Applications (Argo CD's `appNamespace`) when not Argo CD's own.
+    #[arg(
+        long = "argocd-app-namespace",
+        global = true,
+        env = "RELEASECTL_ARGOCD_APP_NAMESPACE"
+    )]
+    pub argocd_app_namespace: Option<String>,
+    /// The Argo CD project of the Applications (sent as `project`, so a project-scoped token
+    /// sees them).
+    #[arg(
+        long = "argocd-project",
+        global = true,
+        env = "RELEASECTL_ARGOCD_PROJECT"
+    )]
+    pub argocd_project: Option<String>,
+}
+
+/// `--wait`: follow Argo CD after the write until the Application is Synced and Healthy at
+/// the pushed commit (exit 0), or Degraded, failed to sync, or out of time (exit 7).
+#[derive(Debug, Clone, Args)]
+pub struct WaitFlags {
+    /// After the push, wait until Argo CD has synced the commit and the Application is
+    /// Healthy; exit 7 when it is Degraded, its sync failed, or --wait-timeout passed.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits after the push, e.g. 5m, 90s [default: 5m].
+    #[arg(long, value_parser = crate::duration::parse, requires = "wait")]
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 impl Global {
@@ -114,6 +176,14 @@ impl Global {
             gitops_branch: self.gitops_branch.clone(),
             actor: self.actor.clone(),
             output: self.output,
+            argocd: crate::settings::ArgoCdFlags {
+                server: self.argocd.argocd_server.clone(),
+                ca_file: self.argocd.argocd_ca_file.clone(),
+                insecure: self.argocd.argocd_insecure,
+                app_template: self.argocd.argocd_app_template.clone(),
+                app_namespace: self.argocd.argocd_app_namespace.clone(),
+                project: self.argocd.argocd_project.clone(),
+            },
         }
     }
 }
@@ -160,6 +230,9 @@ pub enum Command {
     /// Named contexts in the config file: GitOps repository, branch, registry, actor.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Counts per environment and overall: deployments, active services, completed, failed,
+    /// rolled back.
+    Summary,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +360,8 @@ pub struct DeployArgs {
     pub auto: bool,
     #[command(flatten)]
     pub policy: PolicyFlags,
+    #[command(flatten)]
+    pub wait: WaitFlags,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +373,8 @@ pub struct PromoteArgs {
     pub to: EnvName,
     #[command(flatten)]
     pub policy: PolicyFlags,
+    #[command(flatten)]
+    pub wait: WaitFlags,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +389,8 @@ pub struct RollbackArgs {
     pub block: bool,
     #[command(flatten)]
     pub policy: PolicyFlags,
+    #[command(flatten)]
+    pub wait: WaitFlags,
 }
 
 #[derive(Debug, Args)]
@@ -325,6 +404,9 @@ pub struct UnblockArgs {
 pub struct StatusArgs {
     /// Only this project (`auth-service` or `company/monorepo/auth-service`).
     pub project: Option<ProjectRef>,
+    /// Also ask Argo CD (--argocd) for each Application's live sync and health.
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,9 @@ pub enum Exit {
     /// 6: conflict: a pointer the plan read was changed by someone else before the write
     /// landed; nothing was written.
     Conflict,
+    /// 7: deployed but not healthy: the write landed, but `--wait` saw Argo CD report the
+    /// Application Degraded, its sync failed, or the wait ran out of time.
+    Unhealthy,
 }
 
 impl Exit {
@@ -42,6 +45,7 @@ impl Exit {
             Self::Policy => 4,
             Self::Remote => 5,
             Self::Conflict => 6,
+            Self::Unhealthy => 7,
         }
     }
 }

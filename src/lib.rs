@@ -8,6 +8,7 @@
 pub mod app;
 pub mod approvals;
 pub mod archive;
+pub mod argocd;
 pub mod cache;
 pub mod cli;
 pub mod clock;

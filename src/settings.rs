@@ -41,6 +41,18 @@ pub struct Flags {
     pub gitops_branch: Option<String>,
     pub actor: Option<String>,
     pub output: Output,
+    pub argocd: ArgoCdFlags,
+}
+
+/// The Argo CD flags (`--argocd`, `--argocd-*`), as the command line gave them.
+#[derive(Debug, Clone, Default)]
+pub struct ArgoCdFlags {
+    pub server: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub insecure: bool,
+    pub app_template: String,
+    pub app_namespace: Option<String>,
+    pub project: Option<String>,
 }
 
 impl Flags {
@@ -118,6 +130,8 @@ pub struct Settings {
     /// `SOURCE_DATE_EPOCH`: a release's `created_at`, for reproducible digests.
     pub source_date_epoch: Option<Timestamp>,
     pub git: GitEnv,
+    /// How to reach Argo CD; the token from `RELEASECTL_ARGOCD_TOKEN`.
+    pub argocd: crate::argocd::Config,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -302,7 +316,19 @@ impl Settings {
             }
             None => None,
         };
+        let argocd = crate::argocd::Config {
+            server: flags.argocd.server.filter(|s| !s.trim().is_empty()),
+            token: var("RELEASECTL_ARGOCD_TOKEN")
+                .filter(|s| !s.trim().is_empty())
+                .map(crate::credentials::Secret::new),
+            ca_file: flags.argocd.ca_file.or_else(|| flags.ca_file.clone()),
+            insecure: flags.argocd.insecure,
+            app_template: flags.argocd.app_template,
+            app_namespace: flags.argocd.app_namespace,
+            project: flags.argocd.project,
+        };
         Ok(Self {
+            argocd,
             output: flags.output,
             timeout,
             deadline,

@@ -6,11 +6,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{DeployArgs, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs};
+use crate::cli::{DeployArgs, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs, WaitFlags};
 use crate::deploy::eligibility::Verdict;
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Request, Selector};
-use crate::exit::{Exit, InvalidInput};
+use crate::exit::{Context as _, Exit, InvalidInput};
+use crate::gitops::notes::{Outcome as Recorded, State};
 use crate::gitops::{ProjectRef, ReleaseSelector};
 use crate::policy::{Decision, EnvName};
 use crate::settings::{Output, Settings};
@@ -60,7 +61,7 @@ fn verdict_text(v: &Verdict) -> String {
     }
 }
 
-fn render(report: &Report, output: Output) -> crate::exit::Result<Vec<u8>> {
+fn render(report: &Report, waited: &[Recorded], output: Output) -> crate::exit::Result<Vec<u8>> {
     let mut out = Vec::new();
     let action = &report.action;
     let result = report.result();
@@ -84,6 +85,7 @@ fn render(report: &Report, output: Output) -> crate::exit::Result<Vec<u8>> {
                 "result": result,
                 "commit": commit,
                 "items": items,
+                "outcomes": waited,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -115,10 +117,166 @@ fn render(report: &Report, output: Output) -> crate::exit::Result<Vec<u8>> {
                 Some(c) => writeln!(out, "{result}: {c}")?,
                 None => writeln!(out, "{result}")?,
             }
+            for o in waited {
+                writeln!(out, "{}", outcome_line(o))?;
+            }
         }
     }
     Ok(out)
 }
+
+/// `argo cd prod-r-p: succeeded (Synced, Healthy at 1234…)`, and what was wrong.
+fn outcome_line(o: &Recorded) -> String {
+    format!(
+        "argo cd {}: {} ({}, {} at {}){}",
+        crate::text::excerpt(&o.application),
+        o.state.name(),
+        o.sync_status,
+        o.health,
+        o.sync_revision.as_deref().unwrap_or("no revision"),
+        o.message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    )
+}
+
+/// `--wait`: follows each Application the landed commit changed and records the outcomes
+/// as a git note on the commit.
+async fn wait_for(
+    report: &Report,
+    commit: git2::Oid,
+    gitops: &crate::gitops::GitOps,
+    settings: &Settings,
+    flags: &WaitFlags,
+) -> crate::exit::Result<Vec<Recorded>> {
+    let client = settings.argocd.client()?;
+    let started = std::time::Instant::now();
+    let until = started + flags.wait_timeout.unwrap_or(DEFAULT_WAIT);
+    let mut outcomes = Vec::new();
+    for (i, v) in &report.judged {
+        if *v != Verdict::Proceed {
+            continue;
+        }
+        let target = crate::deploy::wait::Target {
+            environment: i.env.to_string(),
+            project: i.project_name(),
+            release: i.target.commit.to_string(),
+            application: settings.argocd.app_name(
+                i.env.as_str(),
+                i.register.repository.as_str(),
+                i.register.project.as_str(),
+            ),
+        };
+        outcomes.push(
+            crate::deploy::wait::follow(
+                &client,
+                gitops,
+                &target,
+                commit,
+                until,
+                (settings.now, started),
+            )
+            .await?,
+        );
+    }
+    let record_until = std::time::Instant::now() + NOTE_BUDGET;
+    gitops
+        .record_outcomes(commit, &outcomes, settings.unix_now(), record_until)
+        .with_context(|| {
+            format!(
+                "Argo CD's verdict is known ({}) but recording it in {} failed",
+                outcomes
+                    .iter()
+                    .map(|o| format!("{} in {}: {}", o.project, o.environment, o.state.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::gitops::notes::NOTES_REF
+            )
+        })?;
+    Ok(outcomes)
+}
+
+/// `on_failure: rollback`: rolls `failed`'s project back to the release before it and blocks
+/// the failed release, when the environment's policy asks for it and the pointer still names
+/// the failed release (a later deploy is never undone). Says what it did, if anything.
+async fn roll_back_failed(
+    failed: &Recorded,
+    gitops: &crate::gitops::GitOps,
+    actor: &str,
+    settings: &Settings,
+) -> crate::exit::Result<Option<String>> {
+    let tip = gitops.fetch()?;
+    let policy = crate::gitops::layout::load_policy(gitops, &tip)?;
+    let env: EnvName = parsed(&failed.environment)?;
+    if !policy.get(&env).is_some_and(|e| e.on_failure_rollback) {
+        return Ok(None);
+    }
+    let project: ProjectRef = parsed(&failed.project)?;
+    let register = crate::gitops::find_register(gitops, &tip, &project)?;
+    let path = crate::gitops::layout::pointer_path(&env, &register.repository, &register.project);
+    let still = crate::gitops::layout::load_pointer(&tip, &path)?
+        .is_some_and(|p| p.id.commit.as_str() == failed.release);
+    if !still {
+        return Ok(Some(format!(
+            "on_failure: rollback skipped: {path} no longer names the failed release"
+        )));
+    }
+    let cause = crate::text::printable(
+        &format!(
+            "{} {}{}",
+            failed.sync_status,
+            failed.health,
+            failed
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        300,
+    );
+    let mut order = Order::new(
+        vec![Request {
+            env,
+            project,
+            selector: Selector::Previous,
+        }],
+        Action::Rollback { block: true },
+    );
+    order.by = Some(format!("releasectl (health check failed: {cause})"));
+    let report = run::run(
+        &order,
+        &Run {
+            gitops,
+            actor,
+            now: settings.now,
+            deadline: std::time::Instant::now() + NOTE_BUDGET,
+            registry: Registry {
+                default: settings.registry.as_ref(),
+                store: &settings.store,
+                limits: &settings.limits,
+            },
+        },
+    )
+    .await?;
+    Ok(Some(match (&report.ended, report.commit) {
+        (Ended::Landed, Some(c)) => format!(
+            "on_failure: rollback: rolled {} back in {} and blocked the failed release: {c}",
+            failed.project, failed.environment
+        ),
+        _ => format!(
+            "on_failure: rollback of {} in {}: {}",
+            failed.project,
+            failed.environment,
+            report.result()
+        ),
+    }))
+}
+
+/// `--wait-timeout` when not given.
+const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long recording the outcome may take after the wait.
+const NOTE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether a real run of a dry run's plan would be refused (for `--auto`: when no
 /// environment would take the release).
@@ -132,7 +290,11 @@ fn would_refuse(report: &Report) -> bool {
 }
 
 /// Runs `order` and renders its report; a refusal ends the run with exit 4.
-async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+async fn drive(
+    order: Order,
+    wait: Option<&WaitFlags>,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
     // A dry run writes nothing, so it needs nobody to write as.
     let actor = match settings.actor.as_deref() {
@@ -159,7 +321,44 @@ async fn drive(order: Order, settings: &Settings) -> crate::exit::Result<super::
         },
     )
     .await?;
-    let out = render(&report, settings.output)?;
+    let waited = match (wait.filter(|w| w.wait), report.commit) {
+        (Some(flags), Some(commit)) if report.ended == Ended::Landed => {
+            match wait_for(&report, commit, &gitops, settings, flags).await {
+                Ok(waited) => waited,
+                // The write landed: the report says so, and the error says what --wait could
+                // not learn.
+                Err(e) => {
+                    let out = render(&report, &[], settings.output)?;
+                    return Ok(super::Outcome::ended(
+                        out,
+                        e.exit(),
+                        format!("{} {commit}, but --wait failed: {e}", report.result()),
+                    ));
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    let out = render(&report, &waited, settings.output)?;
+    let mut unhealthy: Vec<String> = waited
+        .iter()
+        .filter(|o| o.state != State::Succeeded)
+        .map(outcome_line)
+        .collect();
+    if !unhealthy.is_empty() {
+        let mut out = out;
+        for o in waited.iter().filter(|o| o.state == State::Failed) {
+            if let Some(line) = roll_back_failed(o, &gitops, actor, settings).await? {
+                writeln!(out, "{line}")?;
+                unhealthy.push(line);
+            }
+        }
+        return Ok(super::Outcome::ended(
+            out,
+            Exit::Unhealthy,
+            format!("deployed but not healthy: {}", unhealthy.join("; ")),
+        ));
+    }
     Ok(match &report.ended {
         Ended::Refused(reasons) => super::Outcome::ended(
             out,
@@ -231,7 +430,12 @@ pub async fn deploy(args: &DeployArgs, settings: &Settings) -> crate::exit::Resu
             (vec![request(env, project, id)?], Action::Deploy)
         }
     };
-    drive(order(requests, action, &args.policy)?, settings).await
+    drive(
+        order(requests, action, &args.policy)?,
+        Some(&args.wait),
+        settings,
+    )
+    .await
 }
 
 pub async fn promote(
@@ -246,7 +450,12 @@ pub async fn promote(
     let action = Action::Promote {
         from: args.from.clone(),
     };
-    drive(order(vec![request], action, &args.policy)?, settings).await
+    drive(
+        order(vec![request], action, &args.policy)?,
+        Some(&args.wait),
+        settings,
+    )
+    .await
 }
 
 pub async fn rollback(
@@ -259,7 +468,12 @@ pub async fn rollback(
         selector: args.to.clone().map_or(Selector::Previous, Selector::Id),
     };
     let action = Action::Rollback { block: args.block };
-    drive(order(vec![request], action, &args.policy)?, settings).await
+    drive(
+        order(vec![request], action, &args.policy)?,
+        Some(&args.wait),
+        settings,
+    )
+    .await
 }
 
 pub async fn unblock(
@@ -271,5 +485,5 @@ pub async fn unblock(
         project: args.project.clone(),
         selector: Selector::Id(args.release_id.clone()),
     };
-    drive(Order::new(vec![request], Action::Unblock), settings).await
+    drive(Order::new(vec![request], Action::Unblock), None, settings).await
 }

@@ -1,6 +1,7 @@
 //! `status` (which release runs where) and `history` (one pointer's deploys, from the
 //! commits' trailers). Both read the GitOps branch tip; neither writes.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use serde::Serialize;
@@ -24,11 +25,87 @@ struct Row {
     deployed_at: Option<String>,
     deployed_by: Option<String>,
     blocked: Vec<String>,
+    /// How `--wait` saw the deploy that wrote the pointer (succeeded, failed, timed_out).
+    outcome: Option<String>,
+    /// `--live`: what Argo CD says now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<Live>,
 }
 
-pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+/// Argo CD's view of a pointer's Application (`status --live`).
+#[derive(Serialize)]
+struct Live {
+    application: String,
+    sync: Option<String>,
+    health: Option<String>,
+    revision: Option<String>,
+    /// Whether the synced revision is the commit that wrote the pointer, or contains it.
+    at_pointer: bool,
+    error: Option<String>,
+}
+
+/// The commit that last wrote `path`, and the outcome recorded on it for `env`/`project`.
+fn last_write(
+    gitops: &crate::gitops::GitOps,
+    tip: &crate::gitops::Snapshot<'_>,
+    path: &str,
+    env: &str,
+    project: &str,
+) -> crate::exit::Result<(Option<git2::Oid>, Option<String>)> {
+    let Some(change) = tip.history(path)?.next().transpose()? else {
+        return Ok((None, None));
+    };
+    let outcome = gitops
+        .outcomes(change.commit)
+        .into_iter()
+        .find(|o| o.environment == env && o.project == project)
+        .map(|o| o.state.name().to_owned());
+    Ok((Some(change.commit), outcome))
+}
+
+async fn live(
+    client: &crate::argocd::Client,
+    gitops: &crate::gitops::GitOps,
+    application: String,
+    written_by: Option<git2::Oid>,
+    deadline: std::time::Instant,
+) -> crate::exit::Result<Live> {
+    Ok(match client.get(&application, deadline).await {
+        Ok(app) => {
+            let revision = app.sync_revision().map(|r| crate::text::printable(r, 80));
+            let at_pointer = match (app.sync_revision(), written_by) {
+                (Some(r), Some(c)) => gitops.contains(r, c)?,
+                _ => false,
+            };
+            Live {
+                application,
+                sync: Some(app.sync_status()),
+                health: Some(app.health()),
+                revision,
+                at_pointer,
+                error: None,
+            }
+        }
+        Err(e) => Live {
+            application,
+            sync: None,
+            health: None,
+            revision: None,
+            at_pointer: false,
+            error: Some(e.to_string()),
+        },
+    })
+}
+
+pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
+    gitops.fetch_notes()?;
+    let client = if args.live {
+        Some(settings.argocd.client()?)
+    } else {
+        None
+    };
     let policy = layout::load_policy(&gitops, &tip).ok();
     let envs: Vec<String> = match &policy {
         Some(p) => p.environments.iter().map(|e| e.name.to_string()).collect(),
@@ -49,9 +126,24 @@ pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<sup
             {
                 continue;
             }
+            let project = format!("{}/{}", p.id.repository, p.id.project);
+            let (written_by, outcome) = last_write(&gitops, &tip, &path, env, &project)?;
+            let live = match &client {
+                Some(c) => {
+                    let name = settings.argocd.app_name(
+                        env,
+                        p.id.repository.as_str(),
+                        p.id.project.as_str(),
+                    );
+                    Some(live(c, &gitops, name, written_by, settings.deadline).await?)
+                }
+                None => None,
+            };
             rows.push(Row {
+                outcome,
+                live,
                 environment: env.clone(),
-                project: format!("{}/{}", p.id.repository, p.id.project),
+                project,
                 number: p
                     .annotations
                     .get(pointer::ANN_NUMBER)
@@ -89,7 +181,7 @@ pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<sup
             for r in &rows {
                 writeln!(
                     out,
-                    "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  {}{}",
+                    "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  {}{}{}",
                     r.environment,
                     r.project,
                     r.number.map_or("-".into(), |n| n.to_string()),
@@ -97,6 +189,7 @@ pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<sup
                     &r.commit[..12],
                     r.deployed_at.as_deref().unwrap_or("-"),
                     r.deployed_by.as_deref().unwrap_or("-"),
+                    row_notes(r),
                     if r.blocked.is_empty() {
                         String::new()
                     } else {
@@ -131,6 +224,8 @@ struct Event {
     override_reason: Option<String>,
     /// For an unblock: the release that was unblocked.
     unblocked: Option<String>,
+    /// The outcome `--wait` recorded on this commit for this environment and project.
+    outcome: Option<String>,
 }
 
 impl Event {
@@ -139,6 +234,9 @@ impl Event {
         let mut notes = Vec::new();
         if let Some(u) = &self.unblocked {
             notes.push(format!("unblocked release {u}"));
+        }
+        if let Some(o) = &self.outcome {
+            notes.push(format!("outcome: {o}"));
         }
         if !self.overrides.is_empty() {
             notes.push(format!(
@@ -156,10 +254,41 @@ impl Event {
     }
 }
 
+/// What the text view of `status` appends: the recorded outcome and Argo CD's live view.
+fn row_notes(r: &Row) -> String {
+    let mut out = String::new();
+    if let Some(o) = &r.outcome {
+        out.push_str("  outcome: ");
+        out.push_str(o);
+    }
+    if let Some(l) = &r.live {
+        match (&l.sync, &l.health, &l.error) {
+            (Some(s), Some(h), _) => {
+                let _ = write!(
+                    out,
+                    "  live: {s}/{h}{}",
+                    if l.at_pointer {
+                        ""
+                    } else {
+                        " (not at the pointer's commit)"
+                    }
+                );
+            }
+            (_, _, Some(e)) => {
+                let _ = write!(out, "  live: {}", crate::text::excerpt(e));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
     let (tip, reg) = gitops.fetch_register(&args.project)?;
     let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
+    gitops.fetch_notes()?;
+    let project = format!("{}/{}", reg.repository, reg.project);
     let mut events = Vec::new();
     for change in tip.history(&path)? {
         let change = change?;
@@ -184,6 +313,11 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
                 .map_or_else(|| format!("commit {c}"), Entry::label)
         });
         events.push(Event {
+            outcome: gitops
+                .outcomes(change.commit)
+                .into_iter()
+                .find(|o| o.environment == args.env.as_str() && o.project == project)
+                .map(|o| o.state.name().to_owned()),
             overrides: t
                 .iter()
                 .filter(|(k, _)| k == "Override")

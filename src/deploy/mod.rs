@@ -12,6 +12,7 @@ pub mod execute;
 pub mod plan;
 pub mod run;
 pub mod trailers;
+pub mod wait;
 
 use std::fmt;
 

@@ -271,6 +271,8 @@ pub fn plan_item(
             requires: Vec::new(),
             soak: None,
             requires_approval: false,
+            healthy: Vec::new(),
+            retry_limit: None,
             ..env.clone()
         };
         &gated
@@ -321,6 +323,12 @@ pub fn plan_item(
             now: cx.now,
         },
     );
+    if !env.healthy.is_empty() || env.retry_limit.is_some() {
+        decisions.extend(policy::outcomes::evaluate_outcomes(
+            env,
+            &outcome_facts(cx.gitops, env, &register, &target.commit)?,
+        ));
+    }
     if let Selector::RunningIn(from) = &request.selector {
         // The path is judged against the policy as written, before any rollback relief.
         decisions.extend(policy::promotion_path(policy, from, &env.name));
@@ -335,6 +343,34 @@ pub fn plan_item(
         current_entry,
         decisions,
     })
+}
+
+/// What the recorded outcomes (git notes, fetched now) say about `commit` of `register`'s
+/// project, for the outcome rules of `env`.
+fn outcome_facts(
+    gitops: &GitOps,
+    env: &Environment,
+    register: &Register,
+    commit: &crate::ids::CommitSha,
+) -> crate::exit::Result<policy::outcomes::OutcomeFacts> {
+    gitops.fetch_notes()?;
+    let project = format!("{}/{}", register.repository, register.project);
+    let mut facts = policy::outcomes::OutcomeFacts::default();
+    for (_, o) in gitops.all_outcomes()? {
+        if o.project != project || o.release != commit.as_str() {
+            continue;
+        }
+        if o.state == crate::gitops::notes::State::Succeeded {
+            if let Some(e) = EnvName::parse(&o.environment)
+                && !facts.healthy_in.contains(&e)
+            {
+                facts.healthy_in.push(e);
+            }
+        } else if o.environment == env.name.as_str() {
+            facts.failures_here += 1;
+        }
+    }
+    Ok(facts)
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub struct Order {
     pub overrides: Vec<Override>,
     pub reason: Option<String>,
     pub dry_run: bool,
+    /// Who the commit message names as acting, when not the actor: `releasectl (health check
+    /// failed: …)` for the rollback `on_failure: rollback` makes (the author stays the actor).
+    pub by: Option<String>,
 }
 
 impl Order {
@@ -46,6 +49,7 @@ impl Order {
             overrides: Vec::new(),
             reason: None,
             dry_run: false,
+            by: None,
         }
     }
 
@@ -427,7 +431,7 @@ async fn attempt(
     // Phase 3: execute.
     let at = crate::clock::format(run.now);
     let stamp = Stamp {
-        actor: run.actor,
+        actor: order.by.as_deref().unwrap_or(run.actor),
         at: &at,
         overrides: &order.overrides,
         reason: order.reason.as_deref(),

@@ -12,6 +12,7 @@
 //! [`Remote`]. Authentication failures fail at once; no credential ever reaches a message.
 
 pub mod layout;
+pub mod notes;
 pub mod push;
 pub mod register;
 pub mod remote;

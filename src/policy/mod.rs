@@ -17,6 +17,7 @@ use crate::format::TriggerType;
 use crate::yaml::FieldError;
 
 mod evaluate;
+pub mod outcomes;
 mod parse;
 mod path;
 mod window;
@@ -128,6 +129,13 @@ pub struct Environment {
     pub windows: Vec<Window>,
     /// Why the environment is on hold; no deploys while set.
     pub hold: Option<String>,
+    /// The required environments where the release must also have been healthy
+    /// (`requires: [{environment: E, healthy: true}]`).
+    pub healthy: Vec<EnvName>,
+    /// `retry_limit: N`: a release whose deploys here failed N times is refused.
+    pub retry_limit: Option<u32>,
+    /// `on_failure: rollback`: a `--wait` that sees the release fail rolls it back and blocks it.
+    pub on_failure_rollback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +237,8 @@ pub const RULES: &[&str] = &[
     "soak",
     "windows",
     path::RULE,
+    outcomes::HEALTHY,
+    outcomes::RETRY_LIMIT,
 ];
 
 crate::exit_class!(PolicyError => Usage);

@@ -19,7 +19,10 @@ const POLICY_KEYS: &[&str] = &[
     "requires",
     "soak",
     "windows",
+    "retry_limit",
+    "on_failure",
 ];
+const REQUIRES_KEYS: &[&str] = &["environment", "healthy"];
 const APPROVAL_KEYS: &[&str] = &["min", "ttl", "approvers"];
 const APPROVER_KEYS: &[&str] = &["id", "key"];
 
@@ -97,7 +100,16 @@ fn environment(
         );
     }
     let mut requires = Vec::new();
+    let mut healthy = Vec::new();
     for r in pol.list("requires", "a list of environment names")? {
+        // `staging`, or `{environment: staging, healthy: true}` (docs/policy.md).
+        let (r, wants_health) = if r.value().is_object() {
+            let m = r.mapping(REQUIRES_KEYS)?;
+            let env = m.required("environment", "an environment name")?;
+            (env, m.bool("healthy")?.unwrap_or(false))
+        } else {
+            (r, false)
+        };
         let s = r.str("an environment name")?;
         if s == name || !names.contains(&s) {
             let others: Vec<&str> = names.iter().copied().filter(|e| *e != name).collect();
@@ -106,8 +118,30 @@ fn environment(
                 others.join(", ")
             )));
         }
+        if wants_health {
+            healthy.push(EnvName(s.to_owned()));
+        }
         requires.push(EnvName(s.to_owned()));
     }
+    let retry_limit = pol
+        .u64(
+            "retry_limit",
+            "a whole number of failed deploys, at least 1",
+        )?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    if retry_limit == Some(0)
+        && let Some(n) = pol.get("retry_limit")
+    {
+        return Err(n.invalid("a whole number of failed deploys, at least 1"));
+    }
+    let on_failure_rollback = match pol.get("on_failure") {
+        None => false,
+        Some(n) => match n.value().as_str() {
+            Some("rollback") => true,
+            Some("none") => false,
+            _ => return Err(n.invalid("rollback or none")),
+        },
+    };
     let soak = pol.get("soak").map(|n| duration(&n)).transpose()?;
     let mut windows = Vec::new();
     for w in pol.list("windows", "a list of windows")? {
@@ -133,6 +167,9 @@ fn environment(
         soak,
         windows,
         hold,
+        healthy,
+        retry_limit,
+        on_failure_rollback,
     })
 }
 

@@ -8,6 +8,7 @@ mod support;
 mod approvals;
 mod archive;
 mod archive_differential;
+mod argocd;
 mod check;
 mod check_env;
 mod cli;

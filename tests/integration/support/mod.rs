@@ -8,6 +8,7 @@
 //! it: a test that skipped silently would let CI pass without testing anything.
 //! `scripts/test.sh` installs everything.
 
+pub mod argocd;
 pub mod certs;
 pub mod cmd;
 pub mod cmp;
