@@ -114,5 +114,6 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Man(args) => cmd::completion::man(&args.command),
         Command::Config(_) => unreachable!("config commands run before the settings are built"),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
+        Command::Serve(args) => cmd::serve::run(&args, s).await,
     }
 }

@@ -29,6 +29,7 @@ pub mod pointer;
 pub mod policy;
 pub mod release;
 pub mod retry;
+pub mod serve;
 pub mod settings;
 pub mod signing;
 pub mod text;

@@ -7,11 +7,13 @@
 //! again on the new tip, because policy, approvals or pointers may have changed. A refusal
 //! is a result ([`run::Ended::Refused`]) with every decision, not an error.
 
+pub mod approve;
 pub mod eligibility;
 pub mod execute;
 pub mod plan;
 pub mod run;
 pub mod trailers;
+pub mod view;
 
 use std::fmt;
 

@@ -128,12 +128,18 @@ pub struct Environment {
     pub windows: Vec<Window>,
     /// Why the environment is on hold; no deploys while set.
     pub hold: Option<String>,
+    /// Who may deploy here through `releasectl serve` (identities or claim globs); `None`:
+    /// any authenticated identity.
+    pub deployers: Option<Vec<Glob>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// In progression order: each environment after those it requires.
     pub environments: Vec<Environment>,
+    /// Who may create (register) releases through `releasectl serve`; `None`: any
+    /// authenticated identity.
+    pub release_creators: Option<Vec<Glob>>,
 }
 
 impl Policy {
