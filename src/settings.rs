@@ -118,6 +118,8 @@ pub struct Settings {
     /// `SOURCE_DATE_EPOCH`: a release's `created_at`, for reproducible digests.
     pub source_date_epoch: Option<Timestamp>,
     pub git: GitEnv,
+    /// `RELEASECTL_NOW` is set: every reading of the clock is `now` (a server too).
+    pub clock_fixed: bool,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -302,11 +304,13 @@ impl Settings {
             }
             None => None,
         };
+        let fixed_now = env_time("RELEASECTL_NOW")?;
         Ok(Self {
             output: flags.output,
             timeout,
             deadline,
-            now: env_time("RELEASECTL_NOW")?.unwrap_or_else(Timestamp::now),
+            now: fixed_now.unwrap_or_else(Timestamp::now),
+            clock_fixed: fixed_now.is_some(),
             registry: flags.registry,
             store,
             limits: limits()?,

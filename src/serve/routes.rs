@@ -161,7 +161,11 @@ pub struct Clock {
 impl Clock {
     fn now(settings: &crate::settings::Settings) -> Self {
         Self {
-            now: jiff::Timestamp::now(),
+            now: if settings.clock_fixed {
+                settings.now
+            } else {
+                jiff::Timestamp::now()
+            },
             deadline: Instant::now() + settings.timeout,
         }
     }
@@ -474,6 +478,8 @@ async fn drive(state: &Arc<State>, order: Order, who: Principal) -> Result<Reply
                 }
             }
             let s = &state.settings;
+            let mut store = s.store.clone();
+            store.deadline = clock.deadline;
             let report = run::run(
                 &order,
                 &Run {
@@ -483,7 +489,7 @@ async fn drive(state: &Arc<State>, order: Order, who: Principal) -> Result<Reply
                     deadline: clock.deadline,
                     registry: Registry {
                         default: s.registry.as_ref(),
-                        store: &s.store,
+                        store: &store,
                         limits: &s.limits,
                     },
                 },

@@ -39,5 +39,6 @@ mod register;
 mod registry_auth;
 mod remote_errors;
 mod repo_files;
+mod serve;
 mod ssh;
 mod tamper;
