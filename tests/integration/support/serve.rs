@@ -6,6 +6,7 @@
 //! for assertions ([`Served::log`]); each server has its own cache dir (a clone is locked by
 //! the process that holds it).
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -50,10 +51,11 @@ impl Served {
         let dir = super::temp_dir();
         let mut tokens = String::from("tokens:\n");
         for (t, who) in TOKENS {
-            tokens.push_str(&format!(
-                "  {}: {who}\n",
+            let _ = writeln!(
+                tokens,
+                "  {}: {who}",
                 super::image::sha256_hex(t.as_bytes())
-            ));
+            );
         }
         std::fs::write(dir.path().join("tokens.yaml"), tokens).expect("write tokens");
         let config = format!("static_tokens: tokens.yaml\n{extra_config}");
@@ -104,7 +106,7 @@ impl Served {
             body.len()
         );
         if let Some(t) = token {
-            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+            let _ = write!(head, "Authorization: Bearer {t}\r\n");
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).expect("send head");
