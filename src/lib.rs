@@ -27,6 +27,7 @@ pub mod manifests;
 pub mod oci;
 pub mod pointer;
 pub mod policy;
+pub mod registration;
 pub mod release;
 pub mod retry;
 pub mod serve;

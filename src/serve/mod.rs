@@ -170,6 +170,7 @@ mod tests {
         let routes = include_str!("routes.rs");
         for path in [
             "/v1/deployments",
+            "/v1/releases",
             "/v1/rollbacks",
             "/v1/promotions",
             "/v1/unblocks",

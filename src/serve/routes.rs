@@ -102,6 +102,7 @@ pub async fn route(state: &Arc<State>, call: &Call<'_>, principal: Option<Princi
     let rest = &segments[v1..];
     let result = match (call.method.clone(), rest) {
         (Method::GET, ["releases", _, _, ..]) => get_releases(state, tail(v1 + 1)).await,
+        (Method::POST, ["releases"]) => create(state, call.body, principal.expect("checked")).await,
         (Method::POST, ["deployments"]) => {
             deploy(state, call.body, principal.expect("checked")).await
         }
@@ -272,6 +273,79 @@ async fn deployment(
                 "pointer": path,
                 "release": release,
             })))
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    reference: String,
+    digest: String,
+}
+
+/// Registers an image already pushed, for a principal `release_creators` admits.
+async fn create(state: &Arc<State>, body: &[u8], who: Principal) -> Result<Reply, Reply> {
+    let b: CreateBody = parse_json(body)?;
+    let image: crate::oci::ImageRef = parse(
+        "reference",
+        &b.reference,
+        "an image reference (host/path:tag or oci:PATH:TAG)",
+    )?;
+    let digest: crate::digest::Digest =
+        parse("digest", &b.digest, "a digest sha256:<64 hex digits>")?;
+    if image.digest().is_some_and(|d| *d != digest) {
+        return Err(bad(
+            "reference",
+            &format!("no digest or {digest}"),
+            &b.reference,
+        ));
+    }
+    let Some(base) = state.settings.registry.clone() else {
+        return Err(Reply::mismatch(
+            StatusCode::CONFLICT,
+            "not_configured",
+            "the server's registry",
+            "--registry or RELEASECTL_REGISTRY set",
+            "none",
+        ));
+    };
+    on_writer(state, move |g, state, clock| {
+        Box::pin(async move {
+            let tip = g.fetch().map_err(|e| err(&e.into()))?;
+            let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
+            if !who.allowed(policy.release_creators.as_deref()) {
+                return Err(forbidden(&who, "release creation", "release_creators"));
+            }
+            let mut store = state.settings.store.clone();
+            store.deadline = clock.deadline;
+            let done = crate::registration::register_pushed(
+                g,
+                &crate::registration::Pushed {
+                    image: &image,
+                    digest: &digest,
+                    base: &base,
+                    actor: &who.actor,
+                    now: clock.now,
+                    deadline: clock.deadline,
+                    store: &store,
+                    limits: &state.settings.limits,
+                },
+            )
+            .await
+            .map_err(|e| err(&e))?;
+            let mut v =
+                serde_json::to_value(&done.entry).map_err(|e| Reply::internal(&e.to_string()))?;
+            v["repository"] = done.register.repository.to_string().into();
+            v["project"] = done.register.project.to_string().into();
+            v["registration_commit"] = done.commit.map(|c| c.to_string()).into();
+            let status = if done.commit.is_some() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(Reply { status, body: v })
         })
     })
     .await

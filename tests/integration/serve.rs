@@ -1,14 +1,14 @@
 //! `releasectl serve` end to end against a real GitOps remote (a bare repository by path and
-//! over `git daemon`) and the world's registry: every endpoint, the actor taken from the
+//! over `git daemon`), the world's OCI layout and a real registry: every endpoint, the actor taken from the
 //! token, permissions from environments.yaml, and bad input answered 4xx with nothing written.
 
 use serde_json::{Value, json};
 
 use crate::support::git::GitDaemon;
 use crate::support::serve::{Served, TOKENS};
-use crate::support::setup::PROJECT;
+use crate::support::setup::{COMMIT_A, PROJECT, Setup, fixture_manifests};
 use crate::support::world::{
-    ALICE, BOB, CAROL, PRODUCTION, World, plain_policy, pointer_path, sha,
+    ALICE, BOB, CAROL, MONDAY, PRODUCTION, World, plain_policy, pointer_path, sha,
 };
 
 const FULL: &str = "company/monorepo/auth-service";
@@ -367,4 +367,67 @@ fn serve_finishes_its_work_and_exits_zero_on_sigterm() {
     let served = Served::start(&world, &world.url, "");
     assert_eq!(served.get("/readyz", None).0, 200);
     assert!(served.terminate(), "serve exits 0 after SIGTERM");
+}
+
+#[test]
+fn serve_registers_an_image_pushed_to_a_real_registry_once_and_refuses_what_does_not_verify() {
+    let setup = Setup::plain();
+    let created = setup.create(COMMIT_A, &fixture_manifests());
+    let world = World::new("release_creators: [\"ci@*\"]\nenvironments:\n  dev: {}\n");
+    let base = setup
+        .releasectl()
+        .args(["--registry", &setup.host(), "--gitops", &world.url])
+        .env("RELEASECTL_NOW", MONDAY);
+    let served = Served::start_cmd(base, "");
+    let body = json!({"reference": created.tagged(), "digest": created.digest});
+    let (status, answer) = world.writes_nothing(|| served.post("/v1/releases", BOB, &body));
+    assert_eq!(
+        (status, answer["error"]["kind"].clone()),
+        (403, json!("forbidden")),
+        "{answer}"
+    );
+    let (status, answer) = served.post("/v1/releases", "ci@example.com", &body);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        (answer["number"].clone(), answer["digest"].clone()),
+        (json!(1), json!(created.digest))
+    );
+    assert!(
+        world
+            .remote
+            .last_message()
+            .starts_with(&format!("Register release 1 of {FULL}")),
+        "{}",
+        world.remote.last_message()
+    );
+    let (status, again) =
+        world.writes_nothing(|| served.post("/v1/releases", "ci@example.com", &body));
+    assert_eq!(
+        (status, again["registration_commit"].clone()),
+        (200, Value::Null),
+        "{again}"
+    );
+    // A digest the registry does not hold, and an image outside the registry base: 422.
+    let missing =
+        json!({"reference": created.tagged(), "digest": format!("sha256:{}", "0".repeat(64))});
+    let elsewhere = json!({"reference": created.tagged().replace("auth-service", "billing"), "digest": created.digest});
+    for bad in [missing, elsewhere] {
+        let (status, answer) =
+            world.writes_nothing(|| served.post("/v1/releases", "ci@example.com", &bad));
+        assert_eq!(status, 422, "{bad}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expected"),
+            "{answer}"
+        );
+    }
+    // Deployed from the registry it was registered from.
+    let (status, answer) = served.post("/v1/deployments", BOB, &deploy_body("dev", "1"));
+    assert_eq!(
+        (status, answer["result"].clone()),
+        (200, json!("deployed")),
+        "{answer}"
+    );
 }

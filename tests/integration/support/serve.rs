@@ -48,6 +48,12 @@ impl Served {
     /// Serves the world's remote at `url` with `extra_config` appended to a config that
     /// lists [`TOKENS`].
     pub fn start(world: &World, url: &str, extra_config: &str) -> Self {
+        Self::start_cmd(world.cmd_via(url, &world.now), extra_config)
+    }
+
+    /// Serves with `base` (a `releasectl` with its global flags: `--gitops`, `--registry`,
+    /// …) and `extra_config` appended to a config that lists [`TOKENS`].
+    pub fn start_cmd(base: Cmd, extra_config: &str) -> Self {
         let dir = super::temp_dir();
         let mut tokens = String::from("tokens:\n");
         for (t, who) in TOKENS {
@@ -62,8 +68,7 @@ impl Served {
         std::fs::write(dir.path().join("serve.yaml"), config).expect("write config");
         let log = dir.path().join("serve.log");
         let cache = dir.path().join("cache");
-        let mut command = world
-            .cmd_via(url, &world.now)
+        let mut command = base
             .env("RELEASECTL_CACHE_DIR", &cache)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(dir.path().join("serve.yaml"))
