@@ -8,8 +8,10 @@
 //! is a result ([`run::Ended::Refused`]) with every decision, not an error.
 
 pub mod approve;
+pub mod diff;
 pub mod eligibility;
 pub mod execute;
+pub mod history;
 pub mod plan;
 pub mod run;
 pub mod trailers;

@@ -180,6 +180,8 @@ mod tests {
             "/api/v1/releases/{rest}",
             "/v1/deployments/{environment}/{rest}",
             "/v1/approvals/{release_id}/{environment}",
+            "/v1/history/{environment}/{rest}",
+            "/v1/diff/{environment}/{rest}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }

@@ -125,6 +125,10 @@ pub async fn route(state: &Arc<State>, call: &Call<'_>, principal: Option<Princi
             approve(state, call.body, principal.expect("checked"), true).await
         }
         (Method::GET, ["approvals", id, env]) => approvals(state, id, env, call.query).await,
+        (Method::GET, ["history", env, _, _, ..]) => {
+            history(state, env_name(env), tail(v1 + 2)).await
+        }
+        (Method::GET, ["diff", env, _, _, _, ..]) => diff(state, env_name(env), tail(v1 + 2)).await,
         _ => Err(Reply::not_found(call.path)),
     };
     result.unwrap_or_else(|r| r)
@@ -722,6 +726,71 @@ async fn approvals(
                 "live": live,
                 "approvals": list,
             })))
+        })
+    })
+    .await
+}
+
+async fn history(
+    state: &Arc<State>,
+    env: Result<EnvName, Reply>,
+    tail: String,
+) -> Result<Reply, Reply> {
+    let env = env?;
+    on_writer(state, move |g, _, _| {
+        Box::pin(async move {
+            let tip = g.fetch().map_err(|e| err(&e.into()))?;
+            let (reg, none) = split_register(&tip, &tail)?;
+            if none.is_some() {
+                return Err(Reply::not_found(&tail));
+            }
+            let path = layout::pointer_path(&env, &reg.repository, &reg.project);
+            let events = crate::deploy::history::events(&tip, &reg, &path).map_err(|e| err(&e))?;
+            Ok(Reply::ok(json!({
+                "environment": env.to_string(),
+                "repository": reg.repository.to_string(),
+                "project": reg.project.to_string(),
+                "events": events,
+            })))
+        })
+    })
+    .await
+}
+
+async fn diff(
+    state: &Arc<State>,
+    env: Result<EnvName, Reply>,
+    tail: String,
+) -> Result<Reply, Reply> {
+    let env = env?;
+    on_writer(state, move |g, state, clock| {
+        Box::pin(async move {
+            let tip = g.fetch().map_err(|e| err(&e.into()))?;
+            let (reg, id) = split_register(&tip, &tail)?;
+            let Some(id) = id else {
+                return Err(bad(
+                    "path",
+                    "/v1/diff/{environment}/{repo}/{project}/{release-id}",
+                    "no release id",
+                ));
+            };
+            drop(tip);
+            let mut store = state.settings.store.clone();
+            store.deadline = clock.deadline;
+            let report = crate::deploy::diff::against_running(
+                g,
+                &env,
+                &ProjectRef::Full(reg.repository.clone(), reg.project.clone()),
+                &id,
+                state.settings.registry.as_ref(),
+                &store,
+                &state.settings.limits,
+            )
+            .await
+            .map_err(|e| err(&e))?;
+            Ok(Reply::ok(
+                serde_json::to_value(&report).map_err(|e| Reply::internal(&e.to_string()))?,
+            ))
         })
     })
     .await

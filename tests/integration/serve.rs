@@ -320,6 +320,31 @@ fn serve_rolls_back_promotes_and_unblocks() {
             .show_required(&pointer_path("staging", PROJECT))
             .contains(&first.commit)
     );
+    let (status, history) = served.get(&format!("/v1/history/dev/{FULL}"), Some(CAROL));
+    assert_eq!(status, 200, "{history}");
+    let actions: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["unblock", "rollback", "deploy", "deploy"],
+        "{history}"
+    );
+    let (status, diff) = served.get(&format!("/v1/diff/dev/{FULL}/{}", second.tag), Some(CAROL));
+    assert_eq!(status, 200, "{diff}");
+    assert!(
+        diff["from"].as_str().unwrap().contains(&first.commit),
+        "{diff}"
+    );
+    assert!(
+        diff["to"].as_str().unwrap().contains(&second.commit),
+        "{diff}"
+    );
+    assert_eq!(diff["added"], json!([]), "same manifests: {diff}");
+    assert!(diff["unchanged"].as_u64().unwrap() > 0, "{diff}");
 }
 
 #[test]
