@@ -79,9 +79,35 @@ fn forbidden(who: &Principal, what: &str, key: &str) -> Reply {
     )
 }
 
+/// `path` with its `%XX` escapes decoded (`%2F` is a `/` of `{repo}`), or `None` when an
+/// escape is malformed or the result is not UTF-8.
+fn percent_decoded(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Answers `call` for `principal` (`None`: anonymous, allowed only to read when configured).
 pub async fn route(state: &Arc<State>, call: &Call<'_>, principal: Option<Principal>) -> Reply {
-    let segments: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    let Some(path) = percent_decoded(call.path) else {
+        return bad(
+            "path",
+            "a path whose %XX escapes decode to UTF-8",
+            call.path,
+        );
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let tail = |n: usize| segments[n..].join("/");
     let v1 = match segments.as_slice() {
         ["v1", ..] => 1,

@@ -40,5 +40,6 @@ mod registry_auth;
 mod remote_errors;
 mod repo_files;
 mod serve;
+mod serve_schema;
 mod ssh;
 mod tamper;
