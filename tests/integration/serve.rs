@@ -395,6 +395,62 @@ fn serve_finishes_its_work_and_exits_zero_on_sigterm() {
 }
 
 #[test]
+fn sigterm_lands_or_refuses_each_queued_write_whole_and_never_half() {
+    let world = World::example();
+    let projects: Vec<String> = (0..8).map(|n| format!("queued-{n}")).collect();
+    for p in &projects {
+        world.create(p, &sha(p), &["--source-branch", "main"]);
+    }
+    let before = world.remote.commit_count();
+    let served = Served::start(&world, &world.url, "");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let threads: Vec<_> = projects
+            .iter()
+            .map(|p| {
+                let served = &served;
+                s.spawn(move || {
+                    served.post(
+                        "/v1/deployments",
+                        BOB,
+                        &json!({"environment": "dev", "project": p, "release_id": "1"}),
+                    )
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        served.sigterm();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(served.wait_exit(), "serve exits 0 after SIGTERM");
+    let mut landed = 0;
+    for ((status, answer), p) in answers.iter().zip(&projects) {
+        let pointer = world.remote.show(&pointer_path("dev", p));
+        match status {
+            200 => {
+                landed += 1;
+                assert_eq!(answer["result"], "deployed", "{answer}");
+                assert!(
+                    pointer.is_some_and(|t| t.contains(&sha(p))),
+                    "{p} answered deployed"
+                );
+            }
+            503 => assert!(pointer.is_none(), "{p} answered 503 but was written"),
+            other => panic!("{p}: {other} {answer}"),
+        }
+    }
+    assert!(
+        landed > 0,
+        "the writes queued before SIGTERM land: {answers:?}"
+    );
+    assert_eq!(world.remote.commit_count(), before + landed);
+    assert_eq!(
+        world.remote.git_ok(&["fsck", "--no-progress"]).trim(),
+        "",
+        "a whole repository"
+    );
+}
+
+#[test]
 fn serve_registers_an_image_pushed_to_a_real_registry_once_and_refuses_what_does_not_verify() {
     let setup = Setup::plain();
     let created = setup.create(COMMIT_A, &fixture_manifests());

@@ -147,12 +147,23 @@ impl Served {
     }
 
     /// Sends SIGTERM and waits for the exit; returns whether it exited successfully.
-    pub fn terminate(mut self) -> bool {
-        let mut child = self.child.take().expect("running");
+    pub fn terminate(self) -> bool {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM (requests in flight go on).
+    pub fn sigterm(&self) {
+        let pid = self.child.as_ref().expect("running").id();
         Cmd::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .run()
             .assert_success();
+    }
+
+    /// Waits for the server to exit; returns whether it exited successfully.
+    pub fn wait_exit(mut self) -> bool {
+        let mut child = self.child.take().expect("running");
         child.wait().expect("wait for serve").success()
     }
 }
