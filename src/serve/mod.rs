@@ -15,8 +15,10 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod reads;
 pub mod routes;
 pub mod writer;
+pub mod writes;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! `releasectl serve` against its own OpenAPI document, with PyPI's `schemathesis` generating
 //! requests from it (valid and invalid, with and without a token): no answer is a 5xx, every
-//! answer's status, content type and body are what the document says.
+//! answer's status, content type and body are what the document says. One worker: hypothesis's
+//! lambda descriptions are not thread-safe (a runtime error of the tool, not of the server).
 
 use crate::support::cmd::Cmd;
 use crate::support::serve::{Served, token};
@@ -26,7 +27,7 @@ fn schemathesis_finds_no_server_error_and_every_answer_matches_the_openapi_docum
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", "25", "--seed", "1", "--workers", "2"])
+        .args(["--max-examples", "25", "--seed", "1", "--workers", "1"])
         .args(["--no-color", "--output-truncate", "false"])
         .args(["-H", &format!("Authorization: Bearer {}", token(BOB))])
         .timeout(std::time::Duration::from_secs(600))
