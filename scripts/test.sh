@@ -75,7 +75,7 @@ fi
 venv=.venv
 check_venv='
 import importlib.metadata as m, sys
-ok = m.version("oras").startswith("0.2.") and m.version("kubernetes-validate").startswith("1.37.")
+ok = m.version("oras").startswith("0.2.") and m.version("kubernetes-validate").startswith("1.37.") and m.version("schemathesis").startswith("4.")
 import oras.client, kubernetes_validate
 sys.exit(0 if ok else 1)
 '
@@ -86,9 +86,9 @@ if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
         rm -rf "$venv"
         "$python_for_venv" -m venv "$venv"
     fi
-    log "installing oras 0.2.x and kubernetes-validate 1.37.x into $venv"
+    log "installing oras 0.2.x, kubernetes-validate 1.37.x and schemathesis 4.x into $venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        'oras==0.2.*' 'kubernetes-validate==1.37.*'
+        'oras==0.2.*' 'kubernetes-validate==1.37.*' 'schemathesis==4.*'
     "$venv/bin/python" -c "$check_venv"
 fi
 export RELEASECTL_TEST_PYTHON="${RELEASECTL_TEST_PYTHON:-$PWD/$venv/bin/python}"

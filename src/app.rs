@@ -115,5 +115,6 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Config(_) => unreachable!("config commands run before the settings are built"),
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
         Command::Summary => cmd::summary::summary(s),
+        Command::Serve(args) => cmd::serve::run(&args, s).await,
     }
 }

@@ -233,6 +233,8 @@ pub enum Command {
     /// Counts per environment and overall: deployments, active services, completed, failed,
     /// rolled back.
     Summary,
+    /// Serve the release API over HTTP (docs/serve.md): one writer for many pipelines.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -489,4 +491,14 @@ pub enum ConfigCommand {
         /// The context's name.
         name: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address (`127.0.0.1:8080`, `[::]:8080`); wins over the config file.
+    #[arg(long, env = "RELEASECTL_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The server's configuration file (YAML): issuers, static tokens, anonymous read.
+    #[arg(long, env = "RELEASECTL_SERVE_CONFIG")]
+    pub config: Option<PathBuf>,
 }

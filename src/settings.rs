@@ -132,6 +132,8 @@ pub struct Settings {
     pub git: GitEnv,
     /// How to reach Argo CD; the token from `RELEASECTL_ARGOCD_TOKEN`.
     pub argocd: crate::argocd::Config,
+    /// `RELEASECTL_NOW` is set: every reading of the clock is `now` (a server too).
+    pub clock_fixed: bool,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -327,12 +329,14 @@ impl Settings {
             app_namespace: flags.argocd.app_namespace,
             project: flags.argocd.project,
         };
+        let fixed_now = env_time("RELEASECTL_NOW")?;
         Ok(Self {
             argocd,
             output: flags.output,
             timeout,
             deadline,
-            now: env_time("RELEASECTL_NOW")?.unwrap_or_else(Timestamp::now),
+            now: fixed_now.unwrap_or_else(Timestamp::now),
+            clock_fixed: fixed_now.is_some(),
             registry: flags.registry,
             store,
             limits: limits()?,

@@ -4,16 +4,15 @@
 
 use std::io::Write;
 
-use serde::Serialize;
-
 use crate::cli::{DeployArgs, PolicyFlags, PromoteArgs, RollbackArgs, UnblockArgs, WaitFlags};
 use crate::deploy::eligibility::Verdict;
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
+use crate::deploy::view::{self, verdict_text};
 use crate::deploy::{Action, Request, Selector};
 use crate::exit::{Context as _, Exit, InvalidInput};
 use crate::gitops::notes::{Outcome as Recorded, State};
 use crate::gitops::{ProjectRef, ReleaseSelector};
-use crate::policy::{Decision, EnvName};
+use crate::policy::EnvName;
 use crate::settings::{Output, Settings};
 
 fn parsed<T: std::str::FromStr>(s: &str) -> Result<T, InvalidInput>
@@ -23,44 +22,6 @@ where
     s.parse().map_err(|e: T::Err| InvalidInput(e.to_string()))
 }
 
-#[derive(Serialize)]
-struct ItemView<'a> {
-    environment: &'a str,
-    project: String,
-    release: ReleaseView<'a>,
-    previous: Option<ReleaseView<'a>>,
-    decisions: &'a [Decision],
-    verdict: String,
-}
-
-#[derive(Serialize)]
-struct ReleaseView<'a> {
-    number: u64,
-    commit: &'a str,
-    digest: &'a str,
-    aliases: Vec<&'a str>,
-}
-
-impl<'a> From<&'a crate::gitops::register::Entry> for ReleaseView<'a> {
-    fn from(e: &'a crate::gitops::register::Entry) -> Self {
-        Self {
-            number: e.number,
-            commit: e.commit.as_str(),
-            digest: e.digest.as_str(),
-            aliases: e.aliases.iter().map(|a| a.alias.as_str()).collect(),
-        }
-    }
-}
-
-fn verdict_text(v: &Verdict) -> String {
-    match v {
-        Verdict::Proceed => "eligible".into(),
-        Verdict::AlreadyDeployed => "already deployed".into(),
-        Verdict::Skipped(why) => format!("skipped: {why}"),
-        Verdict::Refused(r) => format!("refused: {}", r.join("; ")),
-    }
-}
-
 fn render(report: &Report, waited: &[Recorded], output: Output) -> crate::exit::Result<Vec<u8>> {
     let mut out = Vec::new();
     let action = &report.action;
@@ -68,25 +29,8 @@ fn render(report: &Report, waited: &[Recorded], output: Output) -> crate::exit::
     let commit = report.commit.map(|c| c.to_string());
     match output {
         Output::Json => {
-            let items: Vec<ItemView<'_>> = report
-                .judged
-                .iter()
-                .map(|(i, v)| ItemView {
-                    environment: i.env.as_str(),
-                    project: i.project_name(),
-                    release: (&i.target).into(),
-                    previous: i.current_entry.as_ref().map(Into::into),
-                    decisions: &i.decisions,
-                    verdict: verdict_text(v),
-                })
-                .collect();
-            let v = serde_json::json!({
-                "action": action.name(),
-                "result": result,
-                "commit": commit,
-                "items": items,
-                "outcomes": waited,
-            });
+            let mut v = view::json(report);
+            v["outcomes"] = serde_json::to_value(waited)?;
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         Output::Text => {
@@ -278,17 +222,6 @@ const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long recording the outcome may take after the wait.
 const NOTE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Whether a real run of a dry run's plan would be refused (for `--auto`: when no
-/// environment would take the release).
-fn would_refuse(report: &Report) -> bool {
-    let refused = |v: &Verdict| matches!(v, Verdict::Refused(_));
-    if report.action == Action::Auto {
-        !report.judged.is_empty() && report.judged.iter().all(|(_, v)| refused(v))
-    } else {
-        report.judged.iter().any(|(_, v)| refused(v))
-    }
-}
-
 /// Runs `order` and renders its report; a refusal ends the run with exit 4.
 async fn drive(
     order: Order,
@@ -366,7 +299,7 @@ async fn drive(
             format!("refused by policy: {}", reasons.join("; ")),
         ),
         // `--dry-run` exits as the real run would be judged: 4 when refused, 0 when it passes.
-        Ended::DryRun if would_refuse(&report) => super::Outcome::ended(
+        Ended::DryRun if view::would_refuse(&report) => super::Outcome::ended(
             out,
             Exit::Policy,
             "dry run: the plan would be refused by policy; nothing written".to_owned(),

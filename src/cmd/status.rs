@@ -7,10 +7,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
-use crate::deploy::trailers;
 use crate::gitops::find_register;
 use crate::gitops::layout::{self, load_pointer};
-use crate::gitops::register::{Entry, Register};
+use crate::gitops::register::Register;
 use crate::pointer;
 use crate::settings::{Output, Settings};
 
@@ -209,51 +208,6 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     Ok(super::Outcome::ok(out))
 }
 
-#[derive(Serialize)]
-struct Event {
-    gitops_commit: String,
-    time: String,
-    author: String,
-    action: String,
-    release_commit: Option<String>,
-    number: Option<u64>,
-    label: String,
-    subject: String,
-    /// Rules let pass with `--override`, and the reason recorded.
-    overrides: Vec<String>,
-    override_reason: Option<String>,
-    /// For an unblock: the release that was unblocked.
-    unblocked: Option<String>,
-    /// The outcome `--wait` recorded on this commit for this environment and project.
-    outcome: Option<String>,
-}
-
-impl Event {
-    /// What the text view appends: the overrides and the release unblocked, if any.
-    fn notes(&self) -> String {
-        let mut notes = Vec::new();
-        if let Some(u) = &self.unblocked {
-            notes.push(format!("unblocked release {u}"));
-        }
-        if let Some(o) = &self.outcome {
-            notes.push(format!("outcome: {o}"));
-        }
-        if !self.overrides.is_empty() {
-            notes.push(format!(
-                "override {} (reason: {})",
-                self.overrides.join(", "),
-                self.override_reason.as_deref().unwrap_or("")
-            ));
-        }
-        let mut out = String::new();
-        for n in notes {
-            out.push_str("  ");
-            out.push_str(&crate::text::printable(&n, 200));
-        }
-        out
-    }
-}
-
 /// What the text view of `status` appends: the recorded outcome and Argo CD's live view.
 fn row_notes(r: &Row) -> String {
     let mut out = String::new();
@@ -289,60 +243,13 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
     let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
     gitops.fetch_notes()?;
     let project = format!("{}/{}", reg.repository, reg.project);
-    let mut events = Vec::new();
-    for change in tip.history(&path)? {
-        let change = change?;
-        let t = trailers::parse(&change.message);
-        // Prefer what the trailers say; a hand edit has none, so read the pointer itself.
-        let release_commit = trailers::get(&t, "Release-Commit")
-            .map(str::to_owned)
-            .or_else(|| {
-                change
-                    .content
-                    .as_deref()
-                    .and_then(|b| pointer::parse(&path, b).ok())
-                    .map(|p| p.id.commit.to_string())
-            });
-        let entry = release_commit
-            .as_deref()
-            .and_then(|c| reg.releases.iter().find(|e| e.commit.as_str() == c));
-        let unblocked = trailers::get(&t, "Unblocked-Release").map(|c| {
-            reg.releases
-                .iter()
-                .find(|e| e.commit.as_str() == c)
-                .map_or_else(|| format!("commit {c}"), Entry::label)
-        });
-        events.push(Event {
-            outcome: gitops
-                .outcomes(change.commit)
-                .into_iter()
-                .find(|o| o.environment == args.env.as_str() && o.project == project)
-                .map(|o| o.state.name().to_owned()),
-            overrides: t
-                .iter()
-                .filter(|(k, _)| k == "Override")
-                .map(|(_, v)| v.clone())
-                .collect(),
-            override_reason: trailers::get(&t, "Override-Reason").map(str::to_owned),
-            unblocked,
-            gitops_commit: change.commit.to_string(),
-            time: jiff::Timestamp::from_second(change.time)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            author: change.author.clone(),
-            action: trailers::get(&t, "Action")
-                .unwrap_or(if change.content.is_none() {
-                    "removed"
-                } else {
-                    "edited outside releasectl"
-                })
-                .to_owned(),
-            number: entry.map(|e| e.number),
-            label: entry.map_or_else(|| "unregistered".into(), Entry::label),
-            release_commit,
-            subject: change.message.lines().next().unwrap_or("").to_owned(),
-        });
-    }
+    let events = crate::deploy::history::events(&tip, &reg, &path, |commit| {
+        gitops
+            .outcomes(commit)
+            .into_iter()
+            .find(|o| o.environment == args.env.as_str() && o.project == project)
+            .map(|o| o.state.name().to_owned())
+    })?;
     let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,

@@ -7,12 +7,16 @@
 //! again on the new tip, because policy, approvals or pointers may have changed. A refusal
 //! is a result ([`run::Ended::Refused`]) with every decision, not an error.
 
+pub mod approve;
+pub mod diff;
 pub mod eligibility;
 pub mod execute;
+pub mod history;
 pub mod plan;
 pub mod run;
 pub mod trailers;
 pub mod wait;
+pub mod view;
 
 use std::fmt;
 

@@ -136,12 +136,18 @@ pub struct Environment {
     pub retry_limit: Option<u32>,
     /// `on_failure: rollback`: a `--wait` that sees the release fail rolls it back and blocks it.
     pub on_failure_rollback: bool,
+    /// Who may deploy here through `releasectl serve` (identities or claim globs); `None`:
+    /// any authenticated identity.
+    pub deployers: Option<Vec<Glob>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// In progression order: each environment after those it requires.
     pub environments: Vec<Environment>,
+    /// Who may create (register) releases through `releasectl serve`; `None`: any
+    /// authenticated identity.
+    pub release_creators: Option<Vec<Glob>>,
 }
 
 impl Policy {

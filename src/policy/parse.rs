@@ -8,8 +8,8 @@ use crate::duration::GRAMMAR;
 use crate::format::TriggerType;
 use crate::yaml::{FieldError, Mapping, Node};
 
-const TOP_KEYS: &[&str] = &["environments"];
-const ENV_KEYS: &[&str] = &["promotion_policy", "hold"];
+const TOP_KEYS: &[&str] = &["environments", "release_creators"];
+const ENV_KEYS: &[&str] = &["promotion_policy", "hold", "deployers"];
 const POLICY_KEYS: &[&str] = &[
     "allowed_triggers",
     "allowed_branches",
@@ -55,7 +55,28 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Policy, PolicyError> {
         environments.push(environment(file, name, node, &names)?);
     }
     order_by_progression(&mut environments);
-    Ok(Policy { environments })
+    let release_creators = identities(&top, "release_creators")?;
+    Ok(Policy {
+        environments,
+        release_creators,
+    })
+}
+
+/// An optional list of identities or claim globs (`deployers`, `release_creators`).
+fn identities(map: &Mapping<'_>, key: &str) -> Result<Option<Vec<Glob>>, FieldError> {
+    if map.get(key).is_none() {
+        return Ok(None);
+    }
+    let mut globs = Vec::new();
+    for n in map.list(key, "a list of identities or claim globs")? {
+        let glob = Glob::parse(n.str("an identity or a claim glob like repo:company/*")?);
+        globs.push(
+            glob.ok_or_else(|| {
+                n.invalid("a glob of literal characters, * and ? (no [], {} or \\)")
+            })?,
+        );
+    }
+    Ok(Some(globs))
 }
 
 fn environment(
@@ -170,6 +191,7 @@ fn environment(
         healthy,
         retry_limit,
         on_failure_rollback,
+        deployers: identities(&env, "deployers")?,
     })
 }
 

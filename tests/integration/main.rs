@@ -40,5 +40,8 @@ mod register;
 mod registry_auth;
 mod remote_errors;
 mod repo_files;
+mod serve;
+mod serve_oidc;
+mod serve_schema;
 mod ssh;
 mod tamper;

@@ -20,6 +20,7 @@ pub mod image;
 pub mod keys;
 pub mod registry;
 mod selftest;
+pub mod serve;
 pub mod setup;
 pub mod tar;
 pub mod world;

@@ -1,0 +1,117 @@
+//! One pointer's deploy history, from the commits that changed it: what their trailers say
+//! (docs/design.md §7), or, for a change made outside releasectl, what the pointer itself
+//! names. Read by `history` and by `releasectl serve`.
+
+use serde::Serialize;
+
+use super::trailers;
+use crate::gitops::Snapshot;
+use crate::gitops::register::{Entry, Register};
+use crate::pointer;
+
+#[derive(Serialize)]
+pub struct Event {
+    pub gitops_commit: String,
+    pub time: String,
+    pub author: String,
+    pub action: String,
+    pub release_commit: Option<String>,
+    pub number: Option<u64>,
+    pub label: String,
+    pub subject: String,
+    /// Rules let pass with `--override`, and the reason recorded.
+    pub overrides: Vec<String>,
+    pub override_reason: Option<String>,
+    /// For an unblock: the release that was unblocked.
+    pub unblocked: Option<String>,
+    /// The outcome `--wait` recorded on this commit for this environment and project.
+    pub outcome: Option<String>,
+}
+
+impl Event {
+    /// What the text view appends: the overrides and the release unblocked, if any.
+    #[must_use]
+    pub fn notes(&self) -> String {
+        let mut notes = Vec::new();
+        if let Some(u) = &self.unblocked {
+            notes.push(format!("unblocked release {u}"));
+        }
+        if let Some(o) = &self.outcome {
+            notes.push(format!("outcome: {o}"));
+        }
+        if !self.overrides.is_empty() {
+            notes.push(format!(
+                "override {} (reason: {})",
+                self.overrides.join(", "),
+                self.override_reason.as_deref().unwrap_or("")
+            ));
+        }
+        let mut out = String::new();
+        for n in notes {
+            out.push_str("  ");
+            out.push_str(&crate::text::printable(&n, 200));
+        }
+        out
+    }
+}
+
+/// The changes of the pointer at `path` (of `reg`'s project), newest first; `outcome` gives
+/// the outcome recorded on a GitOps commit for this pointer, if any.
+pub fn events(
+    tip: &Snapshot<'_>,
+    reg: &Register,
+    path: &str,
+    outcome: impl Fn(git2::Oid) -> Option<String>,
+) -> crate::exit::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    for change in tip.history(path)? {
+        let change = change?;
+        let t = trailers::parse(&change.message);
+        // Prefer what the trailers say; a hand edit has none, so read the pointer itself.
+        let release_commit = trailers::get(&t, "Release-Commit")
+            .map(str::to_owned)
+            .or_else(|| {
+                change
+                    .content
+                    .as_deref()
+                    .and_then(|b| pointer::parse(path, b).ok())
+                    .map(|p| p.id.commit.to_string())
+            });
+        let entry = release_commit
+            .as_deref()
+            .and_then(|c| reg.releases.iter().find(|e| e.commit.as_str() == c));
+        let unblocked = trailers::get(&t, "Unblocked-Release").map(|c| {
+            reg.releases
+                .iter()
+                .find(|e| e.commit.as_str() == c)
+                .map_or_else(|| format!("commit {c}"), Entry::label)
+        });
+        events.push(Event {
+            outcome: outcome(change.commit),
+            overrides: t
+                .iter()
+                .filter(|(k, _)| k == "Override")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            override_reason: trailers::get(&t, "Override-Reason").map(str::to_owned),
+            unblocked,
+            gitops_commit: change.commit.to_string(),
+            time: jiff::Timestamp::from_second(change.time)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            author: change.author.clone(),
+            action: trailers::get(&t, "Action")
+                .unwrap_or(if change.content.is_none() {
+                    "removed"
+                } else {
+                    "edited outside releasectl"
+                })
+                .to_owned(),
+            number: entry.map(|e| e.number),
+            label: entry.map_or_else(|| "unregistered".into(), Entry::label),
+            release_commit,
+            subject: change.message.lines().next().unwrap_or("").to_owned(),
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,176 @@
+//! Registering a release image that is already pushed (`POST /v1/releases`): read and verify
+//! it by digest ([`crate::release::read`], every check of docs/format.md §7), then add it to
+//! its project's register in one commit (docs/design.md §2).
+//!
+//! Invariants: nothing is written for an image that fails verification, that lives anywhere
+//! but where the registry base puts its release, or whose recorded number is not the one the
+//! register would give it; registering a commit again only adds new aliases and triggers
+//! (idempotent); the actor is recorded as the trigger's `triggered_by`.
+
+use std::time::Instant;
+
+use git2::Oid;
+use jiff::Timestamp;
+
+use crate::archive::Limits;
+use crate::digest::Digest;
+use crate::format::Expected;
+use crate::gitops::layout;
+use crate::gitops::register::{Entry, Register, RegisteredTrigger};
+use crate::gitops::{Author, Edit, GitOps, Step};
+use crate::oci::{ImageRef, RegistryBase, StoreOptions};
+
+/// What to register, who registers it, and where its images must live.
+pub struct Pushed<'a> {
+    pub image: &'a ImageRef,
+    pub digest: &'a Digest,
+    pub base: &'a RegistryBase,
+    pub actor: &'a str,
+    pub now: Timestamp,
+    pub deadline: Instant,
+    pub store: &'a StoreOptions,
+    pub limits: &'a Limits,
+}
+
+/// A registered release and the commit that registered it (none: it was already).
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub register: Register,
+    pub entry: Entry,
+    pub commit: Option<Oid>,
+}
+
+/// Why an image cannot be registered as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("reference {given}: expected {expected} (where the registry base keeps release {id})")]
+    Elsewhere {
+        given: String,
+        expected: String,
+        id: String,
+    },
+    #[error(
+        "release {id}: the image records number {recorded}, expected {next} (the register's next number): it was built for another registration"
+    )]
+    Number {
+        id: String,
+        recorded: u64,
+        next: u64,
+    },
+    #[error("{image}: {what} not found: expected the pushed release image there")]
+    Missing { image: String, what: String },
+}
+
+impl crate::exit::Classify for RegistrationError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            Self::Elsewhere { .. } | Self::Missing { .. } => crate::exit::Exit::Verify,
+            Self::Number { .. } => crate::exit::Exit::Conflict,
+        }
+    }
+}
+
+/// Verifies `p.image` at `p.digest` and registers it.
+pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Result<Registered> {
+    let pinned = p.image.with_digest(p.digest.clone());
+    let release = match crate::release::read(&pinned, &Expected::default(), p.store, p.limits).await
+    {
+        Err(crate::release::ReleaseError::Oci(crate::oci::OciError::NotFound { what })) => {
+            return Err(RegistrationError::Missing {
+                image: pinned.to_string(),
+                what,
+            }
+            .into());
+        }
+        read => read?,
+    };
+    let id = release.id();
+    let expected = p.base.image(&id, Some(p.digest.clone()));
+    if expected != pinned {
+        return Err(RegistrationError::Elsewhere {
+            given: pinned.to_string(),
+            expected: expected.to_string(),
+            id: id.to_string(),
+        }
+        .into());
+    }
+    let info = &release.metadata().release;
+    let trigger = release
+        .metadata()
+        .trigger
+        .as_ref()
+        .map(|t| RegisteredTrigger {
+            kind: t.kind,
+            branch: t.branch.clone(),
+            tag: t.tag.clone(),
+            triggered_by: Some(p.actor.to_owned()),
+            at: p.now.to_string(),
+        });
+    let author = Author::new(p.actor, p.now.as_second());
+    let reg_path = layout::register_path(&id.repository, &id.project);
+    let landed = gitops
+        .transact(&author, p.deadline, async |tip| {
+            let mut reg = match tip.read(&reg_path)? {
+                Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
+                None => Register::new(id.repository.clone(), id.project.clone()),
+            };
+            let verb = if reg.find_commit(&id.commit).is_some() {
+                if !reg.merge(&id.commit, &info.aliases, trigger.clone())? {
+                    let entry = reg.find_commit(&id.commit).expect("present").clone();
+                    return Ok(Step::Done((reg, entry)));
+                }
+                "Update"
+            } else {
+                let next = reg.next_number();
+                if let Some(recorded) = info.number.filter(|n| *n != next) {
+                    return Err(RegistrationError::Number {
+                        id: id.to_string(),
+                        recorded,
+                        next,
+                    }
+                    .into());
+                }
+                for a in &info.aliases {
+                    reg.check_alias_free(&a.alias, &id.commit)?;
+                }
+                reg.add(Entry {
+                    number: next,
+                    commit: id.commit.clone(),
+                    digest: p.digest.clone(),
+                    created_at: info.created_at.to_string(),
+                    aliases: info.aliases.clone(),
+                    triggers: trigger.clone().into_iter().collect(),
+                })?;
+                "Register"
+            };
+            let entry = reg.find_commit(&id.commit).expect("present").clone();
+            let aliases: Vec<&str> = entry.aliases.iter().map(|a| a.alias.as_str()).collect();
+            let message = format!(
+                "{verb} release {} of {}\n\nAliases: {}\nRegistered by: {}\n\nRelease-Commit: {}\nRelease-Digest: {}\nRelease-Number: {}\nProject: {}\nAction: {}\n",
+                entry.label(),
+                reg.full_name(),
+                if aliases.is_empty() { "-".to_owned() } else { aliases.join(", ") },
+                p.actor,
+                entry.commit,
+                entry.digest,
+                entry.number,
+                reg.full_name(),
+                verb.to_ascii_lowercase(),
+            );
+            Ok(Step::Commit {
+                edits: vec![Edit {
+                    path: reg_path.clone(),
+                    content: Some(reg.to_yaml().into_bytes()),
+                }],
+                message,
+                result: (reg, entry),
+            })
+        })
+        .await?;
+    let (register, entry) = landed.result;
+    Ok(Registered {
+        register,
+        entry,
+        commit: landed.commit,
+    })
+}

@@ -1,0 +1,212 @@
+//! `releasectl serve`: the release API over HTTP (docs/serve.md), with the GitOps repository
+//! still the only state.
+//!
+//! - [`config`]: the server's configuration file;
+//! - [`auth`]: Bearer tokens (static and OIDC) → the principal, the actor of writes;
+//! - [`http`]: answers, body limits, strict JSON;
+//! - [`writer`]: the one thread that owns the repository's clone and runs requests in order;
+//! - [`routes`]: the endpoints.
+//!
+//! Invariants: on SIGTERM or Ctrl-C the listener closes, queued writes finish and new ones are
+//! refused (503), then the process exits: never half a write; the access log (one JSON line per
+//! request on stderr) holds method, path, status, duration and actor, never a header or a
+//! token.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod reads;
+pub mod routes;
+pub mod writer;
+pub mod writes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ::http::{Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use self::auth::Authenticator;
+use self::config::Config;
+use self::http::Reply;
+use self::writer::Writer;
+use crate::settings::Settings;
+
+/// Everything a request may use.
+pub struct State {
+    pub settings: Settings,
+    pub config: Config,
+    pub auth: Authenticator,
+    pub writer: Writer,
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+fn respond(reply: &Reply) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
+    body.push(b'\n');
+    Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(ToOwned::to_owned);
+    let mut actor = None;
+    let reply = match (&method, path.as_str()) {
+        (&Method::GET, "/healthz") => Reply::ok(json!({"status": "ok"})),
+        (&Method::GET, "/readyz") => {
+            if state.writer.is_open() {
+                Reply::ok(json!({"status": "ready", "queue_depth": state.writer.depth()}))
+            } else {
+                Reply::unavailable("shutting down")
+            }
+        }
+        (&Method::GET, "/openapi.json") => {
+            Reply::ok(serde_json::from_str(OPENAPI).expect("a valid document (tested)"))
+        }
+        _ => {
+            let header = request
+                .headers()
+                .get(::http::header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .map(ToOwned::to_owned);
+            let now = jiff::Timestamp::now().as_second();
+            let principal = match header {
+                None => Ok(None),
+                Some(h) => state.auth.authenticate(Some(&h), now).map(Some),
+            };
+            match principal {
+                Err(e) => Reply::error(StatusCode::UNAUTHORIZED, "unauthenticated", &e.to_string()),
+                Ok(principal) => {
+                    actor = principal.as_ref().map(|p| p.actor.clone());
+                    match http::read_body(request.into_body(), state.config.max_body_bytes).await {
+                        Err(r) => r,
+                        Ok(body) => {
+                            let call = routes::Call {
+                                method: &method,
+                                path: &path,
+                                query: query.as_deref(),
+                                body: &body,
+                            };
+                            routes::route(&state, &call, principal).await
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let line = json!({
+        "at": jiff::Timestamp::now().to_string(),
+        "method": method.as_str(),
+        "path": crate::text::printable(&path, 200),
+        "status": reply.status.as_u16(),
+        "ms": started.elapsed().as_millis(),
+        "actor": actor,
+    });
+    eprintln!("{line}");
+    respond(&reply)
+}
+
+/// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address on stdout first.
+pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!(
+        "{}",
+        json!({"listening": listener.local_addr()?.to_string()})
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = Arc::clone(&state);
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    drop(listener);
+    crate::log::info("shutting down: finishing queued writes, refusing new ones");
+    let closing = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || closing.writer.close())
+        .await
+        .ok();
+    // Answers already computed get a moment to reach their clients.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_is_3_1_and_names_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let routes = include_str!("routes.rs");
+        for path in [
+            "/v1/deployments",
+            "/v1/releases",
+            "/v1/rollbacks",
+            "/v1/promotions",
+            "/v1/unblocks",
+            "/v1/approvals",
+            "/v1/revocations",
+            "/v1/releases/{rest}",
+            "/api/v1/releases/{rest}",
+            "/v1/deployments/{environment}/{rest}",
+            "/v1/approvals/{release_id}/{environment}",
+            "/v1/history/{environment}/{rest}",
+            "/v1/diff/{environment}/{rest}",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+        // Every route the router matches is documented.
+        for word in [
+            "\"deployments\"",
+            "\"rollbacks\"",
+            "\"promotions\"",
+            "\"unblocks\"",
+            "\"approvals\"",
+            "\"revocations\"",
+            "\"releases\"",
+        ] {
+            assert!(routes.contains(word));
+            let name = word.trim_matches('"');
+            assert!(
+                doc["paths"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .any(|k| k.starts_with(&format!("/v1/{name}"))),
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The write endpoints: registration, deploy, rollback, promote, unblock, approve and revoke.
+//! Each parses its body strictly, then runs on the writer thread: the caller's permission is
+//! judged on the tip's policy, then the same domain call the CLI makes runs as the caller.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::State;
+use super::auth::Principal;
+use super::http::{Reply, parse_json};
+use super::routes::{bad, env_name, err, forbidden, on_writer, parse, project, release_id};
+use crate::deploy::run::{self, Ended, Order, Registry, Run};
+use crate::deploy::{Action, Override, Request, Selector};
+use crate::gitops::layout;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    reference: String,
+    digest: String,
+}
+
+/// Registers an image already pushed, for a principal `release_creators` admits.
+pub(super) async fn create(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+) -> Result<Reply, Reply> {
+    let b: CreateBody = parse_json(body)?;
+    let image: crate::oci::ImageRef = parse(
+        "reference",
+        &b.reference,
+        "an image reference (host/path:tag or oci:PATH:TAG)",
+    )?;
+    let digest: crate::digest::Digest =
+        parse("digest", &b.digest, "a digest sha256:<64 hex digits>")?;
+    if image.digest().is_some_and(|d| *d != digest) {
+        return Err(bad(
+            "reference",
+            &format!("no digest or {digest}"),
+            &b.reference,
+        ));
+    }
+    let Some(base) = state.settings.registry.clone() else {
+        return Err(Reply::mismatch(
+            StatusCode::CONFLICT,
+            "not_configured",
+            "the server's registry",
+            "--registry or RELEASECTL_REGISTRY set",
+            "none",
+        ));
+    };
+    on_writer(state, move |g, state, clock| {
+        Box::pin(async move {
+            let tip = g.fetch().map_err(|e| err(&e.into()))?;
+            let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
+            if !who.allowed(policy.release_creators.as_deref()) {
+                return Err(forbidden(&who, "release creation", "release_creators"));
+            }
+            let mut store = state.settings.store.clone();
+            store.deadline = clock.deadline;
+            let done = crate::registration::register_pushed(
+                g,
+                &crate::registration::Pushed {
+                    image: &image,
+                    digest: &digest,
+                    base: &base,
+                    actor: &who.actor,
+                    now: clock.now,
+                    deadline: clock.deadline,
+                    store: &store,
+                    limits: &state.settings.limits,
+                },
+            )
+            .await
+            .map_err(|e| err(&e))?;
+            let mut v =
+                serde_json::to_value(&done.entry).map_err(|e| Reply::internal(&e.to_string()))?;
+            v["repository"] = done.register.repository.to_string().into();
+            v["project"] = done.register.project.to_string().into();
+            v["registration_commit"] = done.commit.map(|c| c.to_string()).into();
+            let status = if done.commit.is_some() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(Reply { status, body: v })
+        })
+    })
+    .await
+}
+
+/// The policy-related fields every deploy-like request may carry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupItem {
+    project: String,
+    release_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployBody {
+    environment: String,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    release_id: Option<String>,
+    #[serde(default)]
+    group: Vec<GroupItem>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    overrides: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    environment: String,
+    project: String,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    block: bool,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    overrides: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    project: String,
+    from: String,
+    to: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    overrides: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetBody {
+    environment: String,
+    project: String,
+    release_id: String,
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+fn overrides(
+    list: &[String],
+    reason: Option<String>,
+    dry_run: bool,
+    order: Order,
+) -> Result<Order, Reply> {
+    let parsed = list
+        .iter()
+        .map(|o| {
+            o.parse::<Override>()
+                .map_err(|e| bad("overrides", "a policy rule, blocked or hold", &e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    order
+        .with_flags(parsed, reason, dry_run)
+        .map_err(|e| bad("reason", "a reason with every override", &e.0))
+}
+
+pub(super) async fn deploy(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+) -> Result<Reply, Reply> {
+    let b: DeployBody = parse_json(body)?;
+    let env = env_name(&b.environment)?;
+    let mut requests = Vec::new();
+    match (&b.project, &b.release_id, b.group.is_empty()) {
+        (Some(p), Some(id), true) => requests.push((p.clone(), id.clone())),
+        (None, None, false) => requests.extend(
+            b.group
+                .iter()
+                .map(|g| (g.project.clone(), g.release_id.clone())),
+        ),
+        _ => {
+            return Err(bad(
+                "request body",
+                "project and release_id, or a non-empty group (not both)",
+                "neither or both",
+            ));
+        }
+    }
+    let requests = requests
+        .iter()
+        .map(|(p, id)| {
+            Ok(Request {
+                env: env.clone(),
+                project: project(p)?,
+                selector: Selector::Id(release_id(id)?),
+            })
+        })
+        .collect::<Result<Vec<_>, Reply>>()?;
+    let action = if requests.len() == 1 {
+        Action::Deploy
+    } else {
+        Action::Group
+    };
+    let order = overrides(
+        &b.overrides,
+        b.reason,
+        b.dry_run,
+        Order::new(requests, action),
+    )?;
+    drive(state, order, who).await
+}
+
+pub(super) async fn rollback(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+) -> Result<Reply, Reply> {
+    let b: RollbackBody = parse_json(body)?;
+    let request = Request {
+        env: env_name(&b.environment)?,
+        project: project(&b.project)?,
+        selector: b
+            .to
+            .as_deref()
+            .map(release_id)
+            .transpose()?
+            .map_or(Selector::Previous, Selector::Id),
+    };
+    let order = overrides(
+        &b.overrides,
+        b.reason,
+        b.dry_run,
+        Order::new(vec![request], Action::Rollback { block: b.block }),
+    )?;
+    drive(state, order, who).await
+}
+
+pub(super) async fn promote(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+) -> Result<Reply, Reply> {
+    let b: PromoteBody = parse_json(body)?;
+    let from = env_name(&b.from)?;
+    let request = Request {
+        env: env_name(&b.to)?,
+        project: project(&b.project)?,
+        selector: Selector::RunningIn(from.clone()),
+    };
+    let order = overrides(
+        &b.overrides,
+        b.reason,
+        b.dry_run,
+        Order::new(vec![request], Action::Promote { from }),
+    )?;
+    drive(state, order, who).await
+}
+
+pub(super) async fn unblock(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+) -> Result<Reply, Reply> {
+    let b: TargetBody = parse_json(body)?;
+    if b.justification.is_some() {
+        return Err(bad(
+            "justification",
+            "no justification (an unblock takes none)",
+            "one",
+        ));
+    }
+    let request = Request {
+        env: env_name(&b.environment)?,
+        project: project(&b.project)?,
+        selector: Selector::Id(release_id(&b.release_id)?),
+    };
+    drive(state, Order::new(vec![request], Action::Unblock), who).await
+}
+
+/// Runs a deploy-like order for `who` after checking `deployers` of each environment.
+async fn drive(state: &Arc<State>, order: Order, who: Principal) -> Result<Reply, Reply> {
+    on_writer(state, move |g, state, clock| {
+        Box::pin(async move {
+            let tip = g.fetch().map_err(|e| err(&e.into()))?;
+            let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
+            for r in &order.requests {
+                if let Some(env) = policy.get(&r.env)
+                    && !who.allowed(env.deployers.as_deref())
+                {
+                    return Err(forbidden(
+                        &who,
+                        &format!("deploy to {}", r.env),
+                        &format!("environments.{}.deployers", r.env),
+                    ));
+                }
+            }
+            let s = &state.settings;
+            let mut store = s.store.clone();
+            store.deadline = clock.deadline;
+            let report = run::run(
+                &order,
+                &Run {
+                    gitops: g,
+                    actor: &who.actor,
+                    now: clock.now,
+                    deadline: clock.deadline,
+                    registry: Registry {
+                        default: s.registry.as_ref(),
+                        store: &store,
+                        limits: &s.limits,
+                    },
+                },
+            )
+            .await
+            .map_err(|e| err(&e))?;
+            let mut body = crate::deploy::view::json(&report);
+            match &report.ended {
+                Ended::Refused(reasons) => {
+                    body["error"] = json!({
+                        "status": 422,
+                        "kind": "refused",
+                        "message": format!("refused by policy: {}", reasons.join("; ")),
+                    });
+                    Ok(Reply {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        body,
+                    })
+                }
+                Ended::DryRun => {
+                    body["would_refuse"] = crate::deploy::view::would_refuse(&report).into();
+                    Ok(Reply::ok(body))
+                }
+                _ => Ok(Reply::ok(body)),
+            }
+        })
+    })
+    .await
+}
+
+pub(super) async fn approve(
+    state: &Arc<State>,
+    body: &[u8],
+    who: Principal,
+    revoke: bool,
+) -> Result<Reply, Reply> {
+    let b: TargetBody = parse_json(body)?;
+    let env = env_name(&b.environment)?;
+    let project = project(&b.project)?;
+    let id = release_id(&b.release_id)?;
+    let justification = match (revoke, b.justification) {
+        (false, Some(j)) if !j.trim().is_empty() => j,
+        (false, _) => {
+            return Err(bad(
+                "justification",
+                "why this release may go there",
+                "none",
+            ));
+        }
+        (true, Some(_)) => {
+            return Err(bad(
+                "justification",
+                "no justification (a revoke takes none)",
+                "one",
+            ));
+        }
+        (true, None) => String::new(),
+    };
+    on_writer(state, move |g, _, clock| {
+        Box::pin(async move {
+            let order = crate::deploy::approve::Order {
+                env: &env,
+                project: &project,
+                release_id: &id,
+                actor: &who.actor,
+                now: clock.now,
+                deadline: clock.deadline,
+            };
+            if !revoke {
+                // Four eyes: whoever triggered the release does not approve it.
+                let tip = g.fetch().map_err(|e| err(&e.into()))?;
+                let reg = crate::gitops::find_register(g, &tip, &project).map_err(|e| err(&e))?;
+                let entry = reg.resolve(&id).map_err(|e| err(&e.into()))?;
+                if entry
+                    .triggers
+                    .iter()
+                    .any(|t| t.triggered_by.as_deref() == Some(who.actor.as_str()))
+                {
+                    return Err(Reply::mismatch(
+                        StatusCode::FORBIDDEN,
+                        "self_approval",
+                        &format!(
+                            "approval of release {} of {} for {env}",
+                            entry.label(),
+                            reg.full_name()
+                        ),
+                        "an approver other than whoever triggered the release",
+                        &crate::text::excerpt(&who.actor),
+                    ));
+                }
+            }
+            let done = if revoke {
+                crate::deploy::approve::revoke(g, &order).await
+            } else {
+                crate::deploy::approve::approve(g, &order, &justification, None).await
+            }
+            .map_err(|e| err(&e))?;
+            Ok(Reply::ok(json!({
+                "result": done.summary,
+                "file": done.file,
+                "commit": done.commit.map(|c| c.to_string()),
+                "note": done.note,
+            })))
+        })
+    })
+    .await
+}
