@@ -15,7 +15,7 @@ use crate::gitops::{ProjectRef, ReleaseSelector, Url};
 use crate::ids::{CommitSha, Project, Repository};
 use crate::oci::RegistryBase;
 use crate::policy::EnvName;
-use crate::settings::{Flags, Output};
+use crate::settings::{Flags, Format};
 
 /// `--version`: the crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -74,9 +74,10 @@ pub struct Global {
     /// Who is acting (commit author, triggered_by); else git's user.email, else CI variables.
     #[arg(long, global = true, env = "RELEASECTL_ACTOR")]
     pub actor: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    /// Output format: text for people; json (pretty, 2-space) or yaml (the same structure)
+    /// for scripts.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
     /// A context of the config file (`releasectl config get-contexts`) instead of the current
     /// one; flags and environment variables still win over it.
     #[arg(long, global = true, env = "RELEASECTL_CONTEXT")]
@@ -113,7 +114,7 @@ impl Global {
             gitops: self.gitops.clone(),
             gitops_branch: self.gitops_branch.clone(),
             actor: self.actor.clone(),
-            output: self.output,
+            output: self.output.output(),
         }
     }
 }
@@ -121,44 +122,61 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and register releases.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EX_RELEASE)]
     Release(Box<ReleaseCommand>),
     /// Show what a release image holds, with every digest verified.
+    #[command(after_help = EX_INSPECT)]
     Inspect(InspectArgs),
     /// Verify a release image; exit 0 when every check passes, 3 when one fails.
+    #[command(after_help = EX_VERIFY)]
     Verify(VerifyArgs),
     /// Copy a release image between registries and OCI layouts, digests preserved.
+    #[command(after_help = EX_COPY)]
     Copy(CopyArgs),
     /// Argo CD plugin: print the manifests of the release the pointer names.
+    #[command(after_help = EX_GENERATE)]
     Generate(GenerateArgs),
     /// Deploy a release to an environment (or a group, or --auto), under policy.
+    #[command(after_help = EX_DEPLOY)]
     Deploy(Box<DeployArgs>),
     /// Deploy the release running in one environment to another.
+    #[command(after_help = EX_PROMOTE)]
     Promote(Box<PromoteArgs>),
     /// Go back to an earlier release in an environment.
+    #[command(after_help = EX_ROLLBACK)]
     Rollback(Box<RollbackArgs>),
     /// Let a release blocked by `rollback --block` return to an environment.
+    #[command(after_help = EX_UNBLOCK)]
     Unblock(UnblockArgs),
     /// Which release runs where.
+    #[command(after_help = EX_STATUS)]
     Status(StatusArgs),
-    /// The deploys of one project in one environment, from the commits' trailers.
+    /// The deploys of one project (or all) in one environment, from the commits' trailers.
+    #[command(after_help = EX_HISTORY)]
     History(HistoryArgs),
     /// Which objects would be added, removed and changed.
+    #[command(after_help = EX_DIFF)]
     Diff(DiffArgs),
     /// Approve a release for an environment (signed with --key).
+    #[command(after_help = EX_APPROVE)]
     Approve(ApproveArgs),
     /// Withdraw your approval of a release for an environment.
+    #[command(after_help = EX_REVOKE)]
     Revoke(RevokeArgs),
     /// Validate the GitOps repository (or each commit of a range) against its policy.
+    #[command(after_help = EX_CHECK)]
     Check(CheckArgs),
     /// Show the version, the git commit and the date of the build, and the compiler.
+    #[command(after_help = EX_VERSION)]
     Version,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = EX_COMPLETION)]
     Completion(CompletionArgs),
     /// Print the man page of releasectl or of one of its commands (roff).
+    #[command(after_help = EX_MAN)]
     Man(ManArgs),
     /// Named contexts in the config file: GitOps repository, branch, registry, actor.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EX_CONFIG)]
     Config(ConfigCommand),
 }
 
@@ -177,10 +195,13 @@ pub struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
     /// Package rendered manifests into a release image, push it, and register it (--gitops).
+    #[command(after_help = EX_CREATE)]
     Create(Box<CreateArgs>),
     /// Show one registered release.
+    #[command(after_help = EX_GET)]
     Get(GetArgs),
     /// List a project's registered releases.
+    #[command(after_help = EX_LIST)]
     List(ListArgs),
 }
 
@@ -193,19 +214,28 @@ fn tag_strategy() -> impl clap::builder::TypedValueParser<Value = TagStrategy> {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The source repository, as a path of names: `company/monorepo`.
     #[arg(long)]
     pub repository: Repository,
+    /// The project inside the repository: `auth-service`.
     #[arg(long)]
     pub project: Project,
+    /// The source commit the manifests were rendered from (40 hex digits): the release's id.
     #[arg(long)]
     pub commit: CommitSha,
     /// Directory of rendered Kubernetes manifests (.yaml, .yml, .json).
     #[arg(long)]
     pub manifests: PathBuf,
+    /// What started the build [default: tag with --source-tag, else branch_push with
+    /// --source-branch, else manual].
     #[arg(long, value_name = "branch_push|tag|manual")]
     pub trigger: Option<TriggerType>,
+    /// The branch the commit was built from (`main`): policies' allowed_branches match it,
+    /// and it makes the alias `<branch>-<number>`.
     #[arg(long)]
     pub source_branch: Option<String>,
+    /// The git tag that triggered the build (`auth-service/v1.2.3`): makes an alias, as
+    /// --tag-strategy says.
     #[arg(long)]
     pub source_tag: Option<String>,
     /// Which git tags make an alias: `monorepo` (only `<project>/v*`) or `tag-all`.
@@ -291,9 +321,12 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// The environment whose current release is promoted.
     #[arg(long)]
     pub from: EnvName,
+    /// The environment it goes to.
     #[arg(long)]
     pub to: EnvName,
     #[command(flatten)]
@@ -302,7 +335,9 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
     /// The release to go back to (default: the one before the current in this environment).
     #[arg(long)]
@@ -316,8 +351,11 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct UnblockArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
 }
 
@@ -329,8 +367,11 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// The environment (`production`).
     pub env: EnvName,
-    pub project: ProjectRef,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`; none: every
+    /// project of the environment, newest first.
+    pub project: Option<ProjectRef>,
 }
 
 #[derive(Debug, Args)]
@@ -338,12 +379,19 @@ pub struct DiffArgs {
     /// `ENV PROJECT RELEASE_ID` (what runs against what would run) or `REF_A REF_B`.
     #[arg(required = true, num_args = 2..=3)]
     pub args: Vec<String>,
+    /// Exit 1 when there are differences and 0 when there are none (as `git diff
+    /// --exit-code` and `kubectl diff`); without it, 0 either way.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
     /// Why this release may go to this environment.
     #[arg(long)]
@@ -356,8 +404,11 @@ pub struct ApproveArgs {
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
 }
 
@@ -388,23 +439,334 @@ pub struct ManArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// List the contexts; the current one is marked with `*`.
+    #[command(after_help = EX_GET_CONTEXTS)]
     GetContexts,
     /// Print the name of the current context.
+    #[command(after_help = EX_CURRENT_CONTEXT)]
     CurrentContext,
     /// Make a context the current one.
+    #[command(after_help = EX_USE_CONTEXT)]
     UseContext {
         /// The context's name.
         name: String,
     },
     /// Create a context, or change an existing one: it records the --gitops, --gitops-branch,
     /// --registry, --insecure-registry and --actor given (flags or their environment variables).
+    #[command(after_help = EX_SET_CONTEXT)]
     SetContext {
         /// The context's name.
         name: String,
     },
     /// Remove a context.
+    #[command(after_help = EX_DELETE_CONTEXT)]
     DeleteContext {
         /// The context's name.
         name: String,
     },
 }
+
+/// The global flags each command shows in its help: a flag that does not change what a
+/// command does is hidden there (it is still accepted, and its environment variable still
+/// read, so a CI job can set them all once). Paths are command names joined by spaces.
+const GLOBALS_HIDDEN: &[(&str, &[&str])] = &[
+    (
+        "release get",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "release list",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("inspect", &["gitops", "gitops_branch", "actor"]),
+    ("verify", &["gitops", "gitops_branch", "actor"]),
+    ("copy", &["gitops", "gitops_branch", "actor"]),
+    (
+        "generate",
+        &["gitops", "gitops_branch", "actor", "output", "context"],
+    ),
+    ("unblock", &["registry", "insecure_registries", "ca_file"]),
+    (
+        "status",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "history",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("diff", &["actor"]),
+    ("approve", &["registry", "insecure_registries", "ca_file"]),
+    ("revoke", &["registry", "insecure_registries", "ca_file"]),
+    (
+        "check",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("version", NOT_OUTPUT),
+    ("completion", ALL_GLOBALS),
+    ("man", ALL_GLOBALS),
+    ("config get-contexts", NOT_OUTPUT),
+    ("config current-context", ALL_GLOBALS),
+    ("config use-context", ALL_GLOBALS),
+    ("config delete-context", ALL_GLOBALS),
+    (
+        "config set-context",
+        &[
+            "ca_file",
+            "timeout",
+            "output",
+            "context",
+            "verbose",
+            "log_level",
+        ],
+    ),
+];
+
+const ALL_GLOBALS: &[&str] = &[
+    "registry",
+    "insecure_registries",
+    "ca_file",
+    "timeout",
+    "gitops",
+    "gitops_branch",
+    "actor",
+    "output",
+    "context",
+    "verbose",
+    "log_level",
+];
+
+const NOT_OUTPUT: &[&str] = &[
+    "registry",
+    "insecure_registries",
+    "ca_file",
+    "timeout",
+    "gitops",
+    "gitops_branch",
+    "actor",
+    "context",
+    "verbose",
+    "log_level",
+];
+
+/// The command line's definition: [`Cli`]'s, with the global flags that do not matter to a
+/// command hidden in that command's help (see [`GLOBALS_HIDDEN`]). Help, completions and man
+/// pages are all generated from it.
+#[must_use]
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    for (path, hidden) in GLOBALS_HIDDEN {
+        let args: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|a| hidden.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect();
+        command = hide_in(command, &path.split(' ').collect::<Vec<_>>(), args);
+    }
+    command
+}
+
+/// Gives the command at `path` its own hidden copies of global flags: clap propagates a
+/// global flag only into a command that does not define it already.
+fn hide_in(command: clap::Command, path: &[&str], args: Vec<clap::Arg>) -> clap::Command {
+    match path {
+        [] => command.args(args),
+        [first, rest @ ..] => command.mut_subcommand(*first, |sub| hide_in(sub, rest, args)),
+    }
+}
+
+/// Parses the process's arguments with [`command`] (exits 2 with clap's usage message on a
+/// usage error, 0 after `--help` and `--version`).
+#[must_use]
+pub fn parse() -> Cli {
+    use clap::FromArgMatches as _;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+// The `Examples:` of each command's help. Every line that starts with `releasectl` runs as
+// written in tests/integration/help.rs, against the fixture world (a GitOps repository with
+// the example policy, RELEASECTL_GITOPS and RELEASECTL_REGISTRY=oci:registry set, a pointer
+// file release.yaml and rendered manifests in rendered/ in the working directory).
+
+const EX_RELEASE: &str = "\
+Examples:
+  # Package, push and register the rendered manifests of a tagged build
+  releasectl release create --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3
+
+  # Show a release by its alias, and every release of the project
+  releasectl release get auth-service v1.2.3
+  releasectl release list auth-service";
+
+const EX_CREATE: &str = "\
+Examples:
+  # Package, push and register the rendered manifests of a tagged build (CI)
+  releasectl release create --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3
+
+  # The same, with the source commit's details and a built artifact, as JSON
+  releasectl release create -o json --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3 --author 'Alice <alice@company.com>' --message 'Add session TTL' --artifact auth-service=registry.example.com/company/auth-service:v1.2.3";
+
+const EX_GET: &str = "\
+Examples:
+  # A release by alias, by number, or by commit prefix
+  releasectl release get auth-service v1.2.3
+  releasectl release get auth-service 1
+  releasectl release get company/monorepo/auth-service 0123456 -o yaml";
+
+const EX_LIST: &str = "\
+Examples:
+  releasectl release list auth-service
+  releasectl release list company/monorepo/auth-service -o json";
+
+const EX_INSPECT: &str = "\
+Examples:
+  # The release a pointer file names (its spec.registry, else --registry)
+  releasectl inspect release.yaml
+
+  # A release image in an OCI layout directory (or a registry), by its commit tag
+  releasectl inspect oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567 -o json";
+
+const EX_VERIFY: &str = "\
+Examples:
+  # Exit 0 when every digest matches, 3 when one does not
+  releasectl verify release.yaml
+  releasectl verify oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567 -o json";
+
+const EX_COPY: &str = "\
+Examples:
+  # Into an air-gapped directory: a layout per project, as --registry oci:airgap reads it
+  releasectl copy release.yaml oci:airgap/company/monorepo/auth-service
+  releasectl --registry oci:airgap verify release.yaml
+
+  # Between registries; the tag defaults to the source's
+  releasectl copy registry.example.com/company/monorepo/auth-service:v1.2.3 mirror.example.com/company/monorepo/auth-service";
+
+const EX_GENERATE: &str = "\
+Examples:
+  # As Argo CD runs it: in the application's directory (release.yaml, env.yaml), `releasectl
+  # generate`; from elsewhere, name the pointer (nothing else may sit beside it)
+  releasectl generate --pointer app/release.yaml
+
+  # The parameters Argo CD shows for the application
+  releasectl generate --pointer app/release.yaml --parameters";
+
+const EX_DEPLOY: &str = "\
+Examples:
+  # One release of one project
+  releasectl deploy dev auth-service v1.2.3
+
+  # See the plan and every policy decision first
+  releasectl deploy staging auth-service v1.2.3 --dry-run
+
+  # Every environment with auto_deploy whose policy admits the release
+  releasectl deploy --auto auth-service v1.2.3
+
+  # A release group: several projects in one commit, all or none
+  releasectl deploy dev auth-service=v1.2.3 billing=v2.0.1
+
+  # Outside the deployment window, recorded in the commit
+  releasectl deploy production auth-service v1.2.3 --override window --reason 'INC-1234 hotfix'";
+
+const EX_PROMOTE: &str = "\
+Examples:
+  releasectl promote auth-service --from dev --to staging
+  releasectl promote auth-service --from staging --to production --dry-run";
+
+const EX_ROLLBACK: &str = "\
+Examples:
+  # Back to the release before the current one
+  releasectl rollback dev auth-service
+
+  # Back to a named release, and keep the bad one out until `unblock`
+  releasectl rollback production auth-service --to v1.2.2 --block";
+
+const EX_UNBLOCK: &str = "\
+Examples:
+  releasectl unblock production auth-service v1.2.3";
+
+const EX_STATUS: &str = "\
+Examples:
+  releasectl status
+  releasectl status auth-service -o json";
+
+const EX_HISTORY: &str = "\
+Examples:
+  # Every deploy, rollback and hand edit of one project in one environment
+  releasectl history dev auth-service
+
+  # The whole environment, newest first, as YAML
+  releasectl history dev -o yaml";
+
+const EX_DIFF: &str = "\
+Examples:
+  # What deploying a release would change in an environment
+  releasectl diff staging auth-service v1.2.3
+
+  # In a script: exit 1 when there are differences, 0 when none
+  releasectl diff --exit-code dev auth-service v1.2.3
+
+  # Two release images
+  releasectl diff release.yaml oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567";
+
+const EX_APPROVE: &str = "\
+Examples:
+  releasectl approve production auth-service v1.2.3 --justification 'CHG-1234 reviewed'
+
+  # Signed with an SSH key held by ssh-agent
+  releasectl approve production auth-service v1.2.3 --justification 'CHG-1234' --key ~/.ssh/id_ed25519.pub";
+
+const EX_REVOKE: &str = "\
+Examples:
+  releasectl revoke production auth-service v1.2.3";
+
+const EX_CHECK: &str = "\
+Examples:
+  # The branch tip of --gitops
+  releasectl check
+
+  # Every commit a push adds, in a pre-receive hook
+  releasectl check --here --range 0000000..HEAD";
+
+const EX_VERSION: &str = "\
+Examples:
+  releasectl version
+  releasectl version -o json";
+
+const EX_COMPLETION: &str = "\
+Examples:
+  # Load completions into the current bash: source <(releasectl completion bash)
+  releasectl completion bash
+  releasectl completion zsh";
+
+const EX_MAN: &str = "\
+Examples:
+  # Read with: releasectl man deploy | man -l -
+  releasectl man
+  releasectl man release create";
+
+const EX_CONFIG: &str = "\
+Examples:
+  releasectl config set-context lab --gitops https://git.example.com/platform/gitops.git --registry registry.example.com
+  releasectl config get-contexts
+  releasectl --context lab status";
+
+const EX_GET_CONTEXTS: &str = "\
+Examples:
+  releasectl config get-contexts
+  releasectl config get-contexts -o json";
+
+const EX_CURRENT_CONTEXT: &str = "\
+Examples:
+  releasectl config current-context";
+
+const EX_USE_CONTEXT: &str = "\
+Examples:
+  releasectl config use-context lab";
+
+const EX_SET_CONTEXT: &str = "\
+Examples:
+  releasectl config set-context lab --gitops https://git.example.com/platform/gitops.git --registry registry.example.com
+  releasectl config set-context lab --gitops-branch release";
+
+const EX_DELETE_CONTEXT: &str = "\
+Examples:
+  releasectl config delete-context lab";

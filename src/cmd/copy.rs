@@ -102,7 +102,11 @@ pub async fn run(
         Output::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({"source": image.to_string(), "destination": pinned.to_string(), "digest": release.manifest_digest().to_string()})
+            serde_json::to_string_pretty(&serde_json::json!({
+                "source": image.to_string(),
+                "destination": pinned.to_string(),
+                "digest": release.manifest_digest().to_string(),
+            }))?
         )?,
     }
     Ok(super::Outcome::ok(out))

@@ -62,17 +62,29 @@ struct Report {
     unchanged: usize,
 }
 
+/// With `--exit-code`, a run that found differences ends with exit 1 and no `error:` line
+/// (as `git diff --exit-code`): the report is the answer.
 pub async fn run(args: &DiffArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
-    run_to(args, settings, &mut out).await?;
-    Ok(super::Outcome::ok(out))
+    let differs = run_to(args, settings, &mut out).await?;
+    let exit = if args.exit_code && differs {
+        crate::exit::Exit::Other
+    } else {
+        crate::exit::Exit::Success
+    };
+    Ok(super::Outcome {
+        report: Box::new(out),
+        exit,
+        message: None,
+    })
 }
 
+/// Writes the report; returns whether the two sides differ.
 async fn run_to(
     args: &DiffArgs,
     settings: &Settings,
     out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
+) -> crate::exit::Result<bool> {
     let ((a_img, a_exp), (b_img, b_exp)) = match args.args.as_slice() {
         [env, project, id] => {
             let gitops = settings.open_gitops()?;
@@ -141,7 +153,7 @@ fn write(
     to_name: String,
     from: &BTreeMap<Key, String>,
     to: &BTreeMap<Key, String>,
-) -> crate::exit::Result<()> {
+) -> crate::exit::Result<bool> {
     let added: Vec<String> = to
         .keys()
         .filter(|k| !from.contains_key(*k))
@@ -202,5 +214,5 @@ fn write(
             }
         }
     }
-    Ok(())
+    Ok(!(report.added.is_empty() && report.removed.is_empty() && report.changed.is_empty()))
 }

@@ -117,3 +117,65 @@ impl Outcome {
         }
     }
 }
+
+/// Refuses `-o json|yaml` for a command whose output has a format of its own: `generate`
+/// prints manifests as Argo CD reads them (and `--parameters` JSON as Argo CD asks for it),
+/// `completion` a shell script, `man` roff. Silently printing something else than asked
+/// would break the script that asked.
+pub fn refuse_format(
+    command: &crate::cli::Command,
+    format: crate::settings::Format,
+) -> Result<(), InvalidInput> {
+    use crate::cli::Command;
+    use crate::settings::Format;
+    let (name, prints) = match command {
+        Command::Generate(_) => (
+            "generate",
+            "the manifests as Argo CD reads them (YAML; --parameters: the JSON Argo CD asks for)",
+        ),
+        Command::Completion(_) => ("completion", "a shell script"),
+        Command::Man(_) => ("man", "a roff man page"),
+        _ => return Ok(()),
+    };
+    match format {
+        Format::Text => Ok(()),
+        Format::Json | Format::Yaml => Err(InvalidInput(format!(
+            "{name} -o {}: {name} prints {prints}, in no other format; for a release's data as JSON or YAML use `inspect` or `release get`",
+            if format == Format::Json {
+                "json"
+            } else {
+                "yaml"
+            }
+        ))),
+    }
+}
+
+/// The outcome with its JSON report re-serialized as YAML: `-o yaml` is exactly the
+/// structure of `-o json` (keys sorted, as kubectl prints YAML).
+#[must_use]
+pub fn as_yaml(outcome: Outcome) -> Outcome {
+    Outcome {
+        report: Box::new(Yaml(outcome.report)),
+        ..outcome
+    }
+}
+
+struct Yaml(Box<dyn Report>);
+
+impl Report for Yaml {
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut json = Vec::new();
+        self.0.write_to(&mut json)?;
+        if json.is_empty() {
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_slice(&json)
+            .map_err(|e| std::io::Error::other(format!("the report is not JSON: {e}")))?;
+        let yaml = serde_saphyr::to_string(&value).map_err(std::io::Error::other)?;
+        out.write_all(yaml.as_bytes())?;
+        if !yaml.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}

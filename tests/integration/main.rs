@@ -27,6 +27,7 @@ mod generate_links;
 mod generate_name;
 mod generate_parameters;
 mod gitops;
+mod help;
 mod hostile_text;
 mod identity_token;
 mod images;
