@@ -34,6 +34,7 @@ mod images;
 mod install;
 mod interop;
 mod outcomes;
+mod outputs;
 mod policy;
 mod policy_semantics;
 mod register;
