@@ -22,7 +22,6 @@ digest=$(SOURCE_DATE_EPOCH=1795000000 "$bin" release create -o json \
     --actor ci@company.com \
     --artifact api-server=registry.example.com/company/api-server:v1.2.3@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 |
     sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p')
-rm -f "$out/registry/company/monorepo/auth-service/index.json.lock"
 
 app="$out/gitops/dev/apps/company/monorepo/auth-service"
 mkdir -p "$app"

@@ -27,6 +27,7 @@ pub mod manifests;
 pub mod oci;
 pub mod pointer;
 pub mod policy;
+pub mod progress;
 pub mod release;
 pub mod retry;
 pub mod settings;
