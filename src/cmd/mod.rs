@@ -44,13 +44,26 @@ pub fn registry_base<'a>(
 }
 
 /// The image a pointer names: its `spec.registry`, else the configured default registry.
+/// A relative `oci:` path in `spec.registry` is relative to the pointer file's directory
+/// (where Argo CD runs `generate`), never to wherever the command happens to run; one from
+/// `--registry` or RELEASECTL_REGISTRY is relative to the working directory, as any path
+/// given on a command line.
 pub fn pointer_image(
     pointer: &crate::pointer::Pointer,
     file: &str,
     settings: &Settings,
 ) -> Result<ImageRef, InvalidInput> {
+    use crate::oci::RegistryBase;
     let base =
         registry_base(Some(pointer), settings).map_err(|e| InvalidInput(format!("{file}: {e}")))?;
+    let from_pointer = pointer.registry.is_some();
+    let base = match base {
+        RegistryBase::Layout(root) if from_pointer && root.is_relative() => {
+            let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+            RegistryBase::Layout(dir.join(root))
+        }
+        other => other.clone(),
+    };
     Ok(base.image(&pointer.id, pointer.digest.clone()))
 }
 

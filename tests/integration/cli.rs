@@ -219,3 +219,43 @@ fn generate_names_the_pointer_it_was_given_in_its_errors() {
         .assert_exit(2)
         .assert_stderr_contains("missing.yaml: no ReleasePointer here");
 }
+
+#[test]
+fn a_relative_oci_registry_in_a_pointer_is_relative_to_the_pointer_and_a_flags_to_the_working_directory()
+ {
+    let root = crate::support::manifest_dir();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("gitops/dev/auth-service");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    let pointer = std::fs::read_to_string(
+        root.join("fixtures/gitops/dev/apps/company/monorepo/auth-service/release.yaml"),
+    )
+    .expect("fixture pointer");
+    // The fixture pointer's spec ends the file: a registry appended there is the spec's.
+    // Relative to the pointer's directory: ../../../registry from gitops/dev/auth-service.
+    let relative = format!("{pointer}  registry: \"oci:../../../registry\"\n");
+    std::os::unix::fs::symlink(root.join("fixtures/registry"), dir.path().join("registry"))
+        .expect("symlink");
+    std::fs::write(app.join("release.yaml"), relative).expect("write pointer");
+    Cmd::releasectl()
+        .current_dir(root)
+        .env("RELEASECTL_ALLOW_LAYOUT_POINTERS", "1")
+        .arg("generate")
+        .arg("--pointer")
+        .arg(app.join("release.yaml"))
+        .run()
+        .assert_success()
+        .assert_stdout_contains("kind: Deployment");
+    // The fixture's own pointer, in its application directory, with the registry as the
+    // README sets it (an absolute path).
+    Cmd::releasectl()
+        .current_dir(root.join("fixtures/gitops/dev/apps/company/monorepo/auth-service"))
+        .env(
+            "RELEASECTL_REGISTRY",
+            format!("oci:{}", root.join("fixtures/registry").display()),
+        )
+        .arg("generate")
+        .run()
+        .assert_success()
+        .assert_stdout_contains("image: registry.example.com/company/auth-service@sha256:");
+}
