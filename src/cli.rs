@@ -664,7 +664,7 @@ Examples:
   releasectl deploy dev auth-service=v1.2.3 billing=v2.0.1
 
   # Outside the deployment window, recorded in the commit
-  releasectl deploy production auth-service v1.2.3 --override window --reason 'INC-1234 hotfix'";
+  releasectl deploy production auth-service v1.2.3 --override windows --reason 'INC-1234 hotfix'";
 
 const EX_PROMOTE: &str = "\
 Examples:

@@ -122,7 +122,7 @@ fn examples(text: &str) -> Vec<String> {
 const NEEDS_MORE: &[(&str, &str)] = &[
     ("copy registry.example.com/", "registry.example.com"),
     ("billing=v2.0.1", "billing"),
-    ("--override window", "approv"),
+    ("--override windows", "approv"),
     ("--from staging --to production", "approv"),
     ("--to v1.2.2 --block", "v1.2.2"),
     ("--key ~/.ssh/", "approves once"),
@@ -132,7 +132,7 @@ const NEEDS_MORE: &[(&str, &str)] = &[
 /// Where the examples run: the world's directory, holding its `registry/` layout, the
 /// rendered manifests in `rendered/`, and `release.yaml` (and `app/release.yaml`), the
 /// pointer dev's deploy wrote.
-fn example_world() -> World {
+pub fn example_world() -> World {
     let world = World::example();
     let rendered = world.dir().join("rendered");
     copy_dir(&fixture_manifests(), &rendered);
@@ -168,14 +168,33 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn every_example_in_help_runs_as_written() {
-    let world = example_world();
+/// A shell command line run in `world`'s directory, with `releasectl` on PATH and the
+/// settings that reach the world in the environment.
+pub fn in_world(world: &World, line: &str) -> Cmd {
     let bin = Path::new(env!("CARGO_BIN_EXE_releasectl"))
         .parent()
         .expect("bin dir")
         .to_owned();
-    let config = world.dir().join("config/releasectl.yaml");
+    Cmd::new("sh")
+        .args(["-c", line])
+        .path_prepend(&bin)
+        .current_dir(world.dir())
+        .env("RELEASECTL_GITOPS", &world.url)
+        .env("RELEASECTL_REGISTRY", "oci:registry")
+        .env("RELEASECTL_ACTOR", world::ALICE)
+        .env("RELEASECTL_NOW", &world.now)
+        .env("RELEASECTL_CACHE_DIR", world.cache("examples"))
+        .env("RELEASECTL_ALLOW_LAYOUT_POINTERS", "1")
+        .env(
+            "RELEASECTL_CONFIG",
+            world.dir().join("config/releasectl.yaml"),
+        )
+        .env("SOURCE_DATE_EPOCH", crate::support::setup::EPOCH)
+}
+
+#[test]
+fn every_example_in_help_runs_as_written() {
+    let world = example_world();
     let mut seen = BTreeSet::new();
     let mut ran = 0;
     let mut failures = Vec::new();
@@ -186,19 +205,7 @@ fn every_example_in_help_runs_as_written() {
             if !seen.insert(line.clone()) {
                 continue;
             }
-            let out = Cmd::new("sh")
-                .args(["-c", &line])
-                .path_prepend(&bin)
-                .current_dir(world.dir())
-                .env("RELEASECTL_GITOPS", &world.url)
-                .env("RELEASECTL_REGISTRY", "oci:registry")
-                .env("RELEASECTL_ACTOR", world::ALICE)
-                .env("RELEASECTL_NOW", &world.now)
-                .env("RELEASECTL_CACHE_DIR", world.cache("examples"))
-                .env("RELEASECTL_ALLOW_LAYOUT_POINTERS", "1")
-                .env("RELEASECTL_CONFIG", &config)
-                .env("SOURCE_DATE_EPOCH", crate::support::setup::EPOCH)
-                .run();
+            let out = in_world(&world, &line).run();
             ran += 1;
             let said = format!("{}{}", out.stdout_str(), out.stderr_str());
             let wrong = if said.contains("For more information, try '--help'") {

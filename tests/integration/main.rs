@@ -17,6 +17,7 @@ mod create_input;
 mod credentials;
 mod deploy;
 mod deploy_race;
+mod docs_examples;
 mod generate;
 mod generate_cache;
 mod generate_env;
