@@ -96,6 +96,26 @@ mod tests {
         assert_eq!(human(20 * 1024 * 1024), "20.0 MiB");
     }
 
+    fn started(terminal: bool, ago: Duration) -> Progress {
+        let mut p = Progress::start("copying x", 100);
+        p.started = Instant::now().checked_sub(ago).expect("an instant in the past");
+        p.terminal = terminal;
+        p
+    }
+
+    #[test]
+    fn nothing_is_drawn_when_stderr_is_not_a_terminal_or_the_transfer_is_young() {
+        let mut piped = started(false, Duration::from_secs(5));
+        piped.advance(50);
+        assert!(!piped.shown);
+        let mut young = started(true, Duration::ZERO);
+        young.advance(50);
+        assert!(!young.shown);
+        let mut slow = started(true, Duration::from_secs(2));
+        slow.advance(50);
+        assert!(slow.shown);
+    }
+
     #[test]
     fn a_transfer_never_counts_past_its_total() {
         let mut p = Progress::start("pushing x", 10);
