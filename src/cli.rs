@@ -37,7 +37,8 @@ pub const LONG_VERSION: &str = concat!(
     name = "releasectl",
     version = VERSION,
     long_version = LONG_VERSION,
-    about = "Immutable releases as OCI images, delivered through GitOps with Argo CD"
+    about = "Immutable releases as OCI images, delivered through GitOps with Argo CD",
+    after_help = EX_ROOT
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -587,6 +588,15 @@ pub fn parse() -> Cli {
 // written in tests/integration/help.rs, against the fixture world (a GitOps repository with
 // the example policy, RELEASECTL_GITOPS and RELEASECTL_REGISTRY=oci:registry set, a pointer
 // file release.yaml and rendered manifests in rendered/ in the working directory).
+
+const EX_ROOT: &str = "\
+Examples:
+  # Which release runs where, and what deploying one to staging would decide
+  releasectl status
+  releasectl deploy staging auth-service v1.2.3 --dry-run
+
+  # Every command's own examples
+  releasectl deploy --help";
 
 const EX_RELEASE: &str = "\
 Examples:

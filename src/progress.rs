@@ -98,7 +98,9 @@ mod tests {
 
     fn started(terminal: bool, ago: Duration) -> Progress {
         let mut p = Progress::start("copying x", 100);
-        p.started = Instant::now().checked_sub(ago).expect("an instant in the past");
+        p.started = Instant::now()
+            .checked_sub(ago)
+            .expect("an instant in the past");
         p.terminal = terminal;
         p
     }

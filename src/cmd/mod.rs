@@ -164,7 +164,8 @@ pub fn refuse_format(
 }
 
 /// The outcome with its JSON report re-serialized as YAML: `-o yaml` is exactly the
-/// structure of `-o json` (keys sorted, as kubectl prints YAML).
+/// structure of `-o json` (keys sorted, as kubectl prints YAML). A report that is a message
+/// rather than data (`config use-context`: "Switched to context lab.") is printed as it is.
 #[must_use]
 pub fn as_yaml(outcome: Outcome) -> Outcome {
     Outcome {
@@ -182,8 +183,9 @@ impl Report for Yaml {
         if json.is_empty() {
             return Ok(());
         }
-        let value: serde_json::Value = serde_json::from_slice(&json)
-            .map_err(|e| std::io::Error::other(format!("the report is not JSON: {e}")))?;
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&json) else {
+            return out.write_all(&json);
+        };
         let yaml = serde_saphyr::to_string(&value).map_err(std::io::Error::other)?;
         out.write_all(yaml.as_bytes())?;
         if !yaml.ends_with('\n') {

@@ -116,7 +116,10 @@ fn contexts_are_created_listed_switched_and_fill_what_flags_leave_unset() {
         .assert_exit(2)
         .assert_stderr_contains("no context staging: expected one of lab, prod");
     with_config(&["config", "use-context", "nope"]).assert_exit(2);
-    with_config(&["config", "use-context", "prod"]).assert_success();
+    // A message, not data: printed as it is whatever -o asks.
+    with_config(&["-o", "yaml", "config", "use-context", "prod"])
+        .assert_success()
+        .assert_stdout_contains("prod");
     with_config(&["config", "current-context"]).assert_stdout_contains("prod");
 }
 

@@ -59,6 +59,9 @@ fn every_argument_has_a_description_and_every_command_examples() {
         }
     };
     check(&mut missing, "releasectl", &root);
+    if !help(&[]).contains("\nExamples:\n  ") {
+        missing.push("releasectl: no Examples: in --help".to_owned());
+    }
     let paths = all_paths();
     assert!(paths.len() > 20, "too few commands: {paths:?}");
     for path in &paths {
