@@ -17,6 +17,8 @@ use crate::oci::RegistryBase;
 use crate::policy::EnvName;
 use crate::settings::{Flags, Format};
 
+mod examples;
+
 /// `--version`: the crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `--version` in full, and `releasectl version`: what was built, from which commit, when, with
@@ -38,7 +40,7 @@ pub const LONG_VERSION: &str = concat!(
     version = VERSION,
     long_version = LONG_VERSION,
     about = "Immutable releases as OCI images, delivered through GitOps with Argo CD",
-    after_help = EX_ROOT
+    after_help = examples::ROOT
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -123,61 +125,61 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and register releases.
-    #[command(subcommand, after_help = EX_RELEASE)]
+    #[command(subcommand, after_help = examples::RELEASE)]
     Release(Box<ReleaseCommand>),
     /// Show what a release image holds, with every digest verified.
-    #[command(after_help = EX_INSPECT)]
+    #[command(after_help = examples::INSPECT)]
     Inspect(InspectArgs),
     /// Verify a release image; exit 0 when every check passes, 3 when one fails.
-    #[command(after_help = EX_VERIFY)]
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Copy a release image between registries and OCI layouts, digests preserved.
-    #[command(after_help = EX_COPY)]
+    #[command(after_help = examples::COPY)]
     Copy(CopyArgs),
     /// Argo CD plugin: print the manifests of the release the pointer names.
-    #[command(after_help = EX_GENERATE)]
+    #[command(after_help = examples::GENERATE)]
     Generate(GenerateArgs),
     /// Deploy a release to an environment (or a group, or --auto), under policy.
-    #[command(after_help = EX_DEPLOY)]
+    #[command(after_help = examples::DEPLOY)]
     Deploy(Box<DeployArgs>),
     /// Deploy the release running in one environment to another.
-    #[command(after_help = EX_PROMOTE)]
+    #[command(after_help = examples::PROMOTE)]
     Promote(Box<PromoteArgs>),
     /// Go back to an earlier release in an environment.
-    #[command(after_help = EX_ROLLBACK)]
+    #[command(after_help = examples::ROLLBACK)]
     Rollback(Box<RollbackArgs>),
     /// Let a release blocked by `rollback --block` return to an environment.
-    #[command(after_help = EX_UNBLOCK)]
+    #[command(after_help = examples::UNBLOCK)]
     Unblock(UnblockArgs),
     /// Which release runs where.
-    #[command(after_help = EX_STATUS)]
+    #[command(after_help = examples::STATUS)]
     Status(StatusArgs),
     /// The deploys of one project (or all) in one environment, from the commits' trailers.
-    #[command(after_help = EX_HISTORY)]
+    #[command(after_help = examples::HISTORY)]
     History(HistoryArgs),
     /// Which objects would be added, removed and changed.
-    #[command(after_help = EX_DIFF)]
+    #[command(after_help = examples::DIFF)]
     Diff(DiffArgs),
     /// Approve a release for an environment (signed with --key).
-    #[command(after_help = EX_APPROVE)]
+    #[command(after_help = examples::APPROVE)]
     Approve(ApproveArgs),
     /// Withdraw your approval of a release for an environment.
-    #[command(after_help = EX_REVOKE)]
+    #[command(after_help = examples::REVOKE)]
     Revoke(RevokeArgs),
     /// Validate the GitOps repository (or each commit of a range) against its policy.
-    #[command(after_help = EX_CHECK)]
+    #[command(after_help = examples::CHECK)]
     Check(CheckArgs),
     /// Show the version, the git commit and the date of the build, and the compiler.
-    #[command(after_help = EX_VERSION)]
+    #[command(after_help = examples::VERSION)]
     Version,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
-    #[command(after_help = EX_COMPLETION)]
+    #[command(after_help = examples::COMPLETION)]
     Completion(CompletionArgs),
     /// Print the man page of releasectl or of one of its commands (roff).
-    #[command(after_help = EX_MAN)]
+    #[command(after_help = examples::MAN)]
     Man(ManArgs),
     /// Named contexts in the config file: GitOps repository, branch, registry, actor.
-    #[command(subcommand, after_help = EX_CONFIG)]
+    #[command(subcommand, after_help = examples::CONFIG)]
     Config(ConfigCommand),
 }
 
@@ -196,13 +198,13 @@ pub struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
     /// Package rendered manifests into a release image, push it, and register it (--gitops).
-    #[command(after_help = EX_CREATE)]
+    #[command(after_help = examples::CREATE)]
     Create(Box<CreateArgs>),
     /// Show one registered release.
-    #[command(after_help = EX_GET)]
+    #[command(after_help = examples::GET)]
     Get(GetArgs),
     /// List a project's registered releases.
-    #[command(after_help = EX_LIST)]
+    #[command(after_help = examples::LIST)]
     List(ListArgs),
 }
 
@@ -440,26 +442,26 @@ pub struct ManArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// List the contexts; the current one is marked with `*`.
-    #[command(after_help = EX_GET_CONTEXTS)]
+    #[command(after_help = examples::GET_CONTEXTS)]
     GetContexts,
     /// Print the name of the current context.
-    #[command(after_help = EX_CURRENT_CONTEXT)]
+    #[command(after_help = examples::CURRENT_CONTEXT)]
     CurrentContext,
     /// Make a context the current one.
-    #[command(after_help = EX_USE_CONTEXT)]
+    #[command(after_help = examples::USE_CONTEXT)]
     UseContext {
         /// The context's name.
         name: String,
     },
     /// Create a context, or change an existing one: it records the --gitops, --gitops-branch,
     /// --registry, --insecure-registry and --actor given (flags or their environment variables).
-    #[command(after_help = EX_SET_CONTEXT)]
+    #[command(after_help = examples::SET_CONTEXT)]
     SetContext {
         /// The context's name.
         name: String,
     },
     /// Remove a context.
-    #[command(after_help = EX_DELETE_CONTEXT)]
+    #[command(after_help = examples::DELETE_CONTEXT)]
     DeleteContext {
         /// The context's name.
         name: String,
@@ -583,200 +585,3 @@ pub fn parse() -> Cli {
     let matches = command().get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
-
-// The `Examples:` of each command's help. Every line that starts with `releasectl` runs as
-// written in tests/integration/help.rs, against the fixture world (a GitOps repository with
-// the example policy, RELEASECTL_GITOPS and RELEASECTL_REGISTRY=oci:registry set, a pointer
-// file release.yaml and rendered manifests in rendered/ in the working directory).
-
-const EX_ROOT: &str = "\
-Examples:
-  # Which release runs where, and what deploying one to staging would decide
-  releasectl status
-  releasectl deploy staging auth-service v1.2.3 --dry-run
-
-  # Every command's own examples
-  releasectl deploy --help";
-
-const EX_RELEASE: &str = "\
-Examples:
-  # Package, push and register the rendered manifests of a tagged build
-  releasectl release create --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3
-
-  # Show a release by its alias, and every release of the project
-  releasectl release get auth-service v1.2.3
-  releasectl release list auth-service";
-
-const EX_CREATE: &str = "\
-Examples:
-  # Package, push and register the rendered manifests of a tagged build (CI)
-  releasectl release create --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3
-
-  # The same, with the source commit's details and a built artifact, as JSON
-  releasectl release create -o json --repository company/monorepo --project auth-service --commit 0123456789abcdef0123456789abcdef01234567 --manifests rendered/ --source-branch main --source-tag auth-service/v1.2.3 --author 'Alice <alice@company.com>' --message 'Add session TTL' --artifact auth-service=registry.example.com/company/auth-service:v1.2.3";
-
-const EX_GET: &str = "\
-Examples:
-  # A release by alias, by number, or by commit prefix
-  releasectl release get auth-service v1.2.3
-  releasectl release get auth-service 1
-  releasectl release get company/monorepo/auth-service 0123456 -o yaml";
-
-const EX_LIST: &str = "\
-Examples:
-  releasectl release list auth-service
-  releasectl release list company/monorepo/auth-service -o json";
-
-const EX_INSPECT: &str = "\
-Examples:
-  # The release a pointer file names (its spec.registry, else --registry)
-  releasectl inspect release.yaml
-
-  # A release image in an OCI layout directory (or a registry), by its commit tag
-  releasectl inspect oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567 -o json";
-
-const EX_VERIFY: &str = "\
-Examples:
-  # Exit 0 when every digest matches, 3 when one does not
-  releasectl verify release.yaml
-  releasectl verify oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567 -o json";
-
-const EX_COPY: &str = "\
-Examples:
-  # Into an air-gapped directory: a layout per project, as --registry oci:airgap reads it
-  releasectl copy release.yaml oci:airgap/company/monorepo/auth-service
-  releasectl --registry oci:airgap verify release.yaml
-
-  # Between registries; the tag defaults to the source's
-  releasectl copy registry.example.com/company/monorepo/auth-service:v1.2.3 mirror.example.com/company/monorepo/auth-service";
-
-const EX_GENERATE: &str = "\
-Examples:
-  # As Argo CD runs it: in the application's directory (release.yaml, env.yaml), `releasectl
-  # generate`; from elsewhere, name the pointer (nothing else may sit beside it)
-  releasectl generate --pointer app/release.yaml
-
-  # The parameters Argo CD shows for the application
-  releasectl generate --pointer app/release.yaml --parameters";
-
-const EX_DEPLOY: &str = "\
-Examples:
-  # One release of one project
-  releasectl deploy dev auth-service v1.2.3
-
-  # See the plan and every policy decision first
-  releasectl deploy staging auth-service v1.2.3 --dry-run
-
-  # Every environment with auto_deploy whose policy admits the release
-  releasectl deploy --auto auth-service v1.2.3
-
-  # A release group: several projects in one commit, all or none
-  releasectl deploy dev auth-service=v1.2.3 billing=v2.0.1
-
-  # Outside the deployment window, recorded in the commit
-  releasectl deploy production auth-service v1.2.3 --override windows --reason 'INC-1234 hotfix'";
-
-const EX_PROMOTE: &str = "\
-Examples:
-  releasectl promote auth-service --from dev --to staging
-  releasectl promote auth-service --from staging --to production --dry-run";
-
-const EX_ROLLBACK: &str = "\
-Examples:
-  # Back to the release before the current one
-  releasectl rollback dev auth-service
-
-  # Back to a named release, and keep the bad one out until `unblock`
-  releasectl rollback production auth-service --to v1.2.2 --block";
-
-const EX_UNBLOCK: &str = "\
-Examples:
-  releasectl unblock production auth-service v1.2.3";
-
-const EX_STATUS: &str = "\
-Examples:
-  releasectl status
-  releasectl status auth-service -o json";
-
-const EX_HISTORY: &str = "\
-Examples:
-  # Every deploy, rollback and hand edit of one project in one environment
-  releasectl history dev auth-service
-
-  # The whole environment, newest first, as YAML
-  releasectl history dev -o yaml";
-
-const EX_DIFF: &str = "\
-Examples:
-  # What deploying a release would change in an environment
-  releasectl diff staging auth-service v1.2.3
-
-  # In a script: exit 1 when there are differences, 0 when none
-  releasectl diff --exit-code dev auth-service v1.2.3
-
-  # Two release images
-  releasectl diff release.yaml oci:registry/company/monorepo/auth-service:0123456789abcdef0123456789abcdef01234567";
-
-const EX_APPROVE: &str = "\
-Examples:
-  releasectl approve production auth-service v1.2.3 --justification 'CHG-1234 reviewed'
-
-  # Signed with an SSH key held by ssh-agent
-  releasectl approve production auth-service v1.2.3 --justification 'CHG-1234' --key ~/.ssh/id_ed25519.pub";
-
-const EX_REVOKE: &str = "\
-Examples:
-  releasectl revoke production auth-service v1.2.3";
-
-const EX_CHECK: &str = "\
-Examples:
-  # The branch tip of --gitops
-  releasectl check
-
-  # Every commit a push adds, in a pre-receive hook
-  releasectl check --here --range 0000000..HEAD";
-
-const EX_VERSION: &str = "\
-Examples:
-  releasectl version
-  releasectl version -o json";
-
-const EX_COMPLETION: &str = "\
-Examples:
-  # Load completions into the current bash: source <(releasectl completion bash)
-  releasectl completion bash
-  releasectl completion zsh";
-
-const EX_MAN: &str = "\
-Examples:
-  # Read with: releasectl man deploy | man -l -
-  releasectl man
-  releasectl man release create";
-
-const EX_CONFIG: &str = "\
-Examples:
-  releasectl config set-context lab --gitops https://git.example.com/platform/gitops.git --registry registry.example.com
-  releasectl config get-contexts
-  releasectl --context lab status";
-
-const EX_GET_CONTEXTS: &str = "\
-Examples:
-  releasectl config get-contexts
-  releasectl config get-contexts -o json";
-
-const EX_CURRENT_CONTEXT: &str = "\
-Examples:
-  releasectl config current-context";
-
-const EX_USE_CONTEXT: &str = "\
-Examples:
-  releasectl config use-context lab";
-
-const EX_SET_CONTEXT: &str = "\
-Examples:
-  releasectl config set-context lab --gitops https://git.example.com/platform/gitops.git --registry registry.example.com
-  releasectl config set-context lab --gitops-branch release";
-
-const EX_DELETE_CONTEXT: &str = "\
-Examples:
-  releasectl config delete-context lab";
