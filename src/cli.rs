@@ -49,7 +49,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags every command accepts, shown under their own heading after the command's own
+/// (those that do not matter to a command are hidden in its help: [`command`]).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Registry for releases: host[:port][/prefix] or oci:PATH (a directory of OCI layouts).
     #[arg(long, global = true, env = "RELEASECTL_REGISTRY")]
