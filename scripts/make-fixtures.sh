@@ -20,9 +20,8 @@ digest=$(SOURCE_DATE_EPOCH=1795000000 "$bin" release create -o json \
     --author 'Alice <alice@company.com>' --message 'Add session TTL' \
     --committed-at 2026-11-18T11:06:40Z --source-url https://git.example.com/company/monorepo \
     --actor ci@company.com \
-    --artifact api-server=registry.example.com/company/api-server:v1.2.3@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 |
+    --artifact auth-service=registry.example.com/company/auth-service:v1.2.3@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 |
     sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p')
-rm -f "$out/registry/company/monorepo/auth-service/index.json.lock"
 
 app="$out/gitops/dev/apps/company/monorepo/auth-service"
 mkdir -p "$app"

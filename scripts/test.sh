@@ -2,7 +2,9 @@
 # The one command that runs the test suite on a fresh Debian 12 machine (and CI):
 #   1. installs the real components the integration tests run against (docs/design.md §9) —
 #      Debian: docker-registry, skopeo, apache2-utils (htpasswd), openssl, git (git daemon,
-#      git http-backend), lighttpd; PyPI, in ./.venv: oras 0.2.x, kubernetes-validate 1.37.x;
+#      git http-backend), lighttpd, openssh-client, openssh-server (python3 and python3-venv
+#      when no Python with venv is found); PyPI, in ./.venv: oras 0.2.x, kubernetes-validate
+#      1.37.x;
 #   2. checks the code: `cargo fmt --check` and `cargo clippy --all-targets --locked -D warnings`
 #      (one build of the dependencies shared with the tests: clippy checks, the tests build);
 #   3. runs the tests: `cargo nextest run --profile ci` when cargo-nextest is installed, else

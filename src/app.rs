@@ -8,8 +8,6 @@
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 use crate::cli::{Cli, Command, ReleaseCommand};
 use crate::cmd::{self, Outcome};
 use crate::exit::{Exit, Result};
@@ -18,7 +16,7 @@ use crate::settings::{self, Settings};
 /// Parses the command line, runs it and maps the outcome to an exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = crate::cli::parse();
     let outcome = run(cli);
     let (exit, message) = match outcome {
         Ok(mut outcome) => match write_report(&mut outcome) {
@@ -67,7 +65,11 @@ fn run(cli: Cli) -> Result<Outcome> {
     let mut flags = cli.global.flags();
     let budget = match &cli.command {
         Command::Config(command) => {
-            return cmd::config::run(command, settings::config_path(), &flags);
+            let outcome = cmd::config::run(command, settings::config_path(), &flags)?;
+            return Ok(match cli.global.output {
+                settings::Format::Yaml => cmd::as_yaml(outcome),
+                settings::Format::Text | settings::Format::Json => outcome,
+            });
         }
         // The plugin is configured by its environment only, never by a user's config file.
         Command::Generate(_) => settings::GENERATE_TIMEOUT,
@@ -82,11 +84,17 @@ fn run(cli: Cli) -> Result<Outcome> {
             settings::DEFAULT_TIMEOUT
         }
     };
+    let format = cli.global.output;
+    cmd::refuse_format(&cli.command, format)?;
     let settings = Settings::load(flags, budget)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(dispatch(cli.command, &settings))
+    let outcome = runtime.block_on(dispatch(cli.command, &settings))?;
+    Ok(match format {
+        settings::Format::Yaml => cmd::as_yaml(outcome),
+        settings::Format::Text | settings::Format::Json => outcome,
+    })
 }
 
 async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {

@@ -15,7 +15,9 @@ use crate::gitops::{ProjectRef, ReleaseSelector, Url};
 use crate::ids::{CommitSha, Project, Repository};
 use crate::oci::RegistryBase;
 use crate::policy::EnvName;
-use crate::settings::{Flags, Output};
+use crate::settings::{Flags, Format};
+
+mod examples;
 
 /// `--version`: the crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,7 +39,8 @@ pub const LONG_VERSION: &str = concat!(
     name = "releasectl",
     version = VERSION,
     long_version = LONG_VERSION,
-    about = "Immutable releases as OCI images, delivered through GitOps with Argo CD"
+    about = "Immutable releases as OCI images, delivered through GitOps with Argo CD",
+    after_help = examples::ROOT
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -46,7 +49,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags every command accepts, shown under their own heading after the command's own
+/// (those that do not matter to a command are hidden in its help: [`command`]).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Registry for releases: host[:port][/prefix] or oci:PATH (a directory of OCI layouts).
     #[arg(long, global = true, env = "RELEASECTL_REGISTRY")]
@@ -74,9 +80,10 @@ pub struct Global {
     /// Who is acting (commit author, triggered_by); else git's user.email, else CI variables.
     #[arg(long, global = true, env = "RELEASECTL_ACTOR")]
     pub actor: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    /// Output format: text for people; json (pretty, 2-space) or yaml (the same structure)
+    /// for scripts.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
     /// A context of the config file (`releasectl config get-contexts`) instead of the current
     /// one; flags and environment variables still win over it.
     #[arg(long, global = true, env = "RELEASECTL_CONTEXT")]
@@ -175,7 +182,7 @@ impl Global {
             gitops: self.gitops.clone(),
             gitops_branch: self.gitops_branch.clone(),
             actor: self.actor.clone(),
-            output: self.output,
+            output: self.output.output(),
             argocd: crate::settings::ArgoCdFlags {
                 server: self.argocd.argocd_server.clone(),
                 ca_file: self.argocd.argocd_ca_file.clone(),
@@ -191,49 +198,68 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and register releases.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::RELEASE)]
     Release(Box<ReleaseCommand>),
     /// Show what a release image holds, with every digest verified.
+    #[command(after_help = examples::INSPECT)]
     Inspect(InspectArgs),
     /// Verify a release image; exit 0 when every check passes, 3 when one fails.
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Copy a release image between registries and OCI layouts, digests preserved.
+    #[command(after_help = examples::COPY)]
     Copy(CopyArgs),
     /// Argo CD plugin: print the manifests of the release the pointer names.
+    #[command(after_help = examples::GENERATE)]
     Generate(GenerateArgs),
     /// Deploy a release to an environment (or a group, or --auto), under policy.
+    #[command(after_help = examples::DEPLOY)]
     Deploy(Box<DeployArgs>),
     /// Deploy the release running in one environment to another.
+    #[command(after_help = examples::PROMOTE)]
     Promote(Box<PromoteArgs>),
     /// Go back to an earlier release in an environment.
+    #[command(after_help = examples::ROLLBACK)]
     Rollback(Box<RollbackArgs>),
     /// Let a release blocked by `rollback --block` return to an environment.
+    #[command(after_help = examples::UNBLOCK)]
     Unblock(UnblockArgs),
     /// Which release runs where.
+    #[command(after_help = examples::STATUS)]
     Status(StatusArgs),
-    /// The deploys of one project in one environment, from the commits' trailers.
+    /// The deploys of one project (or all) in one environment, from the commits' trailers.
+    #[command(after_help = examples::HISTORY)]
     History(HistoryArgs),
     /// Which objects would be added, removed and changed.
+    #[command(after_help = examples::DIFF)]
     Diff(DiffArgs),
     /// Approve a release for an environment (signed with --key).
+    #[command(after_help = examples::APPROVE)]
     Approve(ApproveArgs),
     /// Withdraw your approval of a release for an environment.
+    #[command(after_help = examples::REVOKE)]
     Revoke(RevokeArgs),
     /// Validate the GitOps repository (or each commit of a range) against its policy.
+    #[command(after_help = examples::CHECK)]
     Check(CheckArgs),
     /// Show the version, the git commit and the date of the build, and the compiler.
+    #[command(after_help = examples::VERSION)]
     Version,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = examples::COMPLETION)]
     Completion(CompletionArgs),
     /// Print the man page of releasectl or of one of its commands (roff).
+    #[command(after_help = examples::MAN)]
     Man(ManArgs),
     /// Named contexts in the config file: GitOps repository, branch, registry, actor.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::CONFIG)]
     Config(ConfigCommand),
     /// Counts per environment and overall: deployments, active services, completed, failed,
     /// rolled back.
+    #[command(after_help = examples::SUMMARY)]
     Summary,
     /// Serve the release API over HTTP (docs/serve.md): one writer for many pipelines.
+    #[command(after_help = examples::SERVE)]
     Serve(ServeArgs),
 }
 
@@ -252,10 +278,13 @@ pub struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
     /// Package rendered manifests into a release image, push it, and register it (--gitops).
+    #[command(after_help = examples::CREATE)]
     Create(Box<CreateArgs>),
     /// Show one registered release.
+    #[command(after_help = examples::GET)]
     Get(GetArgs),
     /// List a project's registered releases.
+    #[command(after_help = examples::LIST)]
     List(ListArgs),
 }
 
@@ -268,19 +297,28 @@ fn tag_strategy() -> impl clap::builder::TypedValueParser<Value = TagStrategy> {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The source repository, as a path of names: `company/monorepo`.
     #[arg(long)]
     pub repository: Repository,
+    /// The project inside the repository: `auth-service`.
     #[arg(long)]
     pub project: Project,
+    /// The source commit the manifests were rendered from (40 hex digits): the release's id.
     #[arg(long)]
     pub commit: CommitSha,
     /// Directory of rendered Kubernetes manifests (.yaml, .yml, .json).
     #[arg(long)]
     pub manifests: PathBuf,
+    /// What started the build [default: tag with --source-tag, else branch_push with
+    /// --source-branch, else manual].
     #[arg(long, value_name = "branch_push|tag|manual")]
     pub trigger: Option<TriggerType>,
+    /// The branch the commit was built from (`main`): policies' allowed_branches match it,
+    /// and it makes the alias `<branch>-<number>`.
     #[arg(long)]
     pub source_branch: Option<String>,
+    /// The git tag that triggered the build (`auth-service/v1.2.3`): makes an alias, as
+    /// --tag-strategy says.
     #[arg(long)]
     pub source_tag: Option<String>,
     /// Which git tags make an alias: `monorepo` (only `<project>/v*`) or `tag-all`.
@@ -368,9 +406,12 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// The environment whose current release is promoted.
     #[arg(long)]
     pub from: EnvName,
+    /// The environment it goes to.
     #[arg(long)]
     pub to: EnvName,
     #[command(flatten)]
@@ -381,7 +422,9 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
     /// The release to go back to (default: the one before the current in this environment).
     #[arg(long)]
@@ -397,8 +440,11 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct UnblockArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
 }
 
@@ -413,8 +459,11 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// The environment (`production`).
     pub env: EnvName,
-    pub project: ProjectRef,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`; none: every
+    /// project of the environment, newest first.
+    pub project: Option<ProjectRef>,
 }
 
 #[derive(Debug, Args)]
@@ -422,12 +471,19 @@ pub struct DiffArgs {
     /// `ENV PROJECT RELEASE_ID` (what runs against what would run) or `REF_A REF_B`.
     #[arg(required = true, num_args = 2..=3)]
     pub args: Vec<String>,
+    /// Exit 1 when there are differences and 0 when there are none (as `git diff
+    /// --exit-code` and `kubectl diff`); without it, 0 either way.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
     /// Why this release may go to this environment.
     #[arg(long)]
@@ -440,8 +496,11 @@ pub struct ApproveArgs {
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
+    /// The environment (`production`).
     pub env: EnvName,
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+    /// An alias (`v1.2.3`, `main-42`), a number, or a commit prefix of at least 7 hex digits.
     pub release_id: ReleaseSelector,
 }
 
@@ -472,21 +531,26 @@ pub struct ManArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// List the contexts; the current one is marked with `*`.
+    #[command(after_help = examples::GET_CONTEXTS)]
     GetContexts,
     /// Print the name of the current context.
+    #[command(after_help = examples::CURRENT_CONTEXT)]
     CurrentContext,
     /// Make a context the current one.
+    #[command(after_help = examples::USE_CONTEXT)]
     UseContext {
         /// The context's name.
         name: String,
     },
     /// Create a context, or change an existing one: it records the --gitops, --gitops-branch,
     /// --registry, --insecure-registry and --actor given (flags or their environment variables).
+    #[command(after_help = examples::SET_CONTEXT)]
     SetContext {
         /// The context's name.
         name: String,
     },
     /// Remove a context.
+    #[command(after_help = examples::DELETE_CONTEXT)]
     DeleteContext {
         /// The context's name.
         name: String,
@@ -501,4 +565,143 @@ pub struct ServeArgs {
     /// The server's configuration file (YAML): issuers, static tokens, anonymous read.
     #[arg(long, env = "RELEASECTL_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// The global flags each command shows in its help: a flag that does not change what a
+/// command does is hidden there (it is still accepted, and its environment variable still
+/// read, so a CI job can set them all once). Paths are command names joined by spaces.
+const GLOBALS_HIDDEN: &[(&str, &[&str])] = &[
+    (
+        "release get",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "release list",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("inspect", &["gitops", "gitops_branch", "actor"]),
+    ("verify", &["gitops", "gitops_branch", "actor"]),
+    ("copy", &["gitops", "gitops_branch", "actor"]),
+    (
+        "generate",
+        &["gitops", "gitops_branch", "actor", "output", "context"],
+    ),
+    ("unblock", &["registry", "insecure_registries", "ca_file"]),
+    (
+        "status",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "history",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("diff", &["actor"]),
+    ("approve", &["registry", "insecure_registries", "ca_file"]),
+    ("revoke", &["registry", "insecure_registries", "ca_file"]),
+    (
+        "check",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "summary",
+        &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    ("version", NOT_OUTPUT),
+    ("completion", ALL_GLOBALS),
+    ("man", ALL_GLOBALS),
+    ("config get-contexts", NOT_OUTPUT),
+    ("config current-context", ALL_GLOBALS),
+    ("config use-context", ALL_GLOBALS),
+    ("config delete-context", ALL_GLOBALS),
+    (
+        "config set-context",
+        &[
+            "ca_file",
+            "timeout",
+            "output",
+            "context",
+            "verbose",
+            "log_level",
+        ],
+    ),
+];
+
+const ALL_GLOBALS: &[&str] = &[
+    "registry",
+    "insecure_registries",
+    "ca_file",
+    "timeout",
+    "gitops",
+    "gitops_branch",
+    "actor",
+    "output",
+    "context",
+    "verbose",
+    "log_level",
+];
+
+const NOT_OUTPUT: &[&str] = &[
+    "registry",
+    "insecure_registries",
+    "ca_file",
+    "timeout",
+    "gitops",
+    "gitops_branch",
+    "actor",
+    "context",
+    "verbose",
+    "log_level",
+];
+
+/// The command line's definition: [`Cli`]'s, with the global flags that do not matter to a
+/// command hidden in that command's help (see [`GLOBALS_HIDDEN`]). Help, completions and man
+/// pages are all generated from it.
+#[must_use]
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    for (path, hidden) in GLOBALS_HIDDEN {
+        let args: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|a| hidden.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect();
+        command = hide_in(command, &path.split(' ').collect::<Vec<_>>(), args);
+    }
+    // Argo CD's flags matter only to the writes that can `--wait` and to `status --live`.
+    let argocd: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.get_id().as_str().starts_with("argocd_"))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|n| !ARGOCD_SHOWN_IN.contains(&n.as_str()))
+        .collect();
+    for name in names {
+        command = hide_in(command, &[name.as_str()], argocd.clone());
+    }
+    command
+}
+
+/// The commands whose help shows the `--argocd*` flags.
+const ARGOCD_SHOWN_IN: &[&str] = &["deploy", "promote", "rollback", "status"];
+
+/// Gives the command at `path` its own hidden copies of global flags: clap propagates a
+/// global flag only into a command that does not define it already.
+fn hide_in(command: clap::Command, path: &[&str], args: Vec<clap::Arg>) -> clap::Command {
+    match path {
+        [] => command.args(args),
+        [first, rest @ ..] => command.mut_subcommand(*first, |sub| hide_in(sub, rest, args)),
+    }
+}
+
+/// Parses the process's arguments with [`command`] (exits 2 with clap's usage message on a
+/// usage error, 0 after `--help` and `--version`).
+#[must_use]
+pub fn parse() -> Cli {
+    use clap::FromArgMatches as _;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -28,6 +28,7 @@ pub mod manifests;
 pub mod oci;
 pub mod pointer;
 pub mod policy;
+pub mod progress;
 pub mod registration;
 pub mod release;
 pub mod retry;

@@ -28,6 +28,26 @@ pub enum Output {
     Json,
 }
 
+/// `-o`: the format the user asked for. Commands render [`Output`]; `yaml` is their JSON
+/// report's structure, serialized as YAML by `cmd::as_yaml` (so the two never drift).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Yaml,
+}
+
+impl Format {
+    /// What the command renders: JSON for both data formats.
+    #[must_use]
+    pub fn output(self) -> Output {
+        match self {
+            Self::Text => Output::Text,
+            Self::Json | Self::Yaml => Output::Json,
+        }
+    }
+}
+
 /// The global flags, as the command line gave them (flags win over the environment; clap
 /// has already applied the `RELEASECTL_*` variables that mirror a flag).
 #[derive(Debug, Clone)]

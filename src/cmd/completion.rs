@@ -1,13 +1,11 @@
 //! `completion SHELL` and `man [COMMAND]`: shell completions and roff man pages, generated
 //! from the same clap definition as the command line itself, so they cannot drift from it.
 
-use clap::CommandFactory as _;
-
 use crate::exit::{InvalidInput, Result};
 
 /// The completion script for `shell` (bash, zsh, fish, powershell, elvish).
 pub fn completion(shell: clap_complete::Shell) -> Result<super::Outcome> {
-    let mut command = crate::cli::Cli::command();
+    let mut command = crate::cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "releasectl", &mut out);
     Ok(super::Outcome::ok(out))
@@ -16,7 +14,7 @@ pub fn completion(shell: clap_complete::Shell) -> Result<super::Outcome> {
 /// The man page of `releasectl`, or of one of its commands (`releasectl man deploy`, or
 /// `releasectl man release create`).
 pub fn man(path: &[String]) -> Result<super::Outcome> {
-    let mut command = crate::cli::Cli::command();
+    let mut command = crate::cli::command();
     command.build();
     let mut name = String::from("releasectl");
     for word in path {

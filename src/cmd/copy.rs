@@ -27,8 +27,11 @@ pub async fn run(
         .map_or_else(|| release.config().commit.to_string(), str::to_owned);
     let dst: ImageRef = match destination.parse::<ImageRef>() {
         Ok(d) => d,
-        // A registry destination without a tag takes the source's.
-        Err(_) if !destination.contains('@') => format!("{destination}:{tag}").parse()?,
+        // A registry destination without a tag takes the source's (an `oci:` one parses
+        // without a tag, so its error is its own, shown as the user wrote it).
+        Err(_) if !destination.contains('@') && !destination.starts_with("oci:") => {
+            format!("{destination}:{tag}").parse()?
+        }
         Err(e) => return Err(e.into()),
     };
     if dst.digest().is_some() {
@@ -81,12 +84,17 @@ pub async fn run(
             .await?;
         blobs.push((digest, bytes.into()));
     }
+    let total = blobs.iter().map(|(_, b)| b.len() as u64).sum();
+    let mut progress = crate::progress::Progress::start(format!("copying to {dst}"), total);
     for (digest, bytes) in &blobs {
+        progress.advance(0);
         dst_store
             .push_blob(digest, bytes, &format!("blob {} of {dst}", digest.short()))
             .await
             .with_context(|| format!("cannot copy to {dst}"))?;
+        progress.advance(bytes.len() as u64);
     }
+    drop(progress);
     dst_store
         .push_manifest(
             release.manifest_bytes(),
@@ -102,7 +110,11 @@ pub async fn run(
         Output::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({"source": image.to_string(), "destination": pinned.to_string(), "digest": release.manifest_digest().to_string()})
+            serde_json::to_string_pretty(&serde_json::json!({
+                "source": image.to_string(),
+                "destination": pinned.to_string(),
+                "digest": release.manifest_digest().to_string(),
+            }))?
         )?,
     }
     Ok(super::Outcome::ok(out))

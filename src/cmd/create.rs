@@ -210,7 +210,10 @@ async fn push(
     bytes: &ImageBytes,
     tag: &str,
 ) -> crate::exit::Result<()> {
-    for (digest, blob) in bytes.blobs() {
+    let blobs = bytes.blobs();
+    let total = blobs.iter().map(|(_, b)| b.len() as u64).sum();
+    let mut progress = crate::progress::Progress::start(format!("pushing {image}"), total);
+    for (digest, blob) in blobs {
         store
             .push_blob(
                 &digest,
@@ -219,7 +222,9 @@ async fn push(
             )
             .await
             .with_context(|| format!("cannot push {image}"))?;
+        progress.advance(blob.len() as u64);
     }
+    drop(progress);
     store
         .push_manifest(&bytes.manifest, tag, &format!("manifest of {image}"))
         .await

@@ -9,17 +9,29 @@ use crate::deploy::diff::{self, Report};
 use crate::exit::InvalidInput;
 use crate::settings::{Output, Settings};
 
+/// With `--exit-code`, a run that found differences ends with exit 1 and no `error:` line
+/// (as `git diff --exit-code`): the report is the answer.
 pub async fn run(args: &DiffArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
-    run_to(args, settings, &mut out).await?;
-    Ok(super::Outcome::ok(out))
+    let differs = run_to(args, settings, &mut out).await?;
+    let exit = if args.exit_code && differs {
+        crate::exit::Exit::Other
+    } else {
+        crate::exit::Exit::Success
+    };
+    Ok(super::Outcome {
+        report: Box::new(out),
+        exit,
+        message: None,
+    })
 }
 
+/// Writes the report; returns whether the two sides differ.
 async fn run_to(
     args: &DiffArgs,
     settings: &Settings,
     out: &mut Vec<u8>,
-) -> crate::exit::Result<()> {
+) -> crate::exit::Result<bool> {
     let report = match args.args.as_slice() {
         [env, project, id] => {
             let gitops = settings.open_gitops()?;
@@ -55,7 +67,7 @@ async fn run_to(
     write(out, settings.output, &report)
 }
 
-fn write(out: &mut Vec<u8>, output: Output, report: &Report) -> crate::exit::Result<()> {
+fn write(out: &mut Vec<u8>, output: Output, report: &Report) -> crate::exit::Result<bool> {
     match output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
         Output::Text => {
@@ -82,5 +94,5 @@ fn write(out: &mut Vec<u8>, output: Output, report: &Report) -> crate::exit::Res
             }
         }
     }
-    Ok(())
+    Ok(!(report.added.is_empty() && report.removed.is_empty() && report.changed.is_empty()))
 }

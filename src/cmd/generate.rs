@@ -95,7 +95,7 @@ fn check_directory(dir: &Path, pointer_name: &str) -> crate::exit::Result<()> {
             continue;
         }
         return Err(InvalidInput(format!(
-            "{}: unexpected {name:?} next to the ReleasePointer: expected only {POINTER_FILE} and {ENV_FILE}",
+            "{}: unexpected {name:?} next to the ReleasePointer {pointer_name:?}: expected only {pointer_name} and {ENV_FILE}",
             dir.display()
         ))
         .into());

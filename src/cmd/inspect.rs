@@ -253,13 +253,13 @@ pub async fn run_verify(target: &str, settings: &Settings) -> crate::exit::Resul
         Output::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({
+            serde_json::to_string_pretty(&serde_json::json!({
                 "reference": r.image().to_string(),
                 "digest": r.manifest_digest().to_string(),
                 "verified": true,
                 "files": files,
                 "objects": objects,
-            })
+            }))?
         )?,
     }
     Ok(super::Outcome::ok(out))

@@ -46,13 +46,26 @@ pub fn registry_base<'a>(
 }
 
 /// The image a pointer names: its `spec.registry`, else the configured default registry.
+/// A relative `oci:` path in `spec.registry` is relative to the pointer file's directory
+/// (where Argo CD runs `generate`), never to wherever the command happens to run; one from
+/// `--registry` or RELEASECTL_REGISTRY is relative to the working directory, as any path
+/// given on a command line.
 pub fn pointer_image(
     pointer: &crate::pointer::Pointer,
     file: &str,
     settings: &Settings,
 ) -> Result<ImageRef, InvalidInput> {
+    use crate::oci::RegistryBase;
     let base =
         registry_base(Some(pointer), settings).map_err(|e| InvalidInput(format!("{file}: {e}")))?;
+    let from_pointer = pointer.registry.is_some();
+    let base = match base {
+        RegistryBase::Layout(root) if from_pointer && root.is_relative() => {
+            let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+            RegistryBase::Layout(dir.join(root))
+        }
+        other => other.clone(),
+    };
     Ok(base.image(&pointer.id, pointer.digest.clone()))
 }
 
@@ -117,5 +130,69 @@ impl Outcome {
             exit,
             message: Some(message),
         }
+    }
+}
+
+/// Refuses `-o json|yaml` for a command whose output has a format of its own: `generate`
+/// prints manifests as Argo CD reads them (and `--parameters` JSON as Argo CD asks for it),
+/// `completion` a shell script, `man` roff. Silently printing something else than asked
+/// would break the script that asked.
+pub fn refuse_format(
+    command: &crate::cli::Command,
+    format: crate::settings::Format,
+) -> Result<(), InvalidInput> {
+    use crate::cli::Command;
+    use crate::settings::Format;
+    let (name, prints) = match command {
+        Command::Generate(_) => (
+            "generate",
+            "the manifests as Argo CD reads them (YAML; --parameters: the JSON Argo CD asks for)",
+        ),
+        Command::Completion(_) => ("completion", "a shell script"),
+        Command::Man(_) => ("man", "a roff man page"),
+        _ => return Ok(()),
+    };
+    match format {
+        Format::Text => Ok(()),
+        Format::Json | Format::Yaml => Err(InvalidInput(format!(
+            "{name} -o {}: {name} prints {prints}, in no other format; for a release's data as JSON or YAML use `inspect` or `release get`",
+            if format == Format::Json {
+                "json"
+            } else {
+                "yaml"
+            }
+        ))),
+    }
+}
+
+/// The outcome with its JSON report re-serialized as YAML: `-o yaml` is exactly the
+/// structure of `-o json` (keys sorted, as kubectl prints YAML). A report that is a message
+/// rather than data (`config use-context`: "Switched to context lab.") is printed as it is.
+#[must_use]
+pub fn as_yaml(outcome: Outcome) -> Outcome {
+    Outcome {
+        report: Box::new(Yaml(outcome.report)),
+        ..outcome
+    }
+}
+
+struct Yaml(Box<dyn Report>);
+
+impl Report for Yaml {
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut json = Vec::new();
+        self.0.write_to(&mut json)?;
+        if json.is_empty() {
+            return Ok(());
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&json) else {
+            return out.write_all(&json);
+        };
+        let yaml = serde_saphyr::to_string(&value).map_err(std::io::Error::other)?;
+        out.write_all(yaml.as_bytes())?;
+        if !yaml.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! `status` (which release runs where) and `history` (one pointer's deploys, from the
-//! commits' trailers). Both read the GitOps branch tip; neither writes.
+//! `status` (which release runs where) and `history` (the deploys of one pointer, or of every
+//! pointer of an environment, from the commits' trailers). Both read the GitOps branch tip;
+//! neither writes. Aliases are objects `{alias, type}` as the register (and `release get`)
+//! holds them.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -7,9 +9,13 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
+use crate::deploy::history::Event;
+use crate::format::Alias;
+use crate::gitops::ProjectRef;
 use crate::gitops::find_register;
 use crate::gitops::layout::{self, load_pointer};
 use crate::gitops::register::Register;
+use crate::gitops::snapshot::Snapshot;
 use crate::pointer;
 use crate::settings::{Output, Settings};
 
@@ -18,7 +24,7 @@ struct Row {
     environment: String,
     project: String,
     number: Option<u64>,
-    aliases: Option<String>,
+    aliases: Vec<Alias>,
     commit: String,
     digest: Option<String>,
     deployed_at: Option<String>,
@@ -115,6 +121,8 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
         None => None,
     };
     let mut rows = Vec::new();
+    let mut registers: std::collections::BTreeMap<String, Option<Register>> =
+        std::collections::BTreeMap::new();
     for env in &envs {
         for path in layout::pointers_in(&tip, env)? {
             let Some(p) = load_pointer(&tip, &path)? else {
@@ -138,6 +146,17 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
                 }
                 None => None,
             };
+            let register = registers.entry(project.clone()).or_insert_with(|| {
+                project
+                    .parse::<ProjectRef>()
+                    .ok()
+                    .and_then(|r| find_register(&gitops, &tip, &r).ok())
+            });
+            let aliases = register
+                .as_ref()
+                .and_then(|r| r.releases.iter().find(|e| e.commit == p.id.commit))
+                .map(|e| e.aliases.clone())
+                .unwrap_or_default();
             rows.push(Row {
                 outcome,
                 live,
@@ -147,7 +166,7 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
                     .annotations
                     .get(pointer::ANN_NUMBER)
                     .and_then(|n| n.parse().ok()),
-                aliases: p.annotations.get(pointer::ANN_ALIASES).cloned(),
+                aliases,
                 commit: p.id.commit.to_string(),
                 digest: p.digest.as_ref().map(ToString::to_string),
                 deployed_at: p.annotations.get(pointer::ANN_DEPLOYED_AT).cloned(),
@@ -184,7 +203,15 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
                     r.environment,
                     r.project,
                     r.number.map_or("-".into(), |n| n.to_string()),
-                    r.aliases.as_deref().unwrap_or("-"),
+                    if r.aliases.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        r.aliases
+                            .iter()
+                            .map(|a| a.alias.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
                     &r.commit[..12],
                     r.deployed_at.as_deref().unwrap_or("-"),
                     r.deployed_by.as_deref().unwrap_or("-"),
@@ -239,31 +266,110 @@ fn row_notes(r: &Row) -> String {
 
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let (tip, reg) = gitops.fetch_register(&args.project)?;
-    let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
     gitops.fetch_notes()?;
-    let project = format!("{}/{}", reg.repository, reg.project);
-    let events = crate::deploy::history::events(&tip, &reg, &path, |commit| {
+    let mut events = Vec::new();
+    let whole = args.project.is_none();
+    if let Some(project) = &args.project {
+        let (tip, reg) = gitops.fetch_register(project)?;
+        events_of(&gitops, &tip, &reg, &args.env, &mut events)?;
+    } else {
+        let tip = gitops.fetch()?;
+        for project in env_projects(&tip, args.env.as_str())? {
+            let reg = find_register(&gitops, &tip, &project)?;
+            events_of(&gitops, &tip, &reg, &args.env, &mut events)?;
+        }
+        // Newest first across projects (each project's list already is); a stable sort keeps
+        // one commit's changes together.
+        events.sort_by(|a, b| b.time.cmp(&a.time));
+    }
+    write_history(&events, whole, settings)
+}
+
+/// Every project that is registered or has a pointer in `env`.
+fn env_projects(tip: &Snapshot<'_>, env: &str) -> crate::exit::Result<Vec<ProjectRef>> {
+    let mut names = std::collections::BTreeSet::new();
+    for path in tip.list(layout::REGISTERS)? {
+        if let Some(full) = layout::register_of(&path) {
+            names.insert(full.to_owned());
+        }
+    }
+    for path in layout::pointers_in(tip, env)? {
+        if let Some(full) = path
+            .strip_prefix(&format!("{}/", layout::apps_dir(env)))
+            .and_then(|p| p.strip_suffix(&format!("/{}", layout::POINTER_FILE)))
+        {
+            names.insert(full.to_owned());
+        }
+    }
+    names
+        .iter()
+        .map(|n| n.parse::<ProjectRef>().map_err(Into::into))
+        .collect()
+}
+
+/// The events of `reg`'s pointer in `env`, newest first, with the outcomes `--wait` recorded.
+fn events_of(
+    gitops: &crate::gitops::GitOps,
+    tip: &Snapshot<'_>,
+    reg: &Register,
+    env: &crate::policy::EnvName,
+    events: &mut Vec<Event>,
+) -> crate::exit::Result<()> {
+    let path = layout::pointer_path(env, &reg.repository, &reg.project);
+    let project = reg.full_name();
+    events.extend(crate::deploy::history::events(tip, reg, &path, |commit| {
         gitops
             .outcomes(commit)
             .into_iter()
-            .find(|o| o.environment == args.env.as_str() && o.project == project)
+            .find(|o| o.environment == env.as_str() && o.project == project)
             .map(|o| o.state.name().to_owned())
-    })?;
+    })?);
+    Ok(())
+}
+
+fn write_history(
+    events: &[Event],
+    whole: bool,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?,
         Output::Text => {
+            // The whole environment: each line names its project.
+            let pw = if whole {
+                events
+                    .iter()
+                    .map(|e| e.project.len())
+                    .max()
+                    .unwrap_or(7)
+                    .max(7)
+            } else {
+                0
+            };
+            let project = |p: &str| {
+                if whole {
+                    format!("{p:<pw$}  ")
+                } else {
+                    String::new()
+                }
+            };
             writeln!(
                 out,
-                "{:<20}  {:<26}  {:<16}  {:<12}  {:<24}  GITOPS COMMIT",
-                "TIME", "ACTION", "RELEASE", "COMMIT", "BY"
+                "{:<20}  {}{:<26}  {:<16}  {:<12}  {:<24}  GITOPS COMMIT",
+                "TIME",
+                project("PROJECT"),
+                "ACTION",
+                "RELEASE",
+                "COMMIT",
+                "BY"
             )?;
-            for e in &events {
+            for e in events {
                 writeln!(
                     out,
-                    "{:<20}  {:<26}  {:<16}  {:<12}  {:<24}  {}{}",
+                    "{:<20}  {}{:<26}  {:<16}  {:<12}  {:<24}  {}{}",
                     e.time,
+                    project(&e.project),
                     e.action,
                     e.label,
                     e.release_commit

@@ -11,6 +11,8 @@ use crate::pointer;
 
 #[derive(Serialize)]
 pub struct Event {
+    /// `company/monorepo/auth-service`.
+    pub project: String,
     pub gitops_commit: String,
     pub time: String,
     pub author: String,
@@ -87,6 +89,7 @@ pub fn events(
                 .map_or_else(|| format!("commit {c}"), Entry::label)
         });
         events.push(Event {
+            project: reg.full_name(),
             outcome: outcome(change.commit),
             overrides: t
                 .iter()

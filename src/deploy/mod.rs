@@ -15,8 +15,8 @@ pub mod history;
 pub mod plan;
 pub mod run;
 pub mod trailers;
-pub mod wait;
 pub mod view;
+pub mod wait;
 
 use std::fmt;
 

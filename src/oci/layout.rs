@@ -2,9 +2,11 @@
 //! `blobs/sha256/<hex>`.
 //!
 //! Blobs are written to a temporary name and renamed, so a reader never sees half a blob;
-//! `index.json` is rewritten the same way under an exclusive lock on `index.json.lock`, so
-//! concurrent writers to one layout lose no tag. Reads check a blob's file size against its
-//! descriptor before reading it, and its digest before returning it.
+//! `index.json` is rewritten the same way under an exclusive lock on the layout directory
+//! itself (whose inode never changes, so no lock file is left in the layout), so concurrent
+//! writers to one layout lose no tag. Reads check a blob's file size against its descriptor
+//! before reading it, and its digest before returning it. A directory that holds something
+//! else than a layout is never turned into one.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -109,11 +111,32 @@ impl Layout {
         })
     }
 
-    /// Opens a layout for writing, creating it if needed.
+    /// Opens a layout for writing, creating it if needed: in a new or empty directory, or one
+    /// that holds only what an interrupted or concurrent creation leaves (`blobs/`, the
+    /// temporary files of [`write_atomic`]).
     pub fn create(dir: &Path) -> Result<Self, OciError> {
+        let marker = dir.join("oci-layout");
+        if !marker.exists()
+            && let Ok(entries) = fs::read_dir(dir)
+        {
+            let mut others: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name != "blobs" && !name.starts_with(".tmp"))
+                .collect();
+            if !others.is_empty() {
+                others.sort();
+                return Err(OciError::BadLayout {
+                    path: dir.to_owned(),
+                    reason: format!(
+                        "the directory exists and is not an OCI layout (no oci-layout file; it holds {}): expected a new or empty directory, or a layout",
+                        crate::text::printable(&others.join(", "), 200)
+                    ),
+                });
+            }
+        }
         let blobs = dir.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io(&blobs))?;
-        let marker = dir.join("oci-layout");
         if !marker.exists() {
             write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#, true)?;
         }
@@ -273,14 +296,11 @@ impl Layout {
     ) -> Result<Digest, OciError> {
         let digest = Digest::of(bytes);
         self.put_blob(&digest, bytes)?;
-        let lock_path = self.dir.join("index.json.lock");
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock.lock().map_err(io(&lock_path))?;
+        // The directory is the lock: it exists as long as the layout, its inode never
+        // changes, and locking it leaves nothing behind (a lock file would be left in the
+        // layout, and removing one races with the next writer's open).
+        let lock = fs::File::open(&self.dir).map_err(io(&self.dir))?;
+        lock.lock().map_err(io(&self.dir))?;
         let mut index = self.read_index()?;
         index.manifests.retain(|e| match tag {
             Some(t) => e.annotations.get(REF_NAME).map(String::as_str) != Some(t),
