@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod cosign;
 pub mod credentials;
 pub mod deploy;
 pub mod digest;
