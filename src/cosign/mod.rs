@@ -353,3 +353,6 @@ pub async fn copy(
         .await?;
     Ok(envelope.signatures().count())
 }
+
+#[cfg(test)]
+mod tests;
