@@ -14,6 +14,7 @@ pub mod diff;
 pub mod generate;
 pub mod inspect;
 pub mod release;
+pub mod sign;
 pub mod status;
 pub mod version;
 

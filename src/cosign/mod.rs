@@ -146,6 +146,16 @@ fn describe_keys(keys: &[TrustedKey]) -> String {
         .join(", ")
 }
 
+/// The `docker-reference` a signature of release `id` at `image` names: the registry
+/// repository (`host/path`), or the release's `<repository>/<project>` in a layout.
+#[must_use]
+pub fn docker_reference(image: &ImageRef, id: &crate::ids::ReleaseId) -> String {
+    match image {
+        ImageRef::Registry(r) => format!("{}/{}", r.host, r.path),
+        ImageRef::Layout(_) => id.image_path(),
+    }
+}
+
 /// The signature image of `image` (whose manifest is `digest`): same repository, tag
 /// `sha256-<hex>.sig`.
 #[must_use]

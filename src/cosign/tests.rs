@@ -20,7 +20,11 @@ fn fixture() -> Fixture {
     let layout_dir = dir.path().join("company/app");
     let layout = Layout::create(&layout_dir).unwrap();
     let digest = layout
-        .put_manifest(br#"{"schemaVersion":2}"#, Some("0123"), crate::format::MANIFEST_MEDIA_TYPE)
+        .put_manifest(
+            br#"{"schemaVersion":2}"#,
+            Some("0123"),
+            crate::format::MANIFEST_MEDIA_TYPE,
+        )
         .unwrap();
     Fixture {
         _dir: dir,
@@ -76,7 +80,11 @@ fn store_raw(f: &Fixture, layers: &[(Vec<u8>, BTreeMap<String, String>)]) {
     }
     let (config, manifest) = e.to_bytes();
     block_on(f.store.push_blob(&Digest::of(&config), &config, "c")).unwrap();
-    block_on(f.store.push_manifest(&manifest, &envelope::tag(&f.digest), "m")).unwrap();
+    block_on(
+        f.store
+            .push_manifest(&manifest, &envelope::tag(&f.digest), "m"),
+    )
+    .unwrap();
 }
 
 fn signed(payload: &[u8], by: &SigningKey) -> (Vec<u8>, BTreeMap<String, String>) {
@@ -98,11 +106,35 @@ fn refusal(f: &Fixture, keys: &[TrustedKey]) -> String {
 #[test]
 fn a_signature_made_by_sign_verifies_and_names_its_key() {
     let f = fixture();
-    assert!(block_on(sign(&f.store, &f.image, &f.digest, "localhost:5000/company/app", &key(1))).unwrap());
+    assert!(
+        block_on(sign(
+            &f.store,
+            &f.image,
+            &f.digest,
+            "localhost:5000/company/app",
+            &key(1)
+        ))
+        .unwrap()
+    );
     // Signing again with the same key adds nothing; another key adds a second signature.
-    assert!(!block_on(sign(&f.store, &f.image, &f.digest, "localhost:5000/company/app", &key(1))).unwrap());
+    assert!(
+        !block_on(sign(
+            &f.store,
+            &f.image,
+            &f.digest,
+            "localhost:5000/company/app",
+            &key(1)
+        ))
+        .unwrap()
+    );
     assert!(block_on(sign(&f.store, &f.image, &f.digest, "company/app", &key(2))).unwrap());
-    let signer = block_on(verify(&f.store, &f.image, &subject(&f), &[trusted(3), trusted(2)])).unwrap();
+    let signer = block_on(verify(
+        &f.store,
+        &f.image,
+        &subject(&f),
+        &[trusted(3), trusted(2)],
+    ))
+    .unwrap();
     assert_eq!(signer.key, "key2.pub");
     assert_eq!(signer.fingerprint, trusted(2).fingerprint);
     let findings = block_on(examine(&f.store, &f.image, &subject(&f), &[trusted(1)]))
@@ -110,7 +142,13 @@ fn a_signature_made_by_sign_verifies_and_names_its_key() {
         .unwrap();
     assert_eq!(findings.len(), 2);
     assert_eq!(findings[0].signer.as_ref().unwrap().key, "key1.pub");
-    assert!(findings[1].problem.as_ref().unwrap().contains("none of the trusted keys"));
+    assert!(
+        findings[1]
+            .problem
+            .as_ref()
+            .unwrap()
+            .contains("none of the trusted keys")
+    );
 }
 
 #[test]
@@ -119,7 +157,10 @@ fn an_unsigned_release_is_refused_naming_the_keys_and_the_digest() {
     let err = refusal(&f, &[trusted(1), trusted(2)]);
     assert!(err.contains("not signed"), "{err}");
     assert!(err.contains(f.digest.as_str()), "{err}");
-    assert!(err.contains(&trusted(1).describe()) && err.contains(&trusted(2).describe()), "{err}");
+    assert!(
+        err.contains(&trusted(1).describe()) && err.contains(&trusted(2).describe()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +179,10 @@ fn a_signature_over_another_digest_is_refused() {
     let payload = Payload::new("company/app", &other).to_bytes();
     store_raw(&f, &[signed(&payload, &key(1))]);
     let err = refusal(&f, &[trusted(1)]);
-    assert!(err.contains(&format!("it signs {other}: expected {}", f.digest)), "{err}");
+    assert!(
+        err.contains(&format!("it signs {other}: expected {}", f.digest)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -167,10 +211,15 @@ fn truncated_and_non_der_signatures_are_refused() {
     let f = fixture();
     let payload = Payload::new("company/app", &f.digest).to_bytes();
     let good = sign_payload(&key(1), &payload);
-    let der = base64::engine::general_purpose::STANDARD.decode(&good).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&good)
+        .unwrap();
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     for (bad, want) in [
-        (b64(&der[..der.len() - 5]), "not an ASN.1 DER ECDSA P-256 signature"),
+        (
+            b64(&der[..der.len() - 5]),
+            "not an ASN.1 DER ECDSA P-256 signature",
+        ),
         (b64(&[0u8; 64]), "not an ASN.1 DER ECDSA P-256 signature"),
         ("%%%".to_owned(), "not base64"),
     ] {
@@ -181,7 +230,10 @@ fn truncated_and_non_der_signatures_are_refused() {
     }
     store_raw(&f, &[(payload, BTreeMap::new())]);
     let err = refusal(&f, &[trusted(1)]);
-    assert!(err.contains("no dev.cosignproject.cosign/signature annotation"), "{err}");
+    assert!(
+        err.contains("no dev.cosignproject.cosign/signature annotation"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -197,7 +249,9 @@ fn an_oversized_payload_is_not_downloaded() {
 #[test]
 fn a_signature_tag_that_is_an_index_is_refused() {
     let f = fixture();
-    let Store::Layout(layout) = &f.store else { unreachable!() };
+    let Store::Layout(layout) = &f.store else {
+        unreachable!()
+    };
     layout
         .put_manifest(
             br#"{"schemaVersion":2,"manifests":[]}"#,
@@ -222,14 +276,32 @@ fn a_signature_manifest_with_hundreds_of_layers_is_refused() {
 #[test]
 fn signatures_are_copied_with_their_blobs_and_still_verify() {
     let f = fixture();
-    block_on(sign(&f.store, &f.image, &f.digest, "localhost:5000/company/app", &key(1))).unwrap();
+    block_on(sign(
+        &f.store,
+        &f.image,
+        &f.digest,
+        "localhost:5000/company/app",
+        &key(1),
+    ))
+    .unwrap();
     let dest = fixture();
-    let n = block_on(copy((&f.store, &f.image), (&dest.store, &dest.image), &f.digest)).unwrap();
+    let n = block_on(copy(
+        (&f.store, &f.image),
+        (&dest.store, &dest.image),
+        &f.digest,
+    ))
+    .unwrap();
     assert_eq!(n, 1);
     let dest_subject = Subject {
         digest: &f.digest,
         repository: "company/app",
     };
-    let signer = block_on(verify(&dest.store, &dest.image, &dest_subject, &[trusted(1)])).unwrap();
+    let signer = block_on(verify(
+        &dest.store,
+        &dest.image,
+        &dest_subject,
+        &[trusted(1)],
+    ))
+    .unwrap();
     assert_eq!(signer.key, "key1.pub");
 }
