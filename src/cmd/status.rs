@@ -131,6 +131,34 @@ struct Event {
     override_reason: Option<String>,
     /// For an unblock: the release that was unblocked.
     unblocked: Option<String>,
+    /// Who signed the commit (SSH, `gpg.format=ssh`): the key's fingerprint, with the
+    /// policy's `commit_signers` id when listed; or why the signature is invalid.
+    signed_by: Option<String>,
+}
+
+/// Who signed `commit`, for people (none: unsigned).
+fn signed_by(
+    gitops: &crate::gitops::GitOps,
+    commit: git2::Oid,
+    signers: &[crate::policy::Approver],
+) -> Option<String> {
+    match gitops.commit_signer(commit) {
+        crate::signing::CommitSigner::Unsigned => None,
+        crate::signing::CommitSigner::Invalid(why) => Some(format!("invalid signature ({why})")),
+        crate::signing::CommitSigner::Key {
+            public,
+            fingerprint,
+        } => Some(
+            match signers.iter().find(|s| {
+                s.key
+                    .as_deref()
+                    .is_some_and(|k| crate::signing::same_key(k, &public))
+            }) {
+                Some(s) => format!("{} ({fingerprint})", s.id),
+                None => format!("{fingerprint} (not in commit_signers)"),
+            },
+        ),
+    }
 }
 
 impl Event {
@@ -139,6 +167,9 @@ impl Event {
         let mut notes = Vec::new();
         if let Some(u) = &self.unblocked {
             notes.push(format!("unblocked release {u}"));
+        }
+        if let Some(s) = &self.signed_by {
+            notes.push(format!("signed by {s}"));
         }
         if !self.overrides.is_empty() {
             notes.push(format!(
@@ -160,6 +191,9 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
     let gitops = settings.open_gitops()?;
     let (tip, reg) = gitops.fetch_register(&args.project)?;
     let path = layout::pointer_path(&args.env, &reg.repository, &reg.project);
+    let signers = layout::load_policy(&gitops, &tip)
+        .map(|p| p.commit_signers)
+        .unwrap_or_default();
     let mut events = Vec::new();
     for change in tip.history(&path)? {
         let change = change?;
@@ -191,6 +225,7 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
                 .collect(),
             override_reason: trailers::get(&t, "Override-Reason").map(str::to_owned),
             unblocked,
+            signed_by: signed_by(&gitops, change.commit, &signers),
             gitops_commit: change.commit.to_string(),
             time: jiff::Timestamp::from_second(change.time)
                 .map(|t| t.to_string())

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod push;
 pub mod register;
 pub mod remote;
+pub mod sign;
 pub mod snapshot;
 pub mod txn;
 

@@ -134,6 +134,9 @@ pub struct Environment {
 pub struct Policy {
     /// In progression order: each environment after those it requires.
     pub environments: Vec<Environment>,
+    /// `commit_signers`: the SSH keys commits that touch pointers, registers or approvals
+    /// must be signed with (`check` reports the others); empty: commits need no signature.
+    pub commit_signers: Vec<Approver>,
 }
 
 impl Policy {
