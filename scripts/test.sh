@@ -71,12 +71,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# --- Python venv with oras and kubernetes-validate -------------------------------------------
+# --- Python venv with oras, kubernetes-validate and cryptography ----------------------------
+# (cryptography: the independent cosign implementation of fixtures/cosign/cosign.py)
 venv=.venv
 check_venv='
 import importlib.metadata as m, sys
 ok = m.version("oras").startswith("0.2.") and m.version("kubernetes-validate").startswith("1.37.")
-import oras.client, kubernetes_validate
+ok = ok and m.version("cryptography").startswith("46.")
+import oras.client, kubernetes_validate, cryptography
 sys.exit(0 if ok else 1)
 '
 if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
@@ -86,9 +88,9 @@ if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
         rm -rf "$venv"
         "$python_for_venv" -m venv "$venv"
     fi
-    log "installing oras 0.2.x and kubernetes-validate 1.37.x into $venv"
+    log "installing oras 0.2.x, kubernetes-validate 1.37.x and cryptography 46.x into $venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        'oras==0.2.*' 'kubernetes-validate==1.37.*'
+        'oras==0.2.*' 'kubernetes-validate==1.37.*' 'cryptography==46.*'
     "$venv/bin/python" -c "$check_venv"
 fi
 export RELEASECTL_TEST_PYTHON="${RELEASECTL_TEST_PYTHON:-$PWD/$venv/bin/python}"

@@ -39,5 +39,7 @@ mod register;
 mod registry_auth;
 mod remote_errors;
 mod repo_files;
+mod signatures;
+mod signed_commits;
 mod ssh;
 mod tamper;
