@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks `releasectl generate` (the Argo CD plugin) against a local registry, side by side
-# with the plugin a user would otherwise write (skopeo copy + tar xzf + cat). See
-# docs/benchmarks.md for what is measured, the targets (issue 3, "Speed") and recorded figures.
+# with the plugin a user would otherwise write (skopeo copy + tar xzf + cat), and with
+# signature verification on (RELEASECTL_TRUSTED_KEYS, the releases signed with `sign`) against
+# off. See docs/benchmarks.md for what is measured, the targets (issue 3, "Speed"; issue 17,
+# verification within 10%) and recorded figures.
 #
 #   scripts/bench-generate.sh [path/to/releasectl]
 #
@@ -39,6 +41,7 @@ need hyperfine hyperfine
 need jq jq
 need curl curl
 need python3 python3
+need openssl openssl
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-generate.XXXXXX")
@@ -248,6 +251,31 @@ for size in small large; do
         "sh $work/baseline.sh $ref"
 done
 
+# --- signature verification on --------------------------------------------------------------
+# A P-256 key made by openssl (PKCS#8), both releases signed with it, generate run with the
+# public key trusted: cold (empty cache, so the signature is fetched and verified) and warm.
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+    openssl pkcs8 -topk8 -nocrypt -out "$work/sign.key"
+openssl pkey -in "$work/sign.key" -pubout -out "$work/sign.pub" 2>/dev/null
+for size in small large; do
+    "$bin" sign --insecure-registry "$registry" \
+        "$registry/bench/monorepo/$size@${digest[$size]}" --key "$work/sign.key" > /dev/null
+done
+for size in small large; do
+    pointer=$work/app-$size/release.yaml
+    cache=$work/cache-signed-$size
+    echo "== $size: generate cold, signature verified" >&2
+    RELEASECTL_TRUSTED_KEYS=$work/sign.pub RELEASECTL_CACHE_DIR=$cache hf --prepare "rm -rf $cache" \
+        --export-json "$work/$size-cold-signed.json" -n "generate cold signed ($size)" \
+        "$bin generate --pointer $pointer"
+    echo "== $size: generate warm, signature verified" >&2
+    RELEASECTL_TRUSTED_KEYS=$work/sign.pub RELEASECTL_CACHE_DIR=$cache \
+        "$bin" generate --pointer "$pointer" > /dev/null
+    RELEASECTL_TRUSTED_KEYS=$work/sign.pub RELEASECTL_CACHE_DIR=$cache \
+        hf --export-json "$work/$size-warm-signed.json" \
+        -n "generate warm signed ($size)" "$bin generate --pointer $pointer"
+done
+
 # --- peak memory ----------------------------------------------------------------------------
 peak() { # peak CACHE-MODE POINTER CACHE → max RSS in KiB over MEM_RUNS runs
     local max=0 kib
@@ -289,4 +317,18 @@ for size in small large; do
         }' || status=1
 done
 echo "targets: warm median < 10 ms; baseline/cold >= 3; peak RSS < 3 x uncompressed + 32 MiB"
+echo
+printf '%-6s %10s %10s %8s %10s %10s %8s %6s\n' \
+    release "cold ms" "signed" ratio "warm ms" "signed" ratio ok
+for size in small large; do
+    awk -v n="$size" \
+        -v c="$(median_ms "$work/$size-cold.json")" -v cs="$(median_ms "$work/$size-cold-signed.json")" \
+        -v w="$(median_ms "$work/$size-warm.json")" -v ws="$(median_ms "$work/$size-warm-signed.json")" 'BEGIN {
+            v = (cs / c <= 1.10 ? "" : "cold,") (ws / w <= 1.10 ? "" : "warm,")
+            printf "%-6s %10.1f %10.1f %7.2fx %10.2f %10.2f %7.2fx %6s\n",
+                n, c, cs, cs / c, w, ws, ws / w, (v == "" ? "yes" : "NO:" v)
+            exit (v != "")
+        }' || status=1
+done
+echo "target: generate with signature verification within 10% of without (cold and warm)"
 exit "$status"

@@ -13,7 +13,7 @@
 //! by identity and digest, and a blob entry whose release is another's is not used (the caller
 //! fetches it from the registry, so a warm run ends exactly as a cold one).
 //!
-//! With trusted keys (docs/format.md §8), a verified signature is recorded as the fingerprint
+//! With trusted keys (docs/format.md §10), a verified signature is recorded as the fingerprint
 //! of the key that made it, keyed by identity and digest: a warm run accepts the record only
 //! while that key is still trusted, so removing a key sends the next run to the registry.
 

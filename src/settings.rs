@@ -119,7 +119,7 @@ pub struct Settings {
     pub source_date_epoch: Option<Timestamp>,
     pub git: GitEnv,
     /// `RELEASECTL_TRUSTED_KEYS`: a PEM public key, or a directory of them; `generate` then
-    /// requires a cosign signature by one of them (docs/format.md §8).
+    /// requires a cosign signature by one of them (docs/format.md §10).
     pub trusted_keys: Option<PathBuf>,
     /// The password of an encrypted cosign key: `RELEASECTL_SIGN_KEY_PASSWORD`, else
     /// `COSIGN_PASSWORD`.

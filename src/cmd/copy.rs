@@ -95,7 +95,7 @@ pub async fn run(
         )
         .await
         .with_context(|| format!("cannot copy to {dst}"))?;
-    // The image's cosign signatures (docs/format.md §8) travel with it, bytes unchanged.
+    // The image's cosign signatures (docs/format.md §10) travel with it, bytes unchanged.
     let signatures = crate::cosign::copy(
         (&src_store, image),
         (&dst_store, &dst),

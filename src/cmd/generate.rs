@@ -9,7 +9,7 @@
 //! - one deadline bounds the whole run (`RELEASECTL_TIMEOUT`, default 45 s, under Argo CD's
 //!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout;
 //! - with `RELEASECTL_TRUSTED_KEYS`, nothing is printed unless the release carries a valid
-//!   cosign signature by one of those keys (docs/format.md §8); a signature verified once is
+//!   cosign signature by one of those keys (docs/format.md §10); a signature verified once is
 //!   remembered in the cache, for as long as its key stays trusted.
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! `inspect` and `verify`: read a release with every check of docs/format.md §7 (the release
-//! reader, [`release::read`]). `inspect` then shows it and its signatures (docs/format.md §8),
+//! reader, [`release::read`]). `inspect` then shows it and its signatures (docs/format.md §10),
 //! naming the `--key` that made each; `verify` only says whether it passed, and with `--key`
 //! also requires a signature by one of the keys.
 

@@ -1,4 +1,4 @@
-//! `sign`: sign an existing release image with a cosign key (docs/format.md §8). The image is
+//! `sign`: sign an existing release image with a cosign key (docs/format.md §10). The image is
 //! read and verified first (every check of docs/format.md §7), so only a valid release is
 //! signed, and the signature names the digest that was verified.
 

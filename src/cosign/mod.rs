@@ -1,4 +1,4 @@
-//! Release image signatures in cosign's format (docs/format.md §8, sigstore/cosign
+//! Release image signatures in cosign's format (docs/format.md §10, sigstore/cosign
 //! specs/SIGNATURE_SPEC.md): the signature manifest tagged `sha256-<hex>.sig` in the release's
 //! repository, Simple Signing payloads, ECDSA P-256 / SHA-256 signatures (ASN.1 DER, base64)
 //! in the `dev.cosignproject.cosign/signature` annotation.

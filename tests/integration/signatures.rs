@@ -1,4 +1,4 @@
-//! Release image signatures in cosign's format (issue 17, docs/format.md §8): what releasectl
+//! Release image signatures in cosign's format (issue 17, docs/format.md §10): what releasectl
 //! signs verifies with an independent implementation of the cosign spec (fixtures/cosign/
 //! cosign.py, Python `cryptography`, plain HTTP), what that implementation signs verifies
 //! with releasectl, bad signatures are refused, `generate` enforces trusted keys cold and
