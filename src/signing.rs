@@ -249,4 +249,37 @@ mod tests {
         let err = sign(&junk, PAYLOAD).unwrap_err();
         assert!(err.contains("is not an OpenSSH private key"), "{err}");
     }
+
+    #[test]
+    fn a_commit_signed_with_a_key_names_that_key_and_an_unsigned_one_none() {
+        let (_dir, path, key) = key(3);
+        let repo_dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(repo_dir.path()).unwrap();
+        let tree = repo
+            .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
+            .unwrap();
+        let who = git2::Signature::new("ci", "ci@example.com", &git2::Time::new(1, 0)).unwrap();
+        let signed = commit(&repo, &who, &who, "signed\n", &tree, &[], Some(&path)).unwrap();
+        let CommitSigner::Key {
+            public: signer,
+            fingerprint,
+        } = commit_signer(&repo, signed)
+        else {
+            panic!("not signed by a key: {:?}", commit_signer(&repo, signed));
+        };
+        assert!(same_key(&public(&key), &signer));
+        assert!(!same_key(&public(&self::key(4).2), &signer));
+        assert_eq!(
+            fingerprint,
+            key.public_key().fingerprint(HashAlg::Sha256).to_string()
+        );
+        let raw = repo.find_commit(signed).unwrap();
+        let header = raw.raw_header().unwrap();
+        assert!(
+            header.contains("gpgsig -----BEGIN SSH SIGNATURE-----\n "),
+            "{header}"
+        );
+        let unsigned = commit(&repo, &who, &who, "plain\n", &tree, &[], None).unwrap();
+        assert_eq!(commit_signer(&repo, unsigned), CommitSigner::Unsigned);
+    }
 }
