@@ -261,14 +261,14 @@ mod tests {
         let who = git2::Signature::new("ci", "ci@example.com", &git2::Time::new(1, 0)).unwrap();
         let signed = commit(&repo, &who, &who, "signed\n", &tree, &[], Some(&path)).unwrap();
         let CommitSigner::Key {
-            public: signer,
+            public: made_by,
             fingerprint,
         } = commit_signer(&repo, signed)
         else {
             panic!("not signed by a key: {:?}", commit_signer(&repo, signed));
         };
-        assert!(same_key(&public(&key), &signer));
-        assert!(!same_key(&public(&self::key(4).2), &signer));
+        assert!(same_key(&public(&key), &made_by));
+        assert!(!same_key(&public(&self::key(4).2), &made_by));
         assert_eq!(
             fingerprint,
             key.public_key().fingerprint(HashAlg::Sha256).to_string()
