@@ -166,6 +166,17 @@ async fn fetch(
     settings: &Settings,
     cache: Option<&Cache>,
 ) -> crate::exit::Result<(Release, bool)> {
+    fetch_from(None, image, id, settings, cache).await
+}
+
+/// [`fetch`] through `store` when given (one HTTP client for the release and its signature).
+async fn fetch_from(
+    store: Option<&crate::oci::Store>,
+    image: &ImageRef,
+    id: &ReleaseId,
+    settings: &Settings,
+    cache: Option<&Cache>,
+) -> crate::exit::Result<(Release, bool)> {
     if let (Some(cache), Some(digest)) = (cache, image.digest()) {
         match cache.get(id, digest, &settings.limits).await {
             Lookup::Hit(release) => {
@@ -185,13 +196,20 @@ async fn fetch(
             }
         }
     }
-    let release = release::read(
-        image,
-        &Expected::from(id),
-        &settings.store,
-        &settings.limits,
-    )
-    .await?;
+    let release = match store {
+        Some(store) => {
+            release::read_from(store, image, &Expected::from(id), &settings.limits).await?
+        }
+        None => {
+            release::read(
+                image,
+                &Expected::from(id),
+                &settings.store,
+                &settings.limits,
+            )
+            .await?
+        }
+    };
     Ok((release, false))
 }
 
@@ -221,24 +239,23 @@ fn signed_in_cache(
 /// Requires a signature of release `id`, manifest `digest`, by one of `keys` (from the cache
 /// when an earlier run verified one by a key still trusted), and records it in the cache.
 async fn require_signature(
+    store: &crate::oci::Store,
     image: &ImageRef,
     id: &ReleaseId,
     digest: &crate::digest::Digest,
     keys: &[crate::cosign::TrustedKey],
-    settings: &Settings,
     cache: Option<&Cache>,
 ) -> crate::exit::Result<()> {
     if signed_in_cache(keys, cache, id, digest) {
         crate::log::info(&format!("{image}: signature verified by an earlier run"));
         return Ok(());
     }
-    let store = crate::oci::Store::open(image, &settings.store)?;
     let path = id.image_path();
     let subject = crate::cosign::Subject {
         digest,
         repository: &path,
     };
-    let signer = crate::cosign::verify(&store, image, &subject, keys).await?;
+    let signer = crate::cosign::verify(store, image, &subject, keys).await?;
     crate::log::info(&format!(
         "{image}: signed by {} ({})",
         signer.key, signer.fingerprint
@@ -263,17 +280,18 @@ async fn fetch_signed(
     let Some(keys) = keys else {
         return fetch(image, id, settings, cache).await;
     };
+    let store = crate::oci::Store::open(image, &settings.store)?;
     if let Some(digest) = image.digest() {
         let (fetched, signed) = tokio::join!(
-            fetch(image, id, settings, cache),
-            require_signature(image, id, digest, keys, settings, cache)
+            fetch_from(Some(&store), image, id, settings, cache),
+            require_signature(&store, image, id, digest, keys, cache)
         );
         let fetched = fetched?;
         signed?;
         return Ok(fetched);
     }
-    let (release, cached) = fetch(image, id, settings, cache).await?;
-    require_signature(image, id, release.manifest_digest(), keys, settings, cache).await?;
+    let (release, cached) = fetch_from(Some(&store), image, id, settings, cache).await?;
+    require_signature(&store, image, id, release.manifest_digest(), keys, cache).await?;
     Ok((release, cached))
 }
 
