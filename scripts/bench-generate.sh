@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks `releasectl generate` (the Argo CD plugin) against a local registry, side by side
-# with the plugin a user would otherwise write (skopeo copy + tar xzf + cat). See
-# docs/benchmarks.md for what is measured, the targets (issue 3, "Speed") and recorded figures.
+# with the plugin a user would otherwise write (skopeo copy + tar xzf + cat), and with
+# signature verification on (RELEASECTL_TRUSTED_KEYS, the releases signed with `sign`) against
+# off. See docs/benchmarks.md for what is measured, the targets (issue 3, "Speed"; issue 17,
+# verification within 10%) and recorded figures.
 #
 #   scripts/bench-generate.sh [path/to/releasectl]
 #
@@ -10,6 +12,7 @@
 #   MEM_RUNS=3           runs per peak-memory measurement (the maximum is reported)
 #   LARGE_MB=100         uncompressed size of the large release, in MB (10^6 bytes)
 #   KEEP=1               keep the work directory (registry, manifests, hyperfine JSON)
+#   SIGNED_ONLY=1        only the signature verification on/off comparison
 #
 # Needs: docker-registry (Debian), skopeo, hyperfine, jq, python3, GNU time (/usr/bin/time),
 # curl; missing Debian packages are installed with apt-get when running as root.
@@ -39,6 +42,7 @@ need hyperfine hyperfine
 need jq jq
 need curl curl
 need python3 python3
+need openssl openssl
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-generate.XXXXXX")
@@ -231,6 +235,7 @@ done
 
 # --- timings --------------------------------------------------------------------------------
 hf() { hyperfine -N --style basic --warmup "$warmup" --runs "$runs" "$@"; }
+if [ "${SIGNED_ONLY:-}" != 1 ]; then
 for size in small large; do
     pointer=$work/app-$size/release.yaml
     cache=$work/cache-$size
@@ -248,6 +253,34 @@ for size in small large; do
         "sh $work/baseline.sh $ref"
 done
 
+fi
+
+# --- signature verification on --------------------------------------------------------------
+# A P-256 key made by openssl (PKCS#8), both releases signed with it, generate run with the
+# public key trusted: cold (empty cache, so the signature is fetched and verified) and warm.
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+    openssl pkcs8 -topk8 -nocrypt -out "$work/sign.key"
+openssl pkey -in "$work/sign.key" -pubout -out "$work/sign.pub" 2>/dev/null
+for size in small large; do
+    "$bin" sign --insecure-registry "$registry" \
+        "$registry/bench/monorepo/$size@${digest[$size]}" --key "$work/sign.key" > /dev/null
+done
+# Off and on are measured in one hyperfine call each (cold, warm), one after the other, so
+# that load on a shared machine hits both alike; both go through `env` to pay the same exec.
+for size in small large; do
+    pointer=$work/app-$size/release.yaml
+    off="env -u RELEASECTL_TRUSTED_KEYS RELEASECTL_CACHE_DIR=$work/cache-off-$size $bin generate --pointer $pointer"
+    on="env RELEASECTL_TRUSTED_KEYS=$work/sign.pub RELEASECTL_CACHE_DIR=$work/cache-on-$size $bin generate --pointer $pointer"
+    echo "== $size: generate cold, verification off and on" >&2
+    hf --prepare "rm -rf $work/cache-off-$size $work/cache-on-$size" \
+        --export-json "$work/$size-cold-signed.json" -n "cold off ($size)" "$off" -n "cold on ($size)" "$on"
+    echo "== $size: generate warm, verification off and on" >&2
+    $off > /dev/null && $on > /dev/null
+    hf --export-json "$work/$size-warm-signed.json" -n "warm off ($size)" "$off" -n "warm on ($size)" "$on"
+done
+
+status=0
+if [ "${SIGNED_ONLY:-}" != 1 ]; then
 # --- peak memory ----------------------------------------------------------------------------
 peak() { # peak CACHE-MODE POINTER CACHE → max RSS in KiB over MEM_RUNS runs
     local max=0 kib
@@ -274,7 +307,6 @@ echo
 echo "releasectl $("$bin" --version | cut -d' ' -f2), $(nproc) cores, $runs runs (median), $(date -u +%Y-%m-%dT%H:%MZ)"
 printf '%-6s %10s %10s %10s %9s %9s %12s %12s %12s %6s\n' \
     release "uncompr." "warm ms" "cold ms" "base ms" base/cold "RSS cold" "RSS warm" "RSS target" ok
-status=0
 for size in small large; do
     warm=$(median_ms "$work/$size-warm.json")
     cold=$(median_ms "$work/$size-cold.json")
@@ -289,4 +321,20 @@ for size in small large; do
         }' || status=1
 done
 echo "targets: warm median < 10 ms; baseline/cold >= 3; peak RSS < 3 x uncompressed + 32 MiB"
+fi
+echo
+printf '%-6s %10s %10s %8s %10s %10s %8s %6s\n' \
+    release "cold off" "cold on" ratio "warm off" "warm on" ratio ok
+median_of() { jq ".results[$2].median * 1000" "$1"; }
+for size in small large; do
+    awk -v n="$size" \
+        -v c="$(median_of "$work/$size-cold-signed.json" 0)" -v cs="$(median_of "$work/$size-cold-signed.json" 1)" \
+        -v w="$(median_of "$work/$size-warm-signed.json" 0)" -v ws="$(median_of "$work/$size-warm-signed.json" 1)" 'BEGIN {
+            v = (cs / c <= 1.10 ? "" : "cold,") (ws / w <= 1.10 ? "" : "warm,")
+            printf "%-6s %10.1f %10.1f %7.2fx %10.2f %10.2f %7.2fx %6s\n",
+                n, c, cs, cs / c, w, ws, ws / w, (v == "" ? "yes" : "NO:" v)
+            exit (v != "")
+        }' || status=1
+done
+echo "target: generate with signature verification within 10% of without (cold and warm)"
 exit "$status"

@@ -73,12 +73,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# --- Python venv with oras and kubernetes-validate -------------------------------------------
+# --- Python venv with oras, kubernetes-validate and cryptography ----------------------------
+# (cryptography: the independent cosign implementation of fixtures/cosign/cosign.py)
 venv=.venv
 check_venv='
 import importlib.metadata as m, sys
 ok = m.version("oras").startswith("0.2.") and m.version("kubernetes-validate").startswith("1.37.") and m.version("schemathesis").startswith("4.")
-import oras.client, kubernetes_validate
+ok = ok and m.version("cryptography").startswith("46.")
+import oras.client, kubernetes_validate, cryptography
 sys.exit(0 if ok else 1)
 '
 if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
@@ -88,9 +90,9 @@ if ! "$venv/bin/python" -c "$check_venv" >/dev/null 2>&1; then
         rm -rf "$venv"
         "$python_for_venv" -m venv "$venv"
     fi
-    log "installing oras 0.2.x, kubernetes-validate 1.37.x and schemathesis 4.x into $venv"
+    log "installing oras 0.2.x, kubernetes-validate 1.37.x, schemathesis 4.x and cryptography 46.x into $venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        'oras==0.2.*' 'kubernetes-validate==1.37.*' 'schemathesis==4.*'
+        'oras==0.2.*' 'kubernetes-validate==1.37.*' 'schemathesis==4.*' 'cryptography==46.*'
     "$venv/bin/python" -c "$check_venv"
 fi
 export RELEASECTL_TEST_PYTHON="${RELEASECTL_TEST_PYTHON:-$PWD/$venv/bin/python}"

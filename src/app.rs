@@ -104,8 +104,8 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
             ReleaseCommand::Get(args) => cmd::release::get(&args, s),
             ReleaseCommand::List(args) => cmd::release::list(&args, s),
         },
-        Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, s).await,
-        Command::Verify(args) => cmd::inspect::run_verify(&args.target, s).await,
+        Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, &args.keys, s).await,
+        Command::Verify(args) => cmd::inspect::run_verify(&args.target, &args.keys, s).await,
         Command::Generate(args) => cmd::generate::run(args.pointer, args.parameters, s).await,
         Command::Deploy(args) => cmd::deploy::deploy(&args, s).await,
         Command::Promote(args) => cmd::deploy::promote(&args, s).await,
@@ -124,5 +124,6 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Copy(args) => cmd::copy::run(&args.source, &args.destination, s).await,
         Command::Summary => cmd::summary::summary(s),
         Command::Serve(args) => cmd::serve::run(&args, s).await,
+        Command::Sign(args) => cmd::sign::run(&args, s).await,
     }
 }

@@ -12,6 +12,10 @@
 //! identity (repository, project, commit) it was verified against: a rendered entry is keyed
 //! by identity and digest, and a blob entry whose release is another's is not used (the caller
 //! fetches it from the registry, so a warm run ends exactly as a cold one).
+//!
+//! With trusted keys (docs/format.md §10), a verified signature is recorded as the fingerprint
+//! of the key that made it, keyed by identity and digest: a warm run accepts the record only
+//! while that key is still trusted, so removing a key sends the next run to the registry.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,7 @@ use crate::release::{self, Release, ReleaseError};
 pub struct Cache {
     dir: PathBuf,
     rendered: PathBuf,
+    signed: PathBuf,
 }
 
 /// The rendering depends on this binary's code, so a new version renders afresh.
@@ -168,6 +173,7 @@ impl Cache {
         Self {
             dir: dir.join("oci"),
             rendered: dir.join("rendered"),
+            signed: dir.join("signed"),
         }
     }
 
@@ -234,6 +240,39 @@ impl Cache {
             .map_err(std::io::IntoInnerError::into_error)?;
         file.write_all(trailer_line(&out.crc).as_bytes())?;
         file.persist(self.rendered_path(id, digest))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn signed_path(&self, id: &ReleaseId, digest: &Digest) -> PathBuf {
+        let identity = crate::digest::sha256_hex(
+            format!("{}\0{}\0{}", id.repository, id.project, id.commit).as_bytes(),
+        );
+        self.signed
+            .join(format!("{}.{}.sig", digest.hex(), &identity[..32]))
+    }
+
+    /// The fingerprint of the key whose signature of release `id` at `digest` an earlier run
+    /// verified, if any.
+    #[must_use]
+    pub fn signed_by(&self, id: &ReleaseId, digest: &Digest) -> Option<String> {
+        let text = std::fs::read_to_string(self.signed_path(id, digest)).ok()?;
+        let line = text.strip_suffix('\n')?;
+        (line.starts_with("SHA256:") && !line.contains('\n')).then(|| line.to_owned())
+    }
+
+    /// Records that `fingerprint`'s signature of release `id` at `digest` verified.
+    pub fn put_signed(
+        &self,
+        id: &ReleaseId,
+        digest: &Digest,
+        fingerprint: &str,
+    ) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&self.signed)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.signed)?;
+        tmp.write_all(format!("{fingerprint}\n").as_bytes())?;
+        tmp.persist(self.signed_path(id, digest))
             .map_err(|e| e.error)?;
         Ok(())
     }

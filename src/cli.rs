@@ -261,6 +261,9 @@ pub enum Command {
     /// Serve the release API over HTTP (docs/serve.md): one writer for many pipelines.
     #[command(after_help = examples::SERVE)]
     Serve(ServeArgs),
+    /// Sign a release image with a cosign key (tag sha256-<hex>.sig next to it).
+    #[command(after_help = examples::SIGN)]
+    Sign(SignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -340,18 +343,39 @@ pub struct CreateArgs {
     /// A built artifact: NAME=URI[@DIGEST]; repeatable.
     #[arg(long = "artifact")]
     pub artifacts: Vec<String>,
+    /// Sign the pushed image with this cosign private key (PKCS#8 PEM or cosign.key; its
+    /// password in RELEASECTL_SIGN_KEY_PASSWORD or COSIGN_PASSWORD).
+    #[arg(long, env = "RELEASECTL_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// An image reference, oci:PATH[:TAG], or a ReleasePointer file.
     pub target: String,
+    /// Public keys (PEM) to tell who made the image's signatures; repeatable.
+    #[arg(long = "key")]
+    pub keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// An image reference, oci:PATH[:TAG], or a ReleasePointer file.
     pub target: String,
+    /// Also require a signature by one of these public keys (PEM, or a directory of them);
+    /// repeatable.
+    #[arg(long = "key")]
+    pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// An image reference, oci:PATH[:TAG], or a ReleasePointer file.
+    pub target: String,
+    /// The cosign private key (PKCS#8 PEM or cosign.key; its password in
+    /// RELEASECTL_SIGN_KEY_PASSWORD or COSIGN_PASSWORD).
+    #[arg(long, env = "RELEASECTL_SIGN_KEY")]
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod cosign;
 pub mod credentials;
 pub mod deploy;
 pub mod digest;

@@ -154,6 +154,12 @@ pub struct Settings {
     pub argocd: crate::argocd::Config,
     /// `RELEASECTL_NOW` is set: every reading of the clock is `now` (a server too).
     pub clock_fixed: bool,
+    /// `RELEASECTL_TRUSTED_KEYS`: a PEM public key, or a directory of them; `generate` then
+    /// requires a cosign signature by one of them (docs/format.md §10).
+    pub trusted_keys: Option<PathBuf>,
+    /// The password of an encrypted cosign key: `RELEASECTL_SIGN_KEY_PASSWORD`, else
+    /// `COSIGN_PASSWORD`.
+    pub sign_key_password: Option<crate::credentials::Secret>,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -383,8 +389,13 @@ impl Settings {
                     var("RELEASECTL_BOT_EMAIL")
                         .filter(|s| !s.is_empty())
                         .as_deref(),
-                ),
+                )
+                .signed_with(var_os("RELEASECTL_SIGNING_KEY").map(PathBuf::from)),
             },
+            trusted_keys: var_os("RELEASECTL_TRUSTED_KEYS").map(PathBuf::from),
+            sign_key_password: var("RELEASECTL_SIGN_KEY_PASSWORD")
+                .or_else(|| var("COSIGN_PASSWORD"))
+                .map(crate::credentials::Secret::new),
         })
     }
 

@@ -7,6 +7,10 @@
 //! (signatures included), progression, soak and windows — or the commit records an
 //! override for the failing rule; the environment was not on hold; the release was not
 //! blocked there; and releasectl's trailers, when present, agree with the change.
+//!
+//! When the policy lists `commit_signers`, every commit that touches a pointer, a register or
+//! approvals must carry a valid SSH signature (git's `gpg.format=ssh`) by one of their keys,
+//! judged by the policy before the commit (so a commit cannot trust its own key).
 
 use std::io::Write;
 
@@ -38,6 +42,59 @@ struct Checker<'g> {
     violations: Vec<Violation>,
     /// The kinds an `env.yaml` may hold (`RELEASECTL_ENV_KINDS`), as `generate` enforces them.
     env_kinds: &'g [String],
+    /// Commits whose signature was already checked.
+    signatures_checked: std::collections::HashSet<git2::Oid>,
+}
+
+/// Whether a change to `path` needs a signed commit when the policy lists `commit_signers`.
+fn needs_signature(path: &str) -> bool {
+    pointer_env(path).is_some() || path.starts_with("releases/") || path.starts_with("approvals/")
+}
+
+impl Checker<'_> {
+    /// With `commit_signers` in the policy before `commit`, the commit must carry a valid SSH
+    /// signature by one of their keys.
+    fn signature(&mut self, commit: git2::Oid, file: &str) -> crate::exit::Result<()> {
+        if !self.signatures_checked.insert(commit) {
+            return Ok(());
+        }
+        let at = self.gitops.parent(commit)?.unwrap_or(commit);
+        let Some(bytes) = self.gitops.snapshot_at(at)?.read(layout::POLICY)? else {
+            return Ok(());
+        };
+        let policy = crate::policy::parse(layout::POLICY, &bytes)?;
+        if policy.commit_signers.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = policy
+            .commit_signers
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        let required = format!(
+            "a commit signed by one of commit_signers ({})",
+            ids.join(", ")
+        );
+        let actual = match self.gitops.commit_signer(commit) {
+            crate::signing::CommitSigner::Key {
+                public,
+                fingerprint,
+            } => {
+                if policy.commit_signers.iter().any(|s| {
+                    s.key
+                        .as_deref()
+                        .is_some_and(|k| crate::signing::same_key(k, &public))
+                }) {
+                    return Ok(());
+                }
+                format!("signed by {fingerprint}, a key not listed")
+            }
+            crate::signing::CommitSigner::Unsigned => "unsigned".to_owned(),
+            crate::signing::CommitSigner::Invalid(why) => format!("invalid signature: {why}"),
+        };
+        self.flag(&commit.to_string(), file, "signature", required, actual);
+        Ok(())
+    }
 }
 
 impl Checker<'_> {
@@ -353,6 +410,7 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
         now: if args.here { Some(settings.now) } else { None },
         violations: Vec::new(),
         env_kinds: &settings.env_kinds,
+        signatures_checked: std::collections::HashSet::new(),
     };
     let (what, changes) = match &args.range {
         Some(range) => {
@@ -377,7 +435,11 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 }
                 let snap = gitops.snapshot_at(c)?;
                 let parent = gitops.parent(c)?;
-                for path in gitops.changed_paths(parent, c)? {
+                let changed = gitops.changed_paths(parent, c)?;
+                if let Some(path) = changed.iter().find(|p| needs_signature(p)) {
+                    checker.signature(c, path)?;
+                }
+                for path in changed {
                     if let Some(dir) = path.strip_suffix(layout::ENV_FILE)
                         && pointer_env(&format!("{dir}{}", layout::POINTER_FILE)).is_some()
                     {
@@ -398,7 +460,9 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
             for path in layout::all_pointers(&tip)? {
                 checker.env_file(&tip, &tip.tip_str(), &path)?;
                 if let Some(change) = tip.history(&path)?.next() {
-                    checker.change(change?.commit, &path)?;
+                    let commit = change?.commit;
+                    checker.change(commit, &path)?;
+                    checker.signature(commit, &path)?;
                     n += 1;
                 }
             }

@@ -103,6 +103,15 @@ pub async fn run(
         )
         .await
         .with_context(|| format!("cannot copy to {dst}"))?;
+    // The image's cosign signatures (docs/format.md §10) travel with it, bytes unchanged.
+    let signatures = crate::cosign::copy(
+        (&src_store, image),
+        (&dst_store, &dst),
+        release.manifest_digest(),
+    )
+    .await
+    .with_context(|| format!("cannot copy the signatures of {image} to {dst}"))?;
+    crate::log::info(&format!("copied {signatures} signature(s) of {image}"));
     let pinned = dst.with_digest(release.manifest_digest().clone());
     let mut out = Vec::new();
     match settings.output {

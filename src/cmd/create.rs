@@ -460,6 +460,20 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
     };
 
     let image = base.image(&id, None);
+    // A key that cannot sign is refused before anything is pushed.
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(|k| {
+            crate::cosign::keys::load_private(
+                k,
+                settings
+                    .sign_key_password
+                    .as_ref()
+                    .map(crate::credentials::Secret::expose),
+            )
+        })
+        .transpose()?;
     let options = settings.store.clone();
     let store = Store::open_for_write(&image, &options)?;
     let outcome = match &settings.gitops {
@@ -470,6 +484,15 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
         }
         Some(url) => register(&pkg, &store, &image, url, settings).await?,
     };
+    if let Some(key) = &sign_key {
+        let reference = crate::cosign::docker_reference(&image, &id);
+        crate::cosign::sign(&store, &image, &outcome.digest, &reference, key).await?;
+        crate::log::info(&format!(
+            "signed {image}@{} with {}",
+            outcome.digest,
+            crate::cosign::keys::fingerprint(key.verifying_key())
+        ));
+    }
     let pinned = image.with_digest(outcome.digest.clone());
     match settings.output {
         Output::Text => match outcome.number {

@@ -7,7 +7,10 @@
 //! - a release pinned by digest and present in `RELEASECTL_CACHE_DIR` needs no network and
 //!   builds no HTTP client;
 //! - one deadline bounds the whole run (`RELEASECTL_TIMEOUT`, default 45 s, under Argo CD's
-//!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout.
+//!   60 s), so a stalled registry produces a clear error instead of Argo CD's timeout;
+//! - with `RELEASECTL_TRUSTED_KEYS`, nothing is printed unless the release carries a valid
+//!   cosign signature by one of those keys (docs/format.md §10); a signature verified once is
+//!   remembered in the cache, for as long as its key stays trusted.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -163,6 +166,17 @@ async fn fetch(
     settings: &Settings,
     cache: Option<&Cache>,
 ) -> crate::exit::Result<(Release, bool)> {
+    fetch_from(None, image, id, settings, cache).await
+}
+
+/// [`fetch`] through `store` when given (one HTTP client for the release and its signature).
+async fn fetch_from(
+    store: Option<&crate::oci::Store>,
+    image: &ImageRef,
+    id: &ReleaseId,
+    settings: &Settings,
+    cache: Option<&Cache>,
+) -> crate::exit::Result<(Release, bool)> {
     if let (Some(cache), Some(digest)) = (cache, image.digest()) {
         match cache.get(id, digest, &settings.limits).await {
             Lookup::Hit(release) => {
@@ -182,14 +196,103 @@ async fn fetch(
             }
         }
     }
-    let release = release::read(
-        image,
-        &Expected::from(id),
-        &settings.store,
-        &settings.limits,
-    )
-    .await?;
+    let release = match store {
+        Some(store) => {
+            release::read_from(store, image, &Expected::from(id), &settings.limits).await?
+        }
+        None => {
+            release::read(
+                image,
+                &Expected::from(id),
+                &settings.store,
+                &settings.limits,
+            )
+            .await?
+        }
+    };
     Ok((release, false))
+}
+
+/// The trusted keys (`RELEASECTL_TRUSTED_KEYS`), when configured.
+fn trusted_keys(
+    settings: &Settings,
+) -> crate::exit::Result<Option<Vec<crate::cosign::TrustedKey>>> {
+    Ok(settings
+        .trusted_keys
+        .as_deref()
+        .map(crate::cosign::keys::load_trusted)
+        .transpose()?)
+}
+
+/// Whether an earlier run verified a signature of this release by a key still trusted.
+fn signed_in_cache(
+    keys: &[crate::cosign::TrustedKey],
+    cache: Option<&Cache>,
+    id: &ReleaseId,
+    digest: &crate::digest::Digest,
+) -> bool {
+    cache
+        .and_then(|c| c.signed_by(id, digest))
+        .is_some_and(|fp| keys.iter().any(|k| k.fingerprint == fp))
+}
+
+/// Requires a signature of release `id`, manifest `digest`, by one of `keys` (from the cache
+/// when an earlier run verified one by a key still trusted), and records it in the cache.
+async fn require_signature(
+    store: &crate::oci::Store,
+    image: &ImageRef,
+    id: &ReleaseId,
+    digest: &crate::digest::Digest,
+    keys: &[crate::cosign::TrustedKey],
+    cache: Option<&Cache>,
+) -> crate::exit::Result<()> {
+    if signed_in_cache(keys, cache, id, digest) {
+        crate::log::info(&format!("{image}: signature verified by an earlier run"));
+        return Ok(());
+    }
+    let path = id.image_path();
+    let subject = crate::cosign::Subject {
+        digest,
+        repository: &path,
+    };
+    let signer = crate::cosign::verify(store, image, &subject, keys).await?;
+    crate::log::info(&format!(
+        "{image}: signed by {} ({})",
+        signer.key, signer.fingerprint
+    ));
+    if let Some(cache) = cache
+        && let Err(e) = cache.put_signed(id, digest, &signer.fingerprint)
+    {
+        crate::log::info(&format!("cannot cache the signature of {image}: {e}"));
+    }
+    Ok(())
+}
+
+/// [`fetch`], and with trusted keys the signature check, at once when the pointer pins the
+/// digest (else the signature of the digest read).
+async fn fetch_signed(
+    image: &ImageRef,
+    id: &ReleaseId,
+    keys: Option<&[crate::cosign::TrustedKey]>,
+    settings: &Settings,
+    cache: Option<&Cache>,
+) -> crate::exit::Result<(Release, bool)> {
+    let Some(keys) = keys else {
+        return fetch(image, id, settings, cache).await;
+    };
+    let store = crate::oci::Store::open(image, &settings.store)?;
+    if let Some(digest) = image.digest() {
+        let (fetched, signed) = tokio::join!(
+            fetch_from(Some(&store), image, id, settings, cache),
+            require_signature(&store, image, id, digest, keys, cache)
+        );
+        let fetched = fetched?;
+        signed?;
+        return Ok(fetched);
+    }
+    let (release, cached) = fetch_from(Some(&store), image, id, settings, cache).await?;
+    require_signature(&store, image, id, release.manifest_digest(), keys, cache).await?;
+    Ok((release, cached))
 }
 
 /// What `generate` prints, once every check has passed: the release's documents, then the
@@ -236,6 +339,7 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     let env = manifests::render(&env_objects)?;
     let image = pointer_image(&pointer, pointer_path, settings)?;
     let id = &pointer.id;
+    let keys = trusted_keys(settings)?;
     let cache = settings
         .generate_cache
         .as_deref()
@@ -246,6 +350,9 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
     // With environment objects, the release's own are needed to check them against: the
     // blob cache below still saves the network.
     if let (Some(cache), Some(digest), true) = (&cache, image.digest(), env_objects.is_empty())
+        && keys
+            .as_deref()
+            .is_none_or(|k| signed_in_cache(k, Some(cache), id, digest))
         && let Some(body) = cache.rendered(id, digest)
     {
         crate::log::info(&format!(
@@ -257,7 +364,8 @@ pub async fn render(pointer_path: &Path, settings: &Settings) -> crate::exit::Re
         });
     }
     crate::log::info(&format!("generating {id} from {image}"));
-    let (release, cached) = fetch(&image, id, settings, cache.as_ref()).await?;
+    let (release, cached) =
+        fetch_signed(&image, id, keys.as_deref(), settings, cache.as_ref()).await?;
     crate::log::info(&format!("verified {image}"));
     let manifests = release.manifests();
     crate::log::debug(&format!(
@@ -351,12 +459,20 @@ fn announcement(release: &Release) -> String {
 pub async fn parameters(pointer_path: &Path, settings: &Settings) -> crate::exit::Result<Output> {
     let (pointer, _) = load_pointer(pointer_path)?;
     let image = pointer_image(&pointer, pointer_path, settings)?;
+    let keys = trusted_keys(settings)?;
     let cache = settings
         .generate_cache
         .as_deref()
         .filter(|d| !d.as_os_str().is_empty())
         .map(Cache::new);
-    let (release, _) = fetch(&image, &pointer.id, settings, cache.as_ref()).await?;
+    let (release, _) = fetch_signed(
+        &image,
+        &pointer.id,
+        keys.as_deref(),
+        settings,
+        cache.as_ref(),
+    )
+    .await?;
     Ok(Output {
         body: Body::Parameters(announcement(&release)),
         env: String::new(),

@@ -1,7 +1,10 @@
 //! `inspect` and `verify`: read a release with every check of docs/format.md §7 (the release
-//! reader, [`release::read`]). `inspect` then shows it; `verify` only says whether it passed.
+//! reader, [`release::read`]). `inspect` then shows it and its signatures (docs/format.md §10),
+//! naming the `--key` that made each; `verify` only says whether it passed, and with `--key`
+//! also requires a signature by one of the keys.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -46,6 +49,93 @@ struct InspectView<'a> {
     resources_blob: BlobView<'a>,
     annotations: &'a std::collections::BTreeMap<String, String>,
     metadata: &'a Metadata,
+    signatures: &'a Signatures,
+}
+
+/// The image's signatures, as `inspect` found them.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "found")]
+enum Signatures {
+    /// No `sha256-<hex>.sig` manifest.
+    None,
+    /// The signature manifest could not be read or is not one (the reason).
+    Unreadable(String),
+    /// No `--key` given: the signatures' payload digests, unchecked.
+    Unchecked(Vec<Digest>),
+    Checked(Vec<crate::cosign::Finding>),
+}
+
+/// Every key of `paths` (files or directories of PEM public keys).
+fn load_keys(paths: &[PathBuf]) -> crate::exit::Result<Vec<crate::cosign::TrustedKey>> {
+    let mut keys = Vec::new();
+    for path in paths {
+        keys.extend(crate::cosign::keys::load_trusted(path)?);
+    }
+    Ok(keys)
+}
+
+/// What the signatures of `r` are, never failing the inspection.
+async fn signatures(
+    r: &Release,
+    keys: &[crate::cosign::TrustedKey],
+    settings: &Settings,
+) -> Signatures {
+    let found = async {
+        let store = crate::oci::Store::open(r.image(), &settings.store)?;
+        if keys.is_empty() {
+            return Ok(
+                crate::cosign::fetch_envelope(&store, r.image(), r.manifest_digest())
+                    .await?
+                    .map(|(e, _)| {
+                        Signatures::Unchecked(e.signatures().map(|l| l.digest.clone()).collect())
+                    }),
+            );
+        }
+        let path = r.id().image_path();
+        let subject = crate::cosign::Subject {
+            digest: r.manifest_digest(),
+            repository: &path,
+        };
+        Ok::<_, crate::cosign::CosignError>(
+            crate::cosign::examine(&store, r.image(), &subject, keys)
+                .await?
+                .map(Signatures::Checked),
+        )
+    };
+    match found.await {
+        Ok(Some(s)) => s,
+        Ok(None) => Signatures::None,
+        Err(e) => Signatures::Unreadable(e.to_string()),
+    }
+}
+
+fn text_signatures(s: &Signatures, out: &mut dyn Write) -> std::io::Result<()> {
+    match s {
+        Signatures::None => writeln!(out, "Signatures  none"),
+        Signatures::Unreadable(why) => writeln!(out, "Signatures  unreadable: {why}"),
+        Signatures::Unchecked(payloads) => {
+            writeln!(
+                out,
+                "Signatures  {} (not checked: give --key)",
+                payloads.len()
+            )?;
+            for p in payloads {
+                writeln!(out, "  payload {p}")?;
+            }
+            Ok(())
+        }
+        Signatures::Checked(findings) => {
+            writeln!(out, "Signatures  {}", findings.len())?;
+            for f in findings {
+                match (&f.signer, &f.problem) {
+                    (Some(s), _) => writeln!(out, "  signed by {} ({})", s.key, s.fingerprint)?,
+                    (None, Some(p)) => writeln!(out, "  not valid: {p}")?,
+                    (None, None) => {}
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn human(bytes: u64) -> String {
@@ -207,11 +297,20 @@ fn text(r: &Release, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-pub async fn run_inspect(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn run_inspect(
+    target: &str,
+    keys: &[PathBuf],
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let keys = load_keys(keys)?;
     let r = read(target, settings).await?;
+    let sigs = signatures(&r, &keys, settings).await;
     let mut out = Vec::new();
     match settings.output {
-        Output::Text => text(&r, &mut out)?,
+        Output::Text => {
+            text(&r, &mut out)?;
+            text_signatures(&sigs, &mut out)?;
+        }
         Output::Json => {
             let manifest_descriptor = Descriptor {
                 media_type: crate::format::MANIFEST_MEDIA_TYPE.into(),
@@ -231,6 +330,7 @@ pub async fn run_inspect(target: &str, settings: &Settings) -> crate::exit::Resu
                 resources_blob: (&located.resources).into(),
                 annotations: &located.manifest.annotations,
                 metadata: r.metadata(),
+                signatures: &sigs,
             };
             serde_json::to_writer_pretty(&mut out, &view)?;
             out.push(b'\n');
@@ -239,16 +339,36 @@ pub async fn run_inspect(target: &str, settings: &Settings) -> crate::exit::Resu
     Ok(super::Outcome::ok(out))
 }
 
-pub async fn run_verify(target: &str, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn run_verify(
+    target: &str,
+    keys: &[PathBuf],
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let keys = load_keys(keys)?;
     let r = read(target, settings).await?;
+    let signer = if keys.is_empty() {
+        None
+    } else {
+        let store = crate::oci::Store::open(r.image(), &settings.store)?;
+        let path = r.id().image_path();
+        let subject = crate::cosign::Subject {
+            digest: r.manifest_digest(),
+            repository: &path,
+        };
+        Some(crate::cosign::verify(&store, r.image(), &subject, &keys).await?)
+    };
     let files = r.manifests().files().len();
     let objects = r.metadata().resources.objects.len();
     let mut out = Vec::new();
     match settings.output {
         Output::Text => writeln!(
             out,
-            "verified {}: manifest, config, metadata and resources digests match; {files} files, {objects} objects",
+            "verified {}: manifest, config, metadata and resources digests match; {files} files, {objects} objects{}",
             r.image(),
+            signer
+                .as_ref()
+                .map(|s| format!("; signed by {} ({})", s.key, s.fingerprint))
+                .unwrap_or_default(),
         )?,
         Output::Json => writeln!(
             out,
@@ -259,6 +379,7 @@ pub async fn run_verify(target: &str, settings: &Settings) -> crate::exit::Resul
                 "verified": true,
                 "files": files,
                 "objects": objects,
+                "signed_by": signer,
             }))?
         )?,
     }

@@ -15,6 +15,7 @@ pub mod generate;
 pub mod inspect;
 pub mod release;
 pub mod serve;
+pub mod sign;
 pub mod status;
 pub mod summary;
 pub mod version;

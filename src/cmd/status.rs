@@ -9,7 +9,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
-use crate::deploy::history::Event;
+use crate::deploy::history::{Event, Facts};
 use crate::format::Alias;
 use crate::gitops::ProjectRef;
 use crate::gitops::find_register;
@@ -267,16 +267,23 @@ fn row_notes(r: &Row) -> String {
 pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
     gitops.fetch_notes()?;
+    let signers = |tip: &Snapshot<'_>| {
+        layout::load_policy(&gitops, tip)
+            .map(|p| p.commit_signers)
+            .unwrap_or_default()
+    };
     let mut events = Vec::new();
     let whole = args.project.is_none();
     if let Some(project) = &args.project {
         let (tip, reg) = gitops.fetch_register(project)?;
-        events_of(&gitops, &tip, &reg, &args.env, &mut events)?;
+        let signers = signers(&tip);
+        events_of(&gitops, &tip, &reg, &args.env, &signers, &mut events)?;
     } else {
         let tip = gitops.fetch()?;
+        let signers = signers(&tip);
         for project in env_projects(&tip, args.env.as_str())? {
             let reg = find_register(&gitops, &tip, &project)?;
-            events_of(&gitops, &tip, &reg, &args.env, &mut events)?;
+            events_of(&gitops, &tip, &reg, &args.env, &signers, &mut events)?;
         }
         // Newest first across projects (each project's list already is); a stable sort keeps
         // one commit's changes together.
@@ -307,22 +314,27 @@ fn env_projects(tip: &Snapshot<'_>, env: &str) -> crate::exit::Result<Vec<Projec
         .collect()
 }
 
-/// The events of `reg`'s pointer in `env`, newest first, with the outcomes `--wait` recorded.
+/// The events of `reg`'s pointer in `env`, newest first, with the outcomes `--wait` recorded
+/// and who signed each commit.
 fn events_of(
     gitops: &crate::gitops::GitOps,
     tip: &Snapshot<'_>,
     reg: &Register,
     env: &crate::policy::EnvName,
+    signers: &[crate::policy::Approver],
     events: &mut Vec<Event>,
 ) -> crate::exit::Result<()> {
     let path = layout::pointer_path(env, &reg.repository, &reg.project);
     let project = reg.full_name();
     events.extend(crate::deploy::history::events(tip, reg, &path, |commit| {
-        gitops
-            .outcomes(commit)
-            .into_iter()
-            .find(|o| o.environment == env.as_str() && o.project == project)
-            .map(|o| o.state.name().to_owned())
+        Facts {
+            outcome: gitops
+                .outcomes(commit)
+                .into_iter()
+                .find(|o| o.environment == env.as_str() && o.project == project)
+                .map(|o| o.state.name().to_owned()),
+            signed_by: crate::deploy::history::signed_by(gitops, commit, signers),
+        }
     })?);
     Ok(())
 }

@@ -28,6 +28,17 @@ pub struct Event {
     pub unblocked: Option<String>,
     /// The outcome `--wait` recorded on this commit for this environment and project.
     pub outcome: Option<String>,
+    /// Who signed the commit (SSH, `gpg.format=ssh`): the key's fingerprint, with the
+    /// policy's `commit_signers` id when listed; or why the signature is invalid.
+    pub signed_by: Option<String>,
+}
+
+/// What is known of a GitOps commit beside its message: the outcome `--wait` recorded for
+/// the pointer, and who signed the commit.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub outcome: Option<String>,
+    pub signed_by: Option<String>,
 }
 
 impl Event {
@@ -40,6 +51,9 @@ impl Event {
         }
         if let Some(o) = &self.outcome {
             notes.push(format!("outcome: {o}"));
+        }
+        if let Some(s) = &self.signed_by {
+            notes.push(format!("signed by {s}"));
         }
         if !self.overrides.is_empty() {
             notes.push(format!(
@@ -57,13 +71,13 @@ impl Event {
     }
 }
 
-/// The changes of the pointer at `path` (of `reg`'s project), newest first; `outcome` gives
-/// the outcome recorded on a GitOps commit for this pointer, if any.
+/// The changes of the pointer at `path` (of `reg`'s project), newest first; `facts` gives
+/// what else is known of a GitOps commit (its recorded outcome, its signer).
 pub fn events(
     tip: &Snapshot<'_>,
     reg: &Register,
     path: &str,
-    outcome: impl Fn(git2::Oid) -> Option<String>,
+    facts: impl Fn(git2::Oid) -> Facts,
 ) -> crate::exit::Result<Vec<Event>> {
     let mut events = Vec::new();
     for change in tip.history(path)? {
@@ -88,9 +102,11 @@ pub fn events(
                 .find(|e| e.commit.as_str() == c)
                 .map_or_else(|| format!("commit {c}"), Entry::label)
         });
+        let facts = facts(change.commit);
         events.push(Event {
             project: reg.full_name(),
-            outcome: outcome(change.commit),
+            outcome: facts.outcome,
+            signed_by: facts.signed_by,
             overrides: t
                 .iter()
                 .filter(|(k, _)| k == "Override")
@@ -117,4 +133,30 @@ pub fn events(
         });
     }
     Ok(events)
+}
+
+/// Who signed `commit`, for people (none: unsigned).
+#[must_use]
+pub fn signed_by(
+    gitops: &crate::gitops::GitOps,
+    commit: git2::Oid,
+    signers: &[crate::policy::Approver],
+) -> Option<String> {
+    match gitops.commit_signer(commit) {
+        crate::signing::CommitSigner::Unsigned => None,
+        crate::signing::CommitSigner::Invalid(why) => Some(format!("invalid signature ({why})")),
+        crate::signing::CommitSigner::Key {
+            public,
+            fingerprint,
+        } => Some(
+            match signers.iter().find(|s| {
+                s.key
+                    .as_deref()
+                    .is_some_and(|k| crate::signing::same_key(k, &public))
+            }) {
+                Some(s) => format!("{} ({fingerprint})", s.id),
+                None => format!("{fingerprint} (not in commit_signers)"),
+            },
+        ),
+    }
 }

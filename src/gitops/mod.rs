@@ -16,6 +16,7 @@ pub mod notes;
 pub mod push;
 pub mod register;
 pub mod remote;
+pub mod sign;
 pub mod snapshot;
 pub mod txn;
 

@@ -132,9 +132,16 @@ impl GitOps {
             None => None,
         };
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        self.repo
-            .commit(None, &author, &committer, message, &tree, &parents)
-            .map_err(err)
+        crate::signing::commit(
+            &self.repo,
+            &author,
+            &committer,
+            message,
+            &tree,
+            &parents,
+            self.committer.signing_key.as_deref(),
+        )
+        .map_err(err)
     }
 
     /// Pushes `oid` to the branch without force, expecting the branch at `base` (`None`: a

@@ -363,6 +363,9 @@ impl GitOps {
 pub struct Committer {
     pub name: String,
     pub email: String,
+    /// `RELEASECTL_SIGNING_KEY`: an SSH private key every commit is signed with (git's
+    /// `gpg.format=ssh`), see `crate::signing::commit`.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 impl Committer {
@@ -372,7 +375,15 @@ impl Committer {
         Self {
             name: name.unwrap_or("releasectl").to_owned(),
             email: email.unwrap_or("releasectl@releasectl.invalid").to_owned(),
+            signing_key: None,
         }
+    }
+
+    /// The same committer, signing its commits with `key` (none: unsigned).
+    #[must_use]
+    pub fn signed_with(mut self, key: Option<std::path::PathBuf>) -> Self {
+        self.signing_key = key;
+        self
     }
 }
 

@@ -113,7 +113,8 @@ impl Layout {
 
     /// Opens a layout for writing, creating it if needed: in a new or empty directory, or one
     /// that holds only what an interrupted or concurrent creation leaves (`blobs/`, the
-    /// temporary files of [`write_atomic`]).
+    /// temporary files of [`write_atomic`], and `oci-layout` or `index.json` when a
+    /// concurrent creation wrote them between our two looks).
     pub fn create(dir: &Path) -> Result<Self, OciError> {
         let marker = dir.join("oci-layout");
         if !marker.exists()
@@ -122,7 +123,10 @@ impl Layout {
             let mut others: Vec<String> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name != "blobs" && !name.starts_with(".tmp"))
+                .filter(|name| {
+                    !matches!(name.as_str(), "blobs" | "oci-layout" | "index.json")
+                        && !name.starts_with(".tmp")
+                })
                 .collect();
             if !others.is_empty() {
                 others.sort();

@@ -148,6 +148,9 @@ pub struct Policy {
     /// Who may create (register) releases through `releasectl serve`; `None`: any
     /// authenticated identity.
     pub release_creators: Option<Vec<Glob>>,
+    /// `commit_signers`: the SSH keys commits that touch pointers, registers or approvals
+    /// must be signed with (`check` reports the others); empty: commits need no signature.
+    pub commit_signers: Vec<Approver>,
 }
 
 impl Policy {

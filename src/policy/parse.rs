@@ -8,7 +8,7 @@ use crate::duration::GRAMMAR;
 use crate::format::TriggerType;
 use crate::yaml::{FieldError, Mapping, Node};
 
-const TOP_KEYS: &[&str] = &["environments", "release_creators"];
+const TOP_KEYS: &[&str] = &["environments", "release_creators", "commit_signers"];
 const ENV_KEYS: &[&str] = &["promotion_policy", "hold", "deployers"];
 const POLICY_KEYS: &[&str] = &[
     "allowed_triggers",
@@ -56,9 +56,16 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Policy, PolicyError> {
     }
     order_by_progression(&mut environments);
     let release_creators = identities(&top, "release_creators")?;
+    let mut commit_signers = Vec::new();
+    if top.get("commit_signers").is_some() {
+        for n in top.list("commit_signers", "a list of {id, key}")? {
+            commit_signers.push(commit_signer(&n)?);
+        }
+    }
     Ok(Policy {
         environments,
         release_creators,
+        commit_signers,
     })
 }
 
@@ -77,6 +84,26 @@ fn identities(map: &Mapping<'_>, key: &str) -> Result<Option<Vec<Glob>>, FieldEr
         );
     }
     Ok(Some(globs))
+}
+
+/// One trusted writer: `{id, key}`, the key an SSH public key (`ssh-ed25519 AAAA…`).
+fn commit_signer(n: &Node<'_>) -> Result<Approver, FieldError> {
+    let m = n.mapping(APPROVER_KEYS)?;
+    let expected = "the writer's identity, e.g. ci@company.com";
+    let id = m.required("id", expected)?;
+    if id.str(expected)?.is_empty() {
+        return Err(id.invalid(expected));
+    }
+    let key_expected = "an SSH public key like \"ssh-ed25519 AAAA...\"";
+    let key = m.required("key", key_expected)?;
+    let text = key.str(key_expected)?;
+    if ssh_key::PublicKey::from_openssh(text.trim()).is_err() {
+        return Err(key.invalid(key_expected));
+    }
+    Ok(Approver {
+        id: id.str(expected)?.to_owned(),
+        key: Some(text.to_owned()),
+    })
 }
 
 fn environment(

@@ -152,11 +152,18 @@ pub(super) async fn history(
             let path = layout::pointer_path(&env, &reg.repository, &reg.project);
             g.fetch_notes().map_err(|e| err(&e.into()))?;
             let project = format!("{}/{}", reg.repository, reg.project);
+            let signers = layout::load_policy(g, &tip)
+                .map(|p| p.commit_signers)
+                .unwrap_or_default();
             let events = crate::deploy::history::events(&tip, &reg, &path, |commit| {
-                g.outcomes(commit)
-                    .into_iter()
-                    .find(|o| o.environment == env.as_str() && o.project == project)
-                    .map(|o| o.state.name().to_owned())
+                crate::deploy::history::Facts {
+                    outcome: g
+                        .outcomes(commit)
+                        .into_iter()
+                        .find(|o| o.environment == env.as_str() && o.project == project)
+                        .map(|o| o.state.name().to_owned()),
+                    signed_by: crate::deploy::history::signed_by(g, commit, &signers),
+                }
             })
             .map_err(|e| err(&e))?;
             Ok(Reply::ok(json!({

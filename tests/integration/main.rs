@@ -46,5 +46,7 @@ mod repo_files;
 mod serve;
 mod serve_oidc;
 mod serve_schema;
+mod signatures;
+mod signed_commits;
 mod ssh;
 mod tamper;

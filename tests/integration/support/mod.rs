@@ -85,7 +85,7 @@ pub fn python() -> &'static Path {
         let python = std::env::var_os("RELEASECTL_TEST_PYTHON")
             .map_or_else(|| manifest_dir().join(".venv/bin/python"), PathBuf::from);
         let install = format!(
-            "python3 -m venv {venv} && {venv}/bin/pip install 'oras==0.2.*' 'kubernetes-validate==1.37.*' \
+            "python3 -m venv {venv} && {venv}/bin/pip install 'oras==0.2.*' 'kubernetes-validate==1.37.*' 'cryptography==46.*' \
              (or run `bash scripts/test.sh`)",
             venv = manifest_dir().join(".venv").display()
         );
