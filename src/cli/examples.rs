@@ -207,8 +207,12 @@ Examples:
   # The release API on port 8080, configured as docs/serve.md shows
   releasectl serve --listen 127.0.0.1:8080 --config /etc/releasectl/serve.yaml";
 
-pub const SIGN: &str = "\\
+pub const SIGN: &str = "\
 Examples:
-  # Sign a release in the registry with a cosign key (password in COSIGN_PASSWORD), then check
-  releasectl sign registry.example.com/releases/company/monorepo/auth-service@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --key cosign.key
-  releasectl verify registry.example.com/releases/company/monorepo/auth-service@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --key cosign.pub";
+  # Sign the release a pointer names with a cosign key (its password, if any, in
+  # COSIGN_PASSWORD), then check the signature
+  releasectl sign release.yaml --key cosign.key
+  releasectl verify release.yaml --key cosign.pub
+
+  # The same by reference, in a registry
+  releasectl sign registry.example.com/releases/company/monorepo/auth-service@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --key cosign.key";

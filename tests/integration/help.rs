@@ -133,6 +133,7 @@ const NEEDS_MORE: &[(&str, &str)] = &[
     ("--key ~/.ssh/", "approves once"),
     ("--here --range", "could not find repository"),
     ("--config /etc/releasectl/serve.yaml", "serve.yaml"),
+    ("sign registry.example.com/", "registry.example.com"),
 ];
 
 /// Where the examples run: the world's directory, holding its `registry/` layout, the
@@ -158,6 +159,7 @@ pub fn example_world() -> World {
     std::fs::write(world.dir().join("release.yaml"), &pointer).expect("write release.yaml");
     std::fs::create_dir(world.dir().join("app")).expect("mkdir app");
     std::fs::write(world.dir().join("app/release.yaml"), &pointer).expect("write app/");
+    crate::signatures::keygen(world.dir(), "cosign");
     world
 }
 

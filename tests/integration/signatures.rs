@@ -21,7 +21,7 @@ fn cosign_py(args: &[&str]) -> Output {
 }
 
 /// A P-256 key pair made by the Python implementation: (`NAME.key`, `NAME.pub`).
-fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     cosign_py(&["keygen", &dir.display().to_string(), name]).assert_success();
     (
         dir.join(format!("{name}.key")),
