@@ -111,7 +111,7 @@ pub async fn approve(
         let policy = layout::load_policy(&gitops, tip)?;
         let env = plan::environment(&policy, &args.env)?;
         let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
-        let entry = reg.resolve(&args.release_id)?.clone();
+        let entry = reg.resolve(tip, &args.release_id)?;
         let now = settings.now;
         // Where nothing waits for approvals, an approval is harmless: say so, refuse nothing.
         let required_key = if env.requires_approval {
@@ -198,7 +198,7 @@ pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Resu
     let author = Author::new(&actor, settings.unix_now());
     let landed = gitops.transact(&author, settings.deadline, async |tip| {
         let reg = crate::gitops::find_register(&gitops, tip, &args.project)?;
-        let entry = reg.resolve(&args.release_id)?.clone();
+        let entry = reg.resolve(tip, &args.release_id)?;
         let path = layout::approvals_path(env_name, &reg.repository, &reg.project, &entry.commit);
         let Some(mut file) = load_approvals(tip, &path)? else {
             return Err(InvalidInput(format!("no approvals of release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());

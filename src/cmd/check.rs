@@ -159,15 +159,12 @@ impl Checker<'_> {
                 return Ok(());
             }
         };
-        let Some(entry) = reg.find_commit(&new.id.commit) else {
+        let Some(entry) = reg.find_commit(&snap, &new.id.commit)? else {
             self.flag(
                 &c,
                 path,
                 "registered",
-                format!(
-                    "a release of {project} in {}",
-                    layout::register_path(&reg.repository, &reg.project)
-                ),
+                format!("a release of {project} in {}", reg.file()),
                 format!("commit {} is not registered", new.id.commit),
             );
             return Ok(());

@@ -78,7 +78,7 @@ async fn run_to(
             let gitops = settings.open_gitops()?;
             let tip = gitops.fetch()?;
             let reg = crate::gitops::find_register(&gitops, &tip, &project.parse()?)?;
-            let target = reg.resolve(&id.parse()?)?.clone();
+            let target = reg.resolve(&tip, &id.parse()?)?;
             let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;
             let path = crate::gitops::layout::pointer_path(&env, &reg.repository, &reg.project);
             let current = crate::gitops::layout::load_pointer(&tip, &path)?;

@@ -20,9 +20,9 @@ fn aliases(e: &Entry) -> String {
 
 pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let (_, reg) = gitops.fetch_register(&args.project)?;
+    let (tip, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
-    let entry = reg.resolve(&args.release_id)?;
+    let entry = &reg.resolve(&tip, &args.release_id)?;
     match settings.output {
         Output::Json => {
             let mut v = serde_json::to_value(entry)?;
@@ -63,9 +63,10 @@ pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Ou
 
 pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let (_, reg) = gitops.fetch_register(&args.project)?;
+    let (tip, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
-    let mut entries: Vec<&Entry> = reg.releases.iter().collect();
+    let all = reg.entries(&tip)?;
+    let mut entries: Vec<&Entry> = all.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
     match settings.output {
         Output::Json => {
