@@ -7,6 +7,9 @@
 //! (signatures included), progression, soak and windows — or the commit records an
 //! override for the failing rule; the environment was not on hold; the release was not
 //! blocked there; and releasectl's trailers, when present, agree with the change.
+//!
+//! Registers (docs/register.md §4), in either format: at the tip every register is checked
+//! whole; in a range, the register files each commit changed.
 
 use std::io::Write;
 
@@ -17,6 +20,7 @@ use crate::deploy::plan::{self, Context};
 use crate::deploy::{Override, Request, Selector, trailers};
 use crate::exit::{Exit, InvalidInput};
 use crate::gitops::layout::{self, pointer_env};
+use crate::gitops::register::validate;
 use crate::gitops::{GitOps, ProjectRef, ReleaseSelector};
 use crate::pointer;
 use crate::policy::EnvName;
@@ -298,6 +302,16 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    fn register_problems(
+        &mut self,
+        commit: &str,
+        problems: Vec<crate::gitops::register::validate::Problem>,
+    ) {
+        for p in problems {
+            self.flag(commit, &p.file, "register", p.required, p.actual);
+        }
+    }
+
     /// A commit that modifies `environments.yaml` changes the rules every later deploy is
     /// judged by: it must say so with an `Override: policy` trailer (and a reason), or it is
     /// flagged, so relaxing the policy in one commit and deploying in the next is seen.
@@ -374,7 +388,12 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 }
                 let snap = gitops.snapshot_at(c)?;
                 let parent = gitops.parent(c)?;
-                for path in gitops.changed_paths(parent, c)? {
+                let changed = gitops.changed_paths(parent, c)?;
+                checker.register_problems(
+                    &c.to_string(),
+                    validate::changed_registers(&snap, &changed)?,
+                );
+                for path in changed {
                     if let Some(dir) = path.strip_suffix(layout::ENV_FILE)
                         && pointer_env(&format!("{dir}{}", layout::POINTER_FILE)).is_some()
                     {
@@ -392,6 +411,10 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 gitops.fetch()?
             };
             let mut n = 0;
+            for found in crate::gitops::register::all_registers(&tip)? {
+                let problems = validate::register(&tip, &found)?;
+                checker.register_problems(&tip.tip_str(), problems);
+            }
             for path in layout::all_pointers(&tip)? {
                 checker.env_file(&tip, &tip.tip_str(), &path)?;
                 if let Some(change) = tip.history(&path)?.next() {

@@ -36,6 +36,7 @@ mod outcomes;
 mod policy;
 mod policy_semantics;
 mod register;
+mod register_format;
 mod registry_auth;
 mod remote_errors;
 mod repo_files;

@@ -333,7 +333,7 @@ fn a_rejecting_pre_receive_hook_is_a_clear_error_and_leaves_the_remote_untouched
 }
 
 /// Starts `n` registrations of different commits at once; every one must succeed.
-fn race(env: &World, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
+pub fn race(env: &World, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
     let commits: Vec<String> = (0..n).map(|i| commit(&format!("race-{i}"))).collect();
     let outputs: Vec<Output> = std::thread::scope(|s| {
         let handles: Vec<_> = commits

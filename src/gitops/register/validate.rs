@@ -218,3 +218,58 @@ fn expect_index(
     }
     Ok(())
 }
+
+/// The register a repository path belongs to (`releases/…`), if any.
+#[must_use]
+pub fn register_of(path: &str) -> Option<Found> {
+    let rest = path.strip_prefix(layout::REGISTERS)?.strip_prefix('/')?;
+    let (full, split) = match rest.split_once("/_") {
+        Some((dir, _)) => (dir, true),
+        None => (rest.strip_suffix(".yaml")?, false),
+    };
+    let (repository, project) = full.rsplit_once('/')?;
+    Some(Found {
+        repository: repository.parse().ok()?,
+        project: project.parse().ok()?,
+        split,
+    })
+}
+
+/// Checks the registers that the paths `changed` (one commit's) touch, at that commit:
+/// format 2 through the changed files only, format 1 whole (one file).
+pub fn changed_registers(
+    snap: &Snapshot<'_>,
+    paths: &[String],
+) -> crate::exit::Result<Vec<Problem>> {
+    let mut seen: Vec<Found> = Vec::new();
+    for p in paths {
+        if let Some(f) = register_of(p)
+            && !seen.contains(&f)
+        {
+            seen.push(f);
+        }
+    }
+    let mut out = Vec::new();
+    for f in &seen {
+        if f.split {
+            if snap
+                .read(&layout::register_head(&layout::register_dir(
+                    &f.repository,
+                    &f.project,
+                )))?
+                .is_some()
+                || paths.iter().any(|p| {
+                    register_of(p).as_ref() == Some(f) && snap.read(p).ok().flatten().is_some()
+                })
+            {
+                out.extend(changed(snap, f, paths)?);
+            }
+        } else if snap
+            .read(&layout::legacy_register_path(&f.repository, &f.project))?
+            .is_some()
+        {
+            out.extend(register(snap, f)?);
+        }
+    }
+    Ok(out)
+}
