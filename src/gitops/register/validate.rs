@@ -273,3 +273,25 @@ pub fn changed_registers(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_names_its_register_in_either_format() {
+        let f = register_of("releases/company/monorepo/auth-service/_commits/ab/cd/x").unwrap();
+        assert_eq!(
+            (f.repository.as_str(), f.project.as_str(), f.split),
+            ("company/monorepo", "auth-service", true)
+        );
+        let f = register_of("releases/company/monorepo/auth-service.yaml").unwrap();
+        assert_eq!(
+            (f.repository.as_str(), f.project.as_str(), f.split),
+            ("company/monorepo", "auth-service", false)
+        );
+        assert_eq!(register_of("releases/auth-service.yaml"), None);
+        assert_eq!(register_of("prod/apps/company/x/release.yaml"), None);
+        assert_eq!(register_of("releases/company/x/README"), None);
+    }
+}
