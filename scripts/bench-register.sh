@@ -108,8 +108,8 @@ else:
         c = h('commit', i, 40)
         a = hashlib.sha256(f"main-{i}".encode()).hexdigest()
         file(f"{d}/_releases/{i // 1000}/{i}.yaml", entry(i, 0))
-        file(f"{d}/_commits/{c[:2]}/{c[2:4]}/{c}", f"{i}\n")
-        file(f"{d}/_aliases/{a[:2]}/{a[2:4]}/main-{i}", f"{i}\n")
+        file(f"{d}/_commits/{c[:2]}/{c}", f"{i}\n")
+        file(f"{d}/_aliases/{a[:2]}/main-{i}", f"{i}\n")
 out.write(b"\ndone\n")
 PY
 }

@@ -5,8 +5,8 @@
 //! environments.yaml                                   the policy
 //! releases/<repository>/<project>/_register.yaml     a project's register: its head (next number)
 //! releases/<repository>/<project>/_releases/<k>/<n>.yaml   release n (k = n / 1000)
-//! releases/<repository>/<project>/_commits/<c0c1>/<c2c3>/<commit>   index: commit → number
-//! releases/<repository>/<project>/_aliases/<h0h1>/<h2h3>/<alias>    index: alias → number
+//! releases/<repository>/<project>/_commits/<c0c1>/<commit>   index: commit → number
+//! releases/<repository>/<project>/_aliases/<h0h1>/<alias>    index: alias → number
 //! releases/<repository>/<project>.yaml                the older one-file register (read, migrated)
 //! <env>/apps/<repository>/<project>/release.yaml      the pointer: what runs in <env>
 //! <env>/apps/<repository>/<project>/env.yaml          the environment's own objects
@@ -75,24 +75,21 @@ pub fn register_entry(dir: &str, number: u64) -> String {
     )
 }
 
-/// `<dir>/_commits/<c0c1>/<c2c3>`: the index directory of the commits starting with `prefix`
-/// (at least 4 lower-case hex digits).
+/// `<dir>/_commits/<c0c1>`: the index directory of the commits starting with `prefix` (at
+/// least 2 lower-case hex digits). One level of 256 directories: at 100,000 releases each
+/// holds about 400 names, and a migration writes 256 trees, not tens of thousands.
 #[must_use]
 pub fn register_commit_dir(dir: &str, prefix: &str) -> String {
-    format!(
-        "{dir}/{REGISTER_COMMITS}/{}/{}",
-        &prefix[..2],
-        &prefix[2..4]
-    )
+    format!("{dir}/{REGISTER_COMMITS}/{}", &prefix[..2])
 }
 
-/// `<dir>/_commits/<c0c1>/<c2c3>/<commit>`.
+/// `<dir>/_commits/<c0c1>/<commit>`.
 #[must_use]
 pub fn register_commit(dir: &str, commit: &CommitSha) -> String {
     format!("{}/{commit}", register_commit_dir(dir, commit.as_str()))
 }
 
-/// `<dir>/_aliases/<h0h1>/<h2h3>/<alias, escaped>`, `h` the sha256 of the alias: aliases
+/// `<dir>/_aliases/<h0h1>/<alias, escaped>`, `h` the sha256 of the alias: aliases
 /// spread evenly whatever they look like (`main-1`, `main-2`, …). Bytes outside
 /// `[a-z0-9._-]`, and a leading `.`, are written `%XX`, so every alias is one safe file name,
 /// also on a case-insensitive checkout.
@@ -112,7 +109,7 @@ pub fn register_alias(dir: &str, alias: &str) -> String {
             let _ = write!(name, "%{b:02X}");
         }
     }
-    format!("{dir}/{REGISTER_ALIASES}/{}/{}/{name}", &h[..2], &h[2..4])
+    format!("{dir}/{REGISTER_ALIASES}/{}/{name}", &h[..2])
 }
 
 /// `<env>/apps`: the pointers of one environment live below it.
@@ -229,7 +226,7 @@ mod tests {
         let c: CommitSha = "abcdef1".repeat(6)[..40].parse().unwrap();
         assert_eq!(
             register_commit(&dir, &c),
-            format!("releases/company/monorepo/auth-service/_commits/ab/cd/{c}")
+            format!("releases/company/monorepo/auth-service/_commits/ab/{c}")
         );
         let commit: CommitSha = "a".repeat(40).parse().unwrap();
         assert_eq!(
@@ -257,6 +254,6 @@ mod tests {
         assert!(b.ends_with("/%561.2.3"), "{b}");
         assert!(register_alias("r", ".git").ends_with("/%2Egit"));
         assert!(register_alias("r", "a/b").ends_with("/a%2Fb"));
-        assert_eq!(a.split('/').count(), 5);
+        assert_eq!(a.split('/').count(), 4);
     }
 }

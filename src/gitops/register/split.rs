@@ -4,7 +4,7 @@
 //!
 //! Invariants: every read here touches a bounded number of small trees and blobs, whatever
 //! the number of releases — one entry, one index file, or one index directory of the
-//! commits sharing a 4-digit prefix; the head's `last_number` only grows; an index file holds
+//! commits sharing a 2-digit prefix; the head's `last_number` only grows; an index file holds
 //! the number of the release it names, and that release's entry names the same key.
 
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,7 @@ pub fn indexed_entry(
     }
 }
 
-/// The commits (with their numbers) starting with `prefix` (at least 4 hex digits): one index
+/// The commits (with their numbers) starting with `prefix` (at least 2 hex digits): one index
 /// directory listed, one small file read per match.
 pub fn commits_with_prefix(
     snap: &Snapshot<'_>,
