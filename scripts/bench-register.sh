@@ -201,7 +201,10 @@ for n in $sizes; do
     if [ -n "$before" ]; then
         url=$base/r$n-f1.git
         cache=$work/cache-before-$n
-        "$work/register.sh" "$before" "$url" "$cache"
+        if ! "$work/register.sh" "$before" "$url" "$cache" 2>"$work/before-$n.err"; then
+            log "  before N=$n fails: $(head -c 300 "$work/before-$n.err")"
+            continue
+        fi
         measure "before register N=$n" "$work/register.sh" "$before" "$url" "$cache"
         measure "before get-alias N=$n" "$work/get.sh" "$before" "$url" "$cache" "main-$mid"
         measure "before get-prefix N=$n" "$work/get.sh" "$before" "$url" "$cache" "$prefix"
