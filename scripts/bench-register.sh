@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# How long does one `release create --gitops` registration take against a large GitOps
-# repository (issue 4): 10,000 releases in one project's register, 5,000 commits of history?
+# Does registering and resolving cost the same with 10, 10,000 and 100,000 releases in a
+# project's register (issue 14)? And how did the one-file register of format 1 do (issue 4)?
 #
 #   bash scripts/bench-register.sh            # builds the release binary, prints the figures
 #
-# The repository is generated with `git fast-import` in a few seconds (not with 5,000
-# releasectl runs): 4,990 commits that move ReleasePointers of 200 other projects, and 10
-# commits that grow the register of company/monorepo/auth-service by 1,000 releases each, in
-# the format src/gitops/register.rs writes (a ReleaseRegister with last_number). It is served
-# by `git daemon` on 127.0.0.1 (BENCH_TRANSPORT=file for a file:// URL instead).
+# For each size N (BENCH_SIZES, default "10 10000 100000") two GitOps repositories are generated
+# with `git fast-import` in seconds (not with N releasectl runs): the register of
+# company/monorepo/auth-service holding N releases in format 2 (docs/register.md: one file per
+# release, commit and alias indexes, a head) and the same releases in format 1 (one YAML file),
+# next to 200 other projects' pointers. Each is served by `git daemon` on 127.0.0.1
+# (BENCH_TRANSPORT=file for file:// URLs).
 #
-# Then, with the release build and an OCI layout registry:
-#   cold — an empty RELEASECTL_CACHE_DIR every run (full clone of the history, then register);
-#   warm — the cache kept from the previous run (fetch only what is new, then register).
-# Every run registers a new commit, so every run does the whole job: fetch, number, build and
-# push the image, commit, push. Timed with hyperfine when installed, else /usr/bin/time -v.
+# Then, side by side in one run, with warm caches (filled by one run first):
+#   register — `release create --gitops` of a fresh commit (fetch, number, build and push the
+#              image to an OCI layout, commit, push): every run does the whole job;
+#   get      — `release get auth-service main-<N/2>` (an alias), and by a 9-digit commit prefix;
+#   migrate  — `release migrate` of the format 1 register (once per size up to BENCH_MIGRATE_MAX,
+#              default 10000, from a cold cache: it writes three objects per release).
+# "after" is this tree's binary on format 2; "before" is BEFORE (a binary of main before issue
+# 14, e.g. /work/target-main/release/releasectl) on format 1, when given. Each figure is the
+# median wall time of BENCH_RUNS runs (default 5) and the highest peak RSS (/usr/bin/time -v).
 #
-# Environment: BENCH_RUNS (default 10), BENCH_DIR (default a fresh temp dir, removed after),
-# BENCH_TRANSPORT (daemon|file), RELEASECTL (a prebuilt binary; skips cargo build --release).
+# Environment: BENCH_RUNS, BENCH_SIZES, BENCH_MIGRATE_MAX, BENCH_DIR (default a fresh temp dir, removed after),
+# BENCH_TRANSPORT (daemon|file), RELEASECTL (a prebuilt binary; skips cargo build --release),
+# BEFORE (the binary to compare with).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,12 +33,13 @@ log() { printf 'bench-register: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { log "missing $1 (apt-get install -y $2)"; exit 1; }; }
 need git git
 need python3 python3
+[ -x /usr/bin/time ] || { log "missing /usr/bin/time (apt-get install -y time)"; exit 1; }
 
-runs=${BENCH_RUNS:-10}
+runs=${BENCH_RUNS:-5}
+sizes=${BENCH_SIZES:-10 10000 100000}
 transport=${BENCH_TRANSPORT:-daemon}
-releases=10000
-commits=5000
-register_commits=10
+before=${BEFORE:-}
+migrate_max=${BENCH_MIGRATE_MAX:-10000}
 
 if [ -n "${RELEASECTL:-}" ]; then
     bin=$RELEASECTL
@@ -50,94 +57,73 @@ else
 fi
 daemon_pid=
 cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
-    [ -z "${BENCH_DIR:-}" ] && rm -rf "$work"
+    if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; fi
+    if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
+rm -rf "$work/srv" "$work/registry" "$work/cache-"* "$work/results"
+mkdir -p "$work/srv" "$work/results"
 
-# --- the repository -------------------------------------------------------------------------
-repo=$work/srv/gitops.git
-rm -rf "$work/srv" "$work/registry" "$work/cache-"*
-git init --quiet --bare --initial-branch=main "$repo"
-log "generating $commits commits and a register of $releases releases with git fast-import"
-start=$(date +%s.%N)
-python3 - "$commits" "$releases" "$register_commits" <<'PY' | git --git-dir="$repo" fast-import --quiet
-import hashlib, sys
+# --- the repositories ------------------------------------------------------------------------
+# generate N FORMAT (1 or 2) writes a fast-import stream of one commit.
+generate() {
+    python3 - "$1" "$2" <<'PY'
+import hashlib, sys, time
 
-commits, releases, register_commits = (int(a) for a in sys.argv[1:4])
+n, fmt = int(sys.argv[1]), int(sys.argv[2])
 out = sys.stdout.buffer
-def h(kind, n, size):
-    return hashlib.sha256(f"{kind}-{n}".encode()).hexdigest()[:size]
-
+def h(kind, i, size):
+    return hashlib.sha256(f"{kind}-{i}".encode()).hexdigest()[:size]
 def data(b):
-    out.write(b"data %d\n" % len(b))
-    out.write(b)
-    out.write(b"\n")
-
-def stamp(n):
-    t = 1_700_000_000 + n * 600
-    import time
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-def entry(n):
+    out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
+def stamp(i):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + i * 600))
+def entry(i, indent):
+    p = " " * indent
     return (
-        f"- number: {n}\n"
-        f"  commit: {h('commit', n, 40)}\n"
-        f"  digest: sha256:{h('digest', n, 64)}\n"
-        f"  created_at: \"{stamp(n)}\"\n"
-        f"  aliases:\n"
-        f"  - alias: main-{n}\n"
-        f"    type: branch\n"
-        f"  triggers:\n"
-        f"  - type: branch_push\n"
-        f"    branch: main\n"
-        f"    triggered_by: ci@example.com\n"
-        f"    at: \"{stamp(n)}\"\n"
+        f"number: {i}\n{p}commit: {h('commit', i, 40)}\n{p}digest: sha256:{h('digest', i, 64)}\n"
+        f"{p}created_at: '{stamp(i)}'\n{p}aliases:\n{p}- alias: main-{i}\n{p}  type: branch\n"
+        f"{p}triggers:\n{p}- type: branch_push\n{p}  branch: main\n"
+        f"{p}  triggered_by: ci@example.com\n{p}  at: '{stamp(i)}'\n"
     )
-
-header = (
-    "apiVersion: releasectl.dev/v1alpha1\nkind: ReleaseRegister\n"
-    "repository: company/monorepo\nproject: auth-service\n"
-)
-body = []
-# Register commits spread evenly through the history.
-every = commits // register_commits
-per = releases // register_commits
-registered = 0
-for i in range(1, commits + 1):
-    out.write(b"commit refs/heads/main\n")
-    out.write(b"mark :%d\n" % i)
-    out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1_700_000_000 + i * 60))
-    if i % every == 0:
-        for n in range(registered + 1, registered + per + 1):
-            body.append(entry(n))
-        registered += per
-        data(f"Register releases up to {registered}\n".encode())
-        if i > 1:
-            out.write(b"from :%d\n" % (i - 1))
-        text = header + f"last_number: {registered}\nreleases:\n" + "".join(body)
-        out.write(b"M 100644 inline releases/company/monorepo/auth-service.yaml\n")
-        data(text.encode())
-    else:
-        p = i % 200
-        data(f"Deploy svc-{p} to dev: commit {i}\n".encode())
-        if i > 1:
-            out.write(b"from :%d\n" % (i - 1))
-        out.write(f"M 100644 inline dev/apps/company/monorepo/svc-{p}/release.yaml\n".encode())
-        data((
-            "apiVersion: releasectl.dev/v1alpha1\nkind: ReleasePointer\n"
-            f"metadata:\n  name: svc-{p}\nspec:\n  repository: company/monorepo\n"
-            f"  project: svc-{p}\n  release: {h('c', i, 40)}\n"
-            f"  digest: sha256:{h('d', i, 64)}\n"
-        ).encode())
-    out.write(b"\n")
-out.write(b"done\n")
+out.write(b"commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\n")
+data(f"A register of {n} releases in format {fmt}\n".encode())
+def file(path, text):
+    out.write(f"M 100644 inline {path}\n".encode()); data(text.encode())
+for p in range(200):
+    file(f"dev/apps/company/monorepo/svc-{p}/release.yaml",
+         "apiVersion: releasectl.dev/v1alpha1\nkind: ReleasePointer\n"
+         f"metadata:\n  name: svc-{p}\nspec:\n  repository: company/monorepo\n"
+         f"  project: svc-{p}\n  release: {h('c', p, 40)}\n  digest: sha256:{h('d', p, 64)}\n")
+head = "apiVersion: releasectl.dev/v1alpha1\n"
+ident = "repository: company/monorepo\nproject: auth-service\n"
+if fmt == 1:
+    body = "".join("- " + entry(i, 2) for i in range(1, n + 1))
+    file("releases/company/monorepo/auth-service.yaml",
+         head + "kind: ReleaseRegister\n" + ident + f"last_number: {n}\nreleases:\n" + body)
+else:
+    d = "releases/company/monorepo/auth-service"
+    file(f"{d}/_register.yaml", head + "kind: ReleaseRegisterHead\n" + ident + f"last_number: {n}\n")
+    for i in range(1, n + 1):
+        c = h('commit', i, 40)
+        a = hashlib.sha256(f"main-{i}".encode()).hexdigest()
+        file(f"{d}/_releases/{i // 1000}/{i}.yaml", entry(i, 0))
+        file(f"{d}/_commits/{c[:2]}/{c}", f"{i}\n")
+        file(f"{d}/_aliases/{a[:2]}/main-{i}", f"{i}\n")
+out.write(b"\ndone\n")
 PY
-git --git-dir="$repo" repack -adq
-log "generated in $(python3 -c "import sys; print(round($(date +%s.%N) - $start, 1))") s: \
-$(git --git-dir="$repo" rev-list --count main) commits, \
-$(git --git-dir="$repo" show main:releases/company/monorepo/auth-service.yaml | grep -c '^- number:') releases in the register, \
-pack $(du -sh "$repo/objects/pack" | cut -f1)"
+}
+
+for n in $sizes; do
+    for fmt in 1 2; do
+        repo=$work/srv/r$n-f$fmt.git
+        git init --quiet --bare --initial-branch=main "$repo"
+        start=$(date +%s%N)
+        generate "$n" "$fmt" | git --git-dir="$repo" fast-import --quiet
+        git --git-dir="$repo" repack -adq
+        log "generated $n releases in format $fmt in $(( ($(date +%s%N) - start) / 1000000 )) ms, pack $(du -sh "$repo/objects/pack" | cut -f1)"
+    done
+done
 
 case $transport in
     daemon)
@@ -149,55 +135,99 @@ case $transport in
             (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
             sleep 0.05
         done
-        url=git://127.0.0.1:$port/gitops.git
+        base=git://127.0.0.1:$port
         ;;
-    file) url=file://$repo ;;
+    file) base=file://$work/srv ;;
     *) log "BENCH_TRANSPORT must be daemon or file"; exit 2 ;;
 esac
 
-# --- one registration ----------------------------------------------------------------------
-# A fresh 40-hex commit per run, so every run registers (never the idempotent no-op).
+# --- the commands ------------------------------------------------------------------------------
+# register BIN URL CACHE: one registration of a fresh random commit.
 cat >"$work/register.sh" <<EOF
 #!/usr/bin/env bash
 set -euo pipefail
 commit=\$(od -An -N20 -tx1 /dev/urandom | tr -d ' \\n')
-RELEASECTL_CACHE_DIR="\$1" exec "$bin" --registry "oci:$work/registry" --gitops "$url" \\
+RELEASECTL_CACHE_DIR="\$3" exec "\$1" --registry "oci:$work/registry" --gitops "\$2" \\
     --actor ci@example.com release create --repository company/monorepo \\
     --project auth-service --commit "\$commit" --manifests "$root/fixtures/manifests/auth-service" \\
     --source-branch main >/dev/null
 EOF
-chmod +x "$work/register.sh"
+# get BIN URL CACHE ID
+cat >"$work/get.sh" <<'EOF'
+#!/usr/bin/env bash
+set -euo pipefail
+RELEASECTL_CACHE_DIR="$3" exec "$1" --gitops "$2" -o json release get auth-service "$4" >/dev/null
+EOF
+chmod +x "$work/register.sh" "$work/get.sh"
 
-# Prove it works (and that the generated register parses) before timing anything.
-"$work/register.sh" "$work/cache-check"
-number=$(RELEASECTL_CACHE_DIR=$work/cache-check "$bin" --gitops "$url" -o json release get \
-    auth-service "main-$((releases + 1))" | python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
-[ "$number" = "$((releases + 1))" ] || { log "expected release $((releases + 1)), got $number"; exit 1; }
-log "check: a registration against $url became release $number"
-
-if command -v hyperfine >/dev/null 2>&1; then
-    hyperfine --shell=none --runs "$runs" --export-json "$work/cold.json" \
-        --prepare "rm -rf $work/cache-cold" \
-        --command-name "cold (empty cache: clone $commits commits, register)" \
-        "$work/register.sh $work/cache-cold"
-    "$work/register.sh" "$work/cache-warm" # fill the cache
-    hyperfine --shell=none --warmup 1 --runs "$runs" --export-json "$work/warm.json" \
-        --command-name "warm (cache kept: fetch new commits, register)" \
-        "$work/register.sh $work/cache-warm"
-    python3 - "$work/cold.json" "$work/warm.json" <<'PY'
-import json, sys
-for path in sys.argv[1:]:
-    r = json.load(open(path))["results"][0]
-    print(f"{r['command']}: mean {r['mean']*1000:.0f} ms ± {r['stddev']*1000:.0f} ms, "
-          f"median {r['median']*1000:.0f} ms, min {r['min']*1000:.0f} ms, max {r['max']*1000:.0f} ms "
-          f"({len(r['times'])} runs)")
+# measure LABEL CMD...: BENCH_RUNS runs; appends "LABEL median_ms max_rss_kb" to results.
+measure() {
+    local label=$1; shift
+    python3 - "$runs" "$label" "$work/results/all" "$@" <<'PY'
+import statistics, subprocess, sys, time
+runs, label, results, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+times, rss = [], 0
+for _ in range(runs):
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    times.append((time.perf_counter() - t) * 1000)
+    if p.returncode != 0:
+        sys.exit(f"{label}: {' '.join(cmd)} failed:\n{p.stderr[-2000:]}")
+    for line in p.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            rss = max(rss, int(line.split(":")[1]))
+with open(results, "a") as f:
+    f.write(f"{label}\t{statistics.median(times):.0f}\t{min(times):.0f}\t{max(times):.0f}\t{rss}\n")
+print(f"  {label}: median {statistics.median(times):.0f} ms (min {min(times):.0f}, max {max(times):.0f}), peak RSS {rss / 1024:.1f} MiB", file=sys.stderr)
 PY
-else
-    need /usr/bin/time time
-    rm -rf "$work/cache-cold"
-    echo "cold:"; /usr/bin/time -v "$work/register.sh" "$work/cache-cold" 2>&1 |
-        grep -E 'Elapsed|Maximum resident'
-    echo "warm:"; /usr/bin/time -v "$work/register.sh" "$work/cache-cold" 2>&1 |
-        grep -E 'Elapsed|Maximum resident'
-fi
-log "register now holds $(git --git-dir="$repo" show main:releases/company/monorepo/auth-service.yaml | grep -c '^- number:') releases; history $(git --git-dir="$repo" rev-list --count main) commits"
+}
+
+commit_of() { python3 -c "import hashlib,sys; print(hashlib.sha256(f'commit-{sys.argv[1]}'.encode()).hexdigest()[:9])" "$1"; }
+
+for n in $sizes; do
+    mid=$(( (n + 1) / 2 ))
+    prefix=$(commit_of "$mid")
+    log "N = $n"
+    # after: this binary, format 2.
+    url=$base/r$n-f2.git
+    cache=$work/cache-after-$n
+    "$work/register.sh" "$bin" "$url" "$cache"   # fill the cache, prove it works
+    got=$(RELEASECTL_CACHE_DIR=$cache "$bin" --gitops "$url" -o json release get auth-service "main-$((n + 1))" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
+    [ "$got" = "$((n + 1))" ] || { log "expected release $((n + 1)), got $got"; exit 1; }
+    measure "after register N=$n" "$work/register.sh" "$bin" "$url" "$cache"
+    measure "after get-alias N=$n" "$work/get.sh" "$bin" "$url" "$cache" "main-$mid"
+    measure "after get-prefix N=$n" "$work/get.sh" "$bin" "$url" "$cache" "$prefix"
+    if [ -n "$before" ]; then
+        url=$base/r$n-f1.git
+        cache=$work/cache-before-$n
+        if ! "$work/register.sh" "$before" "$url" "$cache" 2>"$work/before-$n.err"; then
+            log "  before N=$n fails: $(head -c 300 "$work/before-$n.err")"
+            continue
+        fi
+        measure "before register N=$n" "$work/register.sh" "$before" "$url" "$cache"
+        measure "before get-alias N=$n" "$work/get.sh" "$before" "$url" "$cache" "main-$mid"
+        measure "before get-prefix N=$n" "$work/get.sh" "$before" "$url" "$cache" "$prefix"
+    fi
+    # The one-time migration of the format 1 register (a fresh copy, a cold cache).
+    [ "$n" -le "$migrate_max" ] || continue
+    git clone --quiet --bare "$work/srv/r$n-f1.git" "$work/srv/m$n.git"
+    start=$(date +%s%N)
+    /usr/bin/time -v -o "$work/results/migrate-$n.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n" \
+        "$bin" --gitops "$base/m$n.git" --actor ci@example.com release migrate auth-service >/dev/null
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    rss=$(grep 'Maximum resident' "$work/results/migrate-$n.time" | awk '{print $NF}')
+    printf 'migrate (cold) N=%s\t%s\t%s\t%s\t%s\n' "$n" "$ms" "$ms" "$ms" "$rss" >>"$work/results/all"
+    log "  migrate (cold clone + rewrite + push) N=$n: $ms ms, peak RSS $((rss / 1024)) MiB"
+done
+
+echo
+echo "| what | N | median ms | min | max | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|"
+python3 - "$work/results/all" <<'PY'
+import sys
+for line in open(sys.argv[1]):
+    label, med, lo, hi, rss = line.rstrip("\n").split("\t")
+    what, n = label.rsplit(" N=", 1)
+    print(f"| {what} | {int(n):,} | {med} | {lo} | {hi} | {int(rss) / 1024:.1f} |")
+PY

@@ -103,6 +103,7 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
             ReleaseCommand::Create(args) => cmd::create::run(*args, s).await,
             ReleaseCommand::Get(args) => cmd::release::get(&args, s),
             ReleaseCommand::List(args) => cmd::release::list(&args, s),
+            ReleaseCommand::Migrate(args) => cmd::release::migrate(&args, s).await,
         },
         Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, &args.keys, s).await,
         Command::Verify(args) => cmd::inspect::run_verify(&args.target, &args.keys, s).await,

@@ -289,6 +289,9 @@ pub enum ReleaseCommand {
     /// List a project's registered releases.
     #[command(after_help = examples::LIST)]
     List(ListArgs),
+    /// Rewrite one-file registers (format 1) in the one-file-per-release layout (format 2),
+    /// in one commit; registers already in format 2 are left as they are.
+    Migrate(MigrateArgs),
 }
 
 /// `--tag-strategy monorepo|tag-all`: `monorepo` makes an alias only of tags
@@ -398,6 +401,16 @@ pub struct GetArgs {
 pub struct ListArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
     pub project: ProjectRef,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// `auth-service` when unique, else `company/monorepo/auth-service`.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub project: Option<ProjectRef>,
+    /// Every register of format 1 in the repository.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,9 +15,8 @@ use jiff::Timestamp;
 use crate::archive::Limits;
 use crate::digest::Digest;
 use crate::format::Expected;
-use crate::gitops::layout;
 use crate::gitops::register::{Entry, Register, RegisteredTrigger};
-use crate::gitops::{Author, Edit, GitOps, Step};
+use crate::gitops::{Author, GitOps, Step};
 use crate::oci::{ImageRef, RegistryBase, StoreOptions};
 
 /// What to register, who registers it, and where its images must live.
@@ -107,19 +106,17 @@ pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Re
             at: p.now.to_string(),
         });
     let author = Author::new(p.actor, p.now.as_second());
-    let reg_path = layout::register_path(&id.repository, &id.project);
     let landed = gitops
         .transact(&author, p.deadline, async |tip| {
-            let mut reg = match tip.read(&reg_path)? {
-                Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
-                None => Register::new(id.repository.clone(), id.project.clone()),
-            };
-            let verb = if reg.find_commit(&id.commit).is_some() {
-                if !reg.merge(&id.commit, &info.aliases, trigger.clone())? {
-                    let entry = reg.find_commit(&id.commit).expect("present").clone();
+            // A bounded number of the register's files (format 2); a format 1 register is
+            // migrated by this write (docs/register.md).
+            let reg = Register::open_or_new(tip, &id.repository, &id.project)?;
+            let (verb, entry, edits) = if reg.find_commit(tip, &id.commit)?.is_some() {
+                let (entry, edits) = reg.merge(tip, &id.commit, &info.aliases, trigger.clone())?;
+                if edits.is_empty() {
                     return Ok(Step::Done((reg, entry)));
                 }
-                "Update"
+                ("Update", entry, edits)
             } else {
                 let next = reg.next_number();
                 if let Some(recorded) = info.number.filter(|n| *n != next) {
@@ -131,38 +128,22 @@ pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Re
                     .into());
                 }
                 for a in &info.aliases {
-                    reg.check_alias_free(&a.alias, &id.commit)?;
+                    reg.check_alias_free(tip, &a.alias, &id.commit)?;
                 }
-                reg.add(Entry {
+                let entry = Entry {
                     number: next,
                     commit: id.commit.clone(),
                     digest: p.digest.clone(),
                     created_at: info.created_at.to_string(),
                     aliases: info.aliases.clone(),
                     triggers: trigger.clone().into_iter().collect(),
-                })?;
-                "Register"
+                };
+                let edits = reg.add(tip, &entry)?;
+                ("Register", entry, edits)
             };
-            let entry = reg.find_commit(&id.commit).expect("present").clone();
-            let aliases: Vec<&str> = entry.aliases.iter().map(|a| a.alias.as_str()).collect();
-            let message = format!(
-                "{verb} release {} of {}\n\nAliases: {}\nRegistered by: {}\n\nRelease-Commit: {}\nRelease-Digest: {}\nRelease-Number: {}\nProject: {}\nAction: {}\n",
-                entry.label(),
-                reg.full_name(),
-                if aliases.is_empty() { "-".to_owned() } else { aliases.join(", ") },
-                p.actor,
-                entry.commit,
-                entry.digest,
-                entry.number,
-                reg.full_name(),
-                verb.to_ascii_lowercase(),
-            );
             Ok(Step::Commit {
-                edits: vec![Edit {
-                    path: reg_path.clone(),
-                    content: Some(reg.to_yaml().into_bytes()),
-                }],
-                message,
+                edits,
+                message: commit_message(verb, &reg, &entry, p.actor),
                 result: (reg, entry),
             })
         })
@@ -173,4 +154,26 @@ pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Re
         entry,
         commit: landed.commit,
     })
+}
+
+/// The message of a registration commit: `Register release 42 (v1.2.3) of …` or `Update …`,
+/// the aliases and who registered, and the trailers `check` and `history` read.
+#[must_use]
+pub fn commit_message(verb: &str, reg: &Register, entry: &Entry, actor: &str) -> String {
+    let aliases: Vec<&str> = entry.aliases.iter().map(|a| a.alias.as_str()).collect();
+    format!(
+        "{verb} release {} of {}\n\nAliases: {}\nRegistered by: {actor}\n\nRelease-Commit: {}\nRelease-Digest: {}\nRelease-Number: {}\nProject: {}\nAction: {}\n",
+        entry.label(),
+        reg.full_name(),
+        if aliases.is_empty() {
+            "-".to_owned()
+        } else {
+            aliases.join(", ")
+        },
+        entry.commit,
+        entry.digest,
+        entry.number,
+        reg.full_name(),
+        verb.to_ascii_lowercase(),
+    )
 }

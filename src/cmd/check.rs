@@ -11,6 +11,9 @@
 //! When the policy lists `commit_signers`, every commit that touches a pointer, a register or
 //! approvals must carry a valid SSH signature (git's `gpg.format=ssh`) by one of their keys,
 //! judged by the policy before the commit (so a commit cannot trust its own key).
+//!
+//! Registers (docs/register.md §4), in either format: at the tip every register is checked
+//! whole; in a range, the register files each commit changed.
 
 use std::io::Write;
 
@@ -21,6 +24,7 @@ use crate::deploy::plan::{self, Context};
 use crate::deploy::{Override, Request, Selector, trailers};
 use crate::exit::{Exit, InvalidInput};
 use crate::gitops::layout::{self, pointer_env};
+use crate::gitops::register::validate;
 use crate::gitops::{GitOps, ProjectRef, ReleaseSelector};
 use crate::pointer;
 use crate::policy::EnvName;
@@ -216,15 +220,12 @@ impl Checker<'_> {
                 return Ok(());
             }
         };
-        let Some(entry) = reg.find_commit(&new.id.commit) else {
+        let Some(entry) = reg.find_commit(&snap, &new.id.commit)? else {
             self.flag(
                 &c,
                 path,
                 "registered",
-                format!(
-                    "a release of {project} in {}",
-                    layout::register_path(&reg.repository, &reg.project)
-                ),
+                format!("a release of {project} in {}", reg.file()),
                 format!("commit {} is not registered", new.id.commit),
             );
             return Ok(());
@@ -358,6 +359,16 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    fn register_problems(
+        &mut self,
+        commit: &str,
+        problems: Vec<crate::gitops::register::validate::Problem>,
+    ) {
+        for p in problems {
+            self.flag(commit, &p.file, "register", p.required, p.actual);
+        }
+    }
+
     /// A commit that modifies `environments.yaml` changes the rules every later deploy is
     /// judged by: it must say so with an `Override: policy` trailer (and a reason), or it is
     /// flagged, so relaxing the policy in one commit and deploying in the next is seen.
@@ -439,6 +450,10 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 if let Some(path) = changed.iter().find(|p| needs_signature(p)) {
                     checker.signature(c, path)?;
                 }
+                checker.register_problems(
+                    &c.to_string(),
+                    validate::changed_registers(&snap, &changed)?,
+                );
                 for path in changed {
                     if let Some(dir) = path.strip_suffix(layout::ENV_FILE)
                         && pointer_env(&format!("{dir}{}", layout::POINTER_FILE)).is_some()
@@ -457,6 +472,10 @@ pub fn run(args: &CheckArgs, settings: &Settings) -> crate::exit::Result<super::
                 gitops.fetch()?
             };
             let mut n = 0;
+            for found in crate::gitops::register::all_registers(&tip)? {
+                let problems = validate::register(&tip, &found)?;
+                checker.register_problems(&tip.tip_str(), problems);
+            }
             for path in layout::all_pointers(&tip)? {
                 checker.env_file(&tip, &tip.tip_str(), &path)?;
                 if let Some(change) = tip.history(&path)?.next() {

@@ -18,9 +18,8 @@ use crate::exit::InvalidInput;
 use crate::format::{
     self, Alias, Artifact, ImageBytes, Inputs, Metadata, Source, Trigger, TriggerType,
 };
-use crate::gitops::layout;
 use crate::gitops::register::{self, Entry, Register, RegisteredTrigger};
-use crate::gitops::{Author, Edit, GitOps, Remote, Step, Url};
+use crate::gitops::{Author, GitOps, Remote, Step, Url};
 use crate::ids::ReleaseId;
 use crate::manifests::{self, ObjectRef};
 use crate::oci::{ImageRef, RegistryBase, Store};
@@ -277,72 +276,73 @@ async fn register(
         &settings.git.committer,
         &settings.gitops_cache,
     ))?;
-    let reg_path = layout::register_path(&id.repository, &id.project);
     let mut built: Option<(u64, ImageBytes, Metadata)> = None;
     let author = Author::new(actor, settings.unix_now());
     let landed = gitops
         .transact(&author, settings.deadline, async |tip| {
-            let mut reg = match tip.read(&reg_path)? {
-                Some(bytes) => Register::parse(&reg_path, &bytes, &id.repository, &id.project)?,
-                None => Register::new(id.repository.clone(), id.project.clone()),
-            };
-            let (outcome, message) = if let Some(existing) = reg.find_commit(&id.commit).cloned() {
-                // A new branch adds its alias, numbered as the release already is.
-                let mut aliases = pkg.tag_aliases.clone();
-                if let Some(b) = &pkg.source_branch {
-                    aliases.push(register::branch_alias(b, existing.number));
-                }
-                let changed = reg.merge(&id.commit, &aliases, pkg.registered_trigger.clone())?;
-                let entry = reg.find_commit(&id.commit).expect("just merged").clone();
-                let outcome = Outcome {
-                    digest: entry.digest.clone(),
-                    number: Some(entry.number),
-                    aliases: entry.aliases.clone(),
-                    objects: pkg.objects.len(),
-                    layer_size: 0,
-                    registered: true,
-                };
-                if !changed {
-                    crate::log::info(&format!("{id} is already release {}", existing.number));
-                    return Ok(Step::Done(outcome));
-                }
-                (outcome, commit_message("Update", &reg, &entry, actor))
-            } else {
-                let number = reg.next_number();
-                if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
+            // Reads a bounded number of files of the register (format 2), whatever its size;
+            // a format 1 register is migrated by this write (docs/register.md).
+            let reg = Register::open_or_new(tip, &id.repository, &id.project)?;
+            let (outcome, message, edits) =
+                if let Some(existing) = reg.find_commit(tip, &id.commit)? {
+                    // A new branch adds its alias, numbered as the release already is.
                     let mut aliases = pkg.tag_aliases.clone();
                     if let Some(b) = &pkg.source_branch {
-                        aliases.push(register::branch_alias(b, number));
+                        aliases.push(register::branch_alias(b, existing.number));
                     }
-                    // Refuse before pushing anything: an image must not claim a number that
-                    // its registration will never get.
-                    for a in &aliases {
-                        reg.check_alias_free(&a.alias, &id.commit)?;
+                    let (entry, edits) =
+                        reg.merge(tip, &id.commit, &aliases, pkg.registered_trigger.clone())?;
+                    let outcome = Outcome {
+                        digest: entry.digest.clone(),
+                        number: Some(entry.number),
+                        aliases: entry.aliases.clone(),
+                        objects: pkg.objects.len(),
+                        layer_size: 0,
+                        registered: true,
+                    };
+                    if edits.is_empty() {
+                        crate::log::info(&format!("{id} is already release {}", existing.number));
+                        return Ok(Step::Done(outcome));
                     }
-                    let (bytes, metadata) = pkg.build(Some(number), aliases)?;
-                    push(store, image, &bytes, id.commit.as_str()).await?;
-                    built = Some((number, bytes, metadata));
-                }
-                let (_, bytes, metadata) = built.as_ref().expect("built above");
-                let entry = Entry {
-                    number,
-                    commit: id.commit.clone(),
-                    digest: bytes.manifest_digest.clone(),
-                    created_at: metadata.release.created_at.to_string(),
-                    aliases: metadata.release.aliases.clone(),
-                    triggers: pkg.registered_trigger.clone().into_iter().collect(),
+                    (
+                        outcome,
+                        crate::registration::commit_message("Update", &reg, &entry, actor),
+                        edits,
+                    )
+                } else {
+                    let number = reg.next_number();
+                    if built.as_ref().is_none_or(|(n, _, _)| *n != number) {
+                        let mut aliases = pkg.tag_aliases.clone();
+                        if let Some(b) = &pkg.source_branch {
+                            aliases.push(register::branch_alias(b, number));
+                        }
+                        // Refuse before pushing anything: an image must not claim a number that
+                        // its registration will never get.
+                        for a in &aliases {
+                            reg.check_alias_free(tip, &a.alias, &id.commit)?;
+                        }
+                        let (bytes, metadata) = pkg.build(Some(number), aliases)?;
+                        push(store, image, &bytes, id.commit.as_str()).await?;
+                        built = Some((number, bytes, metadata));
+                    }
+                    let (_, bytes, metadata) = built.as_ref().expect("built above");
+                    let entry = Entry {
+                        number,
+                        commit: id.commit.clone(),
+                        digest: bytes.manifest_digest.clone(),
+                        created_at: metadata.release.created_at.to_string(),
+                        aliases: metadata.release.aliases.clone(),
+                        triggers: pkg.registered_trigger.clone().into_iter().collect(),
+                    };
+                    let edits = reg.add(tip, &entry)?;
+                    (
+                        Outcome::from_metadata(bytes.manifest_digest.clone(), metadata, true),
+                        crate::registration::commit_message("Register", &reg, &entry, actor),
+                        edits,
+                    )
                 };
-                reg.add(entry.clone())?;
-                (
-                    Outcome::from_metadata(bytes.manifest_digest.clone(), metadata, true),
-                    commit_message("Register", &reg, &entry, actor),
-                )
-            };
             Ok(Step::Commit {
-                edits: vec![Edit {
-                    path: reg_path.clone(),
-                    content: Some(reg.to_yaml().into_bytes()),
-                }],
+                edits,
                 message,
                 result: outcome,
             })
@@ -358,27 +358,6 @@ async fn register(
 }
 
 /// `Register release 42 of company/monorepo/auth-service (v1.2.3)` with trailers.
-fn commit_message(verb: &str, reg: &Register, entry: &Entry, actor: &str) -> String {
-    let what = match verb {
-        "Register" => format!("Register release {} of {}", entry.label(), reg.full_name()),
-        _ => format!("Update release {} of {}", entry.label(), reg.full_name()),
-    };
-    let aliases: Vec<&str> = entry.aliases.iter().map(|a| a.alias.as_str()).collect();
-    format!(
-        "{what}\n\nAliases: {}\nRegistered by: {actor}\n\nRelease-Commit: {}\nRelease-Digest: {}\nRelease-Number: {}\nProject: {}\nAction: {}\n",
-        if aliases.is_empty() {
-            "-".to_owned()
-        } else {
-            aliases.join(", ")
-        },
-        entry.commit,
-        entry.digest,
-        entry.number,
-        reg.full_name(),
-        verb.to_ascii_lowercase(),
-    )
-}
-
 pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let mut out = Vec::new();
     let base: RegistryBase = settings

@@ -1,9 +1,12 @@
-//! `release get` and `release list`: read the register at the GitOps branch tip.
+//! `release get` and `release list`: read the register at the GitOps branch tip (`get`
+//! reads a bounded number of files, `list` all of them); `release migrate`: rewrite
+//! registers of format 1 in format 2 (docs/register.md).
 
 use std::io::Write;
 
-use crate::cli::{GetArgs, ListArgs};
-use crate::gitops::register::Entry;
+use crate::cli::{GetArgs, ListArgs, MigrateArgs};
+use crate::gitops::register::{Entry, Register, all_registers};
+use crate::gitops::{Author, Step, find_register};
 use crate::settings::{Output, Settings};
 
 fn aliases(e: &Entry) -> String {
@@ -20,9 +23,9 @@ fn aliases(e: &Entry) -> String {
 
 pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let (_, reg) = gitops.fetch_register(&args.project)?;
+    let (tip, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
-    let entry = reg.resolve(&args.release_id)?;
+    let entry = &reg.resolve(&tip, &args.release_id)?;
     match settings.output {
         Output::Json => {
             let mut v = serde_json::to_value(entry)?;
@@ -63,9 +66,10 @@ pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Ou
 
 pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     let gitops = settings.open_gitops()?;
-    let (_, reg) = gitops.fetch_register(&args.project)?;
+    let (tip, reg) = gitops.fetch_register(&args.project)?;
     let mut out = Vec::new();
-    let mut entries: Vec<&Entry> = reg.releases.iter().collect();
+    let all = reg.entries(&tip)?;
+    let mut entries: Vec<&Entry> = all.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
     match settings.output {
         Output::Json => {
@@ -98,6 +102,77 @@ pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::
                     e.created_at,
                     e.digest.short()
                 )?;
+            }
+        }
+    }
+    Ok(super::Outcome::ok(out))
+}
+
+/// `release migrate PROJECT | --all`: one commit that rewrites the named register, or every
+/// register of format 1, in format 2 (docs/register.md §5). Idempotent: with nothing left to
+/// migrate it writes nothing.
+pub async fn migrate(
+    args: &MigrateArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let gitops = settings.open_gitops()?;
+    let actor = settings.actor.as_deref().unwrap_or("releasectl");
+    let author = Author::new(actor, settings.unix_now());
+    let landed = gitops
+        .transact(&author, settings.deadline, async |tip| {
+            let registers: Vec<Register> = match &args.project {
+                Some(project) => vec![find_register(&gitops, tip, project)?],
+                None => {
+                    let mut out = Vec::new();
+                    for f in all_registers(tip)?.into_iter().filter(|f| !f.split) {
+                        out.extend(Register::open(tip, &f.repository, &f.project)?);
+                    }
+                    out
+                }
+            };
+            let mut edits = Vec::new();
+            let mut migrated = Vec::new();
+            for reg in &registers {
+                if let Some(e) = reg.migration()? {
+                    edits.extend(e);
+                    migrated.push(reg.full_name());
+                }
+            }
+            if migrated.is_empty() {
+                return Ok(Step::Done(migrated));
+            }
+            let message = format!(
+                "Migrate {} register(s) to one file per release\n\n{}\n\nMigrated by: {actor}\n\nAction: migrate-register\n",
+                migrated.len(),
+                migrated
+                    .iter()
+                    .map(|m| format!("- {m}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            Ok(Step::Commit {
+                edits,
+                message,
+                result: migrated,
+            })
+        })
+        .await?;
+    let mut out = Vec::new();
+    match settings.output {
+        Output::Json => {
+            let v = serde_json::json!({
+                "migrated": landed.result,
+                "commit": landed.commit.map(|c| c.to_string()),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        Output::Text => {
+            for m in &landed.result {
+                writeln!(out, "migrated {m}")?;
+            }
+            match landed.commit {
+                Some(c) => writeln!(out, "{} register(s) migrated in {c}", landed.result.len())?,
+                None => writeln!(out, "nothing to migrate: every register is in format 2")?,
             }
         }
     }

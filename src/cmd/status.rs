@@ -154,7 +154,7 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
             });
             let aliases = register
                 .as_ref()
-                .and_then(|r| r.releases.iter().find(|e| e.commit == p.id.commit))
+                .and_then(|r| r.find_commit(&tip, &p.id.commit).ok().flatten())
                 .map(|e| e.aliases.clone())
                 .unwrap_or_default();
             rows.push(Row {
@@ -295,10 +295,8 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
 /// Every project that is registered or has a pointer in `env`.
 fn env_projects(tip: &Snapshot<'_>, env: &str) -> crate::exit::Result<Vec<ProjectRef>> {
     let mut names = std::collections::BTreeSet::new();
-    for path in tip.list(layout::REGISTERS)? {
-        if let Some(full) = layout::register_of(&path) {
-            names.insert(full.to_owned());
-        }
+    for found in crate::gitops::register::all_registers(tip)? {
+        names.insert(format!("{}/{}", found.repository, found.project));
     }
     for path in layout::pointers_in(tip, env)? {
         if let Some(full) = path

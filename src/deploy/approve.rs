@@ -110,7 +110,7 @@ pub async fn approve(
         let policy = layout::load_policy(gitops, tip)?;
         let env = plan::environment(&policy, order.env)?;
         let reg = crate::gitops::find_register(gitops, tip, order.project)?;
-        let entry = reg.resolve(order.release_id)?.clone();
+        let entry = reg.resolve(tip, order.release_id)?;
         let now = order.now;
         // Where nothing waits for approvals, an approval is harmless: say so, refuse nothing.
         let required_key = if env.requires_approval {
@@ -203,7 +203,7 @@ pub async fn revoke(gitops: &GitOps, order: &Order<'_>) -> crate::exit::Result<D
     let author = Author::new(actor, order.now.as_second());
     let landed = gitops.transact(&author, order.deadline, async |tip| {
         let reg = crate::gitops::find_register(gitops, tip, order.project)?;
-        let entry = reg.resolve(order.release_id)?.clone();
+        let entry = reg.resolve(tip, order.release_id)?;
         let path = layout::approvals_path(env_name, &reg.repository, &reg.project, &entry.commit);
         let Some(mut file) = load_approvals(tip, &path)? else {
             return Err(InvalidInput(format!("no approvals of release {} of {} for {env_name}: nothing to revoke", entry.label(), reg.full_name())).into());

@@ -134,7 +134,7 @@ pub async fn against_running(
 ) -> crate::exit::Result<Report> {
     let tip = gitops.fetch()?;
     let reg = crate::gitops::find_register(gitops, &tip, project)?;
-    let target = reg.resolve(id)?.clone();
+    let target = reg.resolve(&tip, id)?;
     let path = crate::gitops::layout::pointer_path(env, &reg.repository, &reg.project);
     let current = crate::gitops::layout::load_pointer(&tip, &path)?;
     let base = current

@@ -93,15 +93,23 @@ pub fn events(
                     .and_then(|b| pointer::parse(path, b).ok())
                     .map(|p| p.id.commit.to_string())
             });
-        let entry = release_commit
-            .as_deref()
-            .and_then(|c| reg.releases.iter().find(|e| e.commit.as_str() == c));
-        let unblocked = trailers::get(&t, "Unblocked-Release").map(|c| {
-            reg.releases
-                .iter()
-                .find(|e| e.commit.as_str() == c)
-                .map_or_else(|| format!("commit {c}"), Entry::label)
-        });
+        let find = |c: &str| match c.parse() {
+            Ok(c) => reg.find_commit(tip, &c),
+            Err(_) => Ok(None),
+        };
+        let entry = match release_commit.as_deref() {
+            Some(c) => find(c)?,
+            None => None,
+        };
+        let entry = entry.as_ref();
+        let unblocked = match trailers::get(&t, "Unblocked-Release") {
+            Some(c) => Some(
+                find(c)?
+                    .as_ref()
+                    .map_or_else(|| format!("commit {c}"), Entry::label),
+            ),
+            None => None,
+        };
         let facts = facts(change.commit);
         events.push(Event {
             project: reg.full_name(),

@@ -82,7 +82,11 @@ pub fn versions(
             .as_deref()
             .and_then(|b| pointer::parse(path, b).ok())
             .map(|p| p.id.commit);
-        let entry = commit.as_ref().and_then(|c| register.find_commit(c));
+        let entry = match &commit {
+            Some(c) => register.find_commit(tip, c)?,
+            None => None,
+        };
+        let entry = entry.as_ref();
         let version = Version {
             number: entry.map(|e| e.number),
             label: match (entry, &commit) {
@@ -199,16 +203,17 @@ pub fn plan_item(
     let register = crate::gitops::find_register(cx.gitops, tip, &request.project)?;
     let pointer_path = layout::pointer_path(&env.name, &register.repository, &register.project);
     let current = load_pointer(tip, &pointer_path)?;
-    let current_entry = current
-        .as_ref()
-        .and_then(|p| register.find_commit(&p.id.commit).cloned());
+    let current_entry = match &current {
+        Some(p) => register.find_commit(tip, &p.id.commit)?,
+        None => None,
+    };
     let here = if cx.rollback {
         versions(tip, &pointer_path, &register)?
     } else {
         Vec::new()
     };
     let target = match &request.selector {
-        Selector::Id(id) => register.resolve(id)?.clone(),
+        Selector::Id(id) => register.resolve(tip, id)?,
         Selector::RunningIn(from) => {
             environment(policy, from)?;
             let from_path = layout::pointer_path(from, &register.repository, &register.project);
@@ -219,8 +224,7 @@ pub fn plan_item(
                 ))
             })?;
             register
-                .find_commit(&running.id.commit)
-                .cloned()
+                .find_commit(tip, &running.id.commit)?
                 .ok_or_else(|| {
                     InvalidInput(format!(
                         "{from_path} names commit {}, which is not registered for {}",
@@ -238,10 +242,11 @@ pub fn plan_item(
                 ))
             })?;
             let blocked = cur.blocked();
-            rollback_target(&here, &blocked)
-                .and_then(|c| register.find_commit(c))
-                .cloned()
-                .ok_or_else(|| {
+            let target = match rollback_target(&here, &blocked) {
+                Some(c) => register.find_commit(tip, c)?,
+                None => None,
+            };
+            target.ok_or_else(|| {
                     InvalidInput(format!(
                         "nothing to roll back to: {} has had no other release in {} before the current one that is not blocked ({pointer_path} history)",
                         register.full_name(),

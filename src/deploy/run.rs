@@ -247,14 +247,17 @@ fn read_pointers(order: &Order, items: &[Item], tip: &Snapshot<'_>) -> crate::ex
 }
 
 /// `42 (v1.2.3)` for the release a pointer's bytes name, `none` without a pointer.
-fn pointer_label(item: &Item, path: &str, bytes: Option<&[u8]>) -> String {
+fn pointer_label(item: &Item, tip: &Snapshot<'_>, path: &str, bytes: Option<&[u8]>) -> String {
     let Some(bytes) = bytes else {
         return "none".into();
     };
     match crate::pointer::parse(path, bytes) {
         Ok(p) => item
             .register
-            .find_commit(&p.id.commit)
+            .find_commit(tip, &p.id.commit)
+            .ok()
+            .flatten()
+            .as_ref()
             .map_or_else(|| format!("commit {}", p.id.commit), Entry::label),
         Err(_) => "(unreadable pointer)".into(),
     }
@@ -300,8 +303,8 @@ fn check_unchanged(
         return Err(Conflict {
             action: order.action.name(),
             path: path.clone(),
-            planned: pointer_label(item, path, before.as_deref()),
-            found: pointer_label(item, path, now.as_deref()),
+            planned: pointer_label(item, tip, path, before.as_deref()),
+            found: pointer_label(item, tip, path, now.as_deref()),
             commit,
             author,
         }

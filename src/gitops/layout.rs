@@ -3,13 +3,19 @@
 //!
 //! ```text
 //! environments.yaml                                   the policy
-//! releases/<repository>/<project>.yaml                a project's release register
+//! releases/<repository>/<project>/_register.yaml     a project's register: its head (next number)
+//! releases/<repository>/<project>/_releases/<k>/<n>.yaml   release n (k = n / 1000)
+//! releases/<repository>/<project>/_commits/<c0c1>/<commit>   index: commit → number
+//! releases/<repository>/<project>/_aliases/<h0h1>/<alias>    index: alias → number
+//! releases/<repository>/<project>.yaml                the older one-file register (read, migrated)
 //! <env>/apps/<repository>/<project>/release.yaml      the pointer: what runs in <env>
 //! <env>/apps/<repository>/<project>/env.yaml          the environment's own objects
 //! approvals/<env>/<repository>/<project>/<commit>.yaml approvals of one release for <env>
 //! ```
 //!
 //! `<repository>` may have several segments (`company/monorepo`); every other segment is one.
+
+use std::fmt::Write as _;
 
 use super::remote::GitOps;
 use super::snapshot::Snapshot;
@@ -28,18 +34,82 @@ pub const POINTER_FILE: &str = "release.yaml";
 /// The environment's own objects, next to the pointer.
 pub const ENV_FILE: &str = "env.yaml";
 
-/// `releases/<repository>/<project>.yaml`.
+/// The head of a register in its directory. Every name the register writes in its directory
+/// starts with `_`, which no repository segment or project name can (the OCI name grammar), so
+/// a register directory never collides with a repository nested below it.
+pub const REGISTER_HEAD: &str = "_register.yaml";
+/// The release entries, below a register directory.
+pub const REGISTER_RELEASES: &str = "_releases";
+/// The commit index, below a register directory.
+pub const REGISTER_COMMITS: &str = "_commits";
+/// The alias index, below a register directory.
+pub const REGISTER_ALIASES: &str = "_aliases";
+/// Release entries per directory of `_releases/`.
+pub const RELEASES_PER_DIR: u64 = 1000;
+
+/// `releases/<repository>/<project>.yaml`: the one-file register (format 1), read and
+/// migrated, no longer written (docs/register.md).
 #[must_use]
-pub fn register_path(repository: &Repository, project: &Project) -> String {
+pub fn legacy_register_path(repository: &Repository, project: &Project) -> String {
     format!("{REGISTERS}/{repository}/{project}.yaml")
 }
 
-/// The `<repository>/<project>` a register path names (`releases/<repository>/<project>.yaml`).
+/// `releases/<repository>/<project>`: the directory of a project's register (format 2).
 #[must_use]
-pub fn register_of(path: &str) -> Option<&str> {
-    path.strip_prefix(REGISTERS)?
-        .strip_prefix('/')?
-        .strip_suffix(".yaml")
+pub fn register_dir(repository: &Repository, project: &Project) -> String {
+    format!("{REGISTERS}/{repository}/{project}")
+}
+
+/// `<dir>/_register.yaml`.
+#[must_use]
+pub fn register_head(dir: &str) -> String {
+    format!("{dir}/{REGISTER_HEAD}")
+}
+
+/// `<dir>/_releases/<number / 1000>/<number>.yaml`.
+#[must_use]
+pub fn register_entry(dir: &str, number: u64) -> String {
+    format!(
+        "{dir}/{REGISTER_RELEASES}/{}/{number}.yaml",
+        number / RELEASES_PER_DIR
+    )
+}
+
+/// `<dir>/_commits/<c0c1>`: the index directory of the commits starting with `prefix` (at
+/// least 2 lower-case hex digits). One level of 256 directories: at 100,000 releases each
+/// holds about 400 names, and a migration writes 256 trees, not tens of thousands.
+#[must_use]
+pub fn register_commit_dir(dir: &str, prefix: &str) -> String {
+    format!("{dir}/{REGISTER_COMMITS}/{}", &prefix[..2])
+}
+
+/// `<dir>/_commits/<c0c1>/<commit>`.
+#[must_use]
+pub fn register_commit(dir: &str, commit: &CommitSha) -> String {
+    format!("{}/{commit}", register_commit_dir(dir, commit.as_str()))
+}
+
+/// `<dir>/_aliases/<h0h1>/<alias, escaped>`, `h` the sha256 of the alias: aliases
+/// spread evenly whatever they look like (`main-1`, `main-2`, …). Bytes outside
+/// `[a-z0-9._-]`, and a leading `.`, are written `%XX`, so every alias is one safe file name,
+/// also on a case-insensitive checkout.
+#[must_use]
+pub fn register_alias(dir: &str, alias: &str) -> String {
+    let h = crate::digest::sha256_hex(alias.as_bytes());
+    let mut name = String::with_capacity(alias.len());
+    for (i, b) in alias.bytes().enumerate() {
+        if b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b == b'-'
+            || b == b'_'
+            || (b == b'.' && i > 0)
+        {
+            name.push(char::from(b));
+        } else {
+            let _ = write!(name, "%{b:02X}");
+        }
+    }
+    format!("{dir}/{REGISTER_ALIASES}/{}/{name}", &h[..2])
 }
 
 /// `<env>/apps`: the pointers of one environment live below it.
@@ -142,11 +212,21 @@ mod tests {
             "prod/apps/company/monorepo/auth-service/release.yaml"
         );
         assert_eq!(pointer_env(&pointer), Some("prod"));
-        let register = register_path(&repo, &project);
+        let register = legacy_register_path(&repo, &project);
         assert_eq!(register, "releases/company/monorepo/auth-service.yaml");
+        let dir = register_dir(&repo, &project);
         assert_eq!(
-            register_of(&register),
-            Some("company/monorepo/auth-service")
+            register_entry(&dir, 42_017),
+            "releases/company/monorepo/auth-service/_releases/42/42017.yaml"
+        );
+        assert_eq!(
+            register_entry(&dir, 7),
+            "releases/company/monorepo/auth-service/_releases/0/7.yaml"
+        );
+        let c: CommitSha = "abcdef1".repeat(6)[..40].parse().unwrap();
+        assert_eq!(
+            register_commit(&dir, &c),
+            format!("releases/company/monorepo/auth-service/_commits/ab/{c}")
         );
         let commit: CommitSha = "a".repeat(40).parse().unwrap();
         assert_eq!(
@@ -161,5 +241,19 @@ mod tests {
         assert_eq!(pointer_env("prod/apps/x/release.yaml"), None);
         assert_eq!(pointer_env("prod/other/company/x/release.yaml"), None);
         assert_eq!(pointer_env("releases/company/x.yaml"), None);
+    }
+
+    #[test]
+    fn alias_files_are_escaped_and_spread_by_hash() {
+        let a = register_alias("r", "v1.2.3");
+        let b = register_alias("r", "V1.2.3");
+        assert!(
+            a.starts_with("r/_aliases/") && a.ends_with("/v1.2.3"),
+            "{a}"
+        );
+        assert!(b.ends_with("/%561.2.3"), "{b}");
+        assert!(register_alias("r", ".git").ends_with("/%2Egit"));
+        assert!(register_alias("r", "a/b").ends_with("/a%2Fb"));
+        assert_eq!(a.split('/').count(), 4);
     }
 }

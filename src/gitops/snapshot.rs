@@ -96,6 +96,35 @@ impl<'r> Snapshot<'r> {
         Ok(out)
     }
 
+    /// The names directly under directory `dir` (`""`: the root), each with whether it is a
+    /// directory; nothing is read below them, so the cost is that one tree's size.
+    pub fn entries(&self, dir: &str) -> Result<Vec<(String, bool)>, GitError> {
+        let Some(tree) = &self.tree else {
+            return Ok(Vec::new());
+        };
+        let sub;
+        let tree = if dir.is_empty() {
+            tree
+        } else {
+            sub = match tree.get_path(Path::new(dir)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                    self.repo.find_tree(e.id()).map_err(|e| self.bad(dir, &e))?
+                }
+                Ok(_) => return Ok(Vec::new()),
+                Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(self.bad(dir, &e)),
+            };
+            &sub
+        };
+        Ok(tree
+            .iter()
+            .filter_map(|e| {
+                let name = e.name().ok()?.to_owned();
+                Some((name, e.kind() == Some(ObjectType::Tree)))
+            })
+            .collect())
+    }
+
     /// Names of the directories at the root.
     #[must_use]
     pub fn list_dirs(&self) -> Vec<String> {

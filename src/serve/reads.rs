@@ -21,14 +21,14 @@ pub(super) async fn get_releases(state: &Arc<State>, tail: String) -> Result<Rep
             let base = json!({"repository": reg.repository.to_string(), "project": reg.project.to_string()});
             match id {
                 None => {
-                    let mut entries: Vec<_> = reg.releases.iter().collect();
+                    let mut entries = reg.entries(&tip).map_err(|e| err(&e))?;
                     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
                     let mut v = base;
                     v["releases"] = serde_json::to_value(entries).map_err(|e| Reply::internal(&e.to_string()))?;
                     Ok(Reply::ok(v))
                 }
                 Some(id) => {
-                    let entry = reg.resolve(&id).map_err(|e| {
+                    let entry = reg.resolve(&tip, &id).map_err(|e| {
                         Reply::mismatch(StatusCode::NOT_FOUND, "not_found", &format!("release {id} of {}", reg.full_name()), "a registered alias, number or commit prefix", &e.to_string())
                     })?;
                     let mut v = serde_json::to_value(entry).map_err(|e| Reply::internal(&e.to_string()))?;
@@ -57,8 +57,12 @@ pub(super) async fn deployment(
             }
             let path = layout::pointer_path(&env, &reg.repository, &reg.project);
             let pointer = load_pointer(&tip, &path).map_err(|e| err(&e))?;
+            let entry = match &pointer {
+                Some(p) => reg.find_commit(&tip, &p.id.commit).map_err(|e| err(&e))?,
+                None => None,
+            };
             let release = pointer.as_ref().map(|p| {
-                let entry = reg.find_commit(&p.id.commit);
+                let entry = entry.as_ref();
                 json!({
                     "number": entry.map(|e| e.number),
                     "commit": p.id.commit.to_string(),
@@ -101,7 +105,7 @@ pub(super) async fn approvals(
             let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
             let environment = crate::deploy::plan::environment(&policy, &env).map_err(|e| err(&e.into()))?;
             let reg = crate::gitops::find_register(g, &tip, &project).map_err(|e| err(&e))?;
-            let entry = reg.resolve(&id).map_err(|e| err(&e.into()))?;
+            let entry = reg.resolve(&tip, &id).map_err(|e| err(&e))?;
             let path = layout::approvals_path(&env, &reg.repository, &reg.project, &entry.commit);
             let file = load_approvals(&tip, &path).map_err(|e| err(&e))?;
             let list: Vec<Value> = file

@@ -14,7 +14,6 @@ use super::State;
 use super::auth::Principal;
 use super::http::Reply;
 use super::{reads, writes};
-use crate::gitops::layout;
 use crate::gitops::register::Register;
 use crate::gitops::{GitOps, ProjectRef, ReleaseSelector, Snapshot};
 use crate::policy::EnvName;
@@ -220,13 +219,7 @@ pub(super) fn split_register(
         let Ok(ProjectRef::Full(repo, name)) = full.parse::<ProjectRef>() else {
             return Ok(None);
         };
-        let path = layout::register_path(&repo, &name);
-        match tip.read(&path).map_err(|e| err(&e.into()))? {
-            Some(bytes) => Register::parse(&path, &bytes, &repo, &name)
-                .map(Some)
-                .map_err(|e| err(&e.into())),
-            None => Ok(None),
-        }
+        Register::open(tip, &repo, &name).map_err(|e| err(&e))
     };
     if let Some(reg) = try_register(tail)? {
         return Ok((reg, None));

@@ -394,7 +394,7 @@ pub(super) async fn approve(
                 // Four eyes: whoever triggered the release does not approve it.
                 let tip = g.fetch().map_err(|e| err(&e.into()))?;
                 let reg = crate::gitops::find_register(g, &tip, &project).map_err(|e| err(&e))?;
-                let entry = reg.resolve(&id).map_err(|e| err(&e.into()))?;
+                let entry = reg.resolve(&tip, &id).map_err(|e| err(&e))?;
                 if entry
                     .triggers
                     .iter()

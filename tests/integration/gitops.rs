@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::register::{REGISTER, commit, numbers_and_commits};
+use crate::register::{commit, numbers_and_commits, register_files, register_text};
 use crate::support::git::BareRepo;
 use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
 use crate::support::world::World;
@@ -185,10 +185,7 @@ fn project_may_be_a_bare_name_when_unique_and_is_ambiguous_in_two_repositories()
         .create_cmd_for(&url, &cache, "company/other", PROJECT, &c, &[])
         .run();
     out.assert_success();
-    assert!(
-        repo.show("releases/company/other/auth-service.yaml")
-            .is_some()
-    );
+    assert!(register_files(&repo, "releases/company/other/auth-service").is_some());
     let out = env.get(&url, PROJECT, "1");
     setup::assert_fails(
         &out,
@@ -213,7 +210,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
     let c = commit("idempotent");
     let first = env.register_via(&url, &env.cache("a"), &c, &["--source-branch", "main"]);
     let tip = repo.main_sha();
-    let register = repo.show_required(REGISTER);
+    let register = register_text(&repo);
     // A second run, from another machine's (empty) cache and from the warm one.
     for cache in ["b", "a"] {
         let again = env.register_via(&url, &env.cache(cache), &c, &["--source-branch", "main"]);
@@ -225,7 +222,7 @@ fn creating_the_same_release_twice_keeps_one_entry_and_makes_no_commit() {
             "a repeated create must make no commit"
         );
     }
-    assert_eq!(repo.show_required(REGISTER), register);
+    assert_eq!(register_text(&repo), register);
     let list = env.list(&url, PROJECT);
     assert_eq!(numbers_and_commits(&list), vec![(1, c.clone())], "{list}");
 

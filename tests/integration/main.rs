@@ -40,6 +40,7 @@ mod outputs;
 mod policy;
 mod policy_semantics;
 mod register;
+mod register_format;
 mod registry_auth;
 mod remote_errors;
 mod repo_files;

@@ -22,8 +22,34 @@ use crate::support::world::World;
 use crate::support::{Cmd, Output};
 
 pub use crate::support::world::CI as ACTOR;
-/// `releases/<repository>/<project>.yaml` of the default project.
-pub const REGISTER: &str = "releases/company/monorepo/auth-service.yaml";
+/// The register directory (format 2) of the default project.
+pub const REGISTER: &str = "releases/company/monorepo/auth-service";
+/// The one-file register (format 1) of the default project.
+pub const LEGACY_REGISTER: &str = "releases/company/monorepo/auth-service.yaml";
+
+/// Every file of the register directory `dir` at `main`, as `path:\ncontent` in path order;
+/// `None` when there is no such directory.
+pub fn register_files(repo: &BareRepo, dir: &str) -> Option<String> {
+    let list = repo.git_ok(&["ls-tree", "-r", "--name-only", "refs/heads/main", "--", dir]);
+    let mut out = String::new();
+    for path in list.lines().filter(|p| !p.is_empty()) {
+        out.push_str(path);
+        out.push_str(":\n");
+        out.push_str(&repo.show_required(path));
+        out.push('\n');
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// [`register_files`] of the default project, or a panic listing what is at `main`.
+pub fn register_text(repo: &BareRepo) -> String {
+    register_files(repo, REGISTER).unwrap_or_else(|| {
+        panic!(
+            "no register at main; files: {}",
+            repo.git_ok(&["ls-tree", "-r", "--name-only", "refs/heads/main"])
+        )
+    })
+}
 
 /// A 40-hex commit id derived from `seed` (stable across runs).
 pub fn commit(seed: &str) -> String {
@@ -64,9 +90,9 @@ fn registers_and_reads_back(repo: &BareRepo, gitops: &str, env: &World) {
         &["--source-branch", "main"],
     );
     assert_eq!(created["number"], 1, "{created}");
-    let register = repo.show_required(REGISTER);
+    let register = register_text(repo);
     assert!(
-        register.contains(&c) && register.contains("kind: ReleaseRegister"),
+        register.contains(&c) && register.contains("kind: ReleaseRegisterHead"),
         "register at main:\n{register}"
     );
     assert!(
@@ -129,7 +155,7 @@ fn registers_over_smart_http_with_credentials_in_the_url() {
     let out = env.create_cmd(&url, &env.cache("writer"), &c, &[]).run();
     out.assert_success().assert_no_leak(http.password());
     assert_eq!(stdout_json(&out)["number"], 1, "{out}");
-    assert!(repo.show_required(REGISTER).contains(&c));
+    assert!(register_text(&repo).contains(&c));
     let out = env.get(&url, PROJECT, &c[..7]);
     out.assert_success().assert_no_leak(http.password());
     assert_eq!(stdout_json(&out)["number"], 1, "{out}");
@@ -307,7 +333,7 @@ fn a_rejecting_pre_receive_hook_is_a_clear_error_and_leaves_the_remote_untouched
 }
 
 /// Starts `n` registrations of different commits at once; every one must succeed.
-fn race(env: &World, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
+pub fn race(env: &World, gitops: &str, n: usize, shared_cache: bool) -> Vec<(String, Output)> {
     let commits: Vec<String> = (0..n).map(|i| commit(&format!("race-{i}"))).collect();
     let outputs: Vec<Output> = std::thread::scope(|s| {
         let handles: Vec<_> = commits
@@ -457,7 +483,7 @@ fn a_push_race_is_detected_rederived_from_the_new_tip_and_lands_on_top() {
         "the competitor's file must survive our commit on top of it\n{}",
         repo.git(["log", "--stat", "--format=%H %s", "refs/heads/main"])
     );
-    assert!(repo.show_required(REGISTER).contains(&c));
+    assert!(register_text(&repo).contains(&c));
     repo.assert_fast_forward_only(1);
     repo.assert_fsck_clean();
     assert!(repo.is_linear());
@@ -476,7 +502,8 @@ fn a_push_race_against_another_registration_takes_the_next_number_and_rebuilds_t
          digest: sha256:{}\n  created_at: '2023-11-14T22:13:20Z'\n  aliases: []\n  triggers: []\n",
         "ab".repeat(32)
     );
-    let mut hooks = Hooks::competing_commit(REGISTER, &register);
+    // The competitor is an older releasectl: it writes format 1, which our write migrates.
+    let mut hooks = Hooks::competing_commit(LEGACY_REGISTER, &register);
     if let Some(cc) = hooks.competing_commit.as_mut() {
         cc.message = "Register release 1 elsewhere".into();
     }
@@ -506,6 +533,10 @@ fn a_push_race_against_another_registration_takes_the_next_number_and_rebuilds_t
     let out = env.get(&daemon.url(), PROJECT, "main-2");
     out.assert_success();
     assert_eq!(stdout_json(&out)["commit"], c.as_str(), "{out}");
+    assert!(
+        repo.show(LEGACY_REGISTER).is_none(),
+        "the format 1 file is migrated away"
+    );
     repo.assert_fsck_clean();
 }
 
@@ -533,5 +564,5 @@ fn a_failed_image_push_registers_nothing() {
         .run();
     setup::assert_fails(&out, 5, &["127.0.0.1:1"]);
     assert_eq!(repo.main_sha(), before, "nothing may be registered");
-    assert!(repo.show(REGISTER).is_none());
+    assert!(register_files(&repo, REGISTER).is_none());
 }

@@ -128,7 +128,7 @@ fn registers_over_ssh_with_a_key_file_and_a_known_host() {
     out.assert_success();
     assert_eq!(stdout_json(&out)["number"], 1, "{out}");
     assert!(
-        repo.show("releases/company/monorepo/auth-service.yaml")
+        crate::register::register_files(&repo, crate::register::REGISTER)
             .is_some_and(|r| r.contains(&c)),
         "the register at main does not hold the release"
     );

@@ -270,7 +270,9 @@ impl BareRepo {
                     run(&["update-index", "--add", "--cacheinfo", &info], None);
                 }
                 None => {
-                    run(&["update-index", "--force-remove", path], None);
+                    // `--force-remove` wants a work tree; mode 0 removes in a bare repository.
+                    let info = format!("0 {ZERO}\t{path}\n");
+                    run(&["update-index", "--index-info"], Some(&info));
                 }
             }
         }

@@ -1,0 +1,333 @@
+//! The register's two formats (issue 14, docs/register.md): format 1, one YAML file holding
+//! every release, is read as it is and migrated to format 2 (one file per release, commit and
+//! alias indexes, a head) by the first registration or by `release migrate`; `check`
+//! understands both and finds an index that disagrees with the entries.
+//!
+//! Resolution (alias → number → commit prefix, ambiguous prefixes) in format 2 is the suite
+//! of gitops.rs, which now registers in format 2; here it runs against format 1 too.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::register::{LEGACY_REGISTER, REGISTER, commit, numbers_and_commits, register_files};
+use crate::support::setup::{self, PROJECT, REPOSITORY, stdout_json};
+use crate::support::world::World;
+
+/// A format 1 register of the default project: `(number, commit, aliases)`.
+fn legacy_register(entries: &[(u64, &str, &[&str])]) -> String {
+    let mut text = format!(
+        "apiVersion: releasectl.dev/v1alpha1\nkind: ReleaseRegister\nrepository: {REPOSITORY}\n\
+         project: {PROJECT}\nlast_number: {}\nreleases:\n",
+        entries.iter().map(|e| e.0).max().unwrap_or(0)
+    );
+    for (n, c, aliases) in entries {
+        let _ = write!(
+            text,
+            "- number: {n}\n  commit: {c}\n  digest: sha256:{}\n  created_at: '2023-11-14T22:13:20Z'\n  aliases:\n",
+            setup::sha256(c.as_bytes())["sha256:".len()..].to_owned()
+        );
+        for a in *aliases {
+            let _ = write!(text, "  - alias: {a}\n    type: tag\n");
+        }
+        text.push_str("  triggers: []\n");
+    }
+    text
+}
+
+/// Commits sharing the prefix `abcdef1` (1 and 2) and one that does not (3).
+fn old_commits() -> [String; 3] {
+    [
+        format!("abcdef1{}", &commit("one")[7..]),
+        format!("abcdef1{}", &commit("two")[7..]),
+        commit("three"),
+    ]
+}
+
+/// A world (example policy) whose register of the default project is in format 1 with
+/// releases 1 (v1.0.0), 2 (v2.0.0) and 3 (main-3).
+fn old_world() -> (World, [String; 3]) {
+    let world = World::example();
+    let c = old_commits();
+    let text = legacy_register(&[
+        (1, &c[0], &["v1.0.0"]),
+        (2, &c[1], &["v2.0.0"]),
+        (3, &c[2], &["main-3"]),
+    ]);
+    world.hand_push(
+        &[(LEGACY_REGISTER, Some(&text))],
+        "Register by an older releasectl",
+    );
+    (world, c)
+}
+
+fn number_of(world: &World, id: &str) -> Value {
+    let out = world.get(&world.url, PROJECT, id);
+    out.assert_success();
+    stdout_json(&out)["number"].clone()
+}
+
+/// Resolution by alias, number, unique and ambiguous prefix gives the same answers in both
+/// formats.
+fn assert_resolution(world: &World, c: &[String; 3]) {
+    assert_eq!(number_of(world, "v2.0.0"), 2);
+    assert_eq!(number_of(world, "3"), 3);
+    assert_eq!(number_of(world, &c[2][..9]), 3);
+    assert_eq!(number_of(world, &c[1]), 2);
+    let out = world.get(&world.url, PROJECT, "abcdef1");
+    setup::assert_fails(
+        &out,
+        2,
+        &["ambiguous", &c[0], "release 1", &c[1], "release 2"],
+    );
+    let out = world.get(&world.url, PROJECT, "v9");
+    setup::assert_fails(&out, 2, &["no release \"v9\""]);
+}
+
+#[test]
+fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it() {
+    let (world, c) = old_world();
+    assert_resolution(&world, &c);
+    world.ok(&["check"]);
+    let tip = world.remote.main_sha();
+
+    let new = commit("after-migration");
+    let created = world.register_via(
+        &world.url,
+        &world.cache("ci"),
+        &new,
+        &["--source-branch", "main"],
+    );
+    assert_eq!(created["number"], 4, "{created}");
+    let changed = world.remote.changed("refs/heads/main");
+    assert!(changed.contains(&LEGACY_REGISTER.to_owned()), "{changed:?}");
+    assert!(
+        world.remote.show(LEGACY_REGISTER).is_none(),
+        "format 1 file removed"
+    );
+    assert_eq!(
+        world
+            .remote
+            .git_ok(&["rev-parse", "refs/heads/main~1"])
+            .trim(),
+        tip.unwrap(),
+        "one commit migrates and registers"
+    );
+    let files = register_files(&world.remote, REGISTER).expect("format 2 written");
+    for expected in [
+        "_register.yaml",
+        "_releases/0/1.yaml",
+        "_releases/0/4.yaml",
+        &format!("_commits/ab/{}", c[0]),
+        "/v2.0.0:",
+        "/main-4:",
+    ] {
+        assert!(files.contains(expected), "{expected} missing in\n{files}");
+    }
+    assert!(files.contains("last_number: 4"), "{files}");
+    assert_resolution(&world, &c);
+    assert_eq!(number_of(&world, "main-4"), 4);
+    let list = world.list(&world.url, PROJECT);
+    assert_eq!(
+        numbers_and_commits(&list),
+        vec![
+            (1, c[0].clone()),
+            (2, c[1].clone()),
+            (3, c[2].clone()),
+            (4, new)
+        ],
+        "{list}"
+    );
+    world.ok(&["check"]);
+    world.ok(&["check", "--range", "..main"]);
+    world.remote.assert_fsck_clean();
+}
+
+#[test]
+fn release_migrate_rewrites_every_format_1_register_in_one_commit_and_is_idempotent() {
+    let (world, c) = old_world();
+    let other = "releases/company/other/billing.yaml";
+    let billing = legacy_register(&[(7, &commit("billing"), &["v7"])])
+        .replace("project: auth-service", "project: billing")
+        .replace("repository: company/monorepo", "repository: company/other");
+    world.hand_push(&[(other, Some(&billing))], "Another old register");
+    let before = world.remote.commit_count();
+
+    let out = world.ok(&["-o", "json", "release", "migrate", "--all"]);
+    let doc = stdout_json(&out);
+    let mut migrated: Vec<String> = doc["migrated"]
+        .as_array()
+        .unwrap_or_else(|| out.fail("no migrated list"))
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    migrated.sort();
+    assert_eq!(
+        migrated,
+        ["company/monorepo/auth-service", "company/other/billing"],
+        "{out}"
+    );
+    assert_eq!(world.remote.commit_count(), before + 1, "one commit");
+    assert!(
+        world
+            .remote
+            .last_message()
+            .contains("Action: migrate-register")
+    );
+    assert!(world.remote.show(LEGACY_REGISTER).is_none());
+    assert!(world.remote.show(other).is_none());
+    let billing_files = register_files(&world.remote, "releases/company/other/billing").unwrap();
+    assert!(billing_files.contains("last_number: 7"), "{billing_files}");
+    assert_resolution(&world, &c);
+    assert_eq!(number_of(&world, "2"), 2);
+
+    // Again: nothing to migrate, no commit; by name too.
+    let out = world.ok(&["-o", "json", "release", "migrate", "--all"]);
+    assert_eq!(
+        stdout_json(&out)["migrated"],
+        serde_json::json!([]),
+        "{out}"
+    );
+    let out = world.ok(&["release", "migrate", PROJECT]);
+    assert!(out.stdout_str().contains("nothing to migrate"), "{out}");
+    assert_eq!(world.remote.commit_count(), before + 1, "no further commit");
+
+    // The next registration numbers on from the head.
+    let created = world.register_via(&world.url, &world.cache("ci"), &commit("next"), &[]);
+    assert_eq!(created["number"], 4, "{created}");
+    world.ok(&["check"]);
+}
+
+#[test]
+fn release_migrate_names_the_duplicate_in_a_hand_edited_register_and_writes_nothing() {
+    let world = World::example();
+    let c = old_commits();
+    let text = legacy_register(&[(1, &c[0], &["v1"]), (2, &c[1], &["v1"])]);
+    world.hand_push(&[(LEGACY_REGISTER, Some(&text))], "A hand edit");
+    let before = world.remote.main_sha();
+    let out = world.run(&["release", "migrate", PROJECT]);
+    setup::assert_fails(
+        &out,
+        2,
+        &[LEGACY_REGISTER, "alias v1 names releases 1 and 2"],
+    );
+    assert_eq!(world.remote.main_sha(), before);
+    let out = world.cmd().args(["-o", "json", "check"]).run();
+    out.assert_exit(4);
+    assert!(
+        out.stdout_str().contains("alias v1 names releases 1 and 2"),
+        "{out}"
+    );
+}
+
+/// The violations of `check -o json ARGS`, asserting exit 4.
+fn register_violations(world: &World, args: &[&str]) -> Vec<(String, String)> {
+    let out = world.cmd().args(["-o", "json", "check"]).args(args).run();
+    out.assert_exit(4);
+    stdout_json(&out)["violations"]
+        .as_array()
+        .unwrap_or_else(|| out.fail("no violations"))
+        .iter()
+        .filter(|v| v["rule"] == "register")
+        .map(|v| {
+            (
+                v["file"].as_str().unwrap().to_owned(),
+                format!("required {}; actual {}", v["required"], v["actual"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_finds_an_index_that_disagrees_with_the_entries_at_the_tip_and_in_a_range() {
+    let world = World::example();
+    let c1 = commit("indexed-1");
+    let c2 = commit("indexed-2");
+    world.register_via(
+        &world.url,
+        &world.cache("ci"),
+        &c1,
+        &["--source-branch", "main"],
+    );
+    world.register_via(
+        &world.url,
+        &world.cache("ci"),
+        &c2,
+        &["--source-branch", "main"],
+    );
+    world.ok(&["check"]);
+    let good = world.remote.main_sha().unwrap();
+
+    let files = register_files(&world.remote, REGISTER).unwrap();
+    let alias_file = files
+        .lines()
+        .find_map(|l| l.strip_suffix(":").filter(|p| p.ends_with("/main-1")))
+        .unwrap()
+        .to_owned();
+    let commit_file = format!("{REGISTER}/_commits/{}/{c2}", &c2[..2]);
+    let bad = world.hand_push(
+        &[
+            (&alias_file, Some("2\n")),
+            (&commit_file, None),
+            (&format!("{REGISTER}/_aliases/00/stray"), Some("9\n")),
+        ],
+        "Corrupt the index by hand",
+    );
+    let v = register_violations(&world, &[]);
+    let has = |file: &str, text: &str| v.iter().any(|(f, t)| f == file && t.contains(text));
+    assert!(has(&alias_file, "release 2 to name this alias"), "{v:#?}");
+    assert!(has(&commit_file, "missing"), "{v:#?}");
+    assert!(
+        has(
+            &format!("{REGISTER}/_aliases/00/stray"),
+            "release 9 to exist"
+        ),
+        "{v:#?}"
+    );
+    // The entry of release 1 still names main-1, whose index now says 2.
+    assert!(has(&alias_file, "release 1"), "{v:#?}");
+
+    // In a range, the commit that did it is named.
+    let out = world
+        .cmd()
+        .args(["-o", "json", "check", "--range", &format!("{good}..{bad}")])
+        .run();
+    out.assert_exit(4);
+    let doc = stdout_json(&out);
+    let flagged: Vec<&Value> = doc["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["rule"] == "register")
+        .collect();
+    assert!(
+        !flagged.is_empty() && flagged.iter().all(|v| v["commit"] == bad.as_str()),
+        "{doc:#}"
+    );
+    // And resolution refuses to trust the broken index rather than answer wrong.
+    let out = world.get(&world.url, PROJECT, "main-1");
+    setup::assert_fails(&out, 2, &[&alias_file, "does not name it back"]);
+}
+
+#[test]
+fn concurrent_creates_against_a_format_1_register_migrate_once_and_get_dense_numbers() {
+    let (world, c) = old_world();
+    let results = crate::register::race(&world, &world.url, 6, false);
+    let mut numbers: Vec<u64> = results
+        .iter()
+        .map(|(_, out)| stdout_json(out)["number"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![4, 5, 6, 7, 8, 9]);
+    assert!(world.remote.show(LEGACY_REGISTER).is_none());
+    let list = world.list(&world.url, PROJECT);
+    let got = numbers_and_commits(&list);
+    assert_eq!(got.len(), 9, "{list}");
+    assert_eq!(
+        got[..3],
+        [(1, c[0].clone()), (2, c[1].clone()), (3, c[2].clone())]
+    );
+    world.remote.assert_fsck_clean();
+    assert!(world.remote.is_linear());
+    world.ok(&["check"]);
+}
