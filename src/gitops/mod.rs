@@ -6,7 +6,8 @@
 //! - [`push`]: a commit built in memory, pushed without force, per-ref status checked;
 //! - [`txn`]: the one write loop (fetch → decide → commit → push → retry on a lost race);
 //! - [`layout`]: which path holds what, and the readers of the typed files there;
-//! - [`register`]: the release register and finding a project's register.
+//! - [`register`]: the release register and finding a project's register;
+//! - [`wire`]: the git protocol spoken directly over `git://` (a push of only the new objects).
 //!
 //! Nothing here reads the process environment or knows the command line: callers pass a
 //! [`Remote`]. Authentication failures fail at once; no credential ever reaches a message.
@@ -17,6 +18,7 @@ pub mod register;
 pub mod remote;
 pub mod snapshot;
 pub mod txn;
+pub mod wire;
 
 pub use push::{Author, Edit, PushOutcome};
 pub use register::{ProjectRef, ReleaseSelector, find_register};
