@@ -7,12 +7,14 @@
 //! - [`txn`]: the one write loop (fetch → decide → commit → push → retry on a lost race);
 //! - [`layout`]: which path holds what, and the readers of the typed files there;
 //! - [`register`]: the release register and finding a project's register;
+//! - [`lazy`]: fetching only what is read, over `git://` (protocol v2, filters, shallow);
 //! - [`wire`]: the git protocol spoken directly over `git://` (a push of only the new objects).
 //!
 //! Nothing here reads the process environment or knows the command line: callers pass a
 //! [`Remote`]. Authentication failures fail at once; no credential ever reaches a message.
 
 pub mod layout;
+pub mod lazy;
 pub mod push;
 pub mod register;
 pub mod remote;

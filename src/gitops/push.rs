@@ -113,6 +113,10 @@ impl GitOps {
                 self.repo.find_tree(empty).map_err(err)?
             }
         };
+        // The trees along each edited path must be in the cache (a lazy cache fetches them).
+        for edit in edits {
+            base.entry_at(&edit.path)?;
+        }
         let mut update = TreeUpdateBuilder::new();
         for edit in edits {
             match &edit.content {

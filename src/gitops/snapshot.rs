@@ -10,6 +10,7 @@ use std::path::Path;
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 
 use super::GitError;
+use super::lazy::Lazy;
 use super::remote::{GitOps, local};
 
 impl GitOps {
@@ -26,6 +27,8 @@ impl GitOps {
 pub struct Snapshot<'r> {
     repo: &'r Repository,
     url: &'r str,
+    /// Fetches what is read and missing (a `git://` cache, see [`super::lazy`]).
+    lazy: Option<&'r Lazy>,
     pub tip: Option<Oid>,
     pub(super) tree: Option<git2::Tree<'r>>,
 }
@@ -36,6 +39,7 @@ impl<'r> Snapshot<'r> {
         Self {
             repo: &gitops.repo,
             url: gitops.url(),
+            lazy: gitops.lazy.as_ref(),
             tip: None,
             tree: None,
         }
@@ -50,39 +54,72 @@ impl<'r> Snapshot<'r> {
         }
     }
 
+    /// Fetches those of `oids` the cache lacks (nothing to do for a complete cache).
+    fn ensure(&self, what: &str, oids: &[Oid]) -> Result<(), GitError> {
+        match self.lazy {
+            Some(lazy) => lazy.ensure(self.repo, oids).map_err(|e| GitError::BadFile {
+                url: self.url.to_owned(),
+                path: what.to_owned(),
+                commit: self.tip_str(),
+                reason: format!("cannot fetch it: {}", e.0),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The id and kind of the entry at `path`, one directory at a time (fetching the trees
+    /// on the way when the cache lacks them).
+    pub(super) fn entry_at(&self, path: &str) -> Result<Option<(Oid, ObjectType)>, GitError> {
+        let Some(root) = &self.tree else {
+            return Ok(None);
+        };
+        let mut tree = root.clone();
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let Some((id, kind)) = tree.get_name(part).map(|e| (e.id(), e.kind())) else {
+                return Ok(None);
+            };
+            if i + 1 == parts.len() {
+                return Ok(kind.map(|k| (id, k)));
+            }
+            if kind != Some(ObjectType::Tree) {
+                return Ok(None);
+            }
+            self.ensure(path, &[id])?;
+            tree = self.repo.find_tree(id).map_err(|e| self.bad(path, &e))?;
+        }
+        Ok(None)
+    }
+
     /// The file at `path`, if there is one.
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, GitError> {
-        let Some(tree) = &self.tree else {
+        let Some((id, ObjectType::Blob)) = self.entry_at(path)? else {
             return Ok(None);
         };
-        let entry = match tree.get_path(Path::new(path)) {
-            Ok(e) => e,
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(self.bad(path, &e)),
-        };
-        if entry.kind() != Some(ObjectType::Blob) {
-            return Ok(None);
-        }
-        let blob = self
-            .repo
-            .find_blob(entry.id())
-            .map_err(|e| self.bad(path, &e))?;
+        self.ensure(path, &[id])?;
+        let blob = self.repo.find_blob(id).map_err(|e| self.bad(path, &e))?;
         Ok(Some(blob.content().to_vec()))
     }
 
     /// Paths of the blobs under directory `dir` (recursively), relative to the root.
     pub fn list(&self, dir: &str) -> Result<Vec<String>, GitError> {
-        let Some(tree) = &self.tree else {
+        let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
             return Ok(Vec::new());
         };
-        let sub = match tree.get_path(Path::new(dir)) {
-            Ok(e) if e.kind() == Some(ObjectType::Tree) => {
-                self.repo.find_tree(e.id()).map_err(|e| self.bad(dir, &e))?
-            }
-            Ok(_) => return Ok(Vec::new()),
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.bad(dir, &e)),
-        };
+        self.ensure(dir, &[id])?;
+        let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
+        if let Some(lazy) = self.lazy
+            && !subtrees_present(self.repo, &sub)
+        {
+            // Every tree below, without blobs, in one fetch.
+            lazy.fetch(self.repo, &[id], &[], None, "blob:none")
+                .map_err(|e| GitError::BadFile {
+                    url: self.url.to_owned(),
+                    path: dir.to_owned(),
+                    commit: self.tip_str(),
+                    reason: format!("cannot fetch it: {}", e.0),
+                })?;
+        }
         let mut out = Vec::new();
         sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
             if entry.kind() == Some(ObjectType::Blob)
@@ -112,6 +149,16 @@ impl<'r> Snapshot<'r> {
     /// that need only the latest few changes stop early, so the cost grows with how far back
     /// they look, not with the repository's age.
     pub fn history(&self, path: &str) -> Result<History<'r>, GitError> {
+        if let (Some(lazy), Some(tip)) = (self.lazy, self.tip) {
+            // A shallow cache holds no past: deepen it (commits and trees) first.
+            lazy.unshallow(self.repo, tip)
+                .map_err(|e| GitError::BadFile {
+                    url: self.url.to_owned(),
+                    path: path.to_owned(),
+                    commit: self.tip_str(),
+                    reason: format!("cannot fetch its history: {}", e.0),
+                })?;
+        }
         let err = |e: git2::Error| self.bad(path, &e);
         let mut walk = self.repo.revwalk().map_err(err)?;
         if let Some(tip) = self.tip {
@@ -121,6 +168,7 @@ impl<'r> Snapshot<'r> {
         walk.set_sorting(git2::Sort::TOPOLOGICAL).map_err(err)?;
         Ok(History {
             repo: self.repo,
+            lazy: self.lazy,
             walk,
             path: path.to_owned(),
         })
@@ -148,6 +196,7 @@ pub struct PathChange {
 /// Iterator over the commits that changed one path (see [`Snapshot::history`]).
 pub struct History<'r> {
     repo: &'r Repository,
+    lazy: Option<&'r Lazy>,
     walk: git2::Revwalk<'r>,
     path: String,
 }
@@ -172,7 +221,13 @@ impl History<'_> {
             return Ok(None);
         }
         let content = match here {
-            Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+            Some(id) => {
+                if let Some(lazy) = self.lazy {
+                    lazy.ensure(self.repo, &[id])
+                        .map_err(|e| git2::Error::from_str(&e.0))?;
+                }
+                Some(self.repo.find_blob(id)?.content().to_vec())
+            }
             None => None,
         };
         let author = commit.author();
@@ -218,14 +273,21 @@ pub struct CommitInfo {
 impl GitOps {
     /// The repository as of commit `oid` (which must be present locally).
     pub fn snapshot_at(&self, oid: Oid) -> Result<Snapshot<'_>, GitError> {
-        let tree = self
-            .repo
-            .find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| self.remote_error("read", &e, false))?;
+        let read = |e: git2::Error| self.remote_error("read", &e, false);
+        let tree_id = self.repo.find_commit(oid).map_err(read)?.tree_id();
+        if let Some(lazy) = &self.lazy {
+            lazy.ensure(&self.repo, &[tree_id])
+                .map_err(|e| GitError::Remote {
+                    url: self.url().to_owned(),
+                    operation: "fetch",
+                    reason: e.0,
+                })?;
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(read)?;
         Ok(Snapshot {
             repo: &self.repo,
             url: self.url(),
+            lazy: self.lazy.as_ref(),
             tip: Some(oid),
             tree: Some(tree),
         })
@@ -249,6 +311,7 @@ impl GitOps {
 
     /// The commits in `from..to`, oldest first, first-parent.
     pub fn range(&self, from: Option<Oid>, to: Oid) -> Result<Vec<Oid>, GitError> {
+        self.deepen(to)?;
         let err = |e: git2::Error| local(self.repo.path(), e.message());
         let mut walk = self.repo.revwalk().map_err(err)?;
         walk.push(to).map_err(err)?;
@@ -292,8 +355,23 @@ impl GitOps {
         Ok(out)
     }
 
+    /// Makes the history of `oid` complete in a shallow `git://` cache (commits and trees).
+    fn deepen(&self, oid: Oid) -> Result<(), GitError> {
+        match &self.lazy {
+            Some(lazy) => lazy
+                .unshallow(&self.repo, oid)
+                .map_err(|e| GitError::Remote {
+                    url: self.url().to_owned(),
+                    operation: "fetch",
+                    reason: e.0,
+                }),
+            None => Ok(()),
+        }
+    }
+
     /// The first parent of a commit, if any.
     pub fn parent(&self, oid: Oid) -> Result<Option<Oid>, GitError> {
+        self.deepen(oid)?;
         let c = self
             .repo
             .find_commit(oid)
@@ -314,4 +392,26 @@ impl GitOps {
             message: c.message().unwrap_or("").to_owned(),
         })
     }
+}
+
+/// Whether every tree below `tree` is in the cache (blobs are not looked at).
+fn subtrees_present(repo: &Repository, tree: &git2::Tree<'_>) -> bool {
+    let Ok(odb) = repo.odb() else {
+        return false;
+    };
+    let mut stack = vec![tree.clone()];
+    while let Some(t) = stack.pop() {
+        for e in &t {
+            if e.kind() == Some(ObjectType::Tree) {
+                if !odb.exists(e.id()) {
+                    return false;
+                }
+                match repo.find_tree(e.id()) {
+                    Ok(sub) => stack.push(sub),
+                    Err(_) => return false,
+                }
+            }
+        }
+    }
+    true
 }

@@ -54,6 +54,12 @@ impl Daemon {
 
     /// Opens a connection and asks for `service` (`git-receive-pack`, `git-upload-pack`).
     fn connect(&self, service: &str) -> std::io::Result<TcpStream> {
+        self.connect_with(service, "")
+    }
+
+    /// Opens a connection and asks for `service` with `extra` parameters after the host
+    /// (`"\0version=2\0"` for protocol v2).
+    pub(super) fn connect_with(&self, service: &str, extra: &str) -> std::io::Result<TcpStream> {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         let stream = TcpStream::connect((host, self.port))?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -61,7 +67,7 @@ impl Daemon {
         stream.set_nodelay(true)?;
         let mut w = &stream;
         let request = format!(
-            "{service} {}\0host={}:{}\0",
+            "{service} {}\0host={}:{}\0{extra}",
             self.path, self.host, self.port
         );
         w.write_all(&pkt(request.as_bytes()))?;
@@ -70,14 +76,14 @@ impl Daemon {
 }
 
 /// One pkt-line holding `payload`.
-fn pkt(payload: &[u8]) -> Vec<u8> {
+pub(super) fn pkt(payload: &[u8]) -> Vec<u8> {
     let mut out = format!("{:04x}", payload.len() + 4).into_bytes();
     out.extend_from_slice(payload);
     out
 }
 
 /// The next pkt-line: `None` for a flush (`0000`) or delimiter packet.
-fn read_pkt(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+pub(super) fn read_pkt(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
     let len = std::str::from_utf8(&len)
