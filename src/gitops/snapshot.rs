@@ -5,9 +5,7 @@
 //! read, not the repository's size; a failure to read names the repository, the path and the
 //! commit ([`GitError::BadFile`]); history is lazy, newest first, first-parent.
 
-use std::path::Path;
-
-use git2::{ErrorCode, ObjectType, Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 use super::GitError;
 use super::lazy::Lazy;
@@ -159,17 +157,18 @@ impl<'r> Snapshot<'r> {
                     reason: format!("cannot fetch its history: {}", e.0),
                 })?;
         }
-        let err = |e: git2::Error| self.bad(path, &e);
-        let mut walk = self.repo.revwalk().map_err(err)?;
-        if let Some(tip) = self.tip {
-            walk.push(tip).map_err(err)?;
-        }
-        walk.simplify_first_parent().map_err(err)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL).map_err(err)?;
+        // A deepened cache is read through a fresh handle: libgit2 keeps the commits it
+        // parsed while the cache was shallow (without their parents).
+        let repo = match self.lazy {
+            Some(_) => Repo::Fresh(
+                Repository::open_bare(self.repo.path()).map_err(|e| self.bad(path, &e))?,
+            ),
+            None => Repo::Shared(self.repo),
+        };
         Ok(History {
-            repo: self.repo,
+            repo,
             lazy: self.lazy,
-            walk,
+            next: self.tip,
             path: path.to_owned(),
         })
     }
@@ -195,19 +194,50 @@ pub struct PathChange {
 
 /// Iterator over the commits that changed one path (see [`Snapshot::history`]).
 pub struct History<'r> {
-    repo: &'r Repository,
+    repo: Repo<'r>,
     lazy: Option<&'r Lazy>,
-    walk: git2::Revwalk<'r>,
+    /// The next commit of the first-parent chain to look at.
+    next: Option<Oid>,
     path: String,
 }
 
-impl History<'_> {
-    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
-        match commit.tree()?.get_path(Path::new(&self.path)) {
-            Ok(e) => Ok(Some(e.id())),
-            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e),
+/// The repository a [`History`] reads: the snapshot's, or a fresh handle on it.
+enum Repo<'r> {
+    Shared(&'r Repository),
+    Fresh(Repository),
+}
+
+impl std::ops::Deref for Repo<'_> {
+    type Target = Repository;
+
+    fn deref(&self) -> &Repository {
+        match self {
+            Self::Shared(r) => r,
+            Self::Fresh(r) => r,
         }
+    }
+}
+
+impl History<'_> {
+    /// The id at the history's path in `commit`, fetching trees on the way that a lazy cache
+    /// lacks (a deepening fetch leaves out what the server believes the cache has).
+    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
+        let ensure = |id: Oid| match self.lazy {
+            Some(lazy) => lazy
+                .ensure(&self.repo, &[id])
+                .map_err(|e| git2::Error::from_str(&e.0)),
+            None => Ok(()),
+        };
+        let mut id = commit.tree_id();
+        for part in self.path.split('/').filter(|p| !p.is_empty()) {
+            ensure(id)?;
+            let tree = self.repo.find_tree(id)?;
+            match tree.get_name(part) {
+                Some(e) => id = e.id(),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(id))
     }
 
     fn change(&self, oid: Oid) -> Result<Option<PathChange>, git2::Error> {
@@ -223,7 +253,7 @@ impl History<'_> {
         let content = match here {
             Some(id) => {
                 if let Some(lazy) = self.lazy {
-                    lazy.ensure(self.repo, &[id])
+                    lazy.ensure(&self.repo, &[id])
                         .map_err(|e| git2::Error::from_str(&e.0))?;
                 }
                 Some(self.repo.find_blob(id)?.content().to_vec())
@@ -246,7 +276,12 @@ impl Iterator for History<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let step = self.walk.next()?.and_then(|oid| self.change(oid));
+            let oid = self.next?;
+            let parent = self.repo.find_commit(oid).map(|c| c.parent_id(0).ok());
+            let step = parent.and_then(|p| {
+                self.next = p;
+                self.change(oid)
+            });
             match step {
                 Ok(Some(change)) => return Some(Ok(change)),
                 Ok(None) => {}
