@@ -40,7 +40,9 @@ pub fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<sup
     };
     let mut rows = Vec::new();
     for env in &envs {
-        for path in layout::pointers_in(&tip, env)? {
+        let paths = layout::pointers_in(&tip, env)?;
+        tip.prefetch(&paths)?;
+        for path in paths {
             let Some(p) = load_pointer(&tip, &path)? else {
                 continue;
             };

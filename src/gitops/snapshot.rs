@@ -99,6 +99,22 @@ impl<'r> Snapshot<'r> {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// Fetches, in one request, the blobs at `paths` that a lazy cache lacks (a no-op for a
+    /// complete cache): a caller about to read many files (`status`) pays one round trip, not
+    /// one per file.
+    pub fn prefetch(&self, paths: &[String]) -> Result<(), GitError> {
+        if self.lazy.is_none() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        for path in paths {
+            if let Some((id, ObjectType::Blob)) = self.entry_at(path)? {
+                ids.push(id);
+            }
+        }
+        self.ensure("(many files)", &ids)
+    }
+
     /// Paths of the blobs under directory `dir` (recursively), relative to the root.
     pub fn list(&self, dir: &str) -> Result<Vec<String>, GitError> {
         let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {

@@ -94,6 +94,11 @@ fn rollback_on_an_empty_cache_goes_back_one_step_and_history_lists_every_deploy(
     cold_ok(&world, "10:40", &["rollback", "dev", PROJECT]);
     assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
     forget(&world);
+    world
+        .run(&["status"])
+        .assert_success()
+        .assert_stdout_contains(&r[0].commit[..12]);
+    forget(&world);
     let out = world.run(&["-o", "json", "history", "dev", PROJECT]);
     out.assert_success();
     let events: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history JSON");
