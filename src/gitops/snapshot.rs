@@ -423,6 +423,24 @@ impl GitOps {
     /// The first parent of a commit, if any.
     pub fn parent(&self, oid: Oid) -> Result<Option<Oid>, GitError> {
         self.deepen(oid)?;
+        if self.lazy.is_some() {
+            // The commit as stored: libgit2 may hold it parsed from while the cache was
+            // shallow (without its parents).
+            let err = |e: git2::Error| local(self.repo.path(), e.message());
+            let odb = self.repo.odb().map_err(err)?;
+            let raw = odb.read(oid).map_err(err)?;
+            let header = raw
+                .data()
+                .split(|b| *b == b'\n')
+                .take_while(|l| !l.is_empty());
+            return Ok(header
+                .filter_map(|l| l.strip_prefix(b"parent "))
+                .find_map(|h| {
+                    std::str::from_utf8(h)
+                        .ok()
+                        .and_then(|h| Oid::from_str(h).ok())
+                }));
+        }
         let c = self
             .repo
             .find_commit(oid)
