@@ -291,6 +291,7 @@ pub enum ReleaseCommand {
     List(ListArgs),
     /// Rewrite one-file registers (format 1) in the one-file-per-release layout (format 2),
     /// in one commit; registers already in format 2 are left as they are.
+    #[command(after_help = examples::MIGRATE)]
     Migrate(MigrateArgs),
 }
 
@@ -615,6 +616,10 @@ const GLOBALS_HIDDEN: &[(&str, &[&str])] = &[
     (
         "release list",
         &["registry", "insecure_registries", "ca_file", "actor"],
+    ),
+    (
+        "release migrate",
+        &["registry", "insecure_registries", "ca_file"],
     ),
     ("inspect", &["gitops", "gitops_branch", "actor"]),
     ("verify", &["gitops", "gitops_branch", "actor"]),

@@ -216,3 +216,10 @@ Examples:
 
   # The same by reference, in a registry
   releasectl sign registry.example.com/releases/company/monorepo/auth-service@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --key cosign.key";
+
+pub const MIGRATE: &str = "\\
+Examples:
+  # Move one project's register, or every one-file register, to one file per release
+  # (docs/register.md); a register already moved is left as it is
+  releasectl release migrate auth-service
+  releasectl release migrate --all";

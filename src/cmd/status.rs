@@ -124,7 +124,9 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     let mut registers: std::collections::BTreeMap<String, Option<Register>> =
         std::collections::BTreeMap::new();
     for env in &envs {
-        for path in layout::pointers_in(&tip, env)? {
+        let paths = layout::pointers_in(&tip, env)?;
+        tip.prefetch(&paths)?;
+        for path in paths {
             let Some(p) = load_pointer(&tip, &path)? else {
                 continue;
             };

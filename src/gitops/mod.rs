@@ -6,12 +6,15 @@
 //! - [`push`]: a commit built in memory, pushed without force, per-ref status checked;
 //! - [`txn`]: the one write loop (fetch → decide → commit → push → retry on a lost race);
 //! - [`layout`]: which path holds what, and the readers of the typed files there;
-//! - [`register`]: the release register and finding a project's register.
+//! - [`register`]: the release register and finding a project's register;
+//! - [`lazy`]: fetching only what is read, over `git://` (protocol v2, filters, shallow);
+//! - [`wire`]: the git protocol spoken directly over `git://` (a push of only the new objects).
 //!
 //! Nothing here reads the process environment or knows the command line: callers pass a
 //! [`Remote`]. Authentication failures fail at once; no credential ever reaches a message.
 
 pub mod layout;
+pub mod lazy;
 pub mod notes;
 pub mod push;
 pub mod register;
@@ -19,6 +22,7 @@ pub mod remote;
 pub mod sign;
 pub mod snapshot;
 pub mod txn;
+pub mod wire;
 
 pub use push::{Author, Edit, PushOutcome};
 pub use register::{ProjectRef, ReleaseSelector, find_register};

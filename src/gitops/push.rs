@@ -72,7 +72,11 @@ impl GitOps {
         author: &Author,
     ) -> Result<PushOutcome, GitError> {
         let oid = self.commit(base, edits, message, author)?;
-        match self.push(oid, base.tip)? {
+        let outcome = match super::wire::Daemon::parse(&self.fetch_url) {
+            Some(daemon) => self.push_wire(&daemon, base, edits, oid)?,
+            None => self.push(oid, base.tip)?,
+        };
+        match outcome {
             PushOutcome::Rejected(reason) => {
                 // A rejection with the branch where we left it was no race: the server
                 // refused the change itself (a hook, a protected branch). Retrying cannot help.
@@ -109,6 +113,10 @@ impl GitOps {
                 self.repo.find_tree(empty).map_err(err)?
             }
         };
+        // The trees along each edited path must be in the cache (a lazy cache fetches them).
+        for edit in edits {
+            base.entry_at(&edit.path)?;
+        }
         let mut update = TreeUpdateBuilder::new();
         for edit in edits {
             match &edit.content {
@@ -208,6 +216,44 @@ impl GitOps {
             }));
         }
         Ok(self.pushed(oid))
+    }
+
+    /// A push over `git://` that carries only the objects this commit made (see
+    /// [`super::wire`]).
+    fn push_wire(
+        &self,
+        daemon: &super::wire::Daemon,
+        base: &Snapshot<'_>,
+        edits: &[Edit],
+        oid: Oid,
+    ) -> Result<PushOutcome, GitError> {
+        let err = |e: git2::Error| local(self.repo.path(), e.message());
+        let paths: Vec<&str> = edits.iter().map(|e| e.path.as_str()).collect();
+        let objects =
+            super::wire::new_objects(&self.repo, base.tree.as_ref(), oid, &paths).map_err(err)?;
+        let pack = super::wire::pack(&self.repo, &objects).map_err(err)?;
+        let refname = format!("refs/heads/{}", self.branch());
+        crate::log::debug(&format!(
+            "pushing {} objects ({} bytes) to {}",
+            objects.len(),
+            pack.len(),
+            self.url()
+        ));
+        match super::wire::push(daemon, &refname, base.tip, oid, &pack) {
+            Ok(super::wire::PushReply::Accepted) => Ok(self.pushed(oid)),
+            Ok(super::wire::PushReply::Rejected { reason, said }) => {
+                Ok(PushOutcome::Rejected(if said.is_empty() {
+                    reason
+                } else {
+                    format!("{reason} ({})", said.join(" / "))
+                }))
+            }
+            Err(e) => Err(GitError::Remote {
+                url: self.url().to_owned(),
+                operation: "push",
+                reason: e.0,
+            }),
+        }
     }
 
     /// Keeps the tracking ref in step, so the next fetch has nothing to download.

@@ -149,6 +149,8 @@ pub struct GitOps {
     branch: String,
     auth: Auth,
     pub(super) committer: Committer,
+    /// For `git://` remotes: objects are fetched when read (see [`super::lazy`]).
+    pub(super) lazy: Option<super::lazy::Lazy>,
     _lock: Option<File>,
 }
 
@@ -216,8 +218,10 @@ impl GitOps {
                 Repository::init_bare(&dir).map_err(|e| local(&dir, e.message()))?
             }
         };
+        let lazy = super::wire::Daemon::parse(&clean).map(super::lazy::Lazy::new);
         Ok(Self {
             repo,
+            lazy,
             url: clean.clone(),
             fetch_url: clean,
             branch: remote.branch.clone(),
@@ -235,6 +239,7 @@ impl GitOps {
         let url = repo.path().display().to_string();
         Ok(Self {
             repo,
+            lazy: None,
             url: url.clone(),
             fetch_url: url,
             branch: branch.to_owned(),
@@ -327,6 +332,48 @@ impl GitOps {
 
     /// Fetches the branch; its tip, or `None` when the remote has no such branch yet.
     pub(super) fn fetch_tip(&self) -> Result<Option<Oid>, GitError> {
+        if let Some(lazy) = &self.lazy {
+            let wire = |e: super::wire::WireError| GitError::Remote {
+                url: self.url.clone(),
+                operation: "fetch",
+                reason: e.0,
+            };
+            let refname = format!("refs/heads/{}", self.branch);
+            if let Ok(found) = lazy.ls_ref(&refname).map_err(wire)? {
+                let Some(tip) = found else {
+                    return Ok(None);
+                };
+                let odb = self
+                    .repo
+                    .odb()
+                    .map_err(|e| local(self.repo.path(), e.message()))?;
+                if !odb.exists(tip) {
+                    // The previous tip, held with its history, makes this an update of the
+                    // new commits only; an empty cache takes the tip alone.
+                    let have = self
+                        .repo
+                        .refname_to_id(&self.tracking_ref())
+                        .ok()
+                        .filter(|o| odb.exists(*o));
+                    match have {
+                        Some(h) => lazy.fetch(&self.repo, &[tip], &[h], None, "tree:0"),
+                        None => lazy.fetch(&self.repo, &[tip], &[], Some(1), "tree:0"),
+                    }
+                    .map_err(wire)?;
+                }
+                self.repo
+                    .reference(&self.tracking_ref(), tip, true, "releasectl: fetched")
+                    .map_err(|e| local(self.repo.path(), e.message()))?;
+                return Ok(Some(tip));
+            }
+            // No protocol v2 or no filter: the full fetch below, which needs a complete cache.
+            if self.repo.path().join("shallow").exists() {
+                return Err(local(
+                    self.repo.path(),
+                    "a partial cache of a server that no longer offers protocol v2 with filter: remove it",
+                ));
+            }
+        }
         let auth_failed = Cell::new(false);
         let asked = Cell::new(0);
         let mut remote = self

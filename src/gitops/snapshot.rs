@@ -5,11 +5,10 @@
 //! read, not the repository's size; a failure to read names the repository, the path and the
 //! commit ([`GitError::BadFile`]); history is lazy, newest first, first-parent.
 
-use std::path::Path;
-
-use git2::{ErrorCode, ObjectType, Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 use super::GitError;
+use super::lazy::Lazy;
 use super::remote::{GitOps, local};
 
 impl GitOps {
@@ -26,6 +25,8 @@ impl GitOps {
 pub struct Snapshot<'r> {
     repo: &'r Repository,
     url: &'r str,
+    /// Fetches what is read and missing (a `git://` cache, see [`super::lazy`]).
+    lazy: Option<&'r Lazy>,
     pub tip: Option<Oid>,
     pub(super) tree: Option<git2::Tree<'r>>,
 }
@@ -36,6 +37,7 @@ impl<'r> Snapshot<'r> {
         Self {
             repo: &gitops.repo,
             url: gitops.url(),
+            lazy: gitops.lazy.as_ref(),
             tip: None,
             tree: None,
         }
@@ -50,39 +52,88 @@ impl<'r> Snapshot<'r> {
         }
     }
 
+    /// Fetches those of `oids` the cache lacks (nothing to do for a complete cache).
+    fn ensure(&self, what: &str, oids: &[Oid]) -> Result<(), GitError> {
+        match self.lazy {
+            Some(lazy) => lazy.ensure(self.repo, oids).map_err(|e| GitError::BadFile {
+                url: self.url.to_owned(),
+                path: what.to_owned(),
+                commit: self.tip_str(),
+                reason: format!("cannot fetch it: {}", e.0),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The id and kind of the entry at `path`, one directory at a time (fetching the trees
+    /// on the way when the cache lacks them).
+    pub(super) fn entry_at(&self, path: &str) -> Result<Option<(Oid, ObjectType)>, GitError> {
+        let Some(root) = &self.tree else {
+            return Ok(None);
+        };
+        let mut tree = root.clone();
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let Some((id, kind)) = tree.get_name(part).map(|e| (e.id(), e.kind())) else {
+                return Ok(None);
+            };
+            if i + 1 == parts.len() {
+                return Ok(kind.map(|k| (id, k)));
+            }
+            if kind != Some(ObjectType::Tree) {
+                return Ok(None);
+            }
+            self.ensure(path, &[id])?;
+            tree = self.repo.find_tree(id).map_err(|e| self.bad(path, &e))?;
+        }
+        Ok(None)
+    }
+
     /// The file at `path`, if there is one.
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, GitError> {
-        let Some(tree) = &self.tree else {
+        let Some((id, ObjectType::Blob)) = self.entry_at(path)? else {
             return Ok(None);
         };
-        let entry = match tree.get_path(Path::new(path)) {
-            Ok(e) => e,
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(self.bad(path, &e)),
-        };
-        if entry.kind() != Some(ObjectType::Blob) {
-            return Ok(None);
-        }
-        let blob = self
-            .repo
-            .find_blob(entry.id())
-            .map_err(|e| self.bad(path, &e))?;
+        self.ensure(path, &[id])?;
+        let blob = self.repo.find_blob(id).map_err(|e| self.bad(path, &e))?;
         Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Fetches, in one request, the blobs at `paths` that a lazy cache lacks (a no-op for a
+    /// complete cache): a caller about to read many files (`status`) pays one round trip, not
+    /// one per file.
+    pub fn prefetch(&self, paths: &[String]) -> Result<(), GitError> {
+        if self.lazy.is_none() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        for path in paths {
+            if let Some((id, ObjectType::Blob)) = self.entry_at(path)? {
+                ids.push(id);
+            }
+        }
+        self.ensure("(many files)", &ids)
     }
 
     /// Paths of the blobs under directory `dir` (recursively), relative to the root.
     pub fn list(&self, dir: &str) -> Result<Vec<String>, GitError> {
-        let Some(tree) = &self.tree else {
+        let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
             return Ok(Vec::new());
         };
-        let sub = match tree.get_path(Path::new(dir)) {
-            Ok(e) if e.kind() == Some(ObjectType::Tree) => {
-                self.repo.find_tree(e.id()).map_err(|e| self.bad(dir, &e))?
-            }
-            Ok(_) => return Ok(Vec::new()),
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.bad(dir, &e)),
-        };
+        self.ensure(dir, &[id])?;
+        let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
+        if let Some(lazy) = self.lazy
+            && !subtrees_present(self.repo, &sub)
+        {
+            // Every tree below, without blobs, in one fetch.
+            lazy.fetch(self.repo, &[id], &[], None, "blob:none")
+                .map_err(|e| GitError::BadFile {
+                    url: self.url.to_owned(),
+                    path: dir.to_owned(),
+                    commit: self.tip_str(),
+                    reason: format!("cannot fetch it: {}", e.0),
+                })?;
+        }
         let mut out = Vec::new();
         sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
             if entry.kind() == Some(ObjectType::Blob)
@@ -106,14 +157,11 @@ impl<'r> Snapshot<'r> {
         let tree = if dir.is_empty() {
             tree
         } else {
-            sub = match tree.get_path(Path::new(dir)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => {
-                    self.repo.find_tree(e.id()).map_err(|e| self.bad(dir, &e))?
-                }
-                Ok(_) => return Ok(Vec::new()),
-                Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(self.bad(dir, &e)),
+            let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
+                return Ok(Vec::new());
             };
+            self.ensure(dir, &[id])?;
+            sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
             &sub
         };
         Ok(tree
@@ -141,16 +189,28 @@ impl<'r> Snapshot<'r> {
     /// that need only the latest few changes stop early, so the cost grows with how far back
     /// they look, not with the repository's age.
     pub fn history(&self, path: &str) -> Result<History<'r>, GitError> {
-        let err = |e: git2::Error| self.bad(path, &e);
-        let mut walk = self.repo.revwalk().map_err(err)?;
-        if let Some(tip) = self.tip {
-            walk.push(tip).map_err(err)?;
+        if let (Some(lazy), Some(tip)) = (self.lazy, self.tip) {
+            // A shallow cache holds no past: deepen it (commits and trees) first.
+            lazy.unshallow(self.repo, tip)
+                .map_err(|e| GitError::BadFile {
+                    url: self.url.to_owned(),
+                    path: path.to_owned(),
+                    commit: self.tip_str(),
+                    reason: format!("cannot fetch its history: {}", e.0),
+                })?;
         }
-        walk.simplify_first_parent().map_err(err)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL).map_err(err)?;
+        // A deepened cache is read through a fresh handle: libgit2 keeps the commits it
+        // parsed while the cache was shallow (without their parents).
+        let repo = match self.lazy {
+            Some(_) => Repo::Fresh(
+                Repository::open_bare(self.repo.path()).map_err(|e| self.bad(path, &e))?,
+            ),
+            None => Repo::Shared(self.repo),
+        };
         Ok(History {
-            repo: self.repo,
-            walk,
+            repo,
+            lazy: self.lazy,
+            next: self.tip,
             path: path.to_owned(),
         })
     }
@@ -176,18 +236,50 @@ pub struct PathChange {
 
 /// Iterator over the commits that changed one path (see [`Snapshot::history`]).
 pub struct History<'r> {
-    repo: &'r Repository,
-    walk: git2::Revwalk<'r>,
+    repo: Repo<'r>,
+    lazy: Option<&'r Lazy>,
+    /// The next commit of the first-parent chain to look at.
+    next: Option<Oid>,
     path: String,
 }
 
-impl History<'_> {
-    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
-        match commit.tree()?.get_path(Path::new(&self.path)) {
-            Ok(e) => Ok(Some(e.id())),
-            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e),
+/// The repository a [`History`] reads: the snapshot's, or a fresh handle on it.
+enum Repo<'r> {
+    Shared(&'r Repository),
+    Fresh(Repository),
+}
+
+impl std::ops::Deref for Repo<'_> {
+    type Target = Repository;
+
+    fn deref(&self) -> &Repository {
+        match self {
+            Self::Shared(r) => r,
+            Self::Fresh(r) => r,
         }
+    }
+}
+
+impl History<'_> {
+    /// The id at the history's path in `commit`, fetching trees on the way that a lazy cache
+    /// lacks (a deepening fetch leaves out what the server believes the cache has).
+    fn entry(&self, commit: &git2::Commit<'_>) -> Result<Option<Oid>, git2::Error> {
+        let ensure = |id: Oid| match self.lazy {
+            Some(lazy) => lazy
+                .ensure(&self.repo, &[id])
+                .map_err(|e| git2::Error::from_str(&e.0)),
+            None => Ok(()),
+        };
+        let mut id = commit.tree_id();
+        for part in self.path.split('/').filter(|p| !p.is_empty()) {
+            ensure(id)?;
+            let tree = self.repo.find_tree(id)?;
+            match tree.get_name(part) {
+                Some(e) => id = e.id(),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(id))
     }
 
     fn change(&self, oid: Oid) -> Result<Option<PathChange>, git2::Error> {
@@ -201,7 +293,13 @@ impl History<'_> {
             return Ok(None);
         }
         let content = match here {
-            Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+            Some(id) => {
+                if let Some(lazy) = self.lazy {
+                    lazy.ensure(&self.repo, &[id])
+                        .map_err(|e| git2::Error::from_str(&e.0))?;
+                }
+                Some(self.repo.find_blob(id)?.content().to_vec())
+            }
             None => None,
         };
         let author = commit.author();
@@ -220,7 +318,12 @@ impl Iterator for History<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let step = self.walk.next()?.and_then(|oid| self.change(oid));
+            let oid = self.next?;
+            let parent = self.repo.find_commit(oid).map(|c| c.parent_id(0).ok());
+            let step = parent.and_then(|p| {
+                self.next = p;
+                self.change(oid)
+            });
             match step {
                 Ok(Some(change)) => return Some(Ok(change)),
                 Ok(None) => {}
@@ -247,14 +350,21 @@ pub struct CommitInfo {
 impl GitOps {
     /// The repository as of commit `oid` (which must be present locally).
     pub fn snapshot_at(&self, oid: Oid) -> Result<Snapshot<'_>, GitError> {
-        let tree = self
-            .repo
-            .find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| self.remote_error("read", &e, false))?;
+        let read = |e: git2::Error| self.remote_error("read", &e, false);
+        let tree_id = self.repo.find_commit(oid).map_err(read)?.tree_id();
+        if let Some(lazy) = &self.lazy {
+            lazy.ensure(&self.repo, &[tree_id])
+                .map_err(|e| GitError::Remote {
+                    url: self.url().to_owned(),
+                    operation: "fetch",
+                    reason: e.0,
+                })?;
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(read)?;
         Ok(Snapshot {
             repo: &self.repo,
             url: self.url(),
+            lazy: self.lazy.as_ref(),
             tip: Some(oid),
             tree: Some(tree),
         })
@@ -278,6 +388,7 @@ impl GitOps {
 
     /// The commits in `from..to`, oldest first, first-parent.
     pub fn range(&self, from: Option<Oid>, to: Oid) -> Result<Vec<Oid>, GitError> {
+        self.deepen(to)?;
         let err = |e: git2::Error| local(self.repo.path(), e.message());
         let mut walk = self.repo.revwalk().map_err(err)?;
         walk.push(to).map_err(err)?;
@@ -321,8 +432,41 @@ impl GitOps {
         Ok(out)
     }
 
+    /// Makes the history of `oid` complete in a shallow `git://` cache (commits and trees).
+    fn deepen(&self, oid: Oid) -> Result<(), GitError> {
+        match &self.lazy {
+            Some(lazy) => lazy
+                .unshallow(&self.repo, oid)
+                .map_err(|e| GitError::Remote {
+                    url: self.url().to_owned(),
+                    operation: "fetch",
+                    reason: e.0,
+                }),
+            None => Ok(()),
+        }
+    }
+
     /// The first parent of a commit, if any.
     pub fn parent(&self, oid: Oid) -> Result<Option<Oid>, GitError> {
+        self.deepen(oid)?;
+        if self.lazy.is_some() {
+            // The commit as stored: libgit2 may hold it parsed from while the cache was
+            // shallow (without its parents).
+            let err = |e: git2::Error| local(self.repo.path(), e.message());
+            let odb = self.repo.odb().map_err(err)?;
+            let raw = odb.read(oid).map_err(err)?;
+            let header = raw
+                .data()
+                .split(|b| *b == b'\n')
+                .take_while(|l| !l.is_empty());
+            return Ok(header
+                .filter_map(|l| l.strip_prefix(b"parent "))
+                .find_map(|h| {
+                    std::str::from_utf8(h)
+                        .ok()
+                        .and_then(|h| Oid::from_str(h).ok())
+                }));
+        }
         let c = self
             .repo
             .find_commit(oid)
@@ -343,4 +487,26 @@ impl GitOps {
             message: c.message().unwrap_or("").to_owned(),
         })
     }
+}
+
+/// Whether every tree below `tree` is in the cache (blobs are not looked at).
+fn subtrees_present(repo: &Repository, tree: &git2::Tree<'_>) -> bool {
+    let Ok(odb) = repo.odb() else {
+        return false;
+    };
+    let mut stack = vec![tree.clone()];
+    while let Some(t) = stack.pop() {
+        for e in &t {
+            if e.kind() == Some(ObjectType::Tree) {
+                if !odb.exists(e.id()) {
+                    return false;
+                }
+                match repo.find_tree(e.id()) {
+                    Ok(sub) => stack.push(sub),
+                    Err(_) => return false,
+                }
+            }
+        }
+    }
+    true
 }

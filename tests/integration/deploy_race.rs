@@ -96,10 +96,10 @@ fn assert_no_blind_overwrite(world: &World, path: &str, releases: &[Release]) {
 
 /// `git daemon --enable=receive-pack` serving the world's remote (git's own receive-pack
 /// takes the pushes, with its compare-and-swap on the ref).
-struct Daemon(std::process::Child);
+pub(crate) struct Daemon(std::process::Child);
 
 impl Daemon {
-    fn serve(world: &mut World) -> Self {
+    pub(crate) fn serve(world: &mut World) -> Self {
         let root = world.remote.path().parent().expect("remote dir").to_owned();
         for _ in 0..5 {
             let port = crate::support::registry::free_port();

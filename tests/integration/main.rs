@@ -14,6 +14,7 @@ mod check_env;
 mod cli;
 mod conflicts;
 
+mod cold_cache;
 mod create_input;
 mod credentials;
 mod deploy;

@@ -1,0 +1,236 @@
+//! Fetching only what a command reads, over `git://` with protocol v2 (docs/design.md §7).
+//!
+//! libgit2 cannot fetch with a filter, so an empty cache would mean the whole history. Here
+//! the branch tip is fetched alone (`deepen 1`, `filter tree:0`: the commit, no tree), and
+//! every tree or blob a read needs is fetched when it is first read, by its id (`want <oid>`
+//! with `filter tree:0` sends exactly the objects named). A cache that has the previous tip
+//! sends it as a `have` and gets only the new commits. History (soak, rollback, `history`,
+//! `check` of a range) deepens the cache to the full first-parent history on demand, so every
+//! rule keeps its meaning on a cold cache.
+//!
+//! Invariants: received packs are indexed into the cache's object database before use; the
+//! shallow boundary the server reports is recorded in the cache's `shallow` file (so libgit2
+//! never looks for a parent it lacks) and removed when the server unshallows it; a server
+//! without protocol v2 or `filter` makes [`Lazy::ls_ref`] fail with [`Unsupported`] before
+//! anything is written, and the caller falls back to a full fetch.
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+use git2::{Oid, Repository};
+
+use super::wire::{Daemon, WireError, pkt, read_pkt};
+
+/// The server speaks no protocol v2 or offers no `filter`: fetch the old way.
+#[derive(Debug)]
+pub struct Unsupported;
+
+/// The `git://` remote of a cache that fetches objects when they are read.
+#[derive(Debug, Clone)]
+pub struct Lazy {
+    daemon: Daemon,
+}
+
+/// How many objects and bytes the fetches of this process received (for `--log debug`).
+static RECEIVED: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+
+impl Lazy {
+    #[must_use]
+    pub fn new(daemon: Daemon) -> Self {
+        Self { daemon }
+    }
+
+    /// A protocol v2 connection to upload-pack, with the server's capabilities.
+    fn connect(&self) -> Result<(TcpStream, Vec<String>), WireError> {
+        let stream = self
+            .daemon
+            .connect_with("git-upload-pack", "\0version=2\0")?;
+        let mut caps = Vec::new();
+        {
+            let mut r = BufReader::new(&stream);
+            while let Some(line) = read_pkt(&mut r)? {
+                caps.push(String::from_utf8_lossy(&line).trim_end().to_owned());
+            }
+        }
+        Ok((stream, caps))
+    }
+
+    /// Where `refname` points on the server (`None`: no such ref).
+    pub fn ls_ref(&self, refname: &str) -> Result<Result<Option<Oid>, Unsupported>, WireError> {
+        let (stream, caps) = self.connect()?;
+        let v2 = caps.first().is_some_and(|c| c == "version 2");
+        let filter = caps
+            .iter()
+            .any(|c| c.starts_with("fetch=") && c.split([' ', '=']).any(|w| w == "filter"));
+        if !v2 || !filter {
+            return Ok(Err(Unsupported));
+        }
+        let mut req = pkt(b"command=ls-refs\n");
+        req.extend_from_slice(b"0001");
+        req.extend_from_slice(&pkt(format!("ref-prefix {refname}\n").as_bytes()));
+        req.extend_from_slice(b"0000");
+        (&stream).write_all(&req)?;
+        let mut r = BufReader::new(&stream);
+        let mut found = None;
+        while let Some(line) = read_pkt(&mut r)? {
+            let line = String::from_utf8_lossy(&line);
+            let mut words = line.split_whitespace();
+            if let (Some(oid), Some(name)) = (words.next(), words.next())
+                && name == refname
+            {
+                found = Oid::from_str(oid).ok();
+            }
+        }
+        Ok(Ok(found))
+    }
+
+    /// Fetches `wants` into `repo`: with `deepen`, as commits of that depth (the boundary is
+    /// recorded as shallow); `haves` are commits the cache holds with their history.
+    pub fn fetch(
+        &self,
+        repo: &Repository,
+        wants: &[Oid],
+        haves: &[Oid],
+        deepen: Option<u32>,
+        filter: &str,
+    ) -> Result<(), WireError> {
+        let (stream, _) = self.connect()?;
+        let shallow_path = repo.path().join("shallow");
+        let mut shallow: BTreeSet<Oid> = std::fs::read_to_string(&shallow_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| Oid::from_str(l.trim()).ok())
+            .collect();
+        let mut req = pkt(b"command=fetch\n");
+        req.extend_from_slice(b"0001");
+        for line in ["thin-pack\n", "no-progress\n", "ofs-delta\n"] {
+            req.extend_from_slice(&pkt(line.as_bytes()));
+        }
+        for w in wants {
+            req.extend_from_slice(&pkt(format!("want {w}\n").as_bytes()));
+        }
+        for h in haves {
+            req.extend_from_slice(&pkt(format!("have {h}\n").as_bytes()));
+        }
+        for s in &shallow {
+            req.extend_from_slice(&pkt(format!("shallow {s}\n").as_bytes()));
+        }
+        if let Some(d) = deepen {
+            req.extend_from_slice(&pkt(format!("deepen {d}\n").as_bytes()));
+        }
+        req.extend_from_slice(&pkt(format!("filter {filter}\n").as_bytes()));
+        req.extend_from_slice(&pkt(b"done\n"));
+        req.extend_from_slice(b"0000");
+        (&stream).write_all(&req)?;
+        let mut r = BufReader::new(&stream);
+        let odb = repo.odb().map_err(|e| WireError(e.message().to_owned()))?;
+        let mut writer = odb
+            .packwriter()
+            .map_err(|e| WireError(e.message().to_owned()))?;
+        let mut bytes = 0u64;
+        // The pack header: "PACK", version, object count (big-endian).
+        let mut head: Vec<u8> = Vec::with_capacity(12);
+        while let Some(header) = read_pkt(&mut r)? {
+            let header = String::from_utf8_lossy(&header).trim_end().to_owned();
+            if let Some(err) = header.strip_prefix("ERR ") {
+                return Err(WireError(crate::text::excerpt(err)));
+            }
+            match header.as_str() {
+                "shallow-info" => {
+                    while let Some(line) = read_pkt(&mut r)? {
+                        let line = String::from_utf8_lossy(&line);
+                        let mut w = line.split_whitespace();
+                        match (w.next(), w.next().and_then(|o| Oid::from_str(o).ok())) {
+                            (Some("shallow"), Some(o)) => {
+                                shallow.insert(o);
+                            }
+                            (Some("unshallow"), Some(o)) => {
+                                shallow.remove(&o);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                "packfile" => {
+                    while let Some(p) = read_pkt(&mut r)? {
+                        match p.split_first() {
+                            Some((1, data)) => {
+                                if head.len() < 12 {
+                                    head.extend(data.iter().take(12 - head.len()));
+                                }
+                                bytes += data.len() as u64;
+                                writer.write_all(data)?;
+                            }
+                            Some((3, data)) => {
+                                return Err(WireError(crate::text::excerpt(
+                                    String::from_utf8_lossy(data).trim(),
+                                )));
+                            }
+                            _ => {}
+                        }
+                    }
+                    break;
+                }
+                // Sections we did not ask for (acknowledgments, wanted-refs): skip them.
+                _ => while read_pkt(&mut r)?.is_some() {},
+            }
+        }
+        let objects = if bytes > 0 {
+            writer
+                .commit()
+                .map_err(|e| WireError(e.message().to_owned()))?;
+            head.get(8..12)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, |b| u64::from(u32::from_be_bytes(b)))
+        } else {
+            0
+        };
+        if let Ok(mut got) = RECEIVED.lock() {
+            got.0 += objects;
+            got.1 += bytes;
+            crate::log::debug(&format!(
+                "fetched {} wanted: {objects} objects, {bytes} bytes (this run: {} objects, {} bytes)",
+                wants.len(),
+                got.0,
+                got.1
+            ));
+        }
+        let text: String = shallow
+            .iter()
+            .flat_map(|o| [o.to_string(), "\n".into()])
+            .collect();
+        let written = if text.is_empty() {
+            std::fs::remove_file(&shallow_path).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+        } else {
+            std::fs::write(&shallow_path, text)
+        };
+        written?;
+        Ok(())
+    }
+
+    /// Fetches those of `oids` (trees or blobs) that `repo` lacks: exactly those objects.
+    pub fn ensure(&self, repo: &Repository, oids: &[Oid]) -> Result<(), WireError> {
+        let odb = repo.odb().map_err(|e| WireError(e.message().to_owned()))?;
+        let missing: Vec<Oid> = oids.iter().copied().filter(|o| !odb.exists(*o)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.fetch(repo, &missing, &[], None, "tree:0")
+    }
+
+    /// Makes the first-parent history of `tip` complete in `repo` (commits and trees; blobs
+    /// stay lazy), when the cache is shallow.
+    pub fn unshallow(&self, repo: &Repository, tip: Oid) -> Result<(), WireError> {
+        if !repo.path().join("shallow").exists() {
+            return Ok(());
+        }
+        self.fetch(repo, &[tip], &[], Some(0x7fff_ffff), "blob:none")
+    }
+}
