@@ -104,7 +104,9 @@ impl Lazy {
             .collect();
         let mut req = pkt(b"command=fetch\n");
         req.extend_from_slice(b"0001");
-        for line in ["thin-pack\n", "no-progress\n", "ofs-delta\n"] {
+        // No `thin-pack`: a thin pack may hold deltas against objects the server believes a
+        // shallow cache has (the boundary's trees and blobs), which a lazy cache does not.
+        for line in ["no-progress\n", "ofs-delta\n"] {
             req.extend_from_slice(&pkt(line.as_bytes()));
         }
         for w in wants {
