@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::State;
 use super::http::Reply;
 use super::routes::{bad, env_name, err, on_writer, project, release_id, split_register};
-use crate::gitops::ProjectRef;
 use crate::gitops::layout::{self, load_approvals, load_pointer};
+use crate::gitops::register::Register;
+use crate::gitops::{ProjectRef, Snapshot};
 use crate::policy::EnvName;
 
 pub(super) async fn get_releases(state: &Arc<State>, tail: String) -> Result<Reply, Reply> {
@@ -51,11 +52,7 @@ pub(super) async fn deployment(
     on_writer(state, move |g, _, _| {
         Box::pin(async move {
             let tip = g.fetch().map_err(|e| err(&e.into()))?;
-            let (reg, none) = split_register(&tip, &tail)?;
-            if none.is_some() {
-                return Err(Reply::not_found(&tail));
-            }
-            let path = layout::pointer_path(&env, &reg.repository, &reg.project);
+            let (reg, path) = project_pointer(&tip, &tail, &env)?;
             let pointer = load_pointer(&tip, &path).map_err(|e| err(&e))?;
             let entry = match &pointer {
                 Some(p) => reg.find_commit(&tip, &p.id.commit).map_err(|e| err(&e))?,
@@ -149,11 +146,7 @@ pub(super) async fn history(
     on_writer(state, move |g, _, _| {
         Box::pin(async move {
             let tip = g.fetch().map_err(|e| err(&e.into()))?;
-            let (reg, none) = split_register(&tip, &tail)?;
-            if none.is_some() {
-                return Err(Reply::not_found(&tail));
-            }
-            let path = layout::pointer_path(&env, &reg.repository, &reg.project);
+            let (reg, path) = project_pointer(&tip, &tail, &env)?;
             g.fetch_notes().map_err(|e| err(&e.into()))?;
             let project = format!("{}/{}", reg.repository, reg.project);
             let signers = layout::load_policy(g, &tip)
@@ -218,4 +211,19 @@ pub(super) async fn diff(
         })
     })
     .await
+}
+
+/// The project `tail` names (`{repo}/{project}`, no release id) and the path of its pointer
+/// in `env`.
+fn project_pointer(
+    tip: &Snapshot<'_>,
+    tail: &str,
+    env: &EnvName,
+) -> Result<(Register, String), Reply> {
+    let (reg, none) = split_register(tip, tail)?;
+    if none.is_some() {
+        return Err(Reply::not_found(tail));
+    }
+    let path = layout::pointer_path(env, &reg.repository, &reg.project);
+    Ok((reg, path))
 }
