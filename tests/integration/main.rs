@@ -47,6 +47,7 @@ mod remote_errors;
 mod repo_files;
 mod serve;
 mod serve_dashboard;
+mod serve_metrics;
 mod serve_oidc;
 mod serve_schema;
 mod signatures;
