@@ -1,5 +1,6 @@
 //! `releasectl serve`'s Prometheus `/metrics`: requests counted by route template and status,
-//! the writer's queue depth, push retries, and policy decisions by rule and result.
+//! the writer's queue depth, push retries, and policy decisions by rule and result; and the
+//! Kubernetes manifests of manifests/serve/ that run the server, probe it and scrape it.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -138,4 +139,70 @@ fn metrics_count_requests_by_route_and_status_and_decisions_by_rule() {
         Some(1),
         "{again}"
     );
+}
+
+#[test]
+fn the_serve_manifests_are_strictly_valid_and_probe_and_scrape_the_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/serve");
+    for file in ["deployment.yaml", "service.yaml"] {
+        crate::support::kubernetes_validate()
+            .args(["--strict", "--no-warn"])
+            .arg(root.join(file))
+            .run()
+            .assert_success();
+    }
+    let load = |file: &str| {
+        let bytes = std::fs::read(root.join(file)).expect("read a manifest");
+        releasectl::yaml::documents(&bytes).expect("YAML").remove(0)
+    };
+    let (deployment, service) = (load("deployment.yaml"), load("service.yaml"));
+    let pod = &deployment["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["args"][0], "serve");
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    let port = c["ports"][0]["containerPort"].as_u64().unwrap();
+    assert!(
+        env("RELEASECTL_LISTEN")["value"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{port}"))
+    );
+    assert_eq!(
+        env("RELEASECTL_GIT_TOKEN")["valueFrom"]["secretKeyRef"]["name"],
+        "releasectl-serve-git"
+    );
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/path"],
+        "/metrics"
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/port"],
+        port.to_string()
+    );
+    let config = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .expect("a config volume");
+    assert_eq!(config["secret"]["secretName"], "releasectl-serve");
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "/etc/releasectl/serve.yaml")
+    );
+    assert_eq!(service["spec"]["selector"], pod["metadata"]["labels"]);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
 }
