@@ -162,6 +162,13 @@ pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Whether `token` can be a cookie value as it is (visible ASCII but `"`, `;`, `,`, `\\`).
+fn cookie_safe(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"\";,\\".contains(&b))
+}
+
 /// Whether a POST comes from a page of this server: its `Origin` (when sent) names the
 /// `Host` it was sent to.
 fn same_origin(headers: &::http::HeaderMap) -> bool {
@@ -279,11 +286,24 @@ async fn dispatch(
                 .auth
                 .authenticate(Some(&format!("Bearer {token}")), now)
             {
+                Ok(_) if !cookie_safe(token) => login_page(
+                    session,
+                    Some(
+                        "this token holds characters a cookie cannot carry: send it as Authorization: Bearer instead",
+                    ),
+                ),
                 Ok(_) => {
+                    let https = asked
+                        .headers
+                        .get("x-forwarded-proto")
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
                     let mut page = Page::redirect("/");
                     page.headers.push((
                         "set-cookie",
-                        format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+                        format!(
+                            "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{}",
+                            if https { "; Secure" } else { "" }
+                        ),
                     ));
                     page
                 }
@@ -394,6 +414,22 @@ mod tests {
         assert_eq!(token_of(&h).as_deref(), Some("xyz"));
         assert_ne!(csrf_of("xyz"), "xyz");
         assert_eq!(csrf_of("xyz").len(), 64);
+    }
+
+    #[test]
+    fn only_tokens_a_cookie_carries_as_they_are_go_into_one() {
+        assert!(cookie_safe("eyJhbGciOi.eyJzdWIi.sig-_"));
+        for t in [
+            "a;b",
+            "a b",
+            "a\r\nSet-Cookie: x",
+            "a\"b",
+            "a,b",
+            "a\\b",
+            "é",
+        ] {
+            assert!(!cookie_safe(t), "{t:?}");
+        }
     }
 
     #[test]
