@@ -36,6 +36,8 @@ need_cmd openssl openssl
 need_cmd lighttpd lighttpd
 need_cmd ssh-keygen openssh-client
 need_cmd /usr/sbin/sshd openssh-server
+# The dashboard tests (tests/integration/serve_dashboard.rs) render pages in headless Chromium.
+need_cmd chromium chromium
 # `git daemon` and `git http-backend` are part of Debian's git package (no git-daemon-* service
 # package is needed). The machine may also have a git under /usr/local: check the one on PATH.
 if ! command -v git >/dev/null 2>&1; then

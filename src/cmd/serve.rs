@@ -30,6 +30,7 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
         config,
         auth,
         writer,
+        metrics: serve::metrics::Metrics::default(),
     });
     serve::serve(state, addr).await?;
     Ok(super::Outcome::ok(Vec::new()))

@@ -39,6 +39,10 @@ pub struct Landed<T> {
     pub commit: Option<Oid>,
 }
 
+/// Pushes rejected because the remote moved (each one decided again on the new tip), since
+/// the process started: `serve`'s `/metrics` reports it.
+pub static PUSH_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl GitOps {
     /// Runs `decide` on a fresh tip and pushes what it decides as `author`; when the push
     /// loses a race, runs it again on the new tip, until it lands, decides there is nothing
@@ -77,6 +81,7 @@ impl GitOps {
                     });
                 }
                 PushOutcome::Rejected(reason) => {
+                    PUSH_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     crate::log::info(&format!(
                         "push to {} rejected ({reason}); deciding again on the new tip",
                         self.url()

@@ -5,7 +5,9 @@
 //! - [`auth`]: Bearer tokens (static and OIDC) → the principal, the actor of writes;
 //! - [`http`]: answers, body limits, strict JSON;
 //! - [`writer`]: the one thread that owns the repository's clone and runs requests in order;
-//! - [`routes`]: the endpoints.
+//! - [`routes`]: the endpoints;
+//! - [`dashboard`]: the HTML dashboard at `/` and `/ui/`;
+//! - [`metrics`]: Prometheus `/metrics`.
 //!
 //! Invariants: on SIGTERM or Ctrl-C the listener closes, queued writes finish and new ones are
 //! refused (503), then the process exits: never half a write; the access log (one JSON line per
@@ -14,7 +16,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod http;
+pub mod metrics;
 pub mod reads;
 pub mod routes;
 pub mod writer;
@@ -43,6 +47,7 @@ pub struct State {
     pub config: Config,
     pub auth: Authenticator,
     pub writer: Writer,
+    pub metrics: metrics::Metrics,
 }
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -64,6 +69,21 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(ToOwned::to_owned);
+    if dashboard::owns(&method, &path) {
+        return dashboard_response(&state, request, started).await;
+    }
+    if method == Method::GET && path == "/metrics" {
+        let text = state.metrics.render(
+            state.writer.depth(),
+            crate::gitops::txn::PUSH_RETRIES.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        state.metrics.request("GET", &path, 200);
+        return Response::builder()
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from(text)))
+            .expect("a valid response");
+    }
     let mut actor = None;
     let reply = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => Reply::ok(json!({"status": "ok"})),
@@ -117,7 +137,69 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
         "actor": actor,
     });
     eprintln!("{line}");
+    state
+        .metrics
+        .request(method.as_str(), &path, reply.status.as_u16());
+    state.metrics.decisions(&reply.body);
     respond(&reply)
+}
+
+/// A dashboard request: read the body (bounded), answer HTML, log and count it.
+async fn dashboard_response(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+    started: Instant,
+) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(ToOwned::to_owned);
+    let headers = request.headers().clone();
+    let (page, actor) =
+        match http::read_body(request.into_body(), state.config.max_body_bytes).await {
+            Err(r) => (
+                dashboard::Page {
+                    status: r.status,
+                    body: String::from("request body too large\n"),
+                    headers: Vec::new(),
+                },
+                None,
+            ),
+            Ok(body) => {
+                let asked = dashboard::Asked {
+                    method: &method,
+                    path: &path,
+                    query: query.as_deref(),
+                    headers: &headers,
+                    body: &body,
+                };
+                dashboard::handle(state, &asked).await
+            }
+        };
+    let line = json!({
+        "at": jiff::Timestamp::now().to_string(),
+        "method": method.as_str(),
+        "path": crate::text::printable(&path, 200),
+        "status": page.status.as_u16(),
+        "ms": started.elapsed().as_millis(),
+        "actor": actor,
+    });
+    eprintln!("{line}");
+    state
+        .metrics
+        .request(method.as_str(), &path, page.status.as_u16());
+    let mut response = Response::builder()
+        .status(page.status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("content-security-policy", dashboard::html::CSP)
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer");
+    for (name, value) in &page.headers {
+        response = response.header(*name, value);
+    }
+    response
+        .body(Full::new(Bytes::from(page.body)))
+        .expect("a valid response")
 }
 
 /// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address on stdout first.

@@ -46,6 +46,8 @@ mod registry_auth;
 mod remote_errors;
 mod repo_files;
 mod serve;
+mod serve_dashboard;
+mod serve_metrics;
 mod serve_oidc;
 mod serve_schema;
 mod signatures;
