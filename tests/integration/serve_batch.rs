@@ -21,13 +21,13 @@ fn policy() -> String {
 }
 
 /// Posts every `(identity, body)` at once, one thread each; the answers in the same order.
-fn post_all(served: &[&Served], requests: &[(&str, Value)]) -> Vec<(u16, Value)> {
+fn post_all(replicas: &[&Served], requests: &[(&str, Value)]) -> Vec<(u16, Value)> {
     std::thread::scope(|s| {
         let threads: Vec<_> = requests
             .iter()
             .enumerate()
             .map(|(n, (who, body))| {
-                let server = served[n % served.len()];
+                let server = replicas[n % replicas.len()];
                 s.spawn(move || server.post("/v1/deployments", who, body))
             })
             .collect();
