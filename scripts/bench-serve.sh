@@ -15,7 +15,7 @@
 # the release. Exit 1 when a check fails or the server's wall time exceeds 5 s.
 #
 # Usage: scripts/bench-serve.sh [--keep]   (needs git, python3; builds target/release).
-# BENCH_PROJECTS (default 200) and BENCH_CLI (default 32) set the sizes.
+# BENCH_PROJECTS (default 200) and BENCH_CLI (default 32) set the sizes; BENCH_BIN another binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ KEEP=0
 for tool in git python3; do
   command -v "$tool" >/dev/null || { echo "bench-serve: $tool is not installed" >&2; exit 2; }
 done
-BIN=$ROOT/target/release/releasectl
+BIN=${BENCH_BIN:-$ROOT/target/release/releasectl}
 [[ -x $BIN ]] || cargo build --release --locked --quiet
 
 WORK=$(mktemp -d /tmp/releasectl-bench-serve.XXXXXX)
@@ -102,7 +102,7 @@ TOKEN=bench-token-0123456789
 printf 'tokens:\n  %s: ci@example.com\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" \
   >"$WORK/tokens.yaml"
 printf 'static_tokens: tokens.yaml\n' >"$WORK/serve.yaml"
-RELEASECTL_CACHE_DIR=$WORK/serve-cache "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
+RELEASECTL_LOG=${BENCH_LOG:-} RELEASECTL_CACHE_DIR=$WORK/serve-cache "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
   --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
@@ -155,7 +155,7 @@ for i, (status, body, _) in enumerate(answers):
         failures.append(f"{name(i)}: the pointer at {c} does not name {sha(i)}")
 new = int(git("rev-list", "--count", f"{base}..main"))
 merges = int(git("rev-list", "--count", "--merges", f"{base}..main"))
-fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress"], capture_output=True, text=True)
+fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True)
 lat = sorted(a[2] for a in answers)
 pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)] * 1000
 print(f"CLI:    {cli} concurrent deploys (own empty caches): {cli_wall:.2f} s wall, {cli_landed} landed, {cli_failed} failed")

@@ -11,6 +11,11 @@
 //! that refuses the chain itself (a hook, a protected branch) gets each request again as its
 //! own transaction, so one refused commit never sinks the others; a remote failure (fetch,
 //! push, authentication) is every request's failure, and nothing landed.
+//!
+//! On a lazy `git://` cache ([`super::lazy`]) a batch first makes the tip's tree whole in one
+//! fetch (only what is new since the last tip it made whole, named by [`COMPLETE`]), so the
+//! requests read from the cache instead of fetching file by file; a chain this process pushed
+//! on a whole tip is whole too.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -22,6 +27,9 @@ use super::push::{Author, PushOutcome};
 use super::remote::{GitOps, local};
 use super::snapshot::Snapshot;
 use super::txn::{Landed, MAX_ATTEMPTS, Step};
+
+/// The last tip whose whole tree (blobs up to 1 MiB) the cache holds.
+pub const COMPLETE: &str = "refs/releasectl/complete";
 
 /// Each request's outcome, in the order the requests were given.
 pub type Outcomes<T> = Vec<crate::exit::Result<Landed<T>>>;
@@ -83,12 +91,16 @@ impl GitOps {
         let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
         while attempts.next().await {
             let base = self.fetch()?;
+            self.make_whole(&base)?;
             let (outcomes, links) = self.plan_chain(which, authors, &base, decide).await?;
             let Some(head) = links.last().map(|l| l.oid) else {
                 return Ok(Ok(outcomes));
             };
             match self.push_chain(&base, &links, head)? {
-                PushOutcome::Pushed(_) => return Ok(Ok(outcomes)),
+                PushOutcome::Pushed(_) => {
+                    self.mark_whole(head);
+                    return Ok(Ok(outcomes));
+                }
                 PushOutcome::Rejected(reason) => {
                     if self.fetch()?.tip == base.tip {
                         return Ok(Err(GitError::Refused {
@@ -112,6 +124,41 @@ impl GitOps {
             last,
         }
         .into())
+    }
+
+    /// On a lazy cache, fetches in one request what `tip`'s tree holds and the cache lacks
+    /// (only what is new since [`COMPLETE`] when there is one). A full clone holds it already.
+    fn make_whole(&self, tip: &Snapshot<'_>) -> Result<(), GitError> {
+        let (Some(lazy), Some(oid)) = (&self.lazy, tip.tip) else {
+            return Ok(());
+        };
+        let known = self.repo.refname_to_id(COMPLETE).ok();
+        // A cache the lazy protocol filled is shallow (or already marked); one the server's
+        // lack of `filter` made a full clone holds everything and is never marked.
+        if known == Some(oid) || (known.is_none() && !self.repo.path().join("shallow").exists()) {
+            return Ok(());
+        }
+        let haves: Vec<Oid> = known.into_iter().collect();
+        let deepen = if haves.is_empty() { Some(1) } else { None };
+        lazy.fetch(&self.repo, &[oid], &haves, deepen, "blob:limit=1m")
+            .map_err(|e| GitError::Remote {
+                url: self.url().to_owned(),
+                operation: "fetch",
+                reason: e.0,
+            })?;
+        self.mark_whole(oid);
+        Ok(())
+    }
+
+    /// Records `oid` (a fetched tip made whole, or a chain pushed on one) as a tip whose tree
+    /// a lazy cache holds whole (best effort: without the mark, the next batch fetches again).
+    fn mark_whole(&self, oid: Oid) {
+        if self.lazy.is_none() {
+            return;
+        }
+        let _ = self
+            .repo
+            .reference(COMPLETE, oid, true, "releasectl: whole tree");
     }
 
     /// Decides each request on the tip the previous one left; builds the commits.

@@ -173,6 +173,10 @@ fn concurrent_requests_each_land_in_their_own_commit_or_get_their_own_4xx_in_a_b
 #[test]
 fn two_replicas_under_concurrent_load_land_each_deploy_once_and_keep_history_linear() {
     let world = World::new(&policy());
+    // With `filter` offered, each replica's cache is lazy: a batch fetches the tip's tree whole.
+    world
+        .remote
+        .git_ok(&["config", "uploadpack.allowFilter", "true"]);
     let daemon = GitDaemon::start(&world.remote);
     let projects: Vec<String> = (0..12).map(|n| format!("replica-{n}")).collect();
     for p in &projects {
