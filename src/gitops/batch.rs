@@ -91,14 +91,16 @@ impl GitOps {
         let mut attempts = crate::retry::Attempts::new(MAX_ATTEMPTS, deadline);
         while attempts.next().await {
             let base = self.fetch()?;
-            self.make_whole(&base)?;
+            let whole = self.make_whole(&base)?;
             let (outcomes, links) = self.plan_chain(which, authors, &base, decide).await?;
             let Some(head) = links.last().map(|l| l.oid) else {
                 return Ok(Ok(outcomes));
             };
             match self.push_chain(&base, &links, head)? {
                 PushOutcome::Pushed(_) => {
-                    self.mark_whole(head);
+                    if whole {
+                        self.mark_whole(head);
+                    }
                     return Ok(Ok(outcomes));
                 }
                 PushOutcome::Rejected(reason) => {
@@ -127,16 +129,20 @@ impl GitOps {
     }
 
     /// On a lazy cache, fetches in one request what `tip`'s tree holds and the cache lacks
-    /// (only what is new since [`COMPLETE`] when there is one). A full clone holds it already.
-    fn make_whole(&self, tip: &Snapshot<'_>) -> Result<(), GitError> {
+    /// (only what is new since [`COMPLETE`] when there is one); whether it is marked whole
+    /// now (a full clone never is: it holds everything already).
+    fn make_whole(&self, tip: &Snapshot<'_>) -> Result<bool, GitError> {
         let (Some(lazy), Some(oid)) = (&self.lazy, tip.tip) else {
-            return Ok(());
+            return Ok(false);
         };
         let known = self.repo.refname_to_id(COMPLETE).ok();
         // A cache the lazy protocol filled is shallow (or already marked); one the server's
         // lack of `filter` made a full clone holds everything and is never marked.
-        if known == Some(oid) || (known.is_none() && !self.repo.path().join("shallow").exists()) {
-            return Ok(());
+        if known == Some(oid) {
+            return Ok(true);
+        }
+        if known.is_none() && !self.repo.path().join("shallow").exists() {
+            return Ok(false);
         }
         let haves: Vec<Oid> = known.into_iter().collect();
         let deepen = if haves.is_empty() { Some(1) } else { None };
@@ -147,15 +153,12 @@ impl GitOps {
                 reason: e.0,
             })?;
         self.mark_whole(oid);
-        Ok(())
+        Ok(true)
     }
 
     /// Records `oid` (a fetched tip made whole, or a chain pushed on one) as a tip whose tree
     /// a lazy cache holds whole (best effort: without the mark, the next batch fetches again).
     fn mark_whole(&self, oid: Oid) {
-        if self.lazy.is_none() {
-            return;
-        }
         let _ = self
             .repo
             .reference(COMPLETE, oid, true, "releasectl: whole tree");
