@@ -223,7 +223,7 @@ fn judge(
 
 /// The pointers a plan read (path and bytes): each item's own and, for `promote`, the one
 /// it promotes from.
-type Seen = Vec<(String, Option<Vec<u8>>)>;
+pub(crate) type Seen = Vec<(String, Option<Vec<u8>>)>;
 
 fn read_pointers(order: &Order, items: &[Item], tip: &Snapshot<'_>) -> crate::exit::Result<Seen> {
     let mut paths: Vec<String> = Vec::new();
@@ -344,8 +344,9 @@ fn not_forward(i: &Item) -> Result<(), InvalidInput> {
     }
 }
 
-/// One attempt: plan, judge and decide what to write at `tip`.
-async fn attempt(
+/// One attempt: plan, judge and decide what to write at `tip` (the decision [`run`] and the
+/// server's batched writer make on each tip they reach).
+pub(crate) async fn attempt(
     order: &Order,
     run: &Run<'_>,
     tip: &Snapshot<'_>,

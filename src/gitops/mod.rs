@@ -5,6 +5,7 @@
 //! - [`snapshot`]: reading files, listings and history at a commit, without a working tree;
 //! - [`push`]: a commit built in memory, pushed without force, per-ref status checked;
 //! - [`txn`]: the one write loop (fetch → decide → commit → push → retry on a lost race);
+//! - [`batch`]: the same loop for many requests: one fetch, a chain of commits, one push;
 //! - [`layout`]: which path holds what, and the readers of the typed files there;
 //! - [`register`]: the release register and finding a project's register;
 //! - [`lazy`]: fetching only what is read, over `git://` (protocol v2, filters, shallow);
@@ -13,6 +14,7 @@
 //! Nothing here reads the process environment or knows the command line: callers pass a
 //! [`Remote`]. Authentication failures fail at once; no credential ever reaches a message.
 
+pub mod batch;
 pub mod layout;
 pub mod lazy;
 pub mod notes;

@@ -93,7 +93,7 @@ impl GitOps {
     }
 
     /// Creates the commit object (no ref moves).
-    fn commit(
+    pub(super) fn commit(
         &self,
         base: &Snapshot<'_>,
         edits: &[Edit],
@@ -154,7 +154,7 @@ impl GitOps {
 
     /// Pushes `oid` to the branch without force, expecting the branch at `base` (`None`: a
     /// new branch).
-    fn push(&self, oid: Oid, base: Option<Oid>) -> Result<PushOutcome, GitError> {
+    pub(super) fn push(&self, oid: Oid, base: Option<Oid>) -> Result<PushOutcome, GitError> {
         let local_ref = format!("refs/heads/{}", self.branch());
         self.repo
             .reference(&local_ref, oid, true, "releasectl: prepared commit")
@@ -257,7 +257,7 @@ impl GitOps {
     }
 
     /// Keeps the tracking ref in step, so the next fetch has nothing to download.
-    fn pushed(&self, oid: Oid) -> PushOutcome {
+    pub(super) fn pushed(&self, oid: Oid) -> PushOutcome {
         let _ = self
             .repo
             .reference(&self.tracking_ref(), oid, true, "releasectl: pushed");

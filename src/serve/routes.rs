@@ -194,7 +194,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    fn now(settings: &crate::settings::Settings) -> Self {
+    pub(super) fn now(settings: &crate::settings::Settings) -> Self {
         Self {
             now: if settings.clock_fixed {
                 settings.now

@@ -1,11 +1,18 @@
 //! The one writer: every request that touches the GitOps repository runs, in arrival order,
 //! on one thread that owns the repository's clone (a `GitOps` is neither shared nor sent).
-//! Writes go through [`crate::gitops::GitOps::transact`], so each is its own commit, its
-//! own trailers and its own refusal, planned on the tip the previous one left.
 //!
-//! Invariants: a job starts only while the queue is open; once [`Writer::close`] is called,
-//! new jobs are refused (503) and those already queued run to completion, so a shutdown never
-//! leaves half a write; the queue is bounded and a full queue refuses at once (503).
+//! Two kinds of work: a [`Plan`] (deploy, promote, rollback, unblock) is a decision the
+//! writer may batch: the plans queued one after another are decided in order by
+//! [`crate::gitops::GitOps::transact_batch`] (one fetch, each planned on the commits of the
+//! ones before it, one push of the chain, all decided again on a lost race); a [`Job`]
+//! (registration, approval) runs alone through its own transaction, between the batches
+//! before and after it.
+//!
+//! Invariants: arrival order is kept (a job never overtakes a plan queued before it); each
+//! plan gets its own commit, trailers and refusal; a job starts only while the queue is open;
+//! once [`Writer::close`] is called, new work is refused (503) and what is queued runs to
+//! completion, so a shutdown never leaves half a write; the queue is bounded and a full queue
+//! refuses at once (503).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,19 +20,47 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::http::Reply;
-use crate::gitops::GitOps;
+use crate::gitops::{Author, GitOps, Landed, Snapshot, Step};
 
 /// Queued jobs beyond this are refused with 503.
 pub const QUEUE: usize = 1024;
+/// At most this many plans are decided and pushed together.
+pub const MAX_BATCH: usize = 256;
 
 type JobFuture<'a> = Pin<Box<dyn Future<Output = Reply> + 'a>>;
 /// A job: given the repository, a future that answers the request.
 pub type Job = Box<dyn for<'a> FnOnce(&'a GitOps) -> JobFuture<'a> + Send>;
-/// A queued job and where its reply goes.
-type Queued = (Job, oneshot::Sender<Reply>);
+
+/// What one decision of a plan returns.
+pub type Decision<'a> = Pin<Box<dyn Future<Output = crate::exit::Result<Step<()>>> + 'a>>;
+
+/// A write the writer may batch with others: decided (possibly several times, on each tip
+/// a batch attempt reaches) and answered once the batch has landed or failed.
+pub trait Plan: Send {
+    /// Who the commit is by.
+    fn author(&self) -> &Author;
+    /// When the request gives up.
+    fn deadline(&self) -> Instant;
+    /// Decides on `tip` (which holds the commits of the plans before it in the batch); keeps
+    /// what it needs to answer.
+    fn decide<'a>(&'a mut self, gitops: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a>;
+    /// The answer, given how its last decision ended (`commit`: what landed for it).
+    fn reply(self: Box<Self>, landed: crate::exit::Result<Landed<()>>) -> Reply;
+}
+
+enum Work {
+    Alone(Job),
+    Plan(Box<dyn Plan>),
+}
+
+/// Queued work and where its reply goes.
+type Queued = (Work, oneshot::Sender<Reply>);
+type Answer = oneshot::Sender<Reply>;
 
 /// The queue in front of the writer thread.
 pub struct Writer {
@@ -63,9 +98,15 @@ impl Writer {
                 };
                 let _ = ready_tx.send(Ok(()));
                 runtime.block_on(async {
-                    while let Some((job, answer)) = rx.recv().await {
-                        let reply = job(&gitops).await;
-                        let _ = answer.send(reply);
+                    while let Some(first) = rx.recv().await {
+                        let mut queued = vec![first];
+                        while queued.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(q) => queued.push(q),
+                                Err(_) => break,
+                            }
+                        }
+                        run_in_order(&gitops, queued).await;
                     }
                 });
             })?;
@@ -88,8 +129,18 @@ impl Writer {
         self.sender.lock().expect("not poisoned").is_some()
     }
 
-    /// Queues `job` and waits for its reply; refuses (503) when closed or full.
+    /// Queues `job` (run alone) and waits for its reply; refuses (503) when closed or full.
     pub async fn run(&self, job: Job) -> Reply {
+        self.queue(Work::Alone(job)).await
+    }
+
+    /// Queues `plan` (batched with the plans queued next to it) and waits for its reply;
+    /// refuses (503) when closed or full.
+    pub async fn plan(&self, plan: Box<dyn Plan>) -> Reply {
+        self.queue(Work::Plan(plan)).await
+    }
+
+    async fn queue(&self, job: Work) -> Reply {
         let sender = self.sender.lock().expect("not poisoned").clone();
         let Some(sender) = sender else {
             return Reply::unavailable(
@@ -113,6 +164,49 @@ impl Writer {
         drop(self.sender.lock().expect("not poisoned").take());
         if let Some(t) = self.thread.lock().expect("not poisoned").take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Runs what was queued, in order: consecutive plans as one batch, jobs alone.
+async fn run_in_order(gitops: &GitOps, queued: Vec<Queued>) {
+    let mut plans: Vec<(Box<dyn Plan>, Answer)> = Vec::new();
+    for (work, answer) in queued {
+        match work {
+            Work::Plan(p) => plans.push((p, answer)),
+            Work::Alone(job) => {
+                run_batch(gitops, std::mem::take(&mut plans)).await;
+                let _ = answer.send(job(gitops).await);
+            }
+        }
+    }
+    run_batch(gitops, plans).await;
+}
+
+/// Decides and pushes `plans` as one batch and answers each.
+async fn run_batch(gitops: &GitOps, plans: Vec<(Box<dyn Plan>, Answer)>) {
+    let Some(deadline) = plans.iter().map(|(p, _)| p.deadline()).min() else {
+        return;
+    };
+    let (mut plans, answers): (Vec<Box<dyn Plan>>, Vec<Answer>) = plans.into_iter().unzip();
+    let authors: Vec<Author> = plans.iter().map(|p| p.author().clone()).collect();
+    crate::log::debug(&format!("writing a batch of {} requests", plans.len()));
+    let outcomes = gitops
+        .transact_batch(&authors, deadline, async |k, tip| {
+            plans[k].decide(gitops, tip).await
+        })
+        .await;
+    match outcomes {
+        Ok(outcomes) => {
+            for ((plan, answer), landed) in plans.into_iter().zip(answers).zip(outcomes) {
+                let _ = answer.send(plan.reply(landed));
+            }
+        }
+        Err(e) => {
+            let reply = Reply::from_error(&e);
+            for answer in answers {
+                let _ = answer.send(reply.clone());
+            }
         }
     }
 }

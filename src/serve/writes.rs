@@ -1,8 +1,11 @@
 //! The write endpoints: registration, deploy, rollback, promote, unblock, approve and revoke.
 //! Each parses its body strictly, then runs on the writer thread: the caller's permission is
 //! judged on the tip's policy, then the same domain call the CLI makes runs as the caller.
+//! Deploy, promote, rollback and unblock are [`Plan`]s the writer batches: permission and
+//! decision read the snapshot the batch has reached (no fetch of their own).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -11,10 +14,11 @@ use serde_json::json;
 use super::State;
 use super::auth::Principal;
 use super::http::{Reply, parse_json};
-use super::routes::{bad, env_name, err, forbidden, on_writer, parse, project, release_id};
-use crate::deploy::run::{self, Ended, Order, Registry, Run};
+use super::routes::{Clock, bad, env_name, err, forbidden, on_writer, parse, project, release_id};
+use super::writer::{Decision, Plan};
+use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Override, Request, Selector};
-use crate::gitops::layout;
+use crate::gitops::{Author, GitOps, Landed, Snapshot, Step, layout};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,64 +296,128 @@ pub(super) async fn unblock(
     drive(state, Order::new(vec![request], Action::Unblock), who).await
 }
 
-/// Runs a deploy-like order for `who` after checking `deployers` of each environment.
+/// Queues a deploy-like order for `who` on the writer, batched with its neighbours.
 async fn drive(state: &Arc<State>, order: Order, who: Principal) -> Result<Reply, Reply> {
-    on_writer(state, move |g, state, clock| {
+    let clock = Clock::now(&state.settings);
+    let plan = DeployPlan {
+        state: Arc::clone(state),
+        author: Author::new(&who.actor, clock.now.as_second()),
+        order,
+        who,
+        clock,
+        first_seen: None,
+        decided: None,
+    };
+    Ok(state.writer.plan(Box::new(plan)).await)
+}
+
+/// A deploy-like order as the writer decides it: the caller's permission (`deployers` of each
+/// environment) and the order itself are judged on the same snapshot, the one the batch has
+/// reached.
+struct DeployPlan {
+    state: Arc<State>,
+    order: Order,
+    who: Principal,
+    author: Author,
+    clock: Clock,
+    /// The pointers the first decision read (a retry on a moved pointer is a conflict).
+    first_seen: Option<run::Seen>,
+    /// The last decision: a report, or a refusal of the caller.
+    decided: Option<Result<Report, Reply>>,
+}
+
+impl Plan for DeployPlan {
+    fn author(&self) -> &Author {
+        &self.author
+    }
+
+    fn deadline(&self) -> Instant {
+        self.clock.deadline
+    }
+
+    fn decide<'a>(&'a mut self, g: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a> {
         Box::pin(async move {
-            let tip = g.fetch().map_err(|e| err(&e.into()))?;
-            let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
-            for r in &order.requests {
+            self.decided = None;
+            let policy = layout::load_policy(g, tip)?;
+            for r in &self.order.requests {
                 if let Some(env) = policy.get(&r.env)
-                    && !who.allowed(env.deployers.as_deref())
+                    && !self.who.allowed(env.deployers.as_deref())
                 {
-                    return Err(forbidden(
-                        &who,
+                    self.decided = Some(Err(forbidden(
+                        &self.who,
                         &format!("deploy to {}", r.env),
                         &format!("environments.{}.deployers", r.env),
-                    ));
+                    )));
+                    return Ok(Step::Done(()));
                 }
             }
-            let s = &state.settings;
+            let s = &self.state.settings;
             let mut store = s.store.clone();
-            store.deadline = clock.deadline;
-            let report = run::run(
-                &order,
-                &Run {
-                    gitops: g,
-                    actor: &who.actor,
-                    now: clock.now,
-                    deadline: clock.deadline,
-                    registry: Registry {
-                        default: s.registry.as_ref(),
-                        store: &store,
-                        limits: &s.limits,
-                    },
+            store.deadline = self.clock.deadline;
+            let context = Run {
+                gitops: g,
+                actor: &self.who.actor,
+                now: self.clock.now,
+                deadline: self.clock.deadline,
+                registry: Registry {
+                    default: s.registry.as_ref(),
+                    store: &store,
+                    limits: &s.limits,
                 },
-            )
-            .await
-            .map_err(|e| err(&e))?;
-            let mut body = crate::deploy::view::json(&report);
-            match &report.ended {
-                Ended::Refused(reasons) => {
-                    body["error"] = json!({
-                        "status": 422,
-                        "kind": "refused",
-                        "message": format!("refused by policy: {}", reasons.join("; ")),
-                    });
-                    Ok(Reply {
-                        status: StatusCode::UNPROCESSABLE_ENTITY,
-                        body,
-                    })
+            };
+            let step = run::attempt(&self.order, &context, tip, &mut self.first_seen).await?;
+            Ok(match step {
+                Step::Done(report) => {
+                    self.decided = Some(Ok(report));
+                    Step::Done(())
                 }
-                Ended::DryRun => {
-                    body["would_refuse"] = crate::deploy::view::would_refuse(&report).into();
-                    Ok(Reply::ok(body))
+                Step::Commit {
+                    edits,
+                    message,
+                    result,
+                } => {
+                    self.decided = Some(Ok(result));
+                    Step::Commit {
+                        edits,
+                        message,
+                        result: (),
+                    }
                 }
-                _ => Ok(Reply::ok(body)),
-            }
+            })
         })
-    })
-    .await
+    }
+
+    fn reply(self: Box<Self>, landed: crate::exit::Result<Landed<()>>) -> Reply {
+        let landed = match landed {
+            Ok(l) => l,
+            Err(e) => return err(&e),
+        };
+        let mut report = match self.decided {
+            Some(Ok(report)) => report,
+            Some(Err(refusal)) => return refusal,
+            None => return Reply::internal("the writer answered a request it never decided"),
+        };
+        report.commit = landed.commit;
+        let mut body = crate::deploy::view::json(&report);
+        match &report.ended {
+            Ended::Refused(reasons) => {
+                body["error"] = json!({
+                    "status": 422,
+                    "kind": "refused",
+                    "message": format!("refused by policy: {}", reasons.join("; ")),
+                });
+                Reply {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    body,
+                }
+            }
+            Ended::DryRun => {
+                body["would_refuse"] = crate::deploy::view::would_refuse(&report).into();
+                Reply::ok(body)
+            }
+            _ => Reply::ok(body),
+        }
+    }
 }
 
 pub(super) async fn approve(

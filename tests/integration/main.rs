@@ -46,6 +46,7 @@ mod registry_auth;
 mod remote_errors;
 mod repo_files;
 mod serve;
+mod serve_batch;
 mod serve_dashboard;
 mod serve_metrics;
 mod serve_oidc;

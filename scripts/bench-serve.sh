@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Benchmark: one `releasectl serve` writer against many pipelines (issue 15), side by side in
+# one run with the CLI. A fixture world of N (default 200) registered projects (`release
+# create` into an OCI layout, one release each), served by `git daemon --enable=receive-pack`
+# on 127.0.0.1. Then, from the same base commit:
+#
+#  - 32 concurrent `releasectl deploy dev svc-NNN 1` (each with its own empty cache, as CI
+#    runners have): the wall time;
+#  - N concurrent `POST /v1/deployments` to one `releasectl serve` (the branch reset first):
+#    the wall time, p50/p99 latency, the server's peak RSS (VmHWM).
+#
+# Checked for the server: every request answered 200 `deployed` with its own commit; exactly N
+# new commits, no merge, `git fsck` clean; each commit's trailers name its project and release
+# (`Project:`, `Release-Commit:`, `Environment: dev`, `Action: deploy`) and its pointer names
+# the release. Exit 1 when a check fails or the server's wall time exceeds 5 s.
+#
+# Usage: scripts/bench-serve.sh [--keep]   (needs git, python3; builds target/release).
+# BENCH_PROJECTS (default 200) and BENCH_CLI (default 32) set the sizes; BENCH_BIN another binary.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+KEEP=0
+[[ ${1:-} == --keep ]] && KEEP=1
+for tool in git python3; do
+  command -v "$tool" >/dev/null || { echo "bench-serve: $tool is not installed" >&2; exit 2; }
+done
+BIN=${BENCH_BIN:-$ROOT/target/release/releasectl}
+[[ -x $BIN ]] || cargo build --release --locked --quiet
+
+WORK=$(mktemp -d /tmp/releasectl-bench-serve.XXXXXX)
+DAEMON= SERVER=
+cleanup() {
+  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null
+  [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
+  wait 2>/dev/null
+  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+unset "${!RELEASECTL_@}" 2>/dev/null || true
+export RELEASECTL_NOW=2026-11-23T10:00:00Z
+
+N=${BENCH_PROJECTS:-200}
+CLI=${BENCH_CLI:-32}
+sha() { printf '%040x' "$((0x5e7000 + $1))"; }
+name() { printf 'svc-%03d' "$1"; }
+
+# The world: a policy, then N registered projects (written through a path remote: no daemon yet).
+git init -q -b main "$WORK/seed"
+cat >"$WORK/seed/environments.yaml" <<'YAML'
+environments:
+  dev:
+    promotion_policy: {allowed_triggers: [branch_push, tag, manual], allowed_branches: ["*"]}
+YAML
+git -C "$WORK/seed" add -A && git -C "$WORK/seed" commit -qm "policy"
+git clone -q --bare "$WORK/seed" "$WORK/gitops.git"
+git --git-dir "$WORK/gitops.git" config receive.denyNonFastForwards true
+git --git-dir "$WORK/gitops.git" config uploadpack.allowFilter true
+git --git-dir "$WORK/gitops.git" config uploadpack.allowAnySHA1InWant true
+echo "registering $N projects ..." >&2
+t0=$(date +%s.%N)
+for i in $(seq 0 $((N - 1))); do
+  RELEASECTL_CACHE_DIR=$WORK/cache-create "$BIN" --gitops "$WORK/gitops.git" \
+    --registry "oci:$WORK/registry" --actor ci@example.com release create \
+    --repository company/monorepo --project "$(name "$i")" --commit "$(sha "$i")" \
+    --manifests "$ROOT/fixtures/manifests/auth-service" --source-branch main >/dev/null
+done
+echo "registered in $(python3 -c "import time;print(round(time.time()-$t0,1))") s" >&2
+BASE=$(git --git-dir "$WORK/gitops.git" rev-parse main)
+reset() { git --git-dir "$WORK/gitops.git" update-ref refs/heads/main "$BASE"; }
+
+PORT=$((20000 + RANDOM % 20000))
+git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$WORK" --export-all \
+  --enable=receive-pack --max-connections=0 "$WORK" &
+DAEMON=$!
+URL=git://127.0.0.1:$PORT/gitops.git
+for _ in $(seq 50); do git ls-remote "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+common=(--gitops "$URL" --registry "oci:$WORK/registry")
+
+# 1. The CLI: 32 concurrent deploys, each with its own empty cache.
+echo "CLI: $CLI concurrent deploys ..." >&2
+t0=$(date +%s.%N)
+for i in $(seq 0 $((CLI - 1))); do
+  RELEASECTL_CACHE_DIR=$WORK/cli-cache-$i "$BIN" "${common[@]}" --actor ci@example.com \
+    deploy dev "$(name "$i")" 1 >"$WORK/cli-$i.out" 2>&1 &
+done
+cli_failed=0
+for job in $(jobs -p); do
+  [[ $job == "$DAEMON" ]] && continue
+  wait "$job" || cli_failed=$((cli_failed + 1))
+done
+CLI_WALL=$(python3 -c "import time;print(round(time.time()-$t0,2))")
+CLI_LANDED=$(git --git-dir "$WORK/gitops.git" rev-list --count "$BASE..main")
+
+# 2. The server: N concurrent requests, the branch back at the base.
+reset
+TOKEN=bench-token-0123456789
+printf 'tokens:\n  %s: ci@example.com\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" \
+  >"$WORK/tokens.yaml"
+printf 'static_tokens: tokens.yaml\n' >"$WORK/serve.yaml"
+RELEASECTL_LOG=${BENCH_LOG:-} RELEASECTL_CACHE_DIR=$WORK/serve-cache "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
+  --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+SERVER=$!
+for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
+ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
+echo "server: $N concurrent deployment requests to $ADDR ..." >&2
+
+python3 - "$ADDR" "$TOKEN" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" "$CLI" "$CLI_WALL" \
+  "$CLI_LANDED" "$cli_failed" <<'PY'
+import http.client, json, subprocess, sys, threading, time
+addr, token, n, repo, base, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+cli, cli_wall, cli_landed, cli_failed = int(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
+host, port = addr.rsplit(":", 1)
+name = lambda i: "svc-%03d" % i
+sha = lambda i: "%040x" % (0x5e7000 + i)
+answers = [None] * n
+go = threading.Barrier(n + 1)
+def one(i):
+    body = json.dumps({"environment": "dev", "project": name(i), "release_id": "1"})
+    c = http.client.HTTPConnection(host, int(port), timeout=120)
+    go.wait()
+    t = time.monotonic()
+    c.request("POST", "/v1/deployments", body, {"Authorization": "Bearer " + token,
+                                                 "Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    answers[i] = (r.status, json.loads(data), time.monotonic() - t)
+threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+go.wait()
+t0 = time.monotonic()
+for t in threads: t.join()
+wall = time.monotonic() - t0
+hwm = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
+git = lambda *a: subprocess.run(["git", "--git-dir", repo, *a], check=True, capture_output=True, text=True).stdout
+failures = []
+commits = set()
+for i, (status, body, _) in enumerate(answers):
+    if status != 200 or body.get("result") != "deployed" or not body.get("commit"):
+        failures.append(f"{name(i)}: {status} {json.dumps(body)[:300]}")
+        continue
+    c = body["commit"]
+    if c in commits:
+        failures.append(f"{name(i)}: commit {c} answered twice")
+    commits.add(c)
+    msg = git("show", "-s", "--format=%B", c)
+    for want in (f"Project: company/monorepo/{name(i)}", f"Release-Commit: {sha(i)}", "Environment: dev", "Action: deploy"):
+        if want not in msg:
+            failures.append(f"{name(i)}: commit {c} lacks trailer {want!r}")
+    if sha(i) not in git("show", f"{c}:dev/apps/company/monorepo/{name(i)}/release.yaml"):
+        failures.append(f"{name(i)}: the pointer at {c} does not name {sha(i)}")
+new = int(git("rev-list", "--count", f"{base}..main"))
+merges = int(git("rev-list", "--count", "--merges", f"{base}..main"))
+fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True)
+lat = sorted(a[2] for a in answers)
+pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)] * 1000
+print(f"CLI:    {cli} concurrent deploys (own empty caches): {cli_wall:.2f} s wall, {cli_landed} landed, {cli_failed} failed")
+print(f"server: {n} concurrent requests: {wall:.2f} s wall, p50 {pct(50):.0f} ms, p99 {pct(99):.0f} ms, "
+      f"max {lat[-1]*1000:.0f} ms; peak RSS {int(hwm)/1024:.1f} MiB; {new} new commits, {merges} merges")
+checks = [("every request its own commit with its trailers", not failures),
+          (f"{n} new commits, linear", new == n and merges == 0 and len(commits) == n),
+          ("fsck clean", fsck.returncode == 0 and not fsck.stdout.strip()),
+          ("server wall <= 5 s", wall <= 5)]
+for f in failures[:10]:
+    print("  " + f)
+for what, ok in checks:
+    print(f"{'PASS' if ok else 'FAIL'}  {what}")
+sys.exit(0 if all(ok for _, ok in checks) else 1)
+PY
