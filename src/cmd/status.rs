@@ -120,6 +120,14 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
         Some(p) => Some(find_register(&gitops, &tip, p)?),
         None => None,
     };
+    // An outcome can only come from a commit that has one noted: pointers of an environment and
+    // project with none need no walk back to their last write (unless `--live` compares it),
+    // which keeps a status of thousands of pointers from walking history once per pointer.
+    let noted: std::collections::BTreeSet<(String, String)> = gitops
+        .all_outcomes()?
+        .into_iter()
+        .map(|(_, o)| (o.environment, o.project))
+        .collect();
     let mut rows = Vec::new();
     let mut registers: std::collections::BTreeMap<String, Option<Register>> =
         std::collections::BTreeMap::new();
@@ -136,7 +144,12 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
                 continue;
             }
             let project = format!("{}/{}", p.id.repository, p.id.project);
-            let (written_by, outcome) = last_write(&gitops, &tip, &path, env, &project)?;
+            let (written_by, outcome) =
+                if client.is_some() || noted.contains(&(env.clone(), project.clone())) {
+                    last_write(&gitops, &tip, &path, env, &project)?
+                } else {
+                    (None, None)
+                };
             let live = match &client {
                 Some(c) => {
                     let name = settings.argocd.app_name(

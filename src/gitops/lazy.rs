@@ -13,10 +13,16 @@
 //! never looks for a parent it lacks) and removed when the server unshallows it; a server
 //! without protocol v2 or `filter` makes [`Lazy::ls_ref`] fail with [`Unsupported`] before
 //! anything is written, and the caller falls back to a full fetch.
+//!
+//! One process keeps one protocol v2 connection open for all its commands (`ls-refs`, every
+//! `fetch`): git's `upload-pack` serves further commands on it, so a read that needs several
+//! round trips pays one TCP connection and one server process, not one per round trip. A
+//! connection that fails while reused (the server closed it) is replaced once.
 
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 
 use git2::{Oid, Repository};
 
@@ -27,9 +33,33 @@ use super::wire::{Daemon, WireError, pkt, read_pkt};
 pub struct Unsupported;
 
 /// The `git://` remote of a cache that fetches objects when they are read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Lazy {
     daemon: Daemon,
+    /// The open connection, between commands (none before the first).
+    conn: Mutex<Option<Conn>>,
+}
+
+/// A protocol v2 connection to upload-pack and the capabilities it advertised.
+#[derive(Debug)]
+struct Conn {
+    r: BufReader<TcpStream>,
+    caps: Vec<String>,
+}
+
+impl Conn {
+    fn send(&self, request: &[u8]) -> Result<(), WireError> {
+        let mut w = self.r.get_ref();
+        w.write_all(request)?;
+        Ok(())
+    }
+}
+
+impl Clone for Lazy {
+    /// The same remote, with a connection of its own.
+    fn clone(&self) -> Self {
+        Self::new(self.daemon.clone())
+    }
 }
 
 /// How many objects and bytes the fetches of this process received (for `--log debug`).
@@ -38,51 +68,82 @@ static RECEIVED: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
 impl Lazy {
     #[must_use]
     pub fn new(daemon: Daemon) -> Self {
-        Self { daemon }
+        Self {
+            daemon,
+            conn: Mutex::new(None),
+        }
     }
 
-    /// A protocol v2 connection to upload-pack, with the server's capabilities.
-    fn connect(&self) -> Result<(TcpStream, Vec<String>), WireError> {
+    /// A new protocol v2 connection to upload-pack, with the server's capabilities.
+    fn connect(&self) -> Result<Conn, WireError> {
         let stream = self
             .daemon
             .connect_with("git-upload-pack", "\0version=2\0")?;
+        let mut r = BufReader::new(stream);
         let mut caps = Vec::new();
-        {
-            let mut r = BufReader::new(&stream);
-            while let Some(line) = read_pkt(&mut r)? {
-                caps.push(String::from_utf8_lossy(&line).trim_end().to_owned());
-            }
+        while let Some(line) = read_pkt(&mut r)? {
+            caps.push(String::from_utf8_lossy(&line).trim_end().to_owned());
         }
-        Ok((stream, caps))
+        Ok(Conn { r, caps })
+    }
+
+    /// Runs `command` on the open connection (opening one when there is none) and keeps the
+    /// connection for the next command when it succeeds; a reused connection that fails is
+    /// replaced by a new one and `command` runs once more (nothing is kept from the failed
+    /// run: a pack is indexed only once its response ended).
+    fn with_conn<T>(
+        &self,
+        mut command: impl FnMut(&mut Conn) -> Result<T, WireError>,
+    ) -> Result<T, WireError> {
+        let mut slot = self
+            .conn
+            .lock()
+            .map_err(|_| WireError("the upload-pack connection lock is poisoned".into()))?;
+        let (mut conn, reused) = match slot.take() {
+            Some(c) => (c, true),
+            None => (self.connect()?, false),
+        };
+        let result = match command(&mut conn) {
+            Err(_) if reused => {
+                conn = self.connect()?;
+                command(&mut conn)
+            }
+            other => other,
+        };
+        if result.is_ok() {
+            *slot = Some(conn);
+        }
+        result
     }
 
     /// Where `refname` points on the server (`None`: no such ref).
     pub fn ls_ref(&self, refname: &str) -> Result<Result<Option<Oid>, Unsupported>, WireError> {
-        let (stream, caps) = self.connect()?;
-        let v2 = caps.first().is_some_and(|c| c == "version 2");
-        let filter = caps
-            .iter()
-            .any(|c| c.starts_with("fetch=") && c.split([' ', '=']).any(|w| w == "filter"));
-        if !v2 || !filter {
-            return Ok(Err(Unsupported));
-        }
-        let mut req = pkt(b"command=ls-refs\n");
-        req.extend_from_slice(b"0001");
-        req.extend_from_slice(&pkt(format!("ref-prefix {refname}\n").as_bytes()));
-        req.extend_from_slice(b"0000");
-        (&stream).write_all(&req)?;
-        let mut r = BufReader::new(&stream);
-        let mut found = None;
-        while let Some(line) = read_pkt(&mut r)? {
-            let line = String::from_utf8_lossy(&line);
-            let mut words = line.split_whitespace();
-            if let (Some(oid), Some(name)) = (words.next(), words.next())
-                && name == refname
-            {
-                found = Oid::from_str(oid).ok();
+        self.with_conn(|conn| {
+            let v2 = conn.caps.first().is_some_and(|c| c == "version 2");
+            let filter = conn
+                .caps
+                .iter()
+                .any(|c| c.starts_with("fetch=") && c.split([' ', '=']).any(|w| w == "filter"));
+            if !v2 || !filter {
+                return Ok(Err(Unsupported));
             }
-        }
-        Ok(Ok(found))
+            let mut req = pkt(b"command=ls-refs\n");
+            req.extend_from_slice(b"0001");
+            req.extend_from_slice(&pkt(format!("ref-prefix {refname}\n").as_bytes()));
+            req.extend_from_slice(b"0000");
+            conn.send(&req)?;
+            let mut found = None;
+            while let Some(line) = read_pkt(&mut conn.r)? {
+                let line = String::from_utf8_lossy(&line);
+                let mut words = line.split_whitespace();
+                if let (Some(oid), Some(name)) = (words.next(), words.next())
+                    && name == refname
+                {
+                    found = Oid::from_str(oid).ok();
+                }
+            }
+            Ok(Ok(found))
+        })
     }
 
     /// Fetches `wants` into `repo`: with `deepen`, as commits of that depth (the boundary is
@@ -95,7 +156,6 @@ impl Lazy {
         deepen: Option<u32>,
         filter: &str,
     ) -> Result<(), WireError> {
-        let (stream, _) = self.connect()?;
         let shallow_path = repo.path().join("shallow");
         let mut shallow: BTreeSet<Oid> = std::fs::read_to_string(&shallow_path)
             .unwrap_or_default()
@@ -124,70 +184,72 @@ impl Lazy {
         req.extend_from_slice(&pkt(format!("filter {filter}\n").as_bytes()));
         req.extend_from_slice(&pkt(b"done\n"));
         req.extend_from_slice(b"0000");
-        (&stream).write_all(&req)?;
-        let mut r = BufReader::new(&stream);
-        let odb = repo.odb().map_err(|e| WireError(e.message().to_owned()))?;
-        let mut writer = odb
-            .packwriter()
-            .map_err(|e| WireError(e.message().to_owned()))?;
-        let mut bytes = 0u64;
-        // The pack header: "PACK", version, object count (big-endian).
-        let mut head: Vec<u8> = Vec::with_capacity(12);
-        while let Some(header) = read_pkt(&mut r)? {
-            let header = String::from_utf8_lossy(&header).trim_end().to_owned();
-            if let Some(err) = header.strip_prefix("ERR ") {
-                return Err(WireError(crate::text::excerpt(err)));
-            }
-            match header.as_str() {
-                "shallow-info" => {
-                    while let Some(line) = read_pkt(&mut r)? {
-                        let line = String::from_utf8_lossy(&line);
-                        let mut w = line.split_whitespace();
-                        match (w.next(), w.next().and_then(|o| Oid::from_str(o).ok())) {
-                            (Some("shallow"), Some(o)) => {
-                                shallow.insert(o);
-                            }
-                            (Some("unshallow"), Some(o)) => {
-                                shallow.remove(&o);
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                "packfile" => {
-                    while let Some(p) = read_pkt(&mut r)? {
-                        match p.split_first() {
-                            Some((1, data)) => {
-                                if head.len() < 12 {
-                                    head.extend(data.iter().take(12 - head.len()));
-                                }
-                                bytes += data.len() as u64;
-                                writer.write_all(data)?;
-                            }
-                            Some((3, data)) => {
-                                return Err(WireError(crate::text::excerpt(
-                                    String::from_utf8_lossy(data).trim(),
-                                )));
-                            }
-                            _ => {}
-                        }
-                    }
-                    break;
-                }
-                // Sections we did not ask for (acknowledgments, wanted-refs): skip them.
-                _ => while read_pkt(&mut r)?.is_some() {},
-            }
-        }
-        let objects = if bytes > 0 {
-            writer
-                .commit()
+        let (objects, bytes) = self.with_conn(|conn| {
+            conn.send(&req)?;
+            let odb = repo.odb().map_err(|e| WireError(e.message().to_owned()))?;
+            let mut writer = odb
+                .packwriter()
                 .map_err(|e| WireError(e.message().to_owned()))?;
-            head.get(8..12)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map_or(0, |b| u64::from(u32::from_be_bytes(b)))
-        } else {
-            0
-        };
+            let mut bytes = 0u64;
+            // The pack header: "PACK", version, object count (big-endian).
+            let mut head: Vec<u8> = Vec::with_capacity(12);
+            while let Some(header) = read_pkt(&mut conn.r)? {
+                let header = String::from_utf8_lossy(&header).trim_end().to_owned();
+                if let Some(err) = header.strip_prefix("ERR ") {
+                    return Err(WireError(crate::text::excerpt(err)));
+                }
+                match header.as_str() {
+                    "shallow-info" => {
+                        while let Some(line) = read_pkt(&mut conn.r)? {
+                            let line = String::from_utf8_lossy(&line);
+                            let mut w = line.split_whitespace();
+                            match (w.next(), w.next().and_then(|o| Oid::from_str(o).ok())) {
+                                (Some("shallow"), Some(o)) => {
+                                    shallow.insert(o);
+                                }
+                                (Some("unshallow"), Some(o)) => {
+                                    shallow.remove(&o);
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    "packfile" => {
+                        while let Some(p) = read_pkt(&mut conn.r)? {
+                            match p.split_first() {
+                                Some((1, data)) => {
+                                    if head.len() < 12 {
+                                        head.extend(data.iter().take(12 - head.len()));
+                                    }
+                                    bytes += data.len() as u64;
+                                    writer.write_all(data)?;
+                                }
+                                Some((3, data)) => {
+                                    return Err(WireError(crate::text::excerpt(
+                                        String::from_utf8_lossy(data).trim(),
+                                    )));
+                                }
+                                _ => {}
+                            }
+                        }
+                        break;
+                    }
+                    // Sections we did not ask for (acknowledgments, wanted-refs): skip them.
+                    _ => while read_pkt(&mut conn.r)?.is_some() {},
+                }
+            }
+            let objects = if bytes > 0 {
+                writer
+                    .commit()
+                    .map_err(|e| WireError(e.message().to_owned()))?;
+                head.get(8..12)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map_or(0, |b| u64::from(u32::from_be_bytes(b)))
+            } else {
+                0
+            };
+            Ok((objects, bytes))
+        })?;
         if let Ok(mut got) = RECEIVED.lock() {
             got.0 += objects;
             got.1 += bytes;

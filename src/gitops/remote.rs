@@ -349,14 +349,16 @@ impl GitOps {
                     .map_err(|e| local(self.repo.path(), e.message()))?;
                 if !odb.exists(tip) {
                     // The previous tip, held with its history, makes this an update of the
-                    // new commits only; an empty cache takes the tip alone.
+                    // new commits and the trees they changed (no blobs), in one request: a
+                    // retry after a lost race then re-reads the paths it decided on without a
+                    // round trip per tree level. An empty cache takes the tip alone.
                     let have = self
                         .repo
                         .refname_to_id(&self.tracking_ref())
                         .ok()
                         .filter(|o| odb.exists(*o));
                     match have {
-                        Some(h) => lazy.fetch(&self.repo, &[tip], &[h], None, "tree:0"),
+                        Some(h) => lazy.fetch(&self.repo, &[tip], &[h], None, "blob:none"),
                         None => lazy.fetch(&self.repo, &[tip], &[], Some(1), "tree:0"),
                     }
                     .map_err(wire)?;

@@ -29,6 +29,9 @@ pub struct Snapshot<'r> {
     lazy: Option<&'r Lazy>,
     pub tip: Option<Oid>,
     pub(super) tree: Option<git2::Tree<'r>>,
+    /// Directories already walked to, by path: reading thousands of files under one large
+    /// directory inflates its tree once, not once per file (libgit2 does not cache large trees).
+    pub(super) dirs: std::cell::RefCell<std::collections::HashMap<String, git2::Tree<'r>>>,
 }
 
 impl<'r> Snapshot<'r> {
@@ -40,6 +43,7 @@ impl<'r> Snapshot<'r> {
             lazy: gitops.lazy.as_ref(),
             tip: None,
             tree: None,
+            dirs: std::cell::RefCell::default(),
         }
     }
 
@@ -71,8 +75,21 @@ impl<'r> Snapshot<'r> {
         let Some(root) = &self.tree else {
             return Ok(None);
         };
-        let mut tree = root.clone();
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let dir = parts
+            .len()
+            .checked_sub(1)
+            .map(|n| parts[..n].join("/"))
+            .unwrap_or_default();
+        if !dir.is_empty()
+            && let Some(tree) = self.dirs.borrow().get(&dir)
+        {
+            let last = parts[parts.len() - 1];
+            return Ok(tree
+                .get_name(last)
+                .and_then(|e| e.kind().map(|k| (e.id(), k))));
+        }
+        let mut tree = root.clone();
         for (i, part) in parts.iter().enumerate() {
             let Some((id, kind)) = tree.get_name(part).map(|e| (e.id(), e.kind())) else {
                 return Ok(None);
@@ -85,6 +102,9 @@ impl<'r> Snapshot<'r> {
             }
             self.ensure(path, &[id])?;
             tree = self.repo.find_tree(id).map_err(|e| self.bad(path, &e))?;
+            if i + 2 == parts.len() {
+                self.dirs.borrow_mut().insert(dir.clone(), tree.clone());
+            }
         }
         Ok(None)
     }
@@ -367,6 +387,7 @@ impl GitOps {
             lazy: self.lazy.as_ref(),
             tip: Some(oid),
             tree: Some(tree),
+            dirs: std::cell::RefCell::default(),
         })
     }
 
