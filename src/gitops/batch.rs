@@ -165,16 +165,16 @@ impl GitOps {
     }
 
     /// Decides each request on the tip the previous one left; builds the commits.
-    async fn plan_chain<T>(
-        &self,
+    async fn plan_chain<'a, T>(
+        &'a self,
         which: &[usize],
         authors: &[Author],
-        base: &Snapshot<'_>,
+        base: &Snapshot<'a>,
         decide: &mut impl AsyncFnMut(usize, &Snapshot<'_>) -> crate::exit::Result<Step<T>>,
     ) -> crate::exit::Result<(Outcomes<T>, Vec<Link>)> {
         let mut outcomes = Vec::with_capacity(which.len());
         let mut links: Vec<Link> = Vec::new();
-        let mut moved: Option<Snapshot<'_>> = None;
+        let mut moved: Option<Snapshot<'a>> = None;
         for &k in which {
             let tip = moved.as_ref().unwrap_or(base);
             let step = match decide(k, tip).await {
