@@ -17,7 +17,10 @@
 //! One process keeps one protocol v2 connection open for all its commands (`ls-refs`, every
 //! `fetch`): git's `upload-pack` serves further commands on it, so a read that needs several
 //! round trips pays one TCP connection and one server process, not one per round trip. A
-//! connection that fails while reused (the server closed it) is replaced once.
+//! connection that fails while reused (the server closed it) is replaced once. Each
+//! `ls-refs` opens a new connection: `upload-pack` caches the refs it read, so a long-lived
+//! connection would answer a later `ls-refs` (a retry after a lost race, a server's next
+//! request) with the branch as it was.
 
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
@@ -118,6 +121,10 @@ impl Lazy {
 
     /// Where `refname` points on the server (`None`: no such ref).
     pub fn ls_ref(&self, refname: &str) -> Result<Result<Option<Oid>, Unsupported>, WireError> {
+        // A new server process, so the refs are read now (see the module's documentation).
+        if let Ok(mut slot) = self.conn.lock() {
+            *slot = None;
+        }
         self.with_conn(|conn| {
             let v2 = conn.caps.first().is_some_and(|c| c == "version 2");
             let filter = conn
