@@ -12,7 +12,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use git2::{Oid, PushOptions, Signature, Time};
@@ -259,31 +258,7 @@ impl GitOps {
         oid: Oid,
         base: Option<Oid>,
     ) -> Result<Option<String>, GitError> {
-        let mut git = Command::new("git");
-        for var in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_OBJECT_DIRECTORY",
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            "GIT_QUARANTINE_PATH",
-        ] {
-            git.env_remove(var);
-        }
-        let out = git
-            .arg("--git-dir")
-            .arg(self.repo.path())
-            .args(["push", "--porcelain", "--no-verify"])
-            .arg(format!(
-                "--force-with-lease={NOTES_REF}:{}",
-                base.map(|b| b.to_string()).unwrap_or_default()
-            ))
-            .arg(path)
-            .arg(format!("{oid}:{NOTES_REF}"))
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| local(self.repo.path(), format!("cannot run git push: {e}")))?;
+        let out = self.git_push_lease(path, NOTES_REF, oid, base)?;
         if out.status.success() {
             return Ok(None);
         }

@@ -264,6 +264,43 @@ impl GitOps {
         PushOutcome::Pushed(oid)
     }
 
+    /// Runs `git push --porcelain` of `oid` to `refname` of the repository at `path`, with
+    /// `--force-with-lease` on `base` (no ref: the ref must not exist): a compare-and-swap.
+    /// git's environment variables are cleared first: inside another repository's hook they
+    /// would redirect the push.
+    pub(super) fn git_push_lease(
+        &self,
+        path: &Path,
+        refname: &str,
+        oid: Oid,
+        base: Option<Oid>,
+    ) -> Result<std::process::Output, GitError> {
+        let mut git = Command::new("git");
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GIT_QUARANTINE_PATH",
+        ] {
+            git.env_remove(var);
+        }
+        git.arg("--git-dir")
+            .arg(self.repo.path())
+            .args(["push", "--porcelain", "--no-verify"])
+            .arg(format!(
+                "--force-with-lease={refname}:{}",
+                base.map(|b| b.to_string()).unwrap_or_default()
+            ))
+            .arg(path)
+            .arg(format!("{oid}:{refname}"))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| local(self.repo.path(), format!("cannot run git push: {e}")))
+    }
+
     /// A push to a repository on this machine, through git's own `git push`: its
     /// `receive-pack` runs the remote's `pre-receive` and `update` hooks (so `check` as a
     /// pre-receive gate holds for path remotes too) and moves the branch only as a fast-forward
@@ -278,33 +315,7 @@ impl GitOps {
         oid: Oid,
         base: Option<Oid>,
     ) -> Result<PushOutcome, GitError> {
-        let mut git = Command::new("git");
-        // Inside another repository's hook, git's environment would redirect this push.
-        for var in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_OBJECT_DIRECTORY",
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            "GIT_QUARANTINE_PATH",
-        ] {
-            git.env_remove(var);
-        }
-        let out = git
-            .arg("--git-dir")
-            .arg(self.repo.path())
-            .args(["push", "--porcelain", "--no-verify"])
-            .arg(format!(
-                "--force-with-lease=refs/heads/{}:{}",
-                self.branch(),
-                base.map(|b| b.to_string()).unwrap_or_default()
-            ))
-            .arg(path)
-            .arg(format!("{oid}:refs/heads/{}", self.branch()))
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| local(self.repo.path(), format!("cannot run git push: {e}")))?;
+        let out = self.git_push_lease(path, &format!("refs/heads/{}", self.branch()), oid, base)?;
         if out.status.success() {
             return Ok(self.pushed(oid));
         }
