@@ -246,29 +246,6 @@ impl GitOps {
                 }
             }
         }
-        let pack = super::wire::pack(&self.repo, &objects).map_err(err)?;
-        let refname = format!("refs/heads/{}", self.branch());
-        crate::log::debug(&format!(
-            "pushing {} commits ({} objects, {} bytes) to {}",
-            links.len(),
-            objects.len(),
-            pack.len(),
-            self.url()
-        ));
-        match super::wire::push(&daemon, &refname, base.tip, head, &pack) {
-            Ok(super::wire::PushReply::Accepted) => Ok(self.pushed(head)),
-            Ok(super::wire::PushReply::Rejected { reason, said }) => {
-                Ok(PushOutcome::Rejected(if said.is_empty() {
-                    reason
-                } else {
-                    format!("{reason} ({})", said.join(" / "))
-                }))
-            }
-            Err(e) => Err(GitError::Remote {
-                url: self.url().to_owned(),
-                operation: "push",
-                reason: e.0,
-            }),
-        }
+        self.send_pack(&daemon, base.tip, head, &objects, links.len())
     }
 }

@@ -231,16 +231,30 @@ impl GitOps {
         let paths: Vec<&str> = edits.iter().map(|e| e.path.as_str()).collect();
         let objects =
             super::wire::new_objects(&self.repo, base.tree.as_ref(), oid, &paths).map_err(err)?;
-        let pack = super::wire::pack(&self.repo, &objects).map_err(err)?;
+        self.send_pack(daemon, base.tip, oid, &objects, 1)
+    }
+
+    /// Sends `objects` as one pack and moves the branch from `base` to `head` in one
+    /// `receive-pack` exchange over `git://` (the compare-and-swap; `commits`: for the log).
+    pub(super) fn send_pack(
+        &self,
+        daemon: &super::wire::Daemon,
+        base: Option<Oid>,
+        head: Oid,
+        objects: &[Oid],
+        commits: usize,
+    ) -> Result<PushOutcome, GitError> {
+        let pack = super::wire::pack(&self.repo, objects)
+            .map_err(|e| local(self.repo.path(), e.message()))?;
         let refname = format!("refs/heads/{}", self.branch());
         crate::log::debug(&format!(
-            "pushing {} objects ({} bytes) to {}",
+            "pushing {commits} commits ({} objects, {} bytes) to {}",
             objects.len(),
             pack.len(),
             self.url()
         ));
-        match super::wire::push(daemon, &refname, base.tip, oid, &pack) {
-            Ok(super::wire::PushReply::Accepted) => Ok(self.pushed(oid)),
+        match super::wire::push(daemon, &refname, base, head, &pack) {
+            Ok(super::wire::PushReply::Accepted) => Ok(self.pushed(head)),
             Ok(super::wire::PushReply::Rejected { reason, said }) => {
                 Ok(PushOutcome::Rejected(if said.is_empty() {
                     reason
