@@ -9,7 +9,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
-use crate::deploy::history::{Event, Facts};
+use crate::deploy::history::{Event, pointer_events};
 use crate::format::Alias;
 use crate::gitops::ProjectRef;
 use crate::gitops::find_register;
@@ -292,13 +292,13 @@ pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<s
     if let Some(project) = &args.project {
         let (tip, reg) = gitops.fetch_register(project)?;
         let signers = signers(&tip);
-        events_of(&gitops, &tip, &reg, &args.env, &signers, &mut events)?;
+        events.extend(pointer_events(&gitops, &tip, &reg, &args.env, &signers)?);
     } else {
         let tip = gitops.fetch()?;
         let signers = signers(&tip);
         for project in env_projects(&tip, args.env.as_str())? {
             let reg = find_register(&gitops, &tip, &project)?;
-            events_of(&gitops, &tip, &reg, &args.env, &signers, &mut events)?;
+            events.extend(pointer_events(&gitops, &tip, &reg, &args.env, &signers)?);
         }
         // Newest first across projects (each project's list already is); a stable sort keeps
         // one commit's changes together.
@@ -325,31 +325,6 @@ fn env_projects(tip: &Snapshot<'_>, env: &str) -> crate::exit::Result<Vec<Projec
         .iter()
         .map(|n| n.parse::<ProjectRef>().map_err(Into::into))
         .collect()
-}
-
-/// The events of `reg`'s pointer in `env`, newest first, with the outcomes `--wait` recorded
-/// and who signed each commit.
-fn events_of(
-    gitops: &crate::gitops::GitOps,
-    tip: &Snapshot<'_>,
-    reg: &Register,
-    env: &crate::policy::EnvName,
-    signers: &[crate::policy::Approver],
-    events: &mut Vec<Event>,
-) -> crate::exit::Result<()> {
-    let path = layout::pointer_path(env, &reg.repository, &reg.project);
-    let project = reg.full_name();
-    events.extend(crate::deploy::history::events(tip, reg, &path, |commit| {
-        Facts {
-            outcome: gitops
-                .outcomes(commit)
-                .into_iter()
-                .find(|o| o.environment == env.as_str() && o.project == project)
-                .map(|o| o.state.name().to_owned()),
-            signed_by: crate::deploy::history::signed_by(gitops, commit, signers),
-        }
-    })?);
-    Ok(())
 }
 
 fn write_history(

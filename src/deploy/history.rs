@@ -36,9 +36,9 @@ pub struct Event {
 /// What is known of a GitOps commit beside its message: the outcome `--wait` recorded for
 /// the pointer, and who signed the commit.
 #[derive(Debug, Default)]
-pub struct Facts {
-    pub outcome: Option<String>,
-    pub signed_by: Option<String>,
+struct Facts {
+    outcome: Option<String>,
+    signed_by: Option<String>,
 }
 
 impl Event {
@@ -71,9 +71,31 @@ impl Event {
     }
 }
 
+/// The changes of `reg`'s pointer in `env`, newest first, each with the outcome `--wait`
+/// recorded for it (from the notes ref, which the caller fetched) and who signed the commit
+/// (judged against `signers`, the policy's `commit_signers`).
+pub fn pointer_events(
+    gitops: &crate::gitops::GitOps,
+    tip: &Snapshot<'_>,
+    reg: &Register,
+    env: &crate::policy::EnvName,
+    signers: &[crate::policy::Approver],
+) -> crate::exit::Result<Vec<Event>> {
+    let path = crate::gitops::layout::pointer_path(env, &reg.repository, &reg.project);
+    let project = reg.full_name();
+    events(tip, reg, &path, |commit| Facts {
+        outcome: gitops
+            .outcomes(commit)
+            .into_iter()
+            .find(|o| o.environment == env.as_str() && o.project == project)
+            .map(|o| o.state.name().to_owned()),
+        signed_by: signed_by(gitops, commit, signers),
+    })
+}
+
 /// The changes of the pointer at `path` (of `reg`'s project), newest first; `facts` gives
 /// what else is known of a GitOps commit (its recorded outcome, its signer).
-pub fn events(
+fn events(
     tip: &Snapshot<'_>,
     reg: &Register,
     path: &str,

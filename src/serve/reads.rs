@@ -146,23 +146,13 @@ pub(super) async fn history(
     on_writer(state, move |g, _, _| {
         Box::pin(async move {
             let tip = g.fetch().map_err(|e| err(&e.into()))?;
-            let (reg, path) = project_pointer(&tip, &tail, &env)?;
+            let (reg, _) = project_pointer(&tip, &tail, &env)?;
             g.fetch_notes().map_err(|e| err(&e.into()))?;
-            let project = format!("{}/{}", reg.repository, reg.project);
             let signers = layout::load_policy(g, &tip)
                 .map(|p| p.commit_signers)
                 .unwrap_or_default();
-            let events = crate::deploy::history::events(&tip, &reg, &path, |commit| {
-                crate::deploy::history::Facts {
-                    outcome: g
-                        .outcomes(commit)
-                        .into_iter()
-                        .find(|o| o.environment == env.as_str() && o.project == project)
-                        .map(|o| o.state.name().to_owned()),
-                    signed_by: crate::deploy::history::signed_by(g, commit, &signers),
-                }
-            })
-            .map_err(|e| err(&e))?;
+            let events = crate::deploy::history::pointer_events(g, &tip, &reg, &env, &signers)
+                .map_err(|e| err(&e))?;
             Ok(Reply::ok(json!({
                 "environment": env.to_string(),
                 "repository": reg.repository.to_string(),
