@@ -101,8 +101,8 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
     match command {
         Command::Release(release) => match *release {
             ReleaseCommand::Create(args) => cmd::create::run(*args, s).await,
-            ReleaseCommand::Get(args) => cmd::release::get(&args, s),
-            ReleaseCommand::List(args) => cmd::release::list(&args, s),
+            ReleaseCommand::Get(args) => cmd::release::get(&args, s).await,
+            ReleaseCommand::List(args) => cmd::release::list(&args, s).await,
             ReleaseCommand::Migrate(args) => cmd::release::migrate(&args, s).await,
         },
         Command::Inspect(args) => cmd::inspect::run_inspect(&args.target, &args.keys, s).await,
@@ -113,7 +113,7 @@ async fn dispatch(command: Command, s: &Settings) -> Result<Outcome> {
         Command::Rollback(args) => cmd::deploy::rollback(&args, s).await,
         Command::Unblock(args) => cmd::deploy::unblock(&args, s).await,
         Command::Status(args) => cmd::status::status(&args, s).await,
-        Command::History(args) => cmd::status::history(&args, s),
+        Command::History(args) => cmd::status::history(&args, s).await,
         Command::Diff(args) => cmd::diff::run(&args, s).await,
         Command::Approve(args) => cmd::approve::approve(&args, s).await,
         Command::Revoke(args) => cmd::approve::revoke(&args, s).await,

@@ -96,6 +96,15 @@ pub struct Global {
     pub log_level: Option<String>,
     #[command(flatten)]
     pub argocd: ArgoCdFlags,
+    /// A `releasectl serve` to act through instead of the GitOps repository, e.g.
+    /// https://releasectl.example.com; its token comes from RELEASECTL_SERVER_TOKEN or
+    /// --server-token-file, and the actor is the token's identity (docs/serve.md).
+    #[arg(long, global = true, env = "RELEASECTL_SERVER")]
+    pub server: Option<String>,
+    /// A file holding the bearer token for --server (never the token itself on the command
+    /// line) [default: RELEASECTL_SERVER_TOKEN].
+    #[arg(long, global = true, env = "RELEASECTL_SERVER_TOKEN_FILE")]
+    pub server_token_file: Option<PathBuf>,
 }
 
 /// How to reach Argo CD (`--wait`, `status --live`, policy that asks for live health); the
@@ -191,6 +200,8 @@ impl Global {
                 app_namespace: self.argocd.argocd_app_namespace.clone(),
                 project: self.argocd.argocd_project.clone(),
             },
+            server: self.server.clone(),
+            server_token_file: self.server_token_file.clone(),
         }
     }
 }
@@ -493,6 +504,10 @@ pub struct StatusArgs {
     /// Also ask Argo CD (--argocd) for each Application's live sync and health.
     #[arg(long)]
     pub live: bool,
+    /// Only this environment; repeatable. With --server at least one is needed (the API
+    /// answers one environment and project at a time).
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<EnvName>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,8 @@ pub struct Context {
     pub registry: Option<String>,
     pub insecure_registries: Vec<String>,
     pub actor: Option<String>,
+    /// A `releasectl serve` to act through (`--server`).
+    pub server: Option<String>,
 }
 
 /// Why the config file cannot be used.
@@ -58,6 +60,7 @@ const CONTEXT: &[&str] = &[
     "registry",
     "insecure-registries",
     "actor",
+    "server",
 ];
 
 /// Parses the config file. An empty file is an empty config.
@@ -99,6 +102,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Config, ConfigError> {
                 .map(|n| n.str("host:port").map(str::to_owned))
                 .collect::<Result<_, _>>()?,
             actor: text("actor")?,
+            server: text("server")?,
         };
         if config.contexts.iter().any(|c| c.name == context.name) {
             return Err(ConfigError::Duplicate {
@@ -162,6 +166,7 @@ impl Config {
                 ("gitops-branch", &c.gitops_branch),
                 ("registry", &c.registry),
                 ("actor", &c.actor),
+                ("server", &c.server),
             ] {
                 if let Some(v) = value {
                     let _ = writeln!(out, "    {key}: {}", q(v));
@@ -194,6 +199,7 @@ mod tests {
                     registry: Some("registry.example.com/releases".into()),
                     insecure_registries: vec!["localhost:5000".into()],
                     actor: Some("alice@company.com".into()),
+                    server: Some("https://releasectl.example.com".into()),
                 },
                 Context {
                     name: "lab: \"x\"".into(),

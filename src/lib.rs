@@ -11,6 +11,7 @@ pub mod archive;
 pub mod argocd;
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod cmd;
 pub mod config;

@@ -62,6 +62,10 @@ pub struct Flags {
     pub actor: Option<String>,
     pub output: Output,
     pub argocd: ArgoCdFlags,
+    /// `--server`: a `releasectl serve` to act through.
+    pub server: Option<String>,
+    /// `--server-token-file`.
+    pub server_token_file: Option<PathBuf>,
 }
 
 /// The Argo CD flags (`--argocd`, `--argocd-*`), as the command line gave them.
@@ -105,6 +109,9 @@ impl Flags {
             self.insecure_registries
                 .clone_from(&context.insecure_registries);
         }
+        if self.server.is_none() {
+            self.server.clone_from(&context.server);
+        }
         Ok(())
     }
 }
@@ -120,6 +127,69 @@ pub fn config_path() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .map(|d| d.join("releasectl/config.yaml"))
+}
+
+/// `--server`: the API to act through instead of the GitOps repository.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// The base URL, without a trailing `/`.
+    pub url: String,
+    /// `--server-token-file`'s content, else RELEASECTL_SERVER_TOKEN.
+    pub token: Option<crate::credentials::Secret>,
+    /// Extra CA certificates (`--ca-file`).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The server to act through, if any. The actor is then the token's identity: an actor
+/// given by flag, environment or context is refused rather than silently ignored.
+fn server(flags: &Flags) -> Result<Option<Server>, InvalidInput> {
+    let Some(url) = flags
+        .server
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let shown = crate::text::excerpt(url);
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(InvalidInput(format!(
+            "--server {shown:?}: expected an http:// or https:// URL of a releasectl serve"
+        )));
+    }
+    if let Some(actor) = flags.actor.as_deref().filter(|a| !a.is_empty()) {
+        return Err(InvalidInput(format!(
+            "--actor {:?} (or RELEASECTL_ACTOR, or the context's actor) with --server {shown}: expected no actor, since the server acts as the identity of its token",
+            crate::text::excerpt(actor)
+        )));
+    }
+    let token = match &flags.server_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                InvalidInput(format!(
+                    "--server-token-file {}: cannot read it: {e}",
+                    path.display()
+                ))
+            })?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(InvalidInput(format!(
+                    "--server-token-file {}: expected a token, found an empty file",
+                    path.display()
+                )));
+            }
+            Some(crate::credentials::Secret::new(token.to_owned()))
+        }
+        None => var("RELEASECTL_SERVER_TOKEN")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(crate::credentials::Secret::new),
+    };
+    Ok(Some(Server {
+        url: url.trim_end_matches('/').to_owned(),
+        token,
+        ca_file: flags.ca_file.clone(),
+    }))
 }
 
 /// A run's settings. Built once by `app`; commands only read it.
@@ -160,6 +230,8 @@ pub struct Settings {
     /// The password of an encrypted cosign key: `RELEASECTL_SIGN_KEY_PASSWORD`, else
     /// `COSIGN_PASSWORD`.
     pub sign_key_password: Option<crate::credentials::Secret>,
+    /// `--server`: act through this `releasectl serve` instead of the GitOps repository.
+    pub server: Option<Server>,
 }
 
 /// GitOps credentials and the committer, from `RELEASECTL_GIT_*` and `RELEASECTL_BOT_*`.
@@ -302,6 +374,7 @@ impl Settings {
     pub fn load(flags: Flags, default_timeout: Duration) -> Result<Self, InvalidInput> {
         let timeout = flags.timeout.unwrap_or(default_timeout);
         let deadline = Instant::now() + timeout;
+        let server = server(&flags)?;
         let mut store = StoreOptions::new(
             flags
                 .insecure_registries
@@ -357,6 +430,7 @@ impl Settings {
         };
         let fixed_now = env_time("RELEASECTL_NOW")?;
         Ok(Self {
+            server,
             argocd,
             output: flags.output,
             timeout,

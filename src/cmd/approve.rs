@@ -77,6 +77,16 @@ pub async fn approve(
         )
         .into());
     }
+    if let Some(server) = &settings.server {
+        if args.key.is_some() {
+            return Err(InvalidInput(format!(
+                "--key with --server {}: expected no --key (the API records the token's identity as the approver; an SSH-signed approval is written against the repository)",
+                server.url
+            ))
+            .into());
+        }
+        return through_server(server, args, Some(&args.justification), settings).await;
+    }
     let gitops = settings.open_gitops()?;
     let actor = actor(settings, "approves")?;
     let sign_with = args
@@ -99,11 +109,53 @@ pub async fn approve(
 }
 
 pub async fn revoke(args: &RevokeArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let target = ApproveArgs {
+            env: args.env.clone(),
+            project: args.project.clone(),
+            release_id: args.release_id.clone(),
+            justification: String::new(),
+            key: None,
+        };
+        return through_server(server, &target, None, settings).await;
+    }
     let gitops = settings.open_gitops()?;
     let actor = actor(settings, "revokes")?;
     let order = order(&args.env, &args.project, &args.release_id, &actor, settings);
     let done = approve::revoke(&gitops, &order).await?;
     report(settings, &done.summary, None, done.commit)
+}
+
+/// `approve` (with a justification) or `revoke` through `--server`, as the token's identity.
+async fn through_server(
+    server: &crate::settings::Server,
+    args: &ApproveArgs,
+    justification: Option<&str>,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let client = crate::client::Client::new(server, settings.deadline)?;
+    let done = crate::client::deploy::approve(
+        &client,
+        args.env.as_str(),
+        &args.project.to_string(),
+        &args.release_id.to_string(),
+        justification,
+    )
+    .await?;
+    if let Some(note) = &done.note {
+        eprintln!("releasectl: note: {}", crate::text::printable(note, 1000));
+    }
+    let commit = done
+        .commit
+        .map(|c| c.parse::<git2::Oid>())
+        .transpose()
+        .map_err(|e| {
+            InvalidInput(format!(
+                "server {}: a commit that is not a SHA: {e}",
+                server.url
+            ))
+        })?;
+    report(settings, &done.result, done.file.as_deref(), commit)
 }
 
 /// What `approve` and `revoke` print: `SUMMARY: COMMIT`, or with `-o json` the summary as

@@ -67,6 +67,7 @@ pub fn run(
                             "registry": c.registry,
                             "insecure_registries": c.insecure_registries,
                             "actor": c.actor,
+                            "server": c.server,
                         })
                     })
                     .collect();
@@ -148,6 +149,9 @@ fn set(config: &mut Config, name: &str, args: &Flags) -> &'static str {
     }
     if let Some(a) = &args.actor {
         context.actor = Some(a.clone());
+    }
+    if let Some(s) = &args.server {
+        context.server = Some(s.clone());
     }
     if config.current_context.is_none() {
         config.current_context = Some(name.to_owned());

@@ -455,13 +455,30 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
         .transpose()?;
     let options = settings.store.clone();
     let store = Store::open_for_write(&image, &options)?;
-    let outcome = match &settings.gitops {
-        None => {
+    let outcome = match (&settings.server, &settings.gitops) {
+        // Pushed by the CLI, registered by the server as the token's identity.
+        (Some(server), _) => {
+            let (bytes, metadata) = pkg.build(None, pkg.tag_aliases.clone())?;
+            push(&store, &image, &bytes, id.commit.as_str()).await?;
+            let client = crate::client::Client::new(server, settings.deadline)?;
+            let done = crate::client::reads::register(
+                &client,
+                &image.to_string(),
+                bytes.manifest_digest.as_str(),
+            )
+            .await?;
+            let mut outcome =
+                Outcome::from_metadata(bytes.manifest_digest.clone(), &metadata, true);
+            outcome.number = Some(done.number);
+            outcome.aliases = done.aliases;
+            outcome
+        }
+        (None, None) => {
             let (bytes, metadata) = pkg.build(None, pkg.tag_aliases.clone())?;
             push(&store, &image, &bytes, id.commit.as_str()).await?;
             Outcome::from_metadata(bytes.manifest_digest.clone(), &metadata, false)
         }
-        Some(url) => register(&pkg, &store, &image, url, settings).await?,
+        (None, Some(url)) => register(&pkg, &store, &image, url, settings).await?,
     };
     if let Some(key) = &sign_key {
         let reference = crate::cosign::docker_reference(&image, &id);

@@ -308,6 +308,95 @@ async fn drive(
     })
 }
 
+/// Sends `write` to `--server` and renders the server's report as the local path does: a
+/// refusal exits 4 with its report, a dry run that would be refused too.
+async fn through_server(
+    server: &crate::settings::Server,
+    write: &crate::client::deploy::Write,
+    wait: Option<&WaitFlags>,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    if wait.is_some_and(|w| w.wait) {
+        return Err(InvalidInput(format!(
+            "--wait with --server {}: expected no --wait (the server does not follow Argo CD); run `releasectl status --live` against the repository instead",
+            server.url
+        ))
+        .into());
+    }
+    let client = crate::client::Client::new(server, settings.deadline)?;
+    let what = write.request().0.trim_start_matches("/v1/").to_owned();
+    let decided = crate::client::deploy::send(&client, write, &what).await?;
+    let out = match settings.output {
+        Output::Json => format!("{}\n", serde_json::to_string_pretty(&decided.json)?),
+        Output::Text => decided.text(),
+    }
+    .into_bytes();
+    Ok(match decided.refused {
+        Some(message) => super::Outcome::ended(out, Exit::Policy, message),
+        None if decided.would_refuse => super::Outcome::ended(
+            out,
+            Exit::Policy,
+            "dry run: the plan would be refused by policy; nothing written".to_owned(),
+        ),
+        None => super::Outcome::ok(out),
+    })
+}
+
+fn policy_fields(flags: &PolicyFlags) -> crate::client::deploy::PolicyFields {
+    crate::client::deploy::PolicyFields {
+        dry_run: flags.dry_run,
+        overrides: flags.overrides.iter().map(ToString::to_string).collect(),
+        reason: flags.reason.clone(),
+    }
+}
+
+/// `deploy` through `--server`: `ENV PROJECT RELEASE_ID` or a group (no `--auto`: the API
+/// deploys to a named environment).
+async fn deploy_through(
+    server: &crate::settings::Server,
+    args: &DeployArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    use crate::client::deploy::{GroupItem, Write};
+    let a = &args.args;
+    if args.auto {
+        return Err(InvalidInput(format!(
+            "deploy --auto with --server {}: expected an environment (the API deploys to a named one: deploy ENV PROJECT RELEASE_ID)",
+            server.url
+        ))
+        .into());
+    }
+    let env: EnvName = parsed(&a[0])?;
+    let rest = &a[1..];
+    let items: Vec<GroupItem> = if rest.iter().all(|x| x.contains('=')) {
+        rest.iter()
+            .map(|x| {
+                let (p, id) = x.split_once('=').expect("checked");
+                GroupItem {
+                    project: p.to_owned(),
+                    release_id: id.to_owned(),
+                }
+            })
+            .collect()
+    } else if let [project, id] = rest {
+        vec![GroupItem {
+            project: project.clone(),
+            release_id: id.clone(),
+        }]
+    } else {
+        return Err(InvalidInput(
+            "deploy takes ENV PROJECT RELEASE_ID, or ENV P1=ID1 P2=ID2 ...".into(),
+        )
+        .into());
+    };
+    let write = Write::Deploy {
+        environment: env.to_string(),
+        items,
+        policy: policy_fields(&args.policy),
+    };
+    through_server(server, &write, Some(&args.wait), settings).await
+}
+
 fn order(
     requests: Vec<Request>,
     action: Action,
@@ -321,6 +410,9 @@ fn order(
 }
 
 pub async fn deploy(args: &DeployArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        return deploy_through(server, args, settings).await;
+    }
     let a = &args.args;
     let request = |env: EnvName, project: &str, id: &str| -> Result<Request, InvalidInput> {
         Ok(Request {
@@ -375,6 +467,15 @@ pub async fn promote(
     args: &PromoteArgs,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let write = crate::client::deploy::Write::Promote {
+            project: args.project.to_string(),
+            from: args.from.to_string(),
+            to: args.to.to_string(),
+            policy: policy_fields(&args.policy),
+        };
+        return through_server(server, &write, Some(&args.wait), settings).await;
+    }
     let request = Request {
         env: args.to.clone(),
         project: args.project.clone(),
@@ -395,6 +496,16 @@ pub async fn rollback(
     args: &RollbackArgs,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let write = crate::client::deploy::Write::Rollback {
+            environment: args.env.to_string(),
+            project: args.project.to_string(),
+            to: args.to.as_ref().map(ToString::to_string),
+            block: args.block,
+            policy: policy_fields(&args.policy),
+        };
+        return through_server(server, &write, Some(&args.wait), settings).await;
+    }
     let request = Request {
         env: args.env.clone(),
         project: args.project.clone(),
@@ -413,6 +524,14 @@ pub async fn unblock(
     args: &UnblockArgs,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let write = crate::client::deploy::Write::Unblock {
+            environment: args.env.to_string(),
+            project: args.project.to_string(),
+            release_id: args.release_id.to_string(),
+        };
+        return through_server(server, &write, None, settings).await;
+    }
     let request = Request {
         env: args.env.clone(),
         project: args.project.clone(),

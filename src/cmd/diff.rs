@@ -33,6 +33,18 @@ async fn run_to(
     out: &mut Vec<u8>,
 ) -> crate::exit::Result<bool> {
     let report = match args.args.as_slice() {
+        [env, project, id] if settings.server.is_some() => {
+            let server = settings.server.as_ref().expect("matched");
+            let client = crate::client::Client::new(server, settings.deadline)?;
+            let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;
+            crate::client::reads::diff(
+                &client,
+                env.as_str(),
+                &project.parse()?,
+                &id.parse::<crate::gitops::ReleaseSelector>()?.to_string(),
+            )
+            .await?
+        }
         [env, project, id] => {
             let gitops = settings.open_gitops()?;
             let env: crate::policy::EnvName = env.parse().map_err(InvalidInput)?;

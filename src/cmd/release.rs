@@ -21,20 +21,45 @@ fn aliases(e: &Entry) -> String {
     }
 }
 
-pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let client = crate::client::Client::new(server, settings.deadline)?;
+        let r = crate::client::reads::release(&client, &args.project, &args.release_id.to_string())
+            .await?;
+        return write_get(&r.repository, &r.project, &r.entry, settings.output);
+    }
     let gitops = settings.open_gitops()?;
     let (tip, reg) = gitops.fetch_register(&args.project)?;
-    let mut out = Vec::new();
     let entry = &reg.resolve(&tip, &args.release_id)?;
-    match settings.output {
+    write_get(
+        reg.repository.as_str(),
+        reg.project.as_str(),
+        entry,
+        settings.output,
+    )
+}
+
+/// What `release get` prints, for either path.
+fn write_get(
+    repository: &str,
+    project: &str,
+    entry: &Entry,
+    output: Output,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
+    match output {
         Output::Json => {
             let mut v = serde_json::to_value(entry)?;
-            v["repository"] = reg.repository.to_string().into();
-            v["project"] = reg.project.to_string().into();
+            v["repository"] = repository.into();
+            v["project"] = project.into();
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         Output::Text => {
-            writeln!(out, "Release     {} of {}", entry.number, reg.full_name())?;
+            writeln!(
+                out,
+                "Release     {} of {repository}/{project}",
+                entry.number
+            )?;
             writeln!(out, "Commit      {}", entry.commit)?;
             writeln!(out, "Digest      {}", entry.digest)?;
             writeln!(out, "Aliases     {}", aliases(entry))?;
@@ -64,18 +89,39 @@ pub fn get(args: &GetArgs, settings: &Settings) -> crate::exit::Result<super::Ou
     Ok(super::Outcome::ok(out))
 }
 
-pub fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn list(args: &ListArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let client = crate::client::Client::new(server, settings.deadline)?;
+        let (repository, project, all) =
+            crate::client::reads::releases(&client, &args.project).await?;
+        return write_list(&repository, &project, &all, settings.output);
+    }
     let gitops = settings.open_gitops()?;
     let (tip, reg) = gitops.fetch_register(&args.project)?;
-    let mut out = Vec::new();
     let all = reg.entries(&tip)?;
+    write_list(
+        reg.repository.as_str(),
+        reg.project.as_str(),
+        &all,
+        settings.output,
+    )
+}
+
+/// What `release list` prints, newest first, for either path.
+fn write_list(
+    repository: &str,
+    project: &str,
+    all: &[Entry],
+    output: Output,
+) -> crate::exit::Result<super::Outcome> {
+    let mut out = Vec::new();
     let mut entries: Vec<&Entry> = all.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.number));
-    match settings.output {
+    match output {
         Output::Json => {
             let v = serde_json::json!({
-                "repository": reg.repository.to_string(),
-                "project": reg.project.to_string(),
+                "repository": repository,
+                "project": project,
                 "releases": entries,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -115,6 +161,13 @@ pub async fn migrate(
     args: &MigrateArgs,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        return Err(crate::exit::InvalidInput(format!(
+            "release migrate with --server {}: the API has no migration; expected --gitops (without --server): it rewrites the repository's registers itself",
+            server.url
+        ))
+        .into());
+    }
     let gitops = settings.open_gitops()?;
     let actor = settings.actor.as_deref().unwrap_or("releasectl");
     let author = Author::new(actor, settings.unix_now());

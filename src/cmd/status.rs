@@ -103,6 +103,9 @@ async fn live(
 }
 
 pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        return status_through(server, args, settings).await;
+    }
     let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     gitops.fetch_notes()?;
@@ -131,7 +134,10 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     let mut rows = Vec::new();
     let mut registers: std::collections::BTreeMap<String, Option<Register>> =
         std::collections::BTreeMap::new();
-    for env in &envs {
+    for env in envs
+        .iter()
+        .filter(|e| args.envs.is_empty() || args.envs.iter().any(|x| x.as_str() == *e))
+    {
         let paths = layout::pointers_in(&tip, env)?;
         tip.prefetch(&paths)?;
         for path in paths {
@@ -250,6 +256,30 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     Ok(super::Outcome::ok(out))
 }
 
+/// `status` through `--server`: one project in the environments `--env` names (the API
+/// answers one pointer at a time; `--live` asks Argo CD, which the server does not).
+async fn status_through(
+    server: &crate::settings::Server,
+    args: &StatusArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    let (Some(project), false, false) = (&args.project, args.envs.is_empty(), args.live) else {
+        return Err(crate::exit::InvalidInput(format!(
+            "status with --server {}: expected PROJECT and at least one --env, and no --live (the API answers one environment and project at a time)",
+            server.url
+        ))
+        .into());
+    };
+    let client = crate::client::Client::new(server, settings.deadline)?;
+    let envs: Vec<String> = args.envs.iter().map(ToString::to_string).collect();
+    let rows = crate::client::reads::status(&client, &envs, project).await?;
+    let out = match settings.output {
+        Output::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
+        Output::Text => crate::client::reads::status_text(&rows),
+    };
+    Ok(super::Outcome::ok(out.into_bytes()))
+}
+
 /// What the text view of `status` appends: the recorded outcome and Argo CD's live view.
 fn row_notes(r: &Row) -> String {
     let mut out = String::new();
@@ -279,7 +309,22 @@ fn row_notes(r: &Row) -> String {
     out
 }
 
-pub fn history(args: &HistoryArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
+pub async fn history(
+    args: &HistoryArgs,
+    settings: &Settings,
+) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        let Some(project) = &args.project else {
+            return Err(crate::exit::InvalidInput(format!(
+                "history {} with --server {}: expected a project (the API answers one pointer's history)",
+                args.env, server.url
+            ))
+            .into());
+        };
+        let client = crate::client::Client::new(server, settings.deadline)?;
+        let events = crate::client::reads::history(&client, args.env.as_str(), project).await?;
+        return write_history(&events, false, settings);
+    }
     let gitops = settings.open_gitops()?;
     gitops.fetch_notes()?;
     let signers = |tip: &Snapshot<'_>| {

@@ -50,6 +50,13 @@ struct View {
 const DEPLOYS: &[&str] = &["deploy", "auto-deploy", "deploy-group", "promote"];
 
 pub fn summary(settings: &Settings) -> crate::exit::Result<super::Outcome> {
+    if let Some(server) = &settings.server {
+        return Err(crate::exit::InvalidInput(format!(
+            "summary with --server {}: the API has no summary; expected --gitops (without --server) to read the repository, or the server's dashboard",
+            server.url
+        ))
+        .into());
+    }
     let gitops = settings.open_gitops()?;
     let tip = gitops.fetch()?;
     gitops.fetch_notes()?;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::archive::Limits;
 use crate::exit::InvalidInput;
@@ -18,14 +18,14 @@ use crate::policy::EnvName;
 type Key = (String, Option<String>, manifests::ObjectName);
 
 /// A changed object and its unified diff (running → new).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Changed {
     pub object: String,
     pub diff: String,
 }
 
 /// The comparison of two releases' objects.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub from: String,
     pub to: String,

@@ -2,14 +2,14 @@
 //! (docs/design.md §7), or, for a change made outside releasectl, what the pointer itself
 //! names. Read by `history` and by `releasectl serve`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::trailers;
 use crate::gitops::Snapshot;
 use crate::gitops::register::{Entry, Register};
 use crate::pointer;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Event {
     /// `company/monorepo/auth-service`.
     pub project: String,

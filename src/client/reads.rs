@@ -1,0 +1,259 @@
+//! The reads through the server: a release and a register (`release get`/`list`), what runs
+//! where (`status`), a pointer's history, the diff against what runs, and the registration
+//! of an image the CLI pushed (`release create`). Each answer is turned into the structure
+//! the local path prints (register entries, history events, the diff report, status rows).
+//!
+//! Invariants: a status row holds exactly the fields, in the order, of the local `status -o
+//! json` row; the project in a path is always named in full (`{repo}/{project}`).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{ApiError, Client, full_project};
+use crate::deploy::history::Event;
+use crate::format::Alias;
+use crate::gitops::ProjectRef;
+use crate::gitops::register::Entry;
+
+fn parsed<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    what: &str,
+    v: Value,
+) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| ApiError::Garbled {
+        server: client.base.clone(),
+        what: what.to_owned(),
+        status: 200,
+        found: format!("an answer that does not parse: {e}"),
+    })
+}
+
+/// A register entry and the `{repository, project}` it belongs to.
+pub struct Release {
+    pub repository: String,
+    pub project: String,
+    pub entry: Entry,
+}
+
+fn split_names(v: &mut Value) -> (String, String) {
+    let take = |v: &mut Value, key: &str| {
+        v.as_object_mut()
+            .and_then(|o| o.remove(key))
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    (take(v, "repository"), take(v, "project"))
+}
+
+/// `GET /v1/releases/{repo}/{project}/{release-id}`.
+pub async fn release(client: &Client, project: &ProjectRef, id: &str) -> Result<Release, ApiError> {
+    let what = format!("release get {project} {id}");
+    let mut v = client
+        .get(
+            &format!("/v1/releases/{}/{id}", full_project(project)?),
+            &what,
+        )
+        .await?;
+    let (repository, project) = split_names(&mut v);
+    Ok(Release {
+        repository,
+        project,
+        entry: parsed(client, &what, v)?,
+    })
+}
+
+/// `GET /v1/releases/{repo}/{project}`: the register's entries, newest first.
+pub async fn releases(
+    client: &Client,
+    project: &ProjectRef,
+) -> Result<(String, String, Vec<Entry>), ApiError> {
+    let what = format!("release list {project}");
+    let mut v = client
+        .get(&format!("/v1/releases/{}", full_project(project)?), &what)
+        .await?;
+    let (repository, name) = split_names(&mut v);
+    let entries = parsed(client, &what, v["releases"].take())?;
+    Ok((repository, name, entries))
+}
+
+/// `GET /v1/history/{environment}/{repo}/{project}`: the pointer's changes, newest first.
+pub async fn history(
+    client: &Client,
+    env: &str,
+    project: &ProjectRef,
+) -> Result<Vec<Event>, ApiError> {
+    let what = format!("history {env} {project}");
+    let mut v = client
+        .get(
+            &format!("/v1/history/{env}/{}", full_project(project)?),
+            &what,
+        )
+        .await?;
+    parsed(client, &what, v["events"].take())
+}
+
+/// `GET /v1/diff/{environment}/{repo}/{project}/{release-id}`.
+pub async fn diff(
+    client: &Client,
+    env: &str,
+    project: &ProjectRef,
+    id: &str,
+) -> Result<crate::deploy::diff::Report, ApiError> {
+    let what = format!("diff {env} {project} {id}");
+    let v = client
+        .get(
+            &format!("/v1/diff/{env}/{}/{id}", full_project(project)?),
+            &what,
+        )
+        .await?;
+    parsed(client, &what, v)
+}
+
+/// The registration of a pushed image: its number and aliases.
+pub struct Registered {
+    pub number: u64,
+    pub aliases: Vec<Alias>,
+}
+
+/// `POST /v1/releases`: registers the image pushed at `reference` (pinned by `digest`).
+pub async fn register(
+    client: &Client,
+    reference: &str,
+    digest: &str,
+) -> Result<Registered, ApiError> {
+    let what = format!("register {reference}");
+    let body = serde_json::json!({"reference": reference, "digest": digest});
+    let answer = client.post("/v1/releases", &body, &what).await?;
+    let mut v = client.ok(answer, &what)?;
+    split_names(&mut v);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("registration_commit");
+    }
+    let entry: Entry = parsed(client, &what, v)?;
+    Ok(Registered {
+        number: entry.number,
+        aliases: entry.aliases,
+    })
+}
+
+/// One row of `status`, as the local path prints it.
+#[derive(Debug, Serialize)]
+pub struct StatusRow {
+    pub environment: String,
+    pub project: String,
+    pub number: Option<u64>,
+    pub aliases: Vec<Alias>,
+    pub commit: String,
+    pub digest: Option<String>,
+    pub deployed_at: Option<String>,
+    pub deployed_by: Option<String>,
+    pub blocked: Vec<String>,
+    pub outcome: Option<String>,
+}
+
+/// What runs in each of `envs` for `project`: the pointer
+/// (`GET /v1/deployments/…`), its release's aliases (`GET /v1/releases/…`) and the outcome
+/// `--wait` recorded on the commit that wrote it (`GET /v1/history/…`).
+pub async fn status(
+    client: &Client,
+    envs: &[String],
+    project: &ProjectRef,
+) -> Result<Vec<StatusRow>, ApiError> {
+    let full = full_project(project)?;
+    let mut rows = Vec::new();
+    for env in envs {
+        let what = format!("status {env} {full}");
+        let v = client
+            .get(&format!("/v1/deployments/{env}/{full}"), &what)
+            .await?;
+        let r = &v["release"];
+        let Some(commit) = r["commit"].as_str() else {
+            continue;
+        };
+        let release = release(client, project, commit).await?;
+        let outcome = history(client, env, project)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|e| e.outcome);
+        let text = |key: &str| r[key].as_str().map(str::to_owned);
+        rows.push(StatusRow {
+            environment: env.clone(),
+            project: format!("{}/{}", release.repository, release.project),
+            number: r["number"].as_u64(),
+            aliases: release.entry.aliases,
+            commit: commit.to_owned(),
+            digest: text("digest"),
+            deployed_at: text("deployed_at"),
+            deployed_by: text("deployed_by"),
+            blocked: parsed(client, &what, r["blocked"].clone())?,
+            outcome,
+        });
+    }
+    Ok(rows)
+}
+
+/// The text table `status` prints.
+#[must_use]
+pub fn status_text(rows: &[StatusRow]) -> String {
+    let mut out = String::new();
+    let pw = rows
+        .iter()
+        .map(|r| r.project.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let ew = rows
+        .iter()
+        .map(|r| r.environment.len())
+        .max()
+        .unwrap_or(11)
+        .max(11);
+    let _ = writeln!(
+        out,
+        "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  BY",
+        "ENVIRONMENT", "PROJECT", "RELEASE", "ALIASES", "COMMIT", "DEPLOYED"
+    );
+    for r in rows {
+        let aliases = if r.aliases.is_empty() {
+            "-".to_owned()
+        } else {
+            r.aliases
+                .iter()
+                .map(|a| a.alias.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let blocked = if r.blocked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  (blocked: {})",
+                r.blocked
+                    .iter()
+                    .map(|c| &c[..12.min(c.len())])
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  {}{}{}",
+            r.environment,
+            r.project,
+            r.number.map_or("-".into(), |n| n.to_string()),
+            aliases,
+            &r.commit[..12.min(r.commit.len())],
+            r.deployed_at.as_deref().unwrap_or("-"),
+            r.deployed_by.as_deref().unwrap_or("-"),
+            r.outcome
+                .as_deref()
+                .map(|o| format!("  outcome: {o}"))
+                .unwrap_or_default(),
+            blocked
+        );
+    }
+    out
+}
