@@ -51,6 +51,7 @@ mod serve_dashboard;
 mod serve_metrics;
 mod serve_oidc;
 mod serve_schema;
+mod server_cli;
 mod signatures;
 mod signed_commits;
 mod ssh;
