@@ -253,3 +253,57 @@ fn a_context_server_key_sends_the_cli_through_that_server() {
     out.assert_exit(2)
         .assert_stderr_contains("the API has no summary");
 }
+
+#[test]
+fn release_create_pushes_the_image_itself_and_registers_it_through_the_server() {
+    use crate::support::setup::{COMMIT_A, EPOCH, Setup, create_args, fixture_manifests};
+    let setup = Setup::plain();
+    let world = World::new("release_creators: [\"ci@*\"]\nenvironments:\n  dev: {}\n");
+    let served = Served::start_cmd(
+        setup
+            .releasectl()
+            .args(["--registry", &setup.host(), "--gitops", &world.url])
+            .env("RELEASECTL_NOW", &world.now),
+        "",
+    );
+    let create = |who: &str| {
+        setup
+            .releasectl()
+            .args(["--registry", &setup.host(), "-o", "json"])
+            .args(["--server", &format!("http://{}", served.addr)])
+            .env("RELEASECTL_SERVER_TOKEN", token(who))
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .args(create_args(
+                "company/monorepo",
+                PROJECT,
+                COMMIT_A,
+                &fixture_manifests(),
+            ))
+            .run()
+    };
+    // Pushed, but not a release creator: refused (403), nothing registered.
+    world
+        .writes_nothing(|| create(BOB))
+        .assert_exit(5)
+        .assert_stderr_contains("release_creators");
+    let out = create(crate::support::world::CI);
+    out.assert_success();
+    let created = json(&out);
+    assert_eq!(
+        (created["number"].clone(), created["registered"].clone()),
+        (Value::from(1), Value::from(true)),
+        "{out}"
+    );
+    assert!(
+        world
+            .remote
+            .last_message()
+            .starts_with(&format!("Register release 1 of {FULL}")),
+        "{}",
+        world.remote.last_message()
+    );
+    assert_eq!(
+        world.remote.git_ok(&["log", "-1", "--format=%ae"]).trim(),
+        crate::support::world::CI
+    );
+}
