@@ -89,7 +89,10 @@ Examples:
   releasectl deploy dev auth-service=v1.2.3 billing=v2.0.1
 
   # Outside the deployment window, recorded in the commit
-  releasectl deploy production auth-service v1.2.3 --override windows --reason 'INC-1234 hotfix'";
+  releasectl deploy production auth-service v1.2.3 --override windows --reason 'INC-1234 hotfix'
+
+  # Through a releasectl serve, as the identity of the token in RELEASECTL_SERVER_TOKEN
+  releasectl --server https://releasectl.example.com deploy staging auth-service v1.2.3 --dry-run";
 
 pub const PROMOTE: &str = "\
 Examples:

@@ -134,6 +134,10 @@ const NEEDS_MORE: &[(&str, &str)] = &[
     ("--here --range", "could not find repository"),
     ("--config /etc/releasectl/serve.yaml", "serve.yaml"),
     ("sign registry.example.com/", "registry.example.com"),
+    (
+        "--server https://releasectl.example.com",
+        "releasectl.example.com",
+    ),
 ];
 
 /// Where the examples run: the world's directory, holding its `registry/` layout, the
