@@ -739,8 +739,32 @@ pub fn command() -> clap::Command {
     for name in names {
         command = hide_in(command, &[name.as_str()], argocd.clone());
     }
+    // `--server` matters only to the commands that go through the API (docs/serve.md).
+    let server: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.get_id().as_str().starts_with("server"))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    for name in SERVER_HIDDEN_IN {
+        command = hide_in(command, &[name], server.clone());
+    }
     command
 }
+
+/// The commands that never go through `--server` (they read no GitOps repository, or read
+/// it themselves): their help hides `--server*`.
+const SERVER_HIDDEN_IN: &[&str] = &[
+    "inspect",
+    "verify",
+    "generate",
+    "copy",
+    "check",
+    "sign",
+    "serve",
+    "version",
+    "completion",
+    "man",
+];
 
 /// The commands whose help shows the `--argocd*` flags.
 const ARGOCD_SHOWN_IN: &[&str] = &["deploy", "promote", "rollback", "status"];

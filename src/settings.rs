@@ -138,10 +138,12 @@ pub struct Server {
     pub token: Option<crate::credentials::Secret>,
     /// Extra CA certificates (`--ca-file`).
     pub ca_file: Option<PathBuf>,
+    /// An actor given by flag, environment or context: a command that goes through the
+    /// server refuses it (the actor is the token's identity), rather than ignoring it.
+    pub actor: Option<String>,
 }
 
-/// The server to act through, if any. The actor is then the token's identity: an actor
-/// given by flag, environment or context is refused rather than silently ignored.
+/// The server to act through, if any.
 fn server(flags: &Flags) -> Result<Option<Server>, InvalidInput> {
     let Some(url) = flags
         .server
@@ -155,12 +157,6 @@ fn server(flags: &Flags) -> Result<Option<Server>, InvalidInput> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(InvalidInput(format!(
             "--server {shown:?}: expected an http:// or https:// URL of a releasectl serve"
-        )));
-    }
-    if let Some(actor) = flags.actor.as_deref().filter(|a| !a.is_empty()) {
-        return Err(InvalidInput(format!(
-            "--actor {:?} (or RELEASECTL_ACTOR, or the context's actor) with --server {shown}: expected no actor, since the server acts as the identity of its token",
-            crate::text::excerpt(actor)
         )));
     }
     let token = match &flags.server_token_file {
@@ -189,6 +185,7 @@ fn server(flags: &Flags) -> Result<Option<Server>, InvalidInput> {
         url: url.trim_end_matches('/').to_owned(),
         token,
         ca_file: flags.ca_file.clone(),
+        actor: flags.actor.clone().filter(|a| !a.is_empty()),
     }))
 }
 

@@ -134,9 +134,17 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for `server`; every request ends by `deadline`.
+    /// A client for `server`; every request ends by `deadline`. An actor given with the
+    /// server is refused: the server acts as the token's identity.
     pub fn new(server: &Server, deadline: Instant) -> Result<Self, ApiError> {
         let setup = |m: String| ApiError::Setup(format!("server {}: {m}", server.url));
+        if let Some(actor) = &server.actor {
+            return Err(ApiError::Setup(format!(
+                "--actor {:?} (or RELEASECTL_ACTOR, or the context's actor) with --server {}: expected no actor, since the server acts as the identity of its token",
+                crate::text::excerpt(actor),
+                server.url
+            )));
+        }
         let ca = match &server.ca_file {
             Some(p) => {
                 Some(std::fs::read(p).map_err(|e| setup(format!("CA file {}: {e}", p.display())))?)
@@ -278,6 +286,7 @@ mod tests {
                 url: "http://127.0.0.1:1".into(),
                 token: Some(Secret::new("s3cr3t-token".into())),
                 ca_file: None,
+                actor: None,
             },
             Instant::now() + Duration::from_secs(1),
         )

@@ -458,9 +458,9 @@ pub async fn run(args: CreateArgs, settings: &Settings) -> crate::exit::Result<s
     let outcome = match (&settings.server, &settings.gitops) {
         // Pushed by the CLI, registered by the server as the token's identity.
         (Some(server), _) => {
+            let client = crate::client::Client::new(server, settings.deadline)?;
             let (bytes, metadata) = pkg.build(None, pkg.tag_aliases.clone())?;
             push(&store, &image, &bytes, id.commit.as_str()).await?;
-            let client = crate::client::Client::new(server, settings.deadline)?;
             let done = crate::client::reads::register(
                 &client,
                 &image.to_string(),

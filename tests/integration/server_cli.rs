@@ -307,3 +307,95 @@ fn release_create_pushes_the_image_itself_and_registers_it_through_the_server() 
         crate::support::world::CI
     );
 }
+
+#[test]
+fn commands_that_do_not_go_through_the_server_ignore_it_and_its_actor_check() {
+    let world = World::example();
+    let release = world.main_release("cli-server-ignored");
+    // No server listens there, and the world's --actor is given: `inspect` reads the
+    // registry as always.
+    let out = world
+        .cmd()
+        .env("RELEASECTL_SERVER", "http://127.0.0.1:9")
+        .args(["inspect", "-o", "json"])
+        .arg(format!(
+            "{}/company/monorepo/auth-service:{}",
+            world.registry(),
+            release.commit
+        ))
+        .run();
+    out.assert_success();
+    assert_eq!(json(&out)["digest"], release.digest.as_str(), "{out}");
+}
+
+#[test]
+fn rollback_promote_and_diff_through_the_server_match_the_local_path() {
+    let world = World::example();
+    let first = world.main_release("cli-server-first");
+    let second = world.main_release("cli-server-second");
+    let served = Served::start(&world, &world.url, "");
+    for r in [&first, &second] {
+        via(&world, &served, CAROL)
+            .args(["deploy", "dev", PROJECT, &r.tag])
+            .run()
+            .assert_success();
+    }
+    let same = |local: &[&str], remote: &[&str]| {
+        let l = world.writes_nothing(|| world.run(local));
+        let r = world.writes_nothing(|| via(&world, &served, CAROL).args(remote).run());
+        assert_eq!(r.code(), l.code(), "{l}\n{r}");
+        assert_eq!(json(&r), json(&l), "{l}\n{r}");
+    };
+    same(
+        &["-o", "json", "rollback", "dev", PROJECT, "--dry-run"],
+        &["-o", "json", "rollback", "dev", FULL, "--dry-run"],
+    );
+    same(
+        &[
+            "-o",
+            "json",
+            "promote",
+            PROJECT,
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "--dry-run",
+        ],
+        &[
+            "-o",
+            "json",
+            "promote",
+            FULL,
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "--dry-run",
+        ],
+    );
+    same(
+        &["-o", "json", "diff", "dev", PROJECT, &first.tag],
+        &["-o", "json", "diff", "dev", FULL, &first.tag],
+    );
+    // The rollback itself, as carol.
+    let out = via(&world, &served, CAROL)
+        .args(["rollback", "dev", PROJECT])
+        .run();
+    out.assert_success().assert_stdout_contains("rolled back: ");
+    assert!(
+        world
+            .remote
+            .show_required(&pointer_path("dev", PROJECT))
+            .contains(&first.commit)
+    );
+    // --wait and --auto are refused: the API does neither.
+    for args in [
+        &["deploy", "dev", PROJECT, &second.tag, "--wait"][..],
+        &["deploy", "--auto", PROJECT, &second.tag][..],
+    ] {
+        world
+            .writes_nothing(|| via(&world, &served, CAROL).args(args).run())
+            .assert_exit(2);
+    }
+}
