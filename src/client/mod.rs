@@ -238,12 +238,12 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| unreachable(format!("no answer: {}", e.without_url())))?;
+            .map_err(|e| unreachable(format!("no answer: {}", chain(&e.without_url()))))?;
         let status = response.status().as_u16();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| unreachable(format!("answer cut short: {}", e.without_url())))?;
+            .map_err(|e| unreachable(format!("answer cut short: {}", chain(&e.without_url()))))?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(body) if body.is_object() => Ok(Answer { status, body }),
             _ => Err(ApiError::Garbled {
@@ -257,6 +257,18 @@ impl Client {
             }),
         }
     }
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message alone says little).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    crate::text::printable(&out, 1000)
 }
 
 /// `{repo}/{project}` of the API's paths, from a project named in full.
