@@ -25,12 +25,14 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
     let auth = Authenticator::load(&config).await?;
     let opener = settings.clone();
     let writer = Writer::start(move || opener.open_gitops())?;
+    let limiter = serve::limits::Limiter::new(config.rate_limit);
     let state = Arc::new(State {
         settings: settings.clone(),
         config,
         auth,
         writer,
         metrics: serve::metrics::Metrics::default(),
+        limiter,
     });
     serve::serve(state, addr).await?;
     Ok(super::Outcome::ok(Vec::new()))

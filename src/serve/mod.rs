@@ -7,17 +7,20 @@
 //! - [`writer`]: the one thread that owns the repository's clone and runs requests in order;
 //! - [`routes`]: the endpoints;
 //! - [`dashboard`]: the HTML dashboard at `/` and `/ui/`;
-//! - [`metrics`]: Prometheus `/metrics`.
+//! - [`metrics`]: Prometheus `/metrics`;
+//! - [`limits`]: the request rate limit per identity or client address.
 //!
 //! Invariants: on SIGTERM or Ctrl-C the listener closes, queued writes finish and new ones are
 //! refused (503), then the process exits: never half a write; the access log (one JSON line per
 //! request on stderr) holds method, path, status, duration and actor, never a header or a
-//! token.
+//! token; every request but `/healthz`, `/readyz` and `/metrics` is counted against its
+//! caller's rate limit before any work (429 with `Retry-After` beyond it).
 
 pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod reads;
 pub mod routes;
@@ -25,7 +28,7 @@ pub mod writer;
 pub mod writes;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,29 +51,73 @@ pub struct State {
     pub auth: Authenticator,
     pub writer: Writer,
     pub metrics: metrics::Metrics,
+    pub limiter: limits::Limiter,
 }
 
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-fn respond(reply: &Reply) -> Response<Full<Bytes>> {
+fn respond(reply: &Reply, retry_after: Option<u64>) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
     body.push(b'\n');
-    Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
-        .header("cache-control", "no-store")
+        .header("cache-control", "no-store");
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds);
+    }
+    response
         .body(Full::new(Bytes::from(body)))
         .expect("a valid response")
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Takes one request of `caller`'s allowance: `Err` is the 429 answer and its `Retry-After`.
+fn admit(state: &State, caller: &limits::Caller) -> Result<(), (Reply, u64)> {
+    state.limiter.take(caller, Instant::now()).map_err(|wait| {
+        state.metrics.rate_limited(caller.kind());
+        let rate = state.limiter.rate();
+        let seconds = wait.as_secs().max(1);
+        (
+            Reply::mismatch(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &caller.describe(),
+                &format!(
+                    "at most {} at once, then {} a second",
+                    rate.burst, rate.per_second
+                ),
+                &format!("more; retry after {seconds} s"),
+            ),
+            seconds,
+        )
+    })
+}
+
+/// The 429 answer of a dashboard request.
+fn limited_page(reply: &Reply, seconds: u64) -> dashboard::Page {
+    dashboard::Page {
+        status: reply.status,
+        body: format!(
+            "{}\n",
+            reply.body["error"]["message"].as_str().unwrap_or_default()
+        ),
+        headers: vec![("retry-after", seconds.to_string())],
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+    peer: IpAddr,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(ToOwned::to_owned);
+    let address = limits::client_address(peer, request.headers(), &state.config.trusted_proxies);
     if dashboard::owns(&method, &path) {
-        return dashboard_response(&state, request, started).await;
+        return dashboard_response(&state, request, started, address).await;
     }
     if method == Method::GET && path == "/metrics" {
         let text = state.metrics.render(
@@ -85,6 +132,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
             .expect("a valid response");
     }
     let mut actor = None;
+    let mut retry_after = None;
     let reply = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => Reply::ok(json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
@@ -94,9 +142,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
                 Reply::unavailable("shutting down")
             }
         }
-        (&Method::GET, "/openapi.json") => {
-            Reply::ok(serde_json::from_str(OPENAPI).expect("a valid document (tested)"))
-        }
+        (&Method::GET, "/openapi.json") => match admit(&state, &limits::Caller::Address(address)) {
+            Ok(()) => Reply::ok(serde_json::from_str(OPENAPI).expect("a valid document (tested)")),
+            Err((reply, seconds)) => {
+                retry_after = Some(seconds);
+                reply
+            }
+        },
         _ => {
             let header = request
                 .headers()
@@ -108,9 +160,19 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
                 None => Ok(None),
                 Some(h) => state.auth.authenticate(Some(&h), now).map(Some),
             };
-            match principal {
-                Err(e) => Reply::error(StatusCode::UNAUTHORIZED, "unauthenticated", &e.to_string()),
-                Ok(principal) => {
+            let caller = match &principal {
+                Ok(Some(p)) => limits::Caller::Identity(p.actor.clone()),
+                Ok(None) | Err(_) => limits::Caller::Address(address),
+            };
+            match (admit(&state, &caller), principal) {
+                (Err((reply, seconds)), _) => {
+                    retry_after = Some(seconds);
+                    reply
+                }
+                (Ok(()), Err(e)) => {
+                    Reply::error(StatusCode::UNAUTHORIZED, "unauthenticated", &e.to_string())
+                }
+                (Ok(()), Ok(principal)) => {
                     actor = principal.as_ref().map(|p| p.actor.clone());
                     match http::read_body(request.into_body(), state.config.max_body_bytes).await {
                         Err(r) => r,
@@ -141,7 +203,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
         .metrics
         .request(method.as_str(), &path, reply.status.as_u16());
     state.metrics.decisions(&reply.body);
-    respond(&reply)
+    respond(&reply, retry_after)
 }
 
 /// A dashboard request: read the body (bounded), answer HTML, log and count it.
@@ -149,13 +211,16 @@ async fn dashboard_response(
     state: &Arc<State>,
     request: Request<Incoming>,
     started: Instant,
+    address: IpAddr,
 ) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(ToOwned::to_owned);
     let headers = request.headers().clone();
-    let (page, actor) =
-        match http::read_body(request.into_body(), state.config.max_body_bytes).await {
+    let admitted = admit(state, &limits::Caller::Address(address));
+    let (page, actor) = match admitted {
+        Err((reply, seconds)) => (limited_page(&reply, seconds), None),
+        Ok(()) => match http::read_body(request.into_body(), state.config.max_body_bytes).await {
             Err(r) => (
                 dashboard::Page {
                     status: r.status,
@@ -174,7 +239,8 @@ async fn dashboard_response(
                 };
                 dashboard::handle(state, &asked).await
             }
-        };
+        },
+    };
     let line = json!({
         "at": jiff::Timestamp::now().to_string(),
         "method": method.as_str(),
@@ -214,12 +280,12 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let state = Arc::clone(&state);
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                        async move { Ok::<_, Infallible>(handle(state, req, peer.ip()).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)

@@ -48,6 +48,7 @@ mod repo_files;
 mod serve;
 mod serve_batch;
 mod serve_dashboard;
+mod serve_limits;
 mod serve_metrics;
 mod serve_oidc;
 mod serve_schema;
