@@ -335,6 +335,27 @@ mod tests {
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
+        // The probes and /metrics are documented without a token; every other operation may
+        // answer 429 with Retry-After.
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]
+                ["type"],
+            "string"
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let probe = ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());
+                assert_eq!(
+                    op.get("security").is_some(),
+                    probe || path == "/openapi.json"
+                );
+                let limited = &op["responses"]["429"];
+                assert_eq!(limited.is_null(), probe, "{method} {path}");
+                if !probe {
+                    assert_eq!(limited["headers"]["Retry-After"]["required"], true);
+                }
+            }
+        }
         // Every route the router matches is documented.
         for word in [
             "\"deployments\"",
