@@ -158,7 +158,7 @@ async fn handle(
             let now = jiff::Timestamp::now().as_second();
             let principal = match header {
                 None => Ok(None),
-                Some(h) => state.auth.authenticate(Some(&h), now).map(Some),
+                Some(h) => state.auth.authenticate_fresh(Some(&h), now).await.map(Some),
             };
             let caller = match &principal {
                 Ok(Some(p)) => limits::Caller::Identity(p.actor.clone()),
@@ -268,6 +268,18 @@ async fn dashboard_response(
         .expect("a valid response")
 }
 
+/// Reads the issuers' JWKS URLs again every `jwks_refresh`, for as long as the server runs.
+async fn refresh_keys(state: Arc<State>) {
+    let mut every = tokio::time::interval(state.config.jwks_refresh);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is now: the keys were read at start.
+    every.tick().await;
+    loop {
+        every.tick().await;
+        state.auth.refresh_urls().await;
+    }
+}
+
 /// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address on stdout first.
 pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -276,6 +288,7 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<(
         json!({"listening": listener.local_addr()?.to_string()})
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let refresher = tokio::spawn(refresh_keys(Arc::clone(&state)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -298,6 +311,7 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<(
         }
     }
     drop(listener);
+    refresher.abort();
     crate::log::info("shutting down: finishing queued writes, refusing new ones");
     let closing = Arc::clone(&state);
     tokio::task::spawn_blocking(move || closing.writer.close())
