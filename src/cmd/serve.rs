@@ -13,6 +13,10 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
         Some(path) => config::load(path)?,
         None => config::Config::default(),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(serve::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let addr = args.listen.or(config.listen).ok_or_else(|| {
         InvalidInput("where to listen? pass --listen ADDR or set listen in the config file".into())
     })?;
@@ -33,6 +37,7 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
         writer,
         metrics: serve::metrics::Metrics::default(),
         limiter,
+        tls,
     });
     serve::serve(state, addr).await?;
     Ok(super::Outcome::ok(Vec::new()))

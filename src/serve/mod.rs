@@ -8,7 +8,8 @@
 //! - [`routes`]: the endpoints;
 //! - [`dashboard`]: the HTML dashboard at `/` and `/ui/`;
 //! - [`metrics`]: Prometheus `/metrics`;
-//! - [`limits`]: the request rate limit per identity or client address.
+//! - [`limits`]: the request rate limit per identity or client address;
+//! - [`tls`]: HTTPS (`--tls-cert`, `--tls-key`).
 //!
 //! Invariants: on SIGTERM or Ctrl-C the listener closes, queued writes finish and new ones are
 //! refused (503), then the process exits: never half a write; the access log (one JSON line per
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod metrics;
 pub mod reads;
 pub mod routes;
+pub mod tls;
 pub mod writer;
 pub mod writes;
 
@@ -52,6 +54,8 @@ pub struct State {
     pub writer: Writer,
     pub metrics: metrics::Metrics,
     pub limiter: limits::Limiter,
+    /// HTTPS when set; plain HTTP (behind a TLS-terminating proxy) when not.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -280,12 +284,52 @@ async fn refresh_keys(state: Arc<State>) {
     }
 }
 
-/// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address on stdout first.
+/// Answers the requests of one connection (over TLS when the state has an acceptor).
+async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, peer: IpAddr) {
+    let acceptor = state.tls.clone();
+    let https = acceptor.is_some();
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let state = Arc::clone(&state);
+        if https {
+            // Served over TLS here: what the dashboard's cookie needs to know (it is then
+            // `Secure`), whatever a client wrote.
+            req.headers_mut().insert(
+                "x-forwarded-proto",
+                ::http::HeaderValue::from_static("https"),
+            );
+        }
+        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true);
+    let Some(acceptor) = acceptor else {
+        let _ = http
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+        return;
+    };
+    // A client that never finishes its handshake does not hold a task for long.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let _ = http
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        }
+        Ok(Err(e)) => crate::log::debug(&format!("TLS handshake with {peer} failed: {e}")),
+        Err(_) => crate::log::debug(&format!("TLS handshake with {peer} timed out")),
+    }
+}
+
+/// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address (and `https` or
+/// `http`) on stdout first.
 pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(
         "{}",
-        json!({"listening": listener.local_addr()?.to_string()})
+        json!({
+            "listening": listener.local_addr()?.to_string(),
+            "scheme": if state.tls.is_some() { "https" } else { "http" },
+        })
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let refresher = tokio::spawn(refresh_keys(Arc::clone(&state)));
@@ -294,17 +338,7 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(state, req, peer.ip()).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+                connections.spawn(connection(Arc::clone(&state), stream, peer.ip()));
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,

@@ -52,6 +52,7 @@ mod serve_limits;
 mod serve_metrics;
 mod serve_oidc;
 mod serve_schema;
+mod serve_tls;
 mod signatures;
 mod signed_commits;
 mod ssh;
