@@ -101,7 +101,9 @@ reset
 TOKEN=bench-token-0123456789
 printf 'tokens:\n  %s: ci@example.com\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" \
   >"$WORK/tokens.yaml"
-printf 'static_tokens: tokens.yaml\n' >"$WORK/serve.yaml"
+# Every request comes from one robot identity: its rate-limit burst must cover them all (the
+# default, 500, does for N <= 500).
+printf 'static_tokens: tokens.yaml\nrate_limit: {burst: %d}\n' "$((N > 500 ? N : 500))" >"$WORK/serve.yaml"
 RELEASECTL_LOG=${BENCH_LOG:-} RELEASECTL_CACHE_DIR=$WORK/serve-cache "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
   --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVER=$!

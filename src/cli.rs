@@ -618,6 +618,23 @@ pub struct ServeArgs {
     /// The server's configuration file (YAML): issuers, static tokens, anonymous read.
     #[arg(long, env = "RELEASECTL_SERVE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. Without
+    /// it, plain HTTP (terminate TLS in front, e.g. at an Ingress).
+    #[arg(
+        long,
+        env = "RELEASECTL_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "RELEASECTL_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The global flags each command shows in its help: a flag that does not change what a

@@ -13,6 +13,10 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
         Some(path) => config::load(path)?,
         None => config::Config::default(),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(serve::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let addr = args.listen.or(config.listen).ok_or_else(|| {
         InvalidInput("where to listen? pass --listen ADDR or set listen in the config file".into())
     })?;
@@ -25,12 +29,15 @@ pub async fn run(args: &ServeArgs, settings: &Settings) -> crate::exit::Result<s
     let auth = Authenticator::load(&config).await?;
     let opener = settings.clone();
     let writer = Writer::start(move || opener.open_gitops())?;
+    let limiter = serve::limits::Limiter::new(config.rate_limit);
     let state = Arc::new(State {
         settings: settings.clone(),
         config,
         auth,
         writer,
         metrics: serve::metrics::Metrics::default(),
+        limiter,
+        tls,
     });
     serve::serve(state, addr).await?;
     Ok(super::Outcome::ok(Vec::new()))

@@ -6,8 +6,16 @@
 //! issuer, the key id and claim values do, escaped); `alg: none`, HS* and any algorithm but
 //! RS256/ES256 are refused; a JWT's claims are trusted only after its signature verified
 //! with a key of the issuer its `iss` names.
+//!
+//! Keys are refreshed without a restart: a JWKS URL is read again every `jwks_refresh` (by
+//! [`Authenticator::refresh_urls`]) and when a token names a `kid` no key has, at most once per
+//! `jwks_unknown_kid_interval` per issuer (random `kid`s cannot make the server hammer the
+//! issuer); a JWKS file is read again when its mtime changes. A refresh that fails keeps the
+//! keys read before and logs a warning (naming the JWKS, never a token).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -79,17 +87,91 @@ enum Key {
     P256(Vec<u8>),
 }
 
-#[derive(Debug, Clone)]
+type Keys = Arc<BTreeMap<String, Key>>;
+
+#[derive(Debug)]
 struct Trusted {
     issuer: Issuer,
-    keys: BTreeMap<String, Key>,
+    keys: RwLock<Keys>,
+    /// A JWKS file's mtime when it was last read.
+    mtime: Mutex<Option<SystemTime>>,
+    /// When a token's unknown `kid` last made the JWKS URL be read again.
+    kid_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// The authenticator: static tokens and the issuers' keys, loaded once at start.
-#[derive(Debug, Clone)]
+impl Trusted {
+    fn new(issuer: Issuer, keys: BTreeMap<String, Key>, mtime: Option<SystemTime>) -> Self {
+        Self {
+            issuer,
+            keys: RwLock::new(Arc::new(keys)),
+            mtime: Mutex::new(mtime),
+            kid_refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn keys(&self) -> Keys {
+        Arc::clone(&self.keys.read().expect("not poisoned"))
+    }
+
+    fn replace(&self, keys: BTreeMap<String, Key>) {
+        *self.keys.write().expect("not poisoned") = Arc::new(keys);
+    }
+
+    /// Reads a JWKS file again when its mtime changed since it was last read.
+    fn reload_if_changed(&self) {
+        let Jwks::File(path) = &self.issuer.jwks else {
+            return;
+        };
+        let Ok(mtime) = std::fs::metadata(path).and_then(|m| m.modified()) else {
+            return;
+        };
+        let mut seen = self.mtime.lock().expect("not poisoned");
+        if *seen == Some(mtime) {
+            return;
+        }
+        *seen = Some(mtime);
+        match std::fs::read(path)
+            .map_err(|e| InvalidInput(format!("JWKS {}: {e}", path.display())))
+            .and_then(|bytes| parse_jwks(&path.display().to_string(), &bytes))
+        {
+            Ok(keys) => self.replace(keys),
+            Err(e) => warn(&self.issuer.issuer, &e.to_string(), self.keys().len()),
+        }
+    }
+
+    /// Reads a JWKS URL again; a failure keeps the keys and logs a warning.
+    async fn refresh_url(&self) {
+        if let Jwks::Url(_) = &self.issuer.jwks {
+            match fetch_jwks(&self.issuer.jwks).await {
+                Ok(keys) => self.replace(keys),
+                Err(e) => warn(&self.issuer.issuer, &e.to_string(), self.keys().len()),
+            }
+        }
+    }
+}
+
+/// A JSON line on stderr, next to the access log: a refresh of `issuer`'s keys failed.
+fn warn(issuer: &str, why: &str, kept: usize) {
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "at": jiff::Timestamp::now().to_string(),
+            "warning": format!(
+                "cannot refresh the keys of issuer {}: {}; keeping the {kept} keys read before",
+                crate::text::excerpt(issuer),
+                crate::text::printable(why, 400)
+            ),
+        })
+    );
+}
+
+/// The authenticator: static tokens and the issuers' keys.
+#[derive(Debug)]
 pub struct Authenticator {
     tokens: BTreeMap<String, String>,
     issuers: Vec<Trusted>,
+    /// How often an unknown `kid` may make an issuer's JWKS URL be read again.
+    unknown_kid_interval: Duration,
 }
 
 fn b64(part: &str, what: &str) -> Result<Vec<u8>, AuthError> {
@@ -178,15 +260,59 @@ impl Authenticator {
     pub async fn load(config: &Config) -> crate::exit::Result<Self> {
         let mut issuers = Vec::new();
         for issuer in &config.issuers {
-            issuers.push(Trusted {
-                keys: fetch_jwks(&issuer.jwks).await?,
-                issuer: issuer.clone(),
-            });
+            let mtime = match &issuer.jwks {
+                Jwks::File(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+                Jwks::Url(_) => None,
+            };
+            issuers.push(Trusted::new(
+                issuer.clone(),
+                fetch_jwks(&issuer.jwks).await?,
+                mtime,
+            ));
         }
         Ok(Self {
             tokens: config.static_tokens.clone(),
             issuers,
+            unknown_kid_interval: config.jwks_unknown_kid_interval,
         })
+    }
+
+    /// Reads every JWKS URL again (the periodic refresh); failures keep the keys.
+    pub async fn refresh_urls(&self) {
+        for trusted in &self.issuers {
+            trusted.refresh_url().await;
+        }
+    }
+
+    /// [`Self::authenticate`], and when the token names a `kid` its issuer's JWKS URL did not
+    /// have, reads that JWKS again (at most once per `jwks_unknown_kid_interval`) and retries.
+    pub async fn authenticate_fresh(
+        &self,
+        header: Option<&str>,
+        now: i64,
+    ) -> Result<Principal, AuthError> {
+        let first = self.authenticate(header, now);
+        let Err(AuthError::UnknownKey { issuer, .. }) = &first else {
+            return first;
+        };
+        let Some(trusted) = self
+            .issuers
+            .iter()
+            .find(|t| &t.issuer.issuer == issuer && matches!(t.issuer.jwks, Jwks::Url(_)))
+        else {
+            return first;
+        };
+        {
+            // Requests waiting here together read the JWKS once; one refreshed a moment ago
+            // leaves the keys as they are.
+            let mut last = trusted.kid_refresh.lock().await;
+            let at = Instant::now();
+            if last.is_none_or(|t| at.duration_since(t) >= self.unknown_kid_interval) {
+                *last = Some(at);
+                trusted.refresh_url().await;
+            }
+        }
+        self.authenticate(header, now)
     }
 
     /// The principal an `Authorization` header's value proves, at `now` (Unix seconds).
@@ -230,12 +356,13 @@ impl Authenticator {
             .ok_or_else(|| AuthError::UnknownIssuer(crate::text::excerpt(iss)))?;
         let issuer = &trusted.issuer.issuer;
         let kid = header.kid.unwrap_or_default();
-        let key = trusted
-            .keys
+        trusted.reload_if_changed();
+        let keys = trusted.keys();
+        let key = keys
             .get(&kid)
             .or_else(|| {
-                (trusted.keys.len() == 1 && kid.is_empty())
-                    .then(|| trusted.keys.values().next())
+                (keys.len() == 1 && kid.is_empty())
+                    .then(|| keys.values().next())
                     .flatten()
             })
             .ok_or_else(|| AuthError::UnknownKey {
@@ -342,14 +469,16 @@ mod tests {
         );
         Authenticator {
             tokens,
-            issuers: vec![Trusted {
-                issuer: Issuer {
+            issuers: vec![Trusted::new(
+                Issuer {
                     issuer: "https://idp.example".into(),
                     audience: "releasectl".into(),
-                    jwks: Jwks::File("jwks.json".into()),
+                    jwks: Jwks::File("/nonexistent/jwks.json".into()),
                 },
-                keys: parse_jwks("jwks.json", jwks.to_string().as_bytes()).unwrap(),
-            }],
+                parse_jwks("jwks.json", jwks.to_string().as_bytes()).unwrap(),
+                None,
+            )],
+            unknown_kid_interval: Duration::from_secs(30),
         }
     }
 
@@ -421,6 +550,50 @@ mod tests {
         check(&c, "ES256", &key, "not a configured issuer");
         check(&claims(), "ES256", &keypair(), "does not verify");
         check(&claims(), "HS256", &key, "expected RS256 or ES256");
+    }
+
+    fn jwk(key: &EcdsaKeyPair) -> Value {
+        let point = key.public_key().as_ref();
+        serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])})
+    }
+
+    #[test]
+    fn a_jwks_file_is_read_again_when_it_changes_and_a_broken_one_keeps_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let (old, new) = (keypair(), keypair());
+        let write = |text: String, secs: u64| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+                .unwrap();
+        };
+        write(serde_json::json!({"keys": [jwk(&old)]}).to_string(), 1000);
+        let config = Config {
+            issuers: vec![Issuer {
+                issuer: "https://idp.example".into(),
+                audience: "releasectl".into(),
+                jwks: Jwks::File(path.clone()),
+            }],
+            ..Config::default()
+        };
+        let a = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(Authenticator::load(&config))
+            .unwrap();
+        let bearer = |key: &EcdsaKeyPair| format!("Bearer {}", jwt(key, "ES256", &claims()));
+        assert!(a.authenticate(Some(&bearer(&old)), NOW).is_ok());
+        assert!(a.authenticate(Some(&bearer(&new)), NOW).is_err());
+        write(serde_json::json!({"keys": [jwk(&new)]}).to_string(), 2000);
+        assert!(a.authenticate(Some(&bearer(&new)), NOW).is_ok());
+        assert!(a.authenticate(Some(&bearer(&old)), NOW).is_err());
+        write("{not json".into(), 3000);
+        assert!(a.authenticate(Some(&bearer(&new)), NOW).is_ok());
     }
 
     #[test]

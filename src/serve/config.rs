@@ -1,14 +1,16 @@
 //! The server's configuration file (YAML, strict like every file releasectl reads): where to
-//! listen, which OIDC issuers and static tokens authenticate, whether reads need a token,
-//! the body limit.
+//! listen, which OIDC issuers and static tokens authenticate (and how often their JWKS are
+//! read again), whether reads need a token, the body limit, the request rate limit and the
+//! proxies whose `X-Forwarded-For` is believed.
 //!
 //! Invariants: an unknown key or a bad value is an error naming the file, the field, the
 //! value and what was expected; the token file holds only SHA-256 digests of tokens, never
 //! tokens, so nothing read here is a secret.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::exit::{Context as _, InvalidInput};
 use crate::yaml::{FieldError, Node};
@@ -19,12 +21,87 @@ const TOP_KEYS: &[&str] = &[
     "max_body_bytes",
     "static_tokens",
     "issuers",
+    "rate_limit",
+    "trusted_proxies",
+    "jwks_refresh",
+    "jwks_unknown_kid_interval",
 ];
+const RATE_KEYS: &[&str] = &["per_second", "burst"];
 const ISSUER_KEYS: &[&str] = &["issuer", "audience", "jwks_file", "jwks_url"];
 const TOKEN_FILE_KEYS: &[&str] = &["tokens"];
 
 /// Request bodies above this many bytes are refused (413) unless the file says otherwise.
 pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+
+/// The default rate limit: a pipeline fleet behind one robot identity may send a burst of
+/// 500 requests (scripts/bench-serve.sh sends 200 at once), then 50 a second.
+pub const DEFAULT_RATE: RateLimit = RateLimit {
+    per_second: 50,
+    burst: 500,
+};
+
+/// URL JWKS are read again this often (and file JWKS whenever their mtime changes).
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(600);
+
+/// A token whose `kid` no key has makes the issuer's JWKS URL be read again, at most this
+/// often (random `kid`s cannot make the server hammer the issuer).
+pub const DEFAULT_JWKS_UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A token bucket per caller: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u64,
+    pub burst: u64,
+}
+
+/// A proxy address or network (`10.0.0.0/8`, `::1`) whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        let (a, b, bits) = match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (u128::from(a.to_bits()), u128::from(b.to_bits()), 32)
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => (a.to_bits(), b.to_bits(), 128),
+            _ => return false,
+        };
+        let prefix = u32::from(self.prefix);
+        if prefix == 0 {
+            return true;
+        }
+        let shift = bits - prefix;
+        (a >> shift) == (b >> shift)
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(())?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
 
 /// Where an issuer's signing keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +131,10 @@ pub struct Config {
     /// `sha256(token)` in lower-case hex → identity, read from `token_file`.
     pub static_tokens: BTreeMap<String, String>,
     pub issuers: Vec<Issuer>,
+    pub rate_limit: RateLimit,
+    pub trusted_proxies: Vec<Network>,
+    pub jwks_refresh: Duration,
+    pub jwks_unknown_kid_interval: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +146,10 @@ impl Default for Config {
             token_file: None,
             static_tokens: BTreeMap::new(),
             issuers: Vec::new(),
+            rate_limit: DEFAULT_RATE,
+            trusted_proxies: Vec::new(),
+            jwks_refresh: DEFAULT_JWKS_REFRESH,
+            jwks_unknown_kid_interval: DEFAULT_JWKS_UNKNOWN_KID_INTERVAL,
         }
     }
 }
@@ -137,6 +222,39 @@ fn parse(file: &str, doc: &serde_json::Value, base: &Path) -> Result<Config, Fie
     let token_file = top
         .str("static_tokens", "the path of a token file")?
         .map(|p| base.join(p));
+    let rate = top.mapping_or_empty("rate_limit", RATE_KEYS)?;
+    let rate_limit = RateLimit {
+        per_second: rate
+            .u64("per_second", "requests a second, at least 1")?
+            .unwrap_or(DEFAULT_RATE.per_second),
+        burst: rate
+            .u64("burst", "requests at once, at least 1")?
+            .unwrap_or(DEFAULT_RATE.burst),
+    };
+    if rate_limit.per_second == 0 || rate_limit.burst == 0 {
+        return Err(rate.node().invalid("per_second and burst of at least 1"));
+    }
+    let mut trusted_proxies = Vec::new();
+    for node in top.list("trusted_proxies", "a list of addresses or networks")? {
+        let text = node.str("an address or network such as 10.0.0.0/8")?;
+        trusted_proxies.push(
+            text.parse()
+                .map_err(|()| node.invalid("an address or network such as 10.0.0.0/8 or ::1"))?,
+        );
+    }
+    let duration = |key: &str, default: Duration| -> Result<Duration, FieldError> {
+        match top.str(key, "a duration such as 10m")? {
+            None => Ok(default),
+            Some(text) => crate::duration::parse(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    top.get(key)
+                        .expect("present")
+                        .invalid("a duration such as 30s or 10m, above zero")
+                }),
+        }
+    };
     Ok(Config {
         listen,
         anonymous_read: top.bool("anonymous_read")?.unwrap_or(false),
@@ -146,6 +264,13 @@ fn parse(file: &str, doc: &serde_json::Value, base: &Path) -> Result<Config, Fie
         token_file,
         static_tokens: BTreeMap::new(),
         issuers,
+        rate_limit,
+        trusted_proxies,
+        jwks_refresh: duration("jwks_refresh", DEFAULT_JWKS_REFRESH)?,
+        jwks_unknown_kid_interval: duration(
+            "jwks_unknown_kid_interval",
+            DEFAULT_JWKS_UNKNOWN_KID_INTERVAL,
+        )?,
     })
 }
 
@@ -222,5 +347,38 @@ mod tests {
         );
         let e = parsed("listen: nowhere\n").unwrap_err();
         assert!(e.to_string().contains("\"nowhere\""), "{e}");
+    }
+
+    #[test]
+    fn rate_limits_proxies_and_jwks_intervals_are_read_with_defaults() {
+        let c = parsed("listen: 127.0.0.1:1\n").unwrap();
+        assert_eq!(c.rate_limit, DEFAULT_RATE);
+        assert_eq!(c.jwks_refresh, DEFAULT_JWKS_REFRESH);
+        let c = parsed(
+            "rate_limit: {per_second: 2, burst: 3}\ntrusted_proxies: [10.0.0.0/8, \"::1\"]\njwks_refresh: 1m\njwks_unknown_kid_interval: 5s\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_second: 2,
+                burst: 3
+            }
+        );
+        assert!(c.trusted_proxies[0].contains("10.1.2.3".parse().unwrap()));
+        assert!(c.trusted_proxies[0].contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!c.trusted_proxies[0].contains("11.0.0.1".parse().unwrap()));
+        assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
+        assert!(!c.trusted_proxies[1].contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.jwks_refresh, Duration::from_secs(60));
+        assert_eq!(c.jwks_unknown_kid_interval, Duration::from_secs(5));
+        for bad in [
+            "rate_limit: {per_second: 0}\n",
+            "rate_limit: {rate: 1}\n",
+            "trusted_proxies: [10.0.0.0/33]\n",
+            "jwks_refresh: 0s\n",
+        ] {
+            assert!(parsed(bad).is_err(), "{bad}");
+        }
     }
 }

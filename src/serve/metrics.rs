@@ -16,6 +16,7 @@ use serde_json::Value;
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
     decisions: Mutex<BTreeMap<(String, bool, bool), u64>>,
+    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The template of `path`: what `/metrics` labels a request with.
@@ -71,6 +72,16 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts one request refused 429 for a caller of `kind` (`identity` or `address`).
+    pub fn rate_limited(&self, kind: &'static str) {
+        *self
+            .rate_limited
+            .lock()
+            .expect("not poisoned")
+            .entry(kind)
+            .or_default() += 1;
+    }
+
     /// Counts the decisions of a deploy-like answer (`items[].decisions[]`).
     pub fn decisions(&self, body: &Value) {
         let Some(items) = body["items"].as_array() else {
@@ -118,6 +129,13 @@ impl Metrics {
                 "releasectl_policy_decisions_total{{rule=\"{}\",result=\"{}\",dry_run=\"{dry_run}\"}} {n}",
                 label(rule),
                 if *pass { "pass" } else { "fail" }
+            );
+        }
+        out.push_str("# HELP releasectl_rate_limited_total Requests refused 429 (over the rate limit), by what the bucket counts: an identity or a client address.\n# TYPE releasectl_rate_limited_total counter\n");
+        for (kind, n) in self.rate_limited.lock().expect("not poisoned").iter() {
+            let _ = writeln!(
+                out,
+                "releasectl_rate_limited_total{{caller=\"{kind}\"}} {n}"
             );
         }
         out
@@ -176,5 +194,10 @@ mod tests {
             "{text}"
         );
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        m.rate_limited("identity");
+        assert!(
+            m.render(0, 0)
+                .contains("releasectl_rate_limited_total{caller=\"identity\"} 1\n")
+        );
     }
 }

@@ -7,25 +7,30 @@
 //! - [`writer`]: the one thread that owns the repository's clone and runs requests in order;
 //! - [`routes`]: the endpoints;
 //! - [`dashboard`]: the HTML dashboard at `/` and `/ui/`;
-//! - [`metrics`]: Prometheus `/metrics`.
+//! - [`metrics`]: Prometheus `/metrics`;
+//! - [`limits`]: the request rate limit per identity or client address;
+//! - [`tls`]: HTTPS (`--tls-cert`, `--tls-key`).
 //!
 //! Invariants: on SIGTERM or Ctrl-C the listener closes, queued writes finish and new ones are
 //! refused (503), then the process exits: never half a write; the access log (one JSON line per
 //! request on stderr) holds method, path, status, duration and actor, never a header or a
-//! token.
+//! token; every request but `/healthz`, `/readyz` and `/metrics` is counted against its
+//! caller's rate limit before any work (429 with `Retry-After` beyond it).
 
 pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod reads;
 pub mod routes;
+pub mod tls;
 pub mod writer;
 pub mod writes;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,29 +53,75 @@ pub struct State {
     pub auth: Authenticator,
     pub writer: Writer,
     pub metrics: metrics::Metrics,
+    pub limiter: limits::Limiter,
+    /// HTTPS when set; plain HTTP (behind a TLS-terminating proxy) when not.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-fn respond(reply: &Reply) -> Response<Full<Bytes>> {
+fn respond(reply: &Reply, retry_after: Option<u64>) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
     body.push(b'\n');
-    Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
-        .header("cache-control", "no-store")
+        .header("cache-control", "no-store");
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds);
+    }
+    response
         .body(Full::new(Bytes::from(body)))
         .expect("a valid response")
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Takes one request of `caller`'s allowance: `Err` is the 429 answer and its `Retry-After`.
+fn admit(state: &State, caller: &limits::Caller) -> Result<(), (Reply, u64)> {
+    state.limiter.take(caller, Instant::now()).map_err(|wait| {
+        state.metrics.rate_limited(caller.kind());
+        let rate = state.limiter.rate();
+        let seconds = wait.as_secs().max(1);
+        (
+            Reply::mismatch(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &caller.describe(),
+                &format!(
+                    "at most {} at once, then {} a second",
+                    rate.burst, rate.per_second
+                ),
+                &format!("more; retry after {seconds} s"),
+            ),
+            seconds,
+        )
+    })
+}
+
+/// The 429 answer of a dashboard request.
+fn limited_page(reply: &Reply, seconds: u64) -> dashboard::Page {
+    dashboard::Page {
+        status: reply.status,
+        body: format!(
+            "{}\n",
+            reply.body["error"]["message"].as_str().unwrap_or_default()
+        ),
+        headers: vec![("retry-after", seconds.to_string())],
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+    peer: IpAddr,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(ToOwned::to_owned);
+    let address = limits::client_address(peer, request.headers(), &state.config.trusted_proxies);
     if dashboard::owns(&method, &path) {
-        return dashboard_response(&state, request, started).await;
+        return dashboard_response(&state, request, started, address).await;
     }
     if method == Method::GET && path == "/metrics" {
         let text = state.metrics.render(
@@ -85,6 +136,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
             .expect("a valid response");
     }
     let mut actor = None;
+    let mut retry_after = None;
     let reply = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => Reply::ok(json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
@@ -94,9 +146,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
                 Reply::unavailable("shutting down")
             }
         }
-        (&Method::GET, "/openapi.json") => {
-            Reply::ok(serde_json::from_str(OPENAPI).expect("a valid document (tested)"))
-        }
+        (&Method::GET, "/openapi.json") => match admit(&state, &limits::Caller::Address(address)) {
+            Ok(()) => Reply::ok(serde_json::from_str(OPENAPI).expect("a valid document (tested)")),
+            Err((reply, seconds)) => {
+                retry_after = Some(seconds);
+                reply
+            }
+        },
         _ => {
             let header = request
                 .headers()
@@ -106,11 +162,21 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
             let now = jiff::Timestamp::now().as_second();
             let principal = match header {
                 None => Ok(None),
-                Some(h) => state.auth.authenticate(Some(&h), now).map(Some),
+                Some(h) => state.auth.authenticate_fresh(Some(&h), now).await.map(Some),
             };
-            match principal {
-                Err(e) => Reply::error(StatusCode::UNAUTHORIZED, "unauthenticated", &e.to_string()),
-                Ok(principal) => {
+            let caller = match &principal {
+                Ok(Some(p)) => limits::Caller::Identity(p.actor.clone()),
+                Ok(None) | Err(_) => limits::Caller::Address(address),
+            };
+            match (admit(&state, &caller), principal) {
+                (Err((reply, seconds)), _) => {
+                    retry_after = Some(seconds);
+                    reply
+                }
+                (Ok(()), Err(e)) => {
+                    Reply::error(StatusCode::UNAUTHORIZED, "unauthenticated", &e.to_string())
+                }
+                (Ok(()), Ok(principal)) => {
                     actor = principal.as_ref().map(|p| p.actor.clone());
                     match http::read_body(request.into_body(), state.config.max_body_bytes).await {
                         Err(r) => r,
@@ -141,7 +207,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<
         .metrics
         .request(method.as_str(), &path, reply.status.as_u16());
     state.metrics.decisions(&reply.body);
-    respond(&reply)
+    respond(&reply, retry_after)
 }
 
 /// A dashboard request: read the body (bounded), answer HTML, log and count it.
@@ -149,13 +215,16 @@ async fn dashboard_response(
     state: &Arc<State>,
     request: Request<Incoming>,
     started: Instant,
+    address: IpAddr,
 ) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(ToOwned::to_owned);
     let headers = request.headers().clone();
-    let (page, actor) =
-        match http::read_body(request.into_body(), state.config.max_body_bytes).await {
+    let admitted = admit(state, &limits::Caller::Address(address));
+    let (page, actor) = match admitted {
+        Err((reply, seconds)) => (limited_page(&reply, seconds), None),
+        Ok(()) => match http::read_body(request.into_body(), state.config.max_body_bytes).await {
             Err(r) => (
                 dashboard::Page {
                     status: r.status,
@@ -174,7 +243,8 @@ async fn dashboard_response(
                 };
                 dashboard::handle(state, &asked).await
             }
-        };
+        },
+    };
     let line = json!({
         "at": jiff::Timestamp::now().to_string(),
         "method": method.as_str(),
@@ -202,36 +272,80 @@ async fn dashboard_response(
         .expect("a valid response")
 }
 
-/// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address on stdout first.
+/// Reads the issuers' JWKS URLs again every `jwks_refresh`, for as long as the server runs.
+async fn refresh_keys(state: Arc<State>) {
+    let mut every = tokio::time::interval(state.config.jwks_refresh);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is now: the keys were read at start.
+    every.tick().await;
+    loop {
+        every.tick().await;
+        state.auth.refresh_urls().await;
+    }
+}
+
+/// Answers the requests of one connection (over TLS when the state has an acceptor).
+async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, peer: IpAddr) {
+    let acceptor = state.tls.clone();
+    let https = acceptor.is_some();
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let state = Arc::clone(&state);
+        if https {
+            // Served over TLS here: what the dashboard's cookie needs to know (it is then
+            // `Secure`), whatever a client wrote.
+            req.headers_mut().insert(
+                "x-forwarded-proto",
+                ::http::HeaderValue::from_static("https"),
+            );
+        }
+        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true);
+    let Some(acceptor) = acceptor else {
+        let _ = http
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+        return;
+    };
+    // A client that never finishes its handshake does not hold a task for long.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let _ = http
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        }
+        Ok(Err(e)) => crate::log::debug(&format!("TLS handshake with {peer} failed: {e}")),
+        Err(_) => crate::log::debug(&format!("TLS handshake with {peer} timed out")),
+    }
+}
+
+/// Serves on `addr` until SIGTERM or Ctrl-C; prints the bound address (and `https` or
+/// `http`) on stdout first.
 pub async fn serve(state: Arc<State>, addr: SocketAddr) -> crate::exit::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(
         "{}",
-        json!({"listening": listener.local_addr()?.to_string()})
+        json!({
+            "listening": listener.local_addr()?.to_string(),
+            "scheme": if state.tls.is_some() { "https" } else { "http" },
+        })
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let refresher = tokio::spawn(refresh_keys(Arc::clone(&state)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+                let Ok((stream, peer)) = accepted else { continue };
+                connections.spawn(connection(Arc::clone(&state), stream, peer.ip()));
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
     drop(listener);
+    refresher.abort();
     crate::log::info("shutting down: finishing queued writes, refusing new ones");
     let closing = Arc::clone(&state);
     tokio::task::spawn_blocking(move || closing.writer.close())
@@ -268,6 +382,27 @@ mod tests {
             "/v1/diff/{environment}/{rest}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+        // The probes and /metrics are documented without a token; every other operation may
+        // answer 429 with Retry-After.
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]
+                ["type"],
+            "string"
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let probe = ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());
+                assert_eq!(
+                    op.get("security").is_some(),
+                    probe || path == "/openapi.json"
+                );
+                let limited = &op["responses"]["429"];
+                assert_eq!(limited.is_null(), probe, "{method} {path}");
+                if !probe {
+                    assert_eq!(limited["headers"]["Retry-After"]["required"], true);
+                }
+            }
         }
         // Every route the router matches is documented.
         for word in [

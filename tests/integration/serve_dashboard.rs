@@ -417,3 +417,105 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
         &[&format!("#{} awaits approval 1/2", first.number)],
     );
 }
+
+#[test]
+fn a_refused_deploy_is_previewed_again_overriding_its_failing_rules_with_a_reason_and_confirmed() {
+    let (world, first, _) = drifted_world();
+    let served = Served::start(&world, &world.url, "anonymous_read: true\n");
+    let addr = served.addr.clone();
+    let login = send(
+        &addr,
+        "POST",
+        "/ui/login",
+        &[],
+        &format!("token={}", token(BOB)),
+    );
+    let cookie = login
+        .header("set-cookie")
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = send(
+        &addr,
+        "GET",
+        &format!("/ui/project/{FULL}"),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    let html = page.body_str();
+    let mut deploy = form_fields(&html, "deploy");
+    assert!(
+        deploy.iter().any(|(k, _)| k == "overrides") && deploy.iter().any(|(k, _)| k == "reason"),
+        "the deploy form has override fields: {deploy:?}"
+    );
+    set(&mut deploy, "environment", PRODUCTION);
+    set(&mut deploy, "release_id", &first.number.to_string());
+    let head = world.remote.head();
+    // Refused: the preview offers the failing rules, checked, and asks for a reason.
+    let preview = send(
+        &addr,
+        "POST",
+        "/ui/preview",
+        &[("Cookie", &cookie)],
+        &encode(&deploy),
+    );
+    let text = preview.body_str();
+    assert!(text.contains("id=\"would-refuse\""), "{text}");
+    let mut again = form_fields(&text, "override");
+    let rules: Vec<String> = again
+        .iter()
+        .filter(|(k, _)| k == "overrides")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert!(rules.contains(&"allowed_triggers".to_owned()), "{rules:?}");
+    // Without a reason the API refuses the overrides, naming the reason.
+    let no_reason = send(
+        &addr,
+        "POST",
+        "/ui/preview",
+        &[("Cookie", &cookie)],
+        &encode(&again),
+    );
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body_str());
+    assert!(no_reason.body_str().contains("reason"));
+    set(&mut again, "reason", "incident 4711: hotfix");
+    let preview = send(
+        &addr,
+        "POST",
+        "/ui/preview",
+        &[("Cookie", &cookie)],
+        &encode(&again),
+    );
+    let text = preview.body_str();
+    assert_eq!(preview.status, 200, "{text}");
+    assert!(!text.contains("id=\"would-refuse\""), "{text}");
+    assert!(
+        text.contains("overridden") && text.contains("id=\"overriding\""),
+        "{text}"
+    );
+    assert_eq!(world.remote.head(), head, "previews write nothing");
+    // The confirm form carries the same overrides and reason: the deploy lands with them.
+    let confirm = form_fields(&text, "confirm");
+    let done = send(
+        &addr,
+        "POST",
+        "/ui/confirm",
+        &[("Cookie", &cookie)],
+        &encode(&confirm),
+    );
+    let text = done.body_str();
+    assert_eq!(done.status, 200, "{text}");
+    assert!(text.contains("id=\"commit\""), "{text}");
+    let message = world.remote.last_message();
+    assert!(
+        message.contains("incident 4711: hotfix") && message.contains("allowed_triggers"),
+        "{message}"
+    );
+    // Chromium shows the override and its reason in the project's history.
+    rendered(
+        &format!("http://{addr}/ui/project/{FULL}"),
+        &["incident 4711: hotfix"],
+    );
+}

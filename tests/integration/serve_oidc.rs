@@ -225,3 +225,137 @@ fn oidc_tokens_of_configured_issuers_authenticate_and_every_other_token_is_refus
         "the JWKS is read once, at start"
     );
 }
+
+/// A stand-in IdP whose JWKS (or failure) can be changed while the server runs.
+struct Idp {
+    server: FakeServer,
+    answer: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+}
+
+impl Idp {
+    fn start(jwks: &Value) -> Self {
+        let answer = std::sync::Arc::new(std::sync::Mutex::new(Some(jwks.clone())));
+        let shared = std::sync::Arc::clone(&answer);
+        let server = FakeServer::start(move |_| match &*shared.lock().unwrap() {
+            Some(jwks) => Action::json(200, jwks),
+            None => Action::status(500),
+        });
+        Self { server, answer }
+    }
+
+    /// Serves `jwks` from now on (`None`: answers 500).
+    fn set(&self, jwks: Option<Value>) {
+        *self.answer.lock().unwrap() = jwks;
+    }
+
+    fn reads(&self) -> usize {
+        self.server.requests_to("/jwks").len()
+    }
+}
+
+fn read_as(served: &Served, token: &str) -> u16 {
+    served
+        .raw(
+            "GET",
+            &format!("/v1/releases/company/monorepo/{PROJECT}"),
+            Some(token),
+            b"",
+        )
+        .0
+}
+
+#[test]
+fn a_rotated_key_is_accepted_without_a_restart_and_unknown_kids_refresh_at_most_once_a_while() {
+    let world = World::example();
+    world.main_release("rotation");
+    let (old, new) = (Signer::ec(), Signer::ec());
+    let idp = Idp::start(&json!({"keys": [old.jwk("2026-01")]}));
+    let config = format!(
+        "issuers:\n  - {{issuer: \"{GITHUB}\", audience: releasectl, jwks_url: \"{}\"}}\n",
+        idp.server.url("/jwks")
+    );
+    let served = Served::start(&world, &world.url, &config);
+    assert_eq!(
+        read_as(&served, &old.token("2026-01", &claims(GITHUB, &json!({})))),
+        200
+    );
+    assert_eq!(idp.reads(), 1);
+    // The IdP rotates: the old key is gone, a new one signs.
+    idp.set(Some(json!({"keys": [new.jwk("2026-02")]})));
+    let fresh = new.token("2026-02", &claims(GITHUB, &json!({})));
+    assert_eq!(read_as(&served, &fresh), 200);
+    assert_eq!(idp.reads(), 2, "the unknown kid read the JWKS again");
+    // Random kids read it no more (30 s between such reads by default): each a 401.
+    for i in 0..20 {
+        let forged = new.token(&format!("random-{i}"), &claims(GITHUB, &json!({})));
+        let (status, answer) = served.raw(
+            "GET",
+            &format!("/v1/releases/company/monorepo/{PROJECT}"),
+            Some(&forged),
+            b"",
+        );
+        assert_eq!(status, 401, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no key random-")
+        );
+    }
+    assert_eq!(
+        idp.reads(),
+        2,
+        "random kids made the server read the JWKS again"
+    );
+    // The rotated-out key is refused; the new one goes on working.
+    assert_eq!(
+        read_as(&served, &old.token("2026-01", &claims(GITHUB, &json!({})))),
+        401
+    );
+    assert_eq!(read_as(&served, &fresh), 200);
+}
+
+#[test]
+fn the_jwks_url_is_read_again_periodically_and_a_failed_read_keeps_the_keys() {
+    let world = World::example();
+    world.main_release("refresh");
+    let (first, second) = (Signer::ec(), Signer::ec());
+    let idp = Idp::start(&json!({"keys": [first.jwk("a")]}));
+    let config = format!(
+        "jwks_refresh: 1s\njwks_unknown_kid_interval: 1h\nissuers:\n  - {{issuer: \"{GITHUB}\", audience: releasectl, jwks_url: \"{}\"}}\n",
+        idp.server.url("/jwks")
+    );
+    let served = Served::start(&world, &world.url, &config);
+    let token_a = first.token("a", &claims(GITHUB, &json!({})));
+    // Spend the unknown-kid read (allowed once an hour here): later keys come only from the
+    // periodic refresh.
+    assert_eq!(
+        read_as(&served, &second.token("b", &claims(GITHUB, &json!({})))),
+        401
+    );
+    // The IdP fails: the keys read before stay, a warning is logged.
+    idp.set(None);
+    let before = idp.reads();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while idp.reads() < before + 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(idp.reads() >= before + 2, "no periodic read in 10 s");
+    assert_eq!(read_as(&served, &token_a), 200);
+    let log = served.log();
+    assert!(
+        log.contains("cannot refresh the keys of issuer https://token.actions.example")
+            && log.contains("keeping the 1 keys read before"),
+        "{log}"
+    );
+    assert!(!log.contains(&token_a), "a token reached the log");
+    // The IdP rotates to b: the next periodic read brings it in.
+    idp.set(Some(json!({"keys": [second.jwk("b")]})));
+    let token_b = second.token("b", &claims(GITHUB, &json!({})));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while read_as(&served, &token_b) != 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(read_as(&served, &token_b), 200);
+    assert_eq!(read_as(&served, &token_a), 401);
+}

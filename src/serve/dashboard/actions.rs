@@ -4,7 +4,9 @@
 //!
 //! Invariants: both go through the API's routes as the session's principal, so permissions,
 //! four eyes and policy are the API's; the confirm form carries the same fields as the
-//! preview, nothing else, so what is confirmed is what was previewed.
+//! preview, nothing else, so what is confirmed is what was previewed. A deploy or rollback may
+//! override policy rules with a reason, as the API's body may (`overrides`, `reason`); a
+//! preview the policy would refuse offers its failing rules to override.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -26,7 +28,37 @@ const FIELDS: &[&str] = &[
     "justification",
     "to",
     "block",
+    "reason",
 ];
+
+/// The rules a form overrides: every `overrides` field (text or checkbox), split on commas
+/// and spaces, each once.
+fn override_list(form: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, v) in form.iter().filter(|(k, _)| k == "overrides") {
+        for rule in v.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()) {
+            if !out.iter().any(|o| o == rule) {
+                out.push(rule.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Adds the form's overrides and reason to a deploy or rollback body.
+fn with_overrides(mut body: Value, form: &[(String, String)]) -> Value {
+    let rules = override_list(form);
+    if !rules.is_empty() {
+        body["overrides"] = rules.into();
+    }
+    if let Some(reason) = field(form, "reason")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        body["reason"] = reason.into();
+    }
+    body
+}
 
 fn text(v: &Value) -> String {
     match v {
@@ -50,14 +82,22 @@ fn request(
             Method::POST,
             "/v1/deployments".into(),
             None,
-            json!({"environment": env, "project": project, "release_id": need("release_id")?, "dry_run": dry_run}),
+            with_overrides(
+                json!({"environment": env, "project": project, "release_id": need("release_id")?, "dry_run": dry_run}),
+                form,
+            ),
         )),
         "rollback" => {
             let mut body = json!({"environment": env, "project": project, "dry_run": dry_run, "block": get("block").is_some()});
             if let Some(to) = get("to") {
                 body["to"] = to.into();
             }
-            Ok((Method::POST, "/v1/rollbacks".into(), None, body))
+            Ok((
+                Method::POST,
+                "/v1/rollbacks".into(),
+                None,
+                with_overrides(body, form),
+            ))
         }
         "approve" if dry_run => Ok((
             Method::GET,
@@ -93,9 +133,10 @@ fn decisions(body: &Value) -> String {
         for d in item["decisions"].as_array().into_iter().flatten() {
             let pass = d["pass"].as_bool().unwrap_or(false);
             let overridden = d["overridden"].as_bool().unwrap_or(false);
+            // An overridden rule may report `pass` too: show that it took an override.
             let result = match (pass, overridden) {
-                (true, _) => badge("pass", "pass"),
-                (false, true) => badge("pending", "overridden"),
+                (_, true) => badge("pending", "overridden"),
+                (true, false) => badge("pass", "pass"),
                 (false, false) => badge("refused", "fail"),
             };
             let _ = write!(
@@ -186,6 +227,7 @@ pub async fn preview(state: &Arc<State>, session: &Session, form: &[(String, Str
             html.push_str(
                 "<p class=\"error\" id=\"would-refuse\">The policy would refuse this now.</p>",
             );
+            html.push_str(&override_form(session, form, &reply.body));
         }
     }
     if reply.status.is_success() {
@@ -200,6 +242,16 @@ pub async fn preview(state: &Arc<State>, session: &Session, form: &[(String, Str
                 html.push_str(&hidden(k, v));
             }
         }
+        let rules = override_list(form);
+        if !rules.is_empty() {
+            html.push_str(&hidden("overrides", &rules.join(",")));
+            let _ = write!(
+                html,
+                "<p id=\"overriding\">Overriding {} because: {}</p>",
+                esc(&rules.join(", ")),
+                esc(field(form, "reason").unwrap_or_default())
+            );
+        }
         let _ = write!(html, "<button>Confirm {}</button></form>", esc(action));
     }
     html.push_str(&back(form));
@@ -207,6 +259,52 @@ pub async fn preview(state: &Arc<State>, session: &Session, form: &[(String, Str
         reply.status,
         frame(&format!("preview {action}"), &session.viewer(), &html),
     )
+}
+
+/// The form that previews again overriding the rules that failed (checked), with a reason.
+fn override_form(session: &Session, form: &[(String, String)], body: &Value) -> String {
+    let mut failed: Vec<String> = Vec::new();
+    for d in body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["decisions"].as_array())
+        .flatten()
+    {
+        let rule = text(&d["rule"]);
+        if d["pass"] != Value::Bool(true)
+            && d["overridden"] != Value::Bool(true)
+            && !failed.contains(&rule)
+        {
+            failed.push(rule);
+        }
+    }
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut html = format!(
+        "<form class=\"action\" id=\"override\" method=\"post\" action=\"/ui/preview\">{}",
+        csrf_field(session.csrf.as_deref().unwrap_or_default())
+    );
+    for k in FIELDS.iter().filter(|k| **k != "reason") {
+        if let Some(v) = field(form, k) {
+            html.push_str(&hidden(k, v));
+        }
+    }
+    html.push_str("Override ");
+    for rule in override_list(form).iter().chain(&failed) {
+        let _ = write!(
+            html,
+            "<label><input type=\"checkbox\" name=\"overrides\" value=\"{0}\" checked> {0}</label> ",
+            esc(rule)
+        );
+    }
+    let _ = write!(
+        html,
+        "<label>because <input name=\"reason\" required size=\"30\" value=\"{}\"></label><button>Preview with overrides</button></form>",
+        esc(field(form, "reason").unwrap_or_default())
+    );
+    html
 }
 
 /// `/ui/confirm`: the real request and its result.
@@ -258,6 +356,30 @@ mod tests {
         assert_eq!((m, path.as_str()), (Method::POST, "/v1/deployments"));
         assert_eq!(body["dry_run"], true);
         assert_eq!(request(&form, false).unwrap().3["dry_run"], false);
+    }
+
+    #[test]
+    fn overrides_from_text_and_checkboxes_reach_the_body_with_the_reason() {
+        let form = f(&[
+            ("action", "deploy"),
+            ("project", "a/b/c"),
+            ("environment", "prod"),
+            ("release_id", "3"),
+            ("overrides", "window, soak"),
+            ("overrides", "soak"),
+            ("overrides", "hold"),
+            ("reason", " incident 42 "),
+        ]);
+        let body = request(&form, true).unwrap().3;
+        assert_eq!(body["overrides"], json!(["window", "soak", "hold"]));
+        assert_eq!(body["reason"], "incident 42");
+        let plain = f(&[
+            ("action", "rollback"),
+            ("project", "a/b/c"),
+            ("environment", "prod"),
+        ]);
+        let body = request(&plain, false).unwrap().3;
+        assert!(body.get("overrides").is_none() && body.get("reason").is_none());
     }
 
     #[test]

@@ -241,12 +241,14 @@ HttpOnly cookie for this site only.</p>"
 pub async fn handle(state: &Arc<State>, asked: &Asked<'_>) -> (Page, Option<String>) {
     let now = jiff::Timestamp::now().as_second();
     let token = token_of(asked.headers);
-    let principal = token.as_deref().and_then(|t| {
-        state
+    let principal = match token.as_deref() {
+        None => None,
+        Some(t) => state
             .auth
-            .authenticate(Some(&format!("Bearer {t}")), now)
-            .ok()
-    });
+            .authenticate_fresh(Some(&format!("Bearer {t}")), now)
+            .await
+            .ok(),
+    };
     let session = Session {
         csrf: principal.as_ref().and(token.as_deref()).map(csrf_of),
         principal,
@@ -284,7 +286,8 @@ async fn dispatch(
             let now = jiff::Timestamp::now().as_second();
             return match state
                 .auth
-                .authenticate(Some(&format!("Bearer {token}")), now)
+                .authenticate_fresh(Some(&format!("Bearer {token}")), now)
+                .await
             {
                 Ok(_) if !cookie_safe(token) => login_page(
                     session,

@@ -108,12 +108,14 @@ pub async fn project(state: &Arc<State>, session: &Session, full: &str) -> Page 
             .unwrap_or_default();
         let opts = env_options(&envs);
         let common = format!("{}{}", csrf_field(csrf), hidden("project", full));
+        let overrides = "<label>overriding <input name=\"overrides\" size=\"16\" placeholder=\"rules, e.g. window\"></label>\
+<label>because <input name=\"reason\" size=\"24\" placeholder=\"required with overrides\"></label>";
         let _ = write!(
             body,
             "<h2>Actions</h2><p class=\"muted\">Each action shows the policy's decisions (a dry run) before you confirm.</p>\
-<form class=\"action\" id=\"deploy\" method=\"post\" action=\"/ui/preview\">{common}{}<label>Deploy release <input name=\"release_id\" value=\"{}\" required size=\"12\"></label><label>to <select name=\"environment\">{opts}</select></label><button>Preview deploy</button></form><br>\
+<form class=\"action\" id=\"deploy\" method=\"post\" action=\"/ui/preview\">{common}{}<label>Deploy release <input name=\"release_id\" value=\"{}\" required size=\"12\"></label><label>to <select name=\"environment\">{opts}</select></label>{overrides}<button>Preview deploy</button></form><br>\
 <form class=\"action\" id=\"approve\" method=\"post\" action=\"/ui/preview\">{common}{}<label>Approve release <input name=\"release_id\" value=\"{}\" required size=\"12\"></label><label>for <select name=\"environment\">{opts}</select></label><label>because <input name=\"justification\" required size=\"30\"></label><button>Preview approval</button></form><br>\
-<form class=\"action\" id=\"rollback\" method=\"post\" action=\"/ui/preview\">{common}{}<label>Roll back <select name=\"environment\">{opts}</select></label><label>to release <input name=\"to\" size=\"12\" placeholder=\"previous\"></label><label><input type=\"checkbox\" name=\"block\" value=\"1\"> block the current release</label><button>Preview rollback</button></form>",
+<form class=\"action\" id=\"rollback\" method=\"post\" action=\"/ui/preview\">{common}{}<label>Roll back <select name=\"environment\">{opts}</select></label><label>to release <input name=\"to\" size=\"12\" placeholder=\"previous\"></label><label><input type=\"checkbox\" name=\"block\" value=\"1\"> block the current release</label>{overrides}<button>Preview rollback</button></form>",
             hidden("action", "deploy"),
             esc(&newest),
             hidden("action", "approve"),
