@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use git2::{Oid, Repository};
 
-use super::wire::{Daemon, WireError, pkt, read_pkt};
+use super::wire::{Acking, Daemon, WireError, pkt, read_pkt};
 
 /// The server speaks no protocol v2 or offers no `filter`: fetch the old way.
 #[derive(Debug)]
@@ -46,13 +46,13 @@ pub struct Lazy {
 /// A protocol v2 connection to upload-pack and the capabilities it advertised.
 #[derive(Debug)]
 struct Conn {
-    r: BufReader<TcpStream>,
+    r: BufReader<Acking<TcpStream>>,
     caps: Vec<String>,
 }
 
 impl Conn {
     fn send(&self, request: &[u8]) -> Result<(), WireError> {
-        let mut w = self.r.get_ref();
+        let mut w = &self.r.get_ref().0;
         w.write_all(request)?;
         Ok(())
     }
@@ -82,7 +82,7 @@ impl Lazy {
         let stream = self
             .daemon
             .connect_with("git-upload-pack", "\0version=2\0")?;
-        let mut r = BufReader::new(stream);
+        let mut r = BufReader::new(Acking(stream));
         let mut caps = Vec::new();
         while let Some(line) = read_pkt(&mut r)? {
             caps.push(String::from_utf8_lossy(&line).trim_end().to_owned());
