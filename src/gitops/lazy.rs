@@ -1,9 +1,11 @@
 //! Fetching only what a command reads, over `git://` with protocol v2 (docs/design.md §7).
 //!
 //! libgit2 cannot fetch with a filter, so an empty cache would mean the whole history. Here
-//! the branch tip is fetched alone (`deepen 1`, `filter tree:0`: the commit, no tree), and
-//! every tree or blob a read needs is fetched when it is first read, by its id (`want <oid>`
-//! with `filter tree:0` sends exactly the objects named). A cache that has the previous tip
+//! the branch tip is fetched with its root level only (`deepen 1`, `filter tree:2`: the
+//! commit, its root tree and the trees and blobs directly in it), and every other tree or blob
+//! a read needs is fetched when it is first read, by its id (`want <oid>` with `filter tree:0`
+//! sends exactly the objects named); a reader that knows its paths fetches them a tree level
+//! at a time ([`super::Snapshot::prefetch`]). A cache that has the previous tip
 //! sends it as a `have` and gets only the new commits. History (soak, rollback, `history`,
 //! `check` of a range) deepens the cache to the full first-parent history on demand, so every
 //! rule keeps its meaning on a cold cache.
