@@ -3,16 +3,20 @@
 # large repository of scripts/bench-deploy.sh (20,000 files, 10,000 commits, `git fast-import`),
 # served on 127.0.0.1 with receive-pack, `uploadpack.allowFilter` and
 # `uploadpack.allowAnySHA1InWant` on. Timed side by side in one run (hyperfine; before every
-# run the branch is reset, so every deploy really commits and pushes):
+# run the branch is reset, so every command really commits and pushes):
 #
 #  - `deploy` with a warm cache;
-#  - `deploy` with an empty cache (every ephemeral CI runner), with its peak RSS;
-#  - what a user would script instead: `git clone --filter=blob:none --depth 1 --no-checkout`,
-#    sparse checkout of the pointer's directory, edit, commit, push;
+#  - `deploy`, `release create --gitops` and `approve` with an empty cache (every ephemeral CI
+#    runner), with their peak RSS and what they fetched;
+#  - what a user would script instead of each: `git clone --filter=blob:none --depth 1
+#    --no-checkout`, sparse checkout of the pointer's (register's, approvals') directory,
+#    edit, commit, push;
 #  - `status` with a warm cache (20,000 pointer-shaped files, 6,667 of them under dev/apps).
 #
 # Usage: scripts/bench-daemon.sh [--keep]   (needs git, hyperfine, python3, /usr/bin/time).
-# BENCH_RUNS (default 10) sets the runs per case. Prints a table; exit 1 when a target is missed.
+# BENCH_RUNS (default 10) sets the runs per case; BENCH_BIN the binary measured (default
+# target/release/releasectl); BENCH_BEFORE another binary whose cold commands run in the same
+# hyperfine run ("before" figures side by side). Prints a table; exit 1 when a target is missed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,8 +26,9 @@ KEEP=0
 for tool in git hyperfine python3; do
   command -v "$tool" >/dev/null || { echo "bench-daemon: $tool is not installed" >&2; exit 2; }
 done
-BIN=$ROOT/target/release/releasectl
+BIN=${BENCH_BIN:-$ROOT/target/release/releasectl}
 [[ -x $BIN ]] || cargo build --release --quiet
+BEFORE=${BENCH_BEFORE:-}
 
 WORK=$(mktemp -d /tmp/releasectl-bench-daemon.XXXXXX)
 DAEMON=
@@ -105,45 +110,75 @@ for c in "$COMMIT" "${COMMIT/0123/4567}"; do
 done
 RELEASECTL_CACHE_DIR=$WORK/cache-warm "$BIN" $common deploy dev auth-service 1 >/dev/null
 BASE=$(git --git-dir "$WORK/large.git" rev-parse main)
+NEW=89abcdef0123456789abcdef0123456789abcdef
 reset="git --git-dir $WORK/large.git update-ref refs/heads/main $BASE"
 warm="RELEASECTL_CACHE_DIR=$WORK/cache-warm $BIN $common deploy dev auth-service 2"
-cold="rm -rf $WORK/cache-cold && RELEASECTL_CACHE_DIR=$WORK/cache-cold $BIN $common deploy dev auth-service 2"
-script="rm -rf $WORK/clone && git clone -q --filter=blob:none --depth 1 --no-checkout $URL $WORK/clone && cd $WORK/clone && git sparse-checkout set --no-cone /$POINTER && git checkout -q main && sed -i 's/^  release: .*/  release: \"${COMMIT/0123/4567}\"/' $POINTER && git commit -qam 'Deploy auth-service to dev: release 2' && git push -q origin main"
+# The cold commands, as run by binary $1 (each with an empty cache of its own).
+cold_deploy() { echo "rm -rf $WORK/cache-cold && RELEASECTL_CACHE_DIR=$WORK/cache-cold $1 $common deploy dev auth-service 2"; }
+cold_register() { echo "rm -rf $WORK/cache-cold && RELEASECTL_CACHE_DIR=$WORK/cache-cold $1 $common release create --repository company/monorepo --project auth-service --commit $NEW --manifests $ROOT/fixtures/manifests/auth-service --source-branch main"; }
+cold_approve() { echo "rm -rf $WORK/cache-cold && RELEASECTL_CACHE_DIR=$WORK/cache-cold $1 $common approve dev auth-service 2 --justification bench"; }
+# What a user would script: a blobless shallow clone, sparse checkout of directory $1, the
+# edit $2 (run in the clone), commit, push.
+scripted() { echo "rm -rf $WORK/clone && git clone -q --filter=blob:none --depth 1 --no-checkout $URL $WORK/clone && cd $WORK/clone && git sparse-checkout set --no-cone /$1 && git checkout -q main && mkdir -p $1 && $2 && git add -A && git commit -qm 'releasectl-like change' && git push -q origin main"; }
+REG=releases/company/monorepo/auth-service
+script=$(scripted "${POINTER%/*}/" "sed -i 's/^  release: .*/  release: \"${COMMIT/0123/4567}\"/' $POINTER")
+script_register=$(scripted "$REG/" "mkdir -p $REG/_releases/0 $REG/_commits/89 $REG/_aliases/97 && printf 'number: 3\n' > $REG/_releases/0/3.yaml && echo 3 > $REG/_commits/89/$NEW && echo 3 > $REG/_aliases/97/main-3 && echo '# 3' >> $REG/_register.yaml")
+script_approve=$(scripted "approvals/dev/company/monorepo/auth-service/" "printf 'approver: bench@example.com\n' > approvals/dev/company/monorepo/auth-service/${COMMIT/0123/4567}.yaml")
 status="RELEASECTL_CACHE_DIR=$WORK/cache-warm $BIN $common status"
+
+cases=(-n "deploy, warm cache" "$warm"
+  -n "deploy, empty cache" "$(cold_deploy "$BIN")"
+  -n "script: deploy" "$script"
+  -n "release create --gitops, empty cache" "$(cold_register "$BIN")"
+  -n "script: register" "$script_register"
+  -n "approve, empty cache" "$(cold_approve "$BIN")"
+  -n "script: approve" "$script_approve")
+if [[ -n $BEFORE ]]; then
+  cases+=(-n "before: deploy, empty cache" "$(cold_deploy "$BEFORE")"
+    -n "before: release create --gitops, empty cache" "$(cold_register "$BEFORE")"
+    -n "before: approve, empty cache" "$(cold_approve "$BEFORE")")
+fi
+cases+=(-n "status, warm cache" "$status")
 
 RUNS=${BENCH_RUNS:-10}
 hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$WORK/h.json" \
-  --prepare "$reset" -n "deploy, warm cache" "$warm" \
-  --prepare "$reset" -n "deploy, empty cache" "$cold" \
-  --prepare "$reset" -n "script: blobless sparse shallow clone + commit + push" "$script" \
-  --prepare "$reset" -n "status, warm cache" "$status" >&2
+  --prepare "$reset" "${cases[@]}" >&2
 
-# Peak RSS of one cold deploy and one script run (KiB), and what the cold deploy fetched.
-eval "$reset"; rm -rf "$WORK/cache-cold"
-/usr/bin/time -f %M -o "$WORK/rss-cold" env RELEASECTL_CACHE_DIR="$WORK/cache-cold" \
-  RELEASECTL_LOG=info "$BIN" $common deploy dev auth-service 2 >/dev/null 2>"$WORK/cold.log" || true
-packed=$(find "$WORK/cache-cold" -name '*.idx' -exec sh -c 'git show-index < "$1" | wc -l' _ {} \; | paste -sd+ | bc 2>/dev/null || echo 0)
+# Peak RSS (KiB) and what each cold command fetched (from its debug log), one run each.
+measure() { # name command
+  eval "$reset"
+  /usr/bin/time -f %M -o "$WORK/rss-$1" env RELEASECTL_LOG=debug bash -c "$2" >/dev/null 2>"$WORK/$1.log" || true
+  grep -o 'this run: [0-9]* objects, [0-9]* bytes' "$WORK/$1.log" | tail -1 | tr -dc '0-9 ' |
+    awk '{printf "%s objects, %s bytes ", $1, $2}' > "$WORK/got-$1" || true
+  echo "in $(grep -c 'fetched ' "$WORK/$1.log" || true) fetches" >> "$WORK/got-$1"
+}
+measure deploy "$(cold_deploy "$BIN")"
 git --git-dir "$WORK/large.git" show "main:$POINTER" | grep -q "${COMMIT/0123/4567}" ||
   { echo "bench-daemon: the last run did not write the pointer" >&2; exit 1; }
-loose=$(find "$WORK/cache-cold" -path '*/objects/??/*' -type f | wc -l)
-bytes=$(du -sb "$WORK/cache-cold" | cut -f1)
+measure register "$(cold_register "$BIN")"
+measure approve "$(cold_approve "$BIN")"
+measure script "$script"
 eval "$reset"
-/usr/bin/time -f %M -o "$WORK/rss-script" bash -c "$script" >/dev/null 2>&1 || true
 
-python3 - "$WORK/h.json" "$(cat "$WORK/rss-cold")" "$(cat "$WORK/rss-script")" "$packed" "$loose" "$bytes" <<'PY'
+python3 - "$WORK" <<'PY'
 import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+w = sys.argv[1]
+r = {x["command"]: x for x in json.load(open(f"{w}/h.json"))["results"]}
 ms = lambda n: r[n]["mean"] * 1000
-warm, cold = ms("deploy, warm cache"), ms("deploy, empty cache")
-script = ms("script: blobless sparse shallow clone + commit + push")
-status = ms("status, warm cache")
-rss, rss_script = int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024
+rss = lambda n: int(open(f"{w}/rss-{n}").read().split()[-1]) / 1024
+got = lambda n: " ".join(open(f"{w}/got-{n}").read().split("\n")).strip()
 for n, x in r.items():
-    print(f"{n:55s} {x['mean']*1000:8.1f} ms ± {x['stddev']*1000:6.1f}")
-print(f"cold deploy peak RSS {rss:.1f} MiB (script {rss_script:.1f} MiB); cache after it: "
-      f"{sys.argv[4]} packed + {sys.argv[5]} loose objects, {int(sys.argv[6])/1024:.0f} KiB")
-checks = [("warm deploy <= 150 ms", warm <= 150), ("cold deploy >= 2x faster than the script", script / cold >= 2),
-          ("cold deploy RSS < 64 MiB", rss < 64), ("warm status <= 500 ms", status <= 500)]
+    print(f"{n:48s} {x['mean']*1000:8.1f} ms ± {x['stddev']*1000:6.1f}  (min {x['min']*1000:.1f}, user {x['user']*1000:.0f} ms)")
+for n in ("deploy", "register", "approve"):
+    print(f"cold {n}: peak RSS {rss(n):.1f} MiB, fetched {got(n)}")
+print(f"script: peak RSS {rss('script'):.1f} MiB")
+checks = [("warm deploy <= 150 ms", ms("deploy, warm cache") <= 150),
+          ("cold deploy >= 2x faster than the script", ms("script: deploy") / ms("deploy, empty cache") >= 2),
+          ("cold release create >= 2x faster than the script",
+           ms("script: register") / ms("release create --gitops, empty cache") >= 2),
+          ("cold approve >= 2x faster than the script", ms("script: approve") / ms("approve, empty cache") >= 2),
+          ("cold deploy RSS < 64 MiB", rss("deploy") < 64), ("cold release create RSS < 64 MiB", rss("register") < 64),
+          ("cold approve RSS < 64 MiB", rss("approve") < 64), ("warm status <= 500 ms", ms("status, warm cache") <= 500)]
 for n, ok in checks:
     print(f"{'PASS' if ok else 'FAIL'}  {n}")
 sys.exit(0 if all(ok for _, ok in checks) else 1)

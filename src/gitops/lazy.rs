@@ -1,9 +1,11 @@
 //! Fetching only what a command reads, over `git://` with protocol v2 (docs/design.md §7).
 //!
 //! libgit2 cannot fetch with a filter, so an empty cache would mean the whole history. Here
-//! the branch tip is fetched alone (`deepen 1`, `filter tree:0`: the commit, no tree), and
-//! every tree or blob a read needs is fetched when it is first read, by its id (`want <oid>`
-//! with `filter tree:0` sends exactly the objects named). A cache that has the previous tip
+//! the branch tip is fetched with its root level only (`deepen 1`, `filter tree:2`: the
+//! commit, its root tree and the trees and blobs directly in it), and every other tree or blob
+//! a read needs is fetched when it is first read, by its id (`want <oid>` with `filter tree:0`
+//! sends exactly the objects named); a reader that knows its paths fetches them a tree level
+//! at a time ([`super::Snapshot::prefetch`]). A cache that has the previous tip
 //! sends it as a `have` and gets only the new commits. History (soak, rollback, `history`,
 //! `check` of a range) deepens the cache to the full first-parent history on demand, so every
 //! rule keeps its meaning on a cold cache.
@@ -29,7 +31,7 @@ use std::sync::Mutex;
 
 use git2::{Oid, Repository};
 
-use super::wire::{Daemon, WireError, pkt, read_pkt};
+use super::wire::{Acking, Daemon, WireError, pkt, read_pkt};
 
 /// The server speaks no protocol v2 or offers no `filter`: fetch the old way.
 #[derive(Debug)]
@@ -46,13 +48,13 @@ pub struct Lazy {
 /// A protocol v2 connection to upload-pack and the capabilities it advertised.
 #[derive(Debug)]
 struct Conn {
-    r: BufReader<TcpStream>,
+    r: BufReader<Acking<TcpStream>>,
     caps: Vec<String>,
 }
 
 impl Conn {
     fn send(&self, request: &[u8]) -> Result<(), WireError> {
-        let mut w = self.r.get_ref();
+        let mut w = &self.r.get_ref().0;
         w.write_all(request)?;
         Ok(())
     }
@@ -82,7 +84,7 @@ impl Lazy {
         let stream = self
             .daemon
             .connect_with("git-upload-pack", "\0version=2\0")?;
-        let mut r = BufReader::new(stream);
+        let mut r = BufReader::new(Acking(stream));
         let mut caps = Vec::new();
         while let Some(line) = read_pkt(&mut r)? {
             caps.push(String::from_utf8_lossy(&line).trim_end().to_owned());

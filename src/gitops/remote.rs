@@ -351,7 +351,10 @@ impl GitOps {
                     // The previous tip, held with its history, makes this an update of the
                     // new commits and the trees they changed (no blobs), in one request: a
                     // retry after a lost race then re-reads the paths it decided on without a
-                    // round trip per tree level. An empty cache takes the tip alone.
+                    // round trip per tree level. An empty cache takes the tip with its root
+                    // level (`tree:2`: the root tree, the trees and blobs directly in it, such
+                    // as the policy and each environment's and the register's directory),
+                    // which every command reads first.
                     let have = self
                         .repo
                         .refname_to_id(&self.tracking_ref())
@@ -359,7 +362,7 @@ impl GitOps {
                         .filter(|o| odb.exists(*o));
                     match have {
                         Some(h) => lazy.fetch(&self.repo, &[tip], &[h], None, "blob:none"),
-                        None => lazy.fetch(&self.repo, &[tip], &[], Some(1), "tree:0"),
+                        None => lazy.fetch(&self.repo, &[tip], &[], Some(1), "tree:2"),
                     }
                     .map_err(wire)?;
                 }

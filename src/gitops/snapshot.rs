@@ -5,6 +5,8 @@
 //! read, not the repository's size; a failure to read names the repository, the path and the
 //! commit ([`GitError::BadFile`]); history is lazy, newest first, first-parent.
 
+use std::collections::BTreeMap;
+
 use git2::{ObjectType, Oid, Repository};
 
 use super::GitError;
@@ -119,20 +121,58 @@ impl<'r> Snapshot<'r> {
         Ok(Some(blob.content().to_vec()))
     }
 
-    /// Fetches, in one request, the blobs at `paths` that a lazy cache lacks (a no-op for a
-    /// complete cache): a caller about to read many files (`status`) pays one round trip, not
-    /// one per file.
+    /// Fetches what a lazy cache lacks to read the files at `paths` (a no-op for a complete
+    /// cache), one request per tree level for all of them: the trees one level down every
+    /// path and the blobs found at that level go in one `fetch`, so reading many files
+    /// (`status`), or the few a command is about to decide on, costs the depth of the deepest
+    /// path in round trips, not one per tree and file. Paths that do not exist are skipped.
     pub fn prefetch(&self, paths: &[String]) -> Result<(), GitError> {
-        if self.lazy.is_none() {
+        let (Some(_), Some(root)) = (self.lazy, &self.tree) else {
             return Ok(());
-        }
-        let mut ids = Vec::new();
-        for path in paths {
-            if let Some((id, ObjectType::Blob)) = self.entry_at(path)? {
-                ids.push(id);
+        };
+        // The trees of this level, each with the rests of the paths that go through it.
+        let mut level: BTreeMap<Oid, Vec<Vec<&str>>> = BTreeMap::new();
+        level.insert(
+            root.id(),
+            paths
+                .iter()
+                .map(|p| p.split('/').filter(|x| !x.is_empty()).collect())
+                .collect(),
+        );
+        while !level.is_empty() {
+            let mut want = Vec::new();
+            let mut next: BTreeMap<Oid, Vec<Vec<&str>>> = BTreeMap::new();
+            for (id, rests) in &level {
+                let tree = self
+                    .repo
+                    .find_tree(*id)
+                    .map_err(|e| self.bad("(many files)", &e))?;
+                for rest in rests {
+                    let Some((first, below)) = rest.split_first() else {
+                        continue;
+                    };
+                    let Some(entry) = tree.get_name(first) else {
+                        continue;
+                    };
+                    match entry.kind() {
+                        Some(ObjectType::Blob) if below.is_empty() => want.push(entry.id()),
+                        Some(ObjectType::Tree) if !below.is_empty() => {
+                            let subs = next.entry(entry.id()).or_default();
+                            if subs.is_empty() {
+                                want.push(entry.id());
+                            }
+                            subs.push(below.to_vec());
+                        }
+                        _ => {}
+                    }
+                }
             }
+            want.sort_unstable();
+            want.dedup();
+            self.ensure("(many files)", &want)?;
+            level = next;
         }
-        self.ensure("(many files)", &ids)
+        Ok(())
     }
 
     /// Paths of the blobs under directory `dir` (recursively), relative to the root.

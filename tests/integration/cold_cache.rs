@@ -114,3 +114,60 @@ fn rollback_on_an_empty_cache_goes_back_one_step_and_history_lists_every_deploy(
         "history on an empty cache lists every change, newest first"
     );
 }
+
+/// The `fetched N wanted: M objects` lines of a `-vv` run, as (N, M).
+fn fetches(stderr: &[u8]) -> Vec<(u64, u64)> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("fetched ").nth(1)?;
+            let mut words = rest.split([' ', ':']).filter(|w| !w.is_empty());
+            let wanted = words.next()?.parse().ok()?;
+            let objects = words.nth(1)?.parse().ok()?;
+            Some((wanted, objects))
+        })
+        .collect()
+}
+
+#[test]
+fn a_cold_run_gets_the_root_level_with_the_tip_and_status_all_pointers_in_one_request() {
+    let mut world = World::new(SOAK);
+    let _daemon = serve(&mut world);
+    let projects = ["auth-service", "billing", "search"];
+    for p in projects {
+        world.create(
+            p,
+            &crate::support::world::sha(p),
+            &["--source-branch", "main"],
+        );
+        world.ok(&["deploy", "dev", p, "1"]);
+    }
+    forget(&world);
+    let out = world
+        .cmd()
+        .args(["-vv", "deploy", "dev", PROJECT, "1"])
+        .run();
+    out.assert_success();
+    let got = fetches(&out.stderr);
+    // The commit, the root tree, environments.yaml and the trees of dev/ and releases/.
+    assert!(
+        got.first()
+            .is_some_and(|(wanted, objects)| *wanted == 1 && *objects >= 5),
+        "the first fetch of a cold run brings the root level with the tip: {got:?}"
+    );
+    forget(&world);
+    let out = world.cmd().args(["-vv", "status"]).run();
+    out.assert_success();
+    for p in projects {
+        out.assert_stdout_contains(p);
+    }
+    let got = fetches(&out.stderr);
+    let batched = got
+        .iter()
+        .filter(|(wanted, _)| *wanted >= projects.len() as u64)
+        .count();
+    assert!(
+        batched >= 1,
+        "status fetched the pointers of all projects in one request: {got:?}"
+    );
+}
