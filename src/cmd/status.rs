@@ -3,6 +3,7 @@
 //! neither writes. Aliases are objects `{alias, type}` as the register (and `release get`)
 //! holds them.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -13,7 +14,7 @@ use crate::deploy::history::{Event, pointer_events};
 use crate::format::Alias;
 use crate::gitops::ProjectRef;
 use crate::gitops::find_register;
-use crate::gitops::layout::{self, load_pointer};
+use crate::gitops::layout;
 use crate::gitops::register::Register;
 use crate::gitops::snapshot::Snapshot;
 use crate::pointer;
@@ -102,6 +103,66 @@ async fn live(
     })
 }
 
+/// The registers `status` reads, each opened once: a repository's directory below
+/// `releases/` is listed once, so a project without a register costs a set lookup, not two
+/// walks of the tree; the aliases of a release deployed in several environments are read once.
+#[derive(Default)]
+struct Registers {
+    /// Names directly below `releases/<repository>`, by repository.
+    listed: HashMap<String, HashSet<String>>,
+    /// Registers opened (`None`: the project has none, or it does not read), by project.
+    opened: HashMap<String, Option<Register>>,
+    /// Aliases by project and commit.
+    aliases: HashMap<(String, String), Vec<Alias>>,
+}
+
+impl Registers {
+    /// The aliases of release `id`, empty when it is not registered (or its register does
+    /// not read: `status` shows what it can).
+    fn aliases(
+        &mut self,
+        gitops: &crate::gitops::GitOps,
+        tip: &Snapshot<'_>,
+        id: &crate::ids::ReleaseId,
+    ) -> Vec<Alias> {
+        let project = format!("{}/{}", id.repository, id.project);
+        let key = (project, id.commit.to_string());
+        if let Some(a) = self.aliases.get(&key) {
+            return a.clone();
+        }
+        let names = self
+            .listed
+            .entry(id.repository.to_string())
+            .or_insert_with(|| {
+                let dir = format!("{}/{}", layout::REGISTERS, id.repository);
+                tip.entries(&dir)
+                    .map(|e| e.into_iter().map(|(n, _)| n).collect())
+                    .unwrap_or_default()
+            });
+        let name = id.project.as_str();
+        let candidate = names.contains(name) || names.contains(&format!("{name}.yaml"));
+        let register = self.opened.entry(key.0.clone()).or_insert_with(|| {
+            candidate
+                .then(|| {
+                    find_register(
+                        gitops,
+                        tip,
+                        &ProjectRef::Full(id.repository.clone(), id.project.clone()),
+                    )
+                    .ok()
+                })
+                .flatten()
+        });
+        let aliases = register
+            .as_ref()
+            .and_then(|r| r.find_commit(tip, &id.commit).ok().flatten())
+            .map(|e| e.aliases)
+            .unwrap_or_default();
+        self.aliases.insert(key, aliases.clone());
+        aliases
+    }
+}
+
 pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     if let Some(server) = &settings.server {
         return status_through(server, args, settings).await;
@@ -126,24 +187,18 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     // An outcome can only come from a commit that has one noted: pointers of an environment and
     // project with none need no walk back to their last write (unless `--live` compares it),
     // which keeps a status of thousands of pointers from walking history once per pointer.
-    let noted: std::collections::BTreeSet<(String, String)> = gitops
-        .all_outcomes()?
-        .into_iter()
-        .map(|(_, o)| (o.environment, o.project))
-        .collect();
+    let noted = gitops.noted_pairs()?;
     let mut rows = Vec::new();
-    let mut registers: std::collections::BTreeMap<String, Option<Register>> =
-        std::collections::BTreeMap::new();
+    let mut registers = Registers::default();
     for env in envs
         .iter()
         .filter(|e| args.envs.is_empty() || args.envs.iter().any(|x| x.as_str() == *e))
     {
-        let paths = layout::pointers_in(&tip, env)?;
-        tip.prefetch(&paths)?;
-        for path in paths {
-            let Some(p) = load_pointer(&tip, &path)? else {
+        for (path, bytes) in tip.files_named(&layout::apps_dir(env), layout::POINTER_FILE)? {
+            if layout::pointer_env(&path) != Some(env.as_str()) {
                 continue;
-            };
+            }
+            let p = layout::parse_pointer(&path, &bytes)?;
             if let Some(r) = &filter
                 && (p.id.repository != r.repository || p.id.project != r.project)
             {
@@ -151,7 +206,7 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
             }
             let project = format!("{}/{}", p.id.repository, p.id.project);
             let (written_by, outcome) =
-                if client.is_some() || noted.contains(&(env.clone(), project.clone())) {
+                if client.is_some() || noted.get(env).is_some_and(|p| p.contains(&project)) {
                     last_write(&gitops, &tip, &path, env, &project)?
                 } else {
                     (None, None)
@@ -167,17 +222,7 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
                 }
                 None => None,
             };
-            let register = registers.entry(project.clone()).or_insert_with(|| {
-                project
-                    .parse::<ProjectRef>()
-                    .ok()
-                    .and_then(|r| find_register(&gitops, &tip, &r).ok())
-            });
-            let aliases = register
-                .as_ref()
-                .and_then(|r| r.find_commit(&tip, &p.id.commit).ok().flatten())
-                .map(|e| e.aliases.clone())
-                .unwrap_or_default();
+            let aliases = registers.aliases(&gitops, &tip, &p.id);
             rows.push(Row {
                 outcome,
                 live,

@@ -164,9 +164,103 @@ pub fn load_policy(gitops: &GitOps, snap: &Snapshot<'_>) -> crate::exit::Result<
 /// The pointer at `path`, if there is one.
 pub fn load_pointer(snap: &Snapshot<'_>, path: &str) -> crate::exit::Result<Option<Pointer>> {
     match snap.read(path)? {
-        Some(bytes) => Ok(Some(pointer::parse(path, &bytes)?)),
+        Some(bytes) => Ok(Some(parse_pointer(path, &bytes)?)),
         None => Ok(None),
     }
+}
+
+/// Parses a pointer like [`pointer::parse`], with the same result: a pointer in the shape
+/// releasectl writes ([`Pointer::render`]: these keys in this order, one per line, values
+/// quoted without escapes or plain words) is read line by line; anything else, including
+/// every invalid pointer, goes through the YAML parser. `status` reads thousands.
+pub fn parse_pointer(path: &str, bytes: &[u8]) -> Result<Pointer, pointer::PointerError> {
+    match fast_pointer(bytes) {
+        Some(p) => Ok(p),
+        None => pointer::parse(path, bytes),
+    }
+}
+
+/// The value of a one-line scalar whose meaning in YAML is plainly this string: printable
+/// ASCII in double quotes without escapes, or a plain word of `[a-z0-9._/-]` starting with
+/// a letter that YAML 1.1 does not read as a boolean or null.
+fn plain_scalar(v: &str) -> Option<&str> {
+    if let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        return inner
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            .then_some(inner);
+    }
+    let word = v.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && v.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'/' | b'-')
+        })
+        && !matches!(
+            v,
+            "y" | "yes" | "n" | "no" | "true" | "false" | "on" | "off" | "null"
+        );
+    word.then_some(v)
+}
+
+/// `<indent><key>: <value>` with a key from `keys` (`None` for any plain key).
+fn key_value<'a>(line: &'a str, indent: &str, keys: Option<&[&str]>) -> Option<(&'a str, &'a str)> {
+    let (key, value) = line.strip_prefix(indent)?.split_once(": ")?;
+    let known = match keys {
+        Some(keys) => keys.contains(&key),
+        None => plain_scalar(key) == Some(key),
+    };
+    known.then_some((key, plain_scalar(value)?))
+}
+
+/// [`parse_pointer`]'s line-by-line reader: `None` when the text is not in the written shape
+/// or a value does not parse (the YAML parser then decides, and names the error).
+fn fast_pointer(bytes: &[u8]) -> Option<Pointer> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text.strip_suffix('\n')?.split('\n').peekable();
+    for want in [
+        &format!("apiVersion: {}", pointer::API_VERSION)[..],
+        &format!("kind: {}", pointer::KIND),
+        "metadata:",
+    ] {
+        (lines.next()? == want).then_some(())?;
+    }
+    let (_, name) = key_value(lines.next()?, "  ", Some(&["name"]))?;
+    let mut annotations = std::collections::BTreeMap::new();
+    if lines.next_if_eq(&"  annotations:").is_some() {
+        // An empty mapping is not one of strings: the YAML parser says so.
+        key_value(lines.peek()?, "    ", None)?;
+        while let Some((k, v)) = lines.peek().and_then(|l| key_value(l, "    ", None)) {
+            annotations
+                .insert(k.to_owned(), v.to_owned())
+                .is_none()
+                .then_some(())?;
+            lines.next();
+        }
+    }
+    (lines.next()? == "spec:").then_some(())?;
+    let mut field = |key: &str| {
+        lines
+            .next_if(|l| key_value(l, "  ", Some(&[key])).is_some())
+            .and_then(|l| key_value(l, "  ", Some(&[key])))
+            .map(|(_, v)| v)
+    };
+    let (repository, project, commit) =
+        (field("repository")?, field("project")?, field("release")?);
+    let digest = field("digest").map(str::parse).transpose().ok()?;
+    let registry = field("registry").map(str::parse).transpose().ok()?;
+    if lines.next().is_some() || name.is_empty() {
+        return None;
+    }
+    Some(Pointer {
+        name: name.to_owned(),
+        annotations,
+        id: crate::ids::ReleaseId {
+            repository: repository.parse().ok()?,
+            project: project.parse().ok()?,
+            commit: commit.parse().ok()?,
+        },
+        digest,
+        registry,
+    })
 }
 
 /// The approvals file at `path`, if there is one.
@@ -241,6 +335,57 @@ mod tests {
         assert_eq!(pointer_env("prod/apps/x/release.yaml"), None);
         assert_eq!(pointer_env("prod/other/company/x/release.yaml"), None);
         assert_eq!(pointer_env("releases/company/x.yaml"), None);
+    }
+
+    const WRITTEN: &str = "apiVersion: releasectl.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: \"auth-service\"\n  annotations:\n    releasectl.dev/deployed-at: \"2026-11-20T10:00:00Z\"\n    releasectl.dev/release-number: \"42\"\nspec:\n  repository: \"company/monorepo\"\n  project: \"auth-service\"\n  release: \"0123456789abcdef0123456789abcdef01234567\"\n  digest: \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n";
+
+    #[test]
+    fn the_line_reader_reads_what_releasectl_writes_as_the_yaml_parser_does() {
+        let fast = fast_pointer(WRITTEN.as_bytes()).expect("the written shape is read fast");
+        assert_eq!(fast, pointer::parse("p", WRITTEN.as_bytes()).unwrap());
+        assert_eq!(fast.annotations.len(), 2);
+        // Rendered again (another key order and quoting) and with plain words.
+        let rendered = fast.render();
+        assert_eq!(fast_pointer(rendered.as_bytes()), Some(fast.clone()));
+        let plain = WRITTEN
+            .replace("\"company/monorepo\"", "company/monorepo")
+            .replace("name: \"auth-service\"", "name: auth-service");
+        assert_eq!(
+            fast_pointer(plain.as_bytes()),
+            Some(pointer::parse("p", plain.as_bytes()).unwrap())
+        );
+    }
+
+    #[test]
+    fn anything_else_goes_to_the_yaml_parser_with_the_same_result() {
+        let variants = [
+            WRITTEN.replace("  name: \"auth-service\"", "  name: \"\""),
+            WRITTEN.replace("\"42\"", "42"),
+            WRITTEN.replace("\"42\"", "yes"),
+            WRITTEN.replace("\"42\"", "\"4\\u0032\""),
+            WRITTEN.replace("deployed-at", "release-number"),
+            WRITTEN.replace("kind: ReleasePointer", "kind: Pointer"),
+            WRITTEN.replace("project: \"auth-service\"", "project: \"Auth\""),
+            WRITTEN.replace("  digest:", "  # c\n  digest:"),
+            WRITTEN.replace("  digest:", "  extra: \"x\"\n  digest:"),
+            WRITTEN.replace("    releasectl.dev/deployed-at: \"2026-11-20T10:00:00Z\"\n    releasectl.dev/release-number: \"42\"\n", ""),
+            WRITTEN.replace('\n', "\r\n"),
+            format!("{WRITTEN}---\n{WRITTEN}"),
+            WRITTEN.trim_end().to_owned(),
+        ];
+        for v in &variants {
+            let via_yaml = pointer::parse("p", v.as_bytes());
+            assert_eq!(parse_pointer("p", v.as_bytes()), via_yaml, "{v}");
+            if let Some(fast) = fast_pointer(v.as_bytes()) {
+                assert_eq!(Ok(fast), via_yaml, "{v}");
+            }
+        }
+        assert!(fast_pointer(variants[0].as_bytes()).is_none());
+        assert!(
+            fast_pointer(variants[4].as_bytes()).is_none(),
+            "a duplicate key"
+        );
+        assert!(parse_pointer("p", variants[2].as_bytes()).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! newer revision than ours), fetching when the commit is not in the cache yet.
 
 use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -144,6 +145,38 @@ impl GitOps {
             all.extend(self.outcomes(annotated).into_iter().map(|o| (annotated, o)));
         }
         Ok(all)
+    }
+
+    /// The environments and projects (`repository/project`) with an outcome noted on some
+    /// commit, as last fetched, by environment: each note read once, only those two names of
+    /// each outcome parsed. A superset of what [`GitOps::outcomes`] finds (a note it refuses
+    /// may still name a pair), for skipping the pairs with none.
+    pub fn noted_pairs(&self) -> Result<HashMap<String, HashSet<String>>, GitError> {
+        #[derive(Deserialize)]
+        struct Names {
+            environment: String,
+            project: String,
+        }
+        #[derive(Default, Deserialize)]
+        struct Light {
+            #[serde(default)]
+            outcomes: Vec<Names>,
+        }
+        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+        let Ok(notes) = self.repo.notes(Some(TRACKING)) else {
+            return Ok(out);
+        };
+        for pair in notes {
+            let (note, _) = pair.map_err(|e| local(self.repo.path(), e.message()))?;
+            let Ok(blob) = self.repo.find_blob(note) else {
+                continue;
+            };
+            let light: Light = serde_json::from_slice(blob.content()).unwrap_or_default();
+            for n in light.outcomes {
+                out.entry(n.environment).or_default().insert(n.project);
+            }
+        }
+        Ok(out)
     }
 
     /// Adds `outcomes` to the note on `commit` and pushes the notes ref, re-fetching and

@@ -233,6 +233,83 @@ impl<'r> Snapshot<'r> {
             .collect())
     }
 
+    /// Every file called `name` below directory `dir` (recursively), with its path and its
+    /// content, sorted by path: one walk of the tree and, for a lazy cache, one fetch of the
+    /// blobs it lacks. Reading every pointer of an environment costs one pass over its
+    /// directory, not one walk from the root per file.
+    pub fn files_named(&self, dir: &str, name: &str) -> Result<Vec<(String, Vec<u8>)>, GitError> {
+        let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
+            return Ok(Vec::new());
+        };
+        self.ensure(dir, &[id])?;
+        let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
+        let walk = |found: &mut Vec<(String, Oid)>| {
+            found.clear();
+            sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(ObjectType::Blob) && entry.name_bytes() == name.as_bytes() {
+                    found.push((format!("{dir}/{root}{name}"), entry.id()));
+                }
+                git2::TreeWalkResult::Ok
+            })
+        };
+        let mut found = Vec::new();
+        if let Err(e) = walk(&mut found) {
+            // A tree below is missing: every tree below, without blobs, in one fetch.
+            let Some(lazy) = self.lazy else {
+                return Err(self.bad(dir, &e));
+            };
+            lazy.fetch(self.repo, &[id], &[], None, "blob:none")
+                .map_err(|e| GitError::BadFile {
+                    url: self.url.to_owned(),
+                    path: dir.to_owned(),
+                    commit: self.tip_str(),
+                    reason: format!("cannot fetch it: {}", e.0),
+                })?;
+            walk(&mut found).map_err(|e| self.bad(dir, &e))?;
+        }
+        let ids: Vec<Oid> = found.iter().map(|(_, id)| *id).collect();
+        self.ensure(dir, &ids)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (path, id) in found {
+            let blob = self.repo.find_blob(id).map_err(|e| self.bad(&path, &e))?;
+            out.push((path, blob.content().to_vec()));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Walks to directory `dir` from the deepest directory on its path already walked to,
+    /// remembering every directory on the way, so that reads in `dir` start there (an absent
+    /// `dir` remembers the part of its path that exists). For many reads below one large
+    /// directory, e.g. the registers of thousands of projects below `releases/<repository>`,
+    /// which [`Self::read`] alone walks from the root each time.
+    pub fn remember(&self, dir: &str) -> Result<(), GitError> {
+        let Some(root) = &self.tree else {
+            return Ok(());
+        };
+        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+        let (mut start, mut tree) = (0, root.clone());
+        for n in (1..=parts.len()).rev() {
+            if let Some(t) = self.dirs.borrow().get(&parts[..n].join("/")) {
+                (start, tree) = (n, t.clone());
+                break;
+            }
+        }
+        for i in start..parts.len() {
+            let Some((id, Some(ObjectType::Tree))) =
+                tree.get_name(parts[i]).map(|e| (e.id(), e.kind()))
+            else {
+                return Ok(());
+            };
+            self.ensure(dir, &[id])?;
+            tree = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
+            self.dirs
+                .borrow_mut()
+                .insert(parts[..=i].join("/"), tree.clone());
+        }
+        Ok(())
+    }
+
     /// Names of the directories at the root.
     #[must_use]
     pub fn list_dirs(&self) -> Vec<String> {

@@ -28,6 +28,16 @@ pub struct Head {
     pub last_number: u64,
 }
 
+/// The file at `file`, walking to its directory from the deepest one this snapshot already
+/// walked to: the reads of many registers below one `releases/<repository>` directory (a
+/// `status` of thousands of projects) read that directory's tree once.
+fn read(snap: &Snapshot<'_>, file: &str) -> crate::exit::Result<Option<Vec<u8>>> {
+    if let Some((dir, _)) = file.rsplit_once('/') {
+        snap.remember(dir)?;
+    }
+    Ok(snap.read(file)?)
+}
+
 fn invalid(file: &str, reason: impl Into<String>) -> RegisterError {
     RegisterError::Invalid {
         file: file.to_owned(),
@@ -72,7 +82,7 @@ pub fn read_head(
     project: &Project,
 ) -> crate::exit::Result<Option<Head>> {
     let file = layout::register_head(dir);
-    match snap.read(&file)? {
+    match read(snap, &file)? {
         Some(bytes) => Ok(Some(parse_head(&file, &bytes, repository, project)?)),
         None => Ok(None),
     }
@@ -111,7 +121,7 @@ pub fn read_entry(
     number: u64,
 ) -> crate::exit::Result<Option<Entry>> {
     let file = layout::register_entry(dir, number);
-    match snap.read(&file)? {
+    match read(snap, &file)? {
         Some(bytes) => Ok(Some(parse_entry(&file, &bytes, number)?)),
         None => Ok(None),
     }
@@ -144,7 +154,7 @@ pub fn parse_index(file: &str, bytes: &[u8]) -> Result<u64, RegisterError> {
 
 /// The number an index file holds, if the file is there.
 pub fn read_index(snap: &Snapshot<'_>, file: &str) -> crate::exit::Result<Option<u64>> {
-    match snap.read(file)? {
+    match read(snap, file)? {
         Some(bytes) => Ok(Some(parse_index(file, &bytes)?)),
         None => Ok(None),
     }
@@ -190,6 +200,7 @@ pub fn commits_with_prefix(
     prefix: &str,
 ) -> crate::exit::Result<Vec<(CommitSha, u64)>> {
     let index = layout::register_commit_dir(dir, prefix);
+    snap.remember(&index)?;
     let mut out = Vec::new();
     for (name, is_dir) in snap.entries(&index)? {
         if is_dir || !name.starts_with(prefix) {
