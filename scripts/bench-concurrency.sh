@@ -44,10 +44,15 @@ export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 unset "${!RELEASECTL_@}" 2>/dev/null || true
 export SOURCE_DATE_EPOCH=1700000000 RELEASECTL_NOW=2026-11-23T10:00:00Z
 
+# A repository prepared for at least MAX projects is reused (its marker names the base commit).
 PREPARED=0
-[[ -f $WORK/prepared-$MAX ]] && PREPARED=1
+for marker in "$WORK"/prepared-*; do
+  [[ -f $marker ]] || continue
+  m=${marker##*-}
+  if ((m >= MAX)); then PREPARED=1 MAX=$m; break; fi
+done
 if [[ $PREPARED == 0 ]]; then
-rm -rf "$WORK/remote.git" "$WORK/registry" "$WORK/cache-warm"
+rm -rf "$WORK/remote.git" "$WORK/registry" "$WORK/cache-warm" "$WORK"/prepared-*
 git init -q --bare -b main "$WORK/remote.git"
 git --git-dir "$WORK/remote.git" config receive.denyNonFastForwards true
 git --git-dir "$WORK/remote.git" config uploadpack.allowFilter true
@@ -91,7 +96,7 @@ for n in $WRITERS; do
     (
       s=$(date +%s.%N)
       rc=0
-      RELEASECTL_LOG=info RELEASECTL_CACHE_DIR=$WORK/caches/$k "$BIN" "${common[@]}" \
+      RELEASECTL_LOG=${BENCH_LOG:-info} RELEASECTL_CACHE_DIR=$WORK/caches/$k "$BIN" "${common[@]}" \
         deploy dev "p$k" 1 >/dev/null 2>"$WORK/logs/$k.err" || rc=$?
       echo "$rc $s $(date +%s.%N)" >"$WORK/logs/$k.rc"
     ) &
@@ -150,5 +155,6 @@ for e, c in errors.items():
     print(f"  {c} x {e}")
 sys.exit(0 if all(checks) else 1)
 PY
+  if [[ $KEEP == 1 ]]; then rm -rf "$WORK/logs-$n" && cp -r "$WORK/logs" "$WORK/logs-$n"; fi
 done
 exit "$status"
