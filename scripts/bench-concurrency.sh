@@ -34,7 +34,7 @@ fi
 DAEMON=
 cleanup() {
   [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
-  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK (remove $WORK/old-* at leisure)" >&2; fi
 }
 trap cleanup EXIT
 
@@ -84,11 +84,15 @@ fi
 BASE=$(cat "$WORK/prepared-$MAX")
 git --git-dir "$WORK/remote.git" update-ref refs/heads/main "$BASE"
 RELEASECTL_CACHE_DIR=$WORK/cache-warm "$BIN" "${common[@]}" status >/dev/null
+# A bare project name makes `deploy` look through every register; a warm cache holds them.
+RELEASECTL_CACHE_DIR=$WORK/cache-warm "$BIN" "${common[@]}" deploy dev p1 1 --dry-run >/dev/null
 
 status=0
 for n in $WRITERS; do
   git --git-dir "$WORK/remote.git" update-ref refs/heads/main "$BASE"
-  rm -rf "$WORK/caches" "$WORK/logs" && mkdir -p "$WORK/caches" "$WORK/logs"
+  # Moving the previous caches aside is instant; deleting thousands of files is not.
+  for d in caches logs; do [[ -e $WORK/$d ]] && mv "$WORK/$d" "$WORK/old-$d.$n.$$.$RANDOM"; done
+  mkdir -p "$WORK/caches" "$WORK/logs"
   for k in $(seq "$n"); do cp -r "$WORK/cache-warm" "$WORK/caches/$k"; done
   start=$(date +%s.%N)
   pids=()
@@ -135,11 +139,14 @@ for c in commits:
     want = f"{k:040x}"
     ptr = f"dev/apps/company/monorepo/{p}/release.yaml"
     if (tr.get("Environment") != "dev" or tr.get("Release-Commit") != want or files != [ptr]
-            or want not in git("show", f"{c}:{ptr}") or p in seen):
+            or p in seen or want not in git("show", f"{c}:{ptr}")):
         bad.append(c[:12])
     seen.add(p)
 for k in range(1, n + 1):
-    if f"{k:040x}" not in git("show", f"main:dev/apps/company/monorepo/p{k}/release.yaml"):
+    shown = subprocess.run(["git", "--git-dir", f"{work}/remote.git", "show",
+                            f"main:dev/apps/company/monorepo/p{k}/release.yaml"],
+                           capture_output=True, text=True).stdout
+    if f"{k:040x}" not in shown:
         bad.append(f"p{k}: pointer at main")
 wall = end - start
 print(f"{n:4d} writers: wall {wall:6.2f} s, landed {landed}/{n}, {len(commits)} commits, "
