@@ -34,7 +34,7 @@ fi
 DAEMON=
 cleanup() {
   [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
-  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK (remove $WORK/old-* at leisure)" >&2; fi
 }
 trap cleanup EXIT
 
@@ -44,10 +44,15 @@ export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 unset "${!RELEASECTL_@}" 2>/dev/null || true
 export SOURCE_DATE_EPOCH=1700000000 RELEASECTL_NOW=2026-11-23T10:00:00Z
 
+# A repository prepared for at least MAX projects is reused (its marker names the base commit).
 PREPARED=0
-[[ -f $WORK/prepared-$MAX ]] && PREPARED=1
+for marker in "$WORK"/prepared-*; do
+  [[ -f $marker ]] || continue
+  m=${marker##*-}
+  if ((m >= MAX)); then PREPARED=1 MAX=$m; break; fi
+done
 if [[ $PREPARED == 0 ]]; then
-rm -rf "$WORK/remote.git" "$WORK/registry" "$WORK/cache-warm"
+rm -rf "$WORK/remote.git" "$WORK/registry" "$WORK/cache-warm" "$WORK"/prepared-*
 git init -q --bare -b main "$WORK/remote.git"
 git --git-dir "$WORK/remote.git" config receive.denyNonFastForwards true
 git --git-dir "$WORK/remote.git" config uploadpack.allowFilter true
@@ -79,11 +84,15 @@ fi
 BASE=$(cat "$WORK/prepared-$MAX")
 git --git-dir "$WORK/remote.git" update-ref refs/heads/main "$BASE"
 RELEASECTL_CACHE_DIR=$WORK/cache-warm "$BIN" "${common[@]}" status >/dev/null
+# A bare project name makes `deploy` look through every register; a warm cache holds them.
+RELEASECTL_CACHE_DIR=$WORK/cache-warm "$BIN" "${common[@]}" deploy dev p1 1 --dry-run >/dev/null
 
 status=0
 for n in $WRITERS; do
   git --git-dir "$WORK/remote.git" update-ref refs/heads/main "$BASE"
-  rm -rf "$WORK/caches" "$WORK/logs" && mkdir -p "$WORK/caches" "$WORK/logs"
+  # Moving the previous caches aside is instant; deleting thousands of files is not.
+  for d in caches logs; do [[ -e $WORK/$d ]] && mv "$WORK/$d" "$WORK/old-$d.$n.$$.$RANDOM"; done
+  mkdir -p "$WORK/caches" "$WORK/logs"
   for k in $(seq "$n"); do cp -r "$WORK/cache-warm" "$WORK/caches/$k"; done
   start=$(date +%s.%N)
   pids=()
@@ -91,7 +100,7 @@ for n in $WRITERS; do
     (
       s=$(date +%s.%N)
       rc=0
-      RELEASECTL_LOG=info RELEASECTL_CACHE_DIR=$WORK/caches/$k "$BIN" "${common[@]}" \
+      RELEASECTL_LOG=${BENCH_LOG:-info} RELEASECTL_CACHE_DIR=$WORK/caches/$k "$BIN" "${common[@]}" \
         deploy dev "p$k" 1 >/dev/null 2>"$WORK/logs/$k.err" || rc=$?
       echo "$rc $s $(date +%s.%N)" >"$WORK/logs/$k.rc"
     ) &
@@ -130,11 +139,14 @@ for c in commits:
     want = f"{k:040x}"
     ptr = f"dev/apps/company/monorepo/{p}/release.yaml"
     if (tr.get("Environment") != "dev" or tr.get("Release-Commit") != want or files != [ptr]
-            or want not in git("show", f"{c}:{ptr}") or p in seen):
+            or p in seen or want not in git("show", f"{c}:{ptr}")):
         bad.append(c[:12])
     seen.add(p)
 for k in range(1, n + 1):
-    if f"{k:040x}" not in git("show", f"main:dev/apps/company/monorepo/p{k}/release.yaml"):
+    shown = subprocess.run(["git", "--git-dir", f"{work}/remote.git", "show",
+                            f"main:dev/apps/company/monorepo/p{k}/release.yaml"],
+                           capture_output=True, text=True).stdout
+    if f"{k:040x}" not in shown:
         bad.append(f"p{k}: pointer at main")
 wall = end - start
 print(f"{n:4d} writers: wall {wall:6.2f} s, landed {landed}/{n}, {len(commits)} commits, "
@@ -150,5 +162,6 @@ for e, c in errors.items():
     print(f"  {c} x {e}")
 sys.exit(0 if all(checks) else 1)
 PY
+  if [[ $KEEP == 1 ]]; then rm -rf "$WORK/logs-$n" && cp -r "$WORK/logs" "$WORK/logs-$n"; fi
 done
 exit "$status"

@@ -99,6 +99,12 @@ impl Error {
             .any(|e| e.kind() == kind)
     }
 
+    /// The first cause in the chain of type `E` (a transport failure inside a decision, say).
+    #[must_use]
+    pub fn cause<E: std::error::Error + Send + Sync + 'static>(&self) -> Option<&E> {
+        self.inner.chain().find_map(|c| c.downcast_ref::<E>())
+    }
+
     fn wrap(self, context: impl fmt::Display + Send + Sync + 'static) -> Self {
         Self {
             exit: self.exit,

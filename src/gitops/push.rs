@@ -62,16 +62,13 @@ pub enum PushOutcome {
 }
 
 impl GitOps {
-    /// Builds a commit on top of `base` with `edits` (only those paths change) and pushes it
-    /// without force.
-    pub(super) fn commit_and_push(
+    /// Pushes `oid`, a commit made on `base` by `edits`, without force.
+    pub(super) fn push_commit(
         &self,
         base: &Snapshot<'_>,
         edits: &[Edit],
-        message: &str,
-        author: &Author,
+        oid: Oid,
     ) -> Result<PushOutcome, GitError> {
-        let oid = self.commit(base, edits, message, author)?;
         let outcome = match super::wire::Daemon::parse(&self.fetch_url) {
             Some(daemon) => self.push_wire(&daemon, base, edits, oid)?,
             None => self.push(oid, base.tip)?,
@@ -80,7 +77,8 @@ impl GitOps {
             PushOutcome::Rejected(reason) => {
                 // A rejection with the branch where we left it was no race: the server
                 // refused the change itself (a hook, a protected branch). Retrying cannot help.
-                if self.fetch()?.tip == base.tip {
+                // A reply that says the ref moved needs no fetch to tell.
+                if !is_race_message(&reason) && self.fetch()?.tip == base.tip {
                     return Err(GitError::Refused {
                         url: self.url().to_owned(),
                         reason,

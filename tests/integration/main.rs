@@ -20,6 +20,7 @@ mod credentials;
 mod deploy;
 mod deploy_race;
 mod docs_examples;
+mod dropped_connections;
 mod generate;
 mod generate_cache;
 mod generate_env;
