@@ -71,6 +71,26 @@ impl<'r> Snapshot<'r> {
         }
     }
 
+    /// Fetches, in one request, the trees of those directories in `dirs` the cache lacks
+    /// (their parents are fetched on the way if missing): a walk down a directory hierarchy
+    /// that calls it once per level pays the depth in round trips, not one per directory.
+    /// Paths that are not directories are skipped.
+    pub(super) fn ensure_dirs(&self, dirs: &[String]) -> Result<(), GitError> {
+        if self.lazy.is_none() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        for dir in dirs {
+            if let Some((id, ObjectType::Tree)) = self.entry_at(dir)? {
+                ids.push(id);
+            }
+        }
+        match dirs.first() {
+            Some(first) => self.ensure(first, &ids),
+            None => Ok(()),
+        }
+    }
+
     /// The id and kind of the entry at `path`, one directory at a time (fetching the trees
     /// on the way when the cache lacks them).
     pub(super) fn entry_at(&self, path: &str) -> Result<Option<(Oid, ObjectType)>, GitError> {

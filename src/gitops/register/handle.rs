@@ -48,47 +48,58 @@ pub struct Found {
 /// both formats, only when someone put a format 1 file back by hand (`check` flags it).
 pub fn all_registers(snap: &Snapshot<'_>) -> crate::exit::Result<Vec<Found>> {
     let mut out = Vec::new();
-    let mut dirs = vec![layout::REGISTERS.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let entries = snap.entries(&dir)?;
-        let repo = dir
-            .strip_prefix(layout::REGISTERS)
-            .and_then(|d| d.strip_prefix('/'))
-            .and_then(|d| d.parse::<Repository>().ok());
-        if entries
-            .iter()
-            .any(|(n, is_dir)| !is_dir && n == layout::REGISTER_HEAD)
-            && let Some((repo, name)) = dir.rsplit_once('/')
-            && let (Some(repository), Ok(project)) = (
-                repo.strip_prefix(layout::REGISTERS)
-                    .and_then(|d| d.strip_prefix('/'))
-                    .and_then(|d| d.parse::<Repository>().ok()),
-                name.parse::<Project>(),
-            )
-        {
-            out.push(Found {
-                repository,
-                project,
-                split: true,
-            });
-        }
-        for (name, is_dir) in entries {
-            if name.starts_with('_') {
-                continue;
-            }
-            if is_dir {
-                dirs.push(format!("{dir}/{name}"));
-            } else if let (Some(repository), Some(Ok(project))) =
-                (&repo, name.strip_suffix(".yaml").map(str::parse::<Project>))
+    // Level by level, each level's trees fetched in one request on a lazy cache: the walk
+    // costs the depth of `releases/` in round trips, not one per directory.
+    let mut level = vec![layout::REGISTERS.to_owned()];
+    while !level.is_empty() {
+        snap.ensure_dirs(&level)?;
+        let mut next = Vec::new();
+        for dir in level {
+            let entries = snap.entries(&dir)?;
+            let repo = dir
+                .strip_prefix(layout::REGISTERS)
+                .and_then(|d| d.strip_prefix('/'))
+                .and_then(|d| d.parse::<Repository>().ok());
+            if entries
+                .iter()
+                .any(|(n, is_dir)| !is_dir && n == layout::REGISTER_HEAD)
+                && let Some((repo, name)) = dir.rsplit_once('/')
+                && let (Some(repository), Ok(project)) = (
+                    repo.strip_prefix(layout::REGISTERS)
+                        .and_then(|d| d.strip_prefix('/'))
+                        .and_then(|d| d.parse::<Repository>().ok()),
+                    name.parse::<Project>(),
+                )
             {
                 out.push(Found {
-                    repository: repository.clone(),
+                    repository,
                     project,
-                    split: false,
+                    split: true,
                 });
             }
+            for (name, is_dir) in entries {
+                if name.starts_with('_') {
+                    continue;
+                }
+                if is_dir {
+                    next.push(format!("{dir}/{name}"));
+                } else if let (Some(repository), Some(Ok(project))) =
+                    (&repo, name.strip_suffix(".yaml").map(str::parse::<Project>))
+                {
+                    out.push(Found {
+                        repository: repository.clone(),
+                        project,
+                        split: false,
+                    });
+                }
+            }
         }
+        level = next;
     }
+    out.sort_by(|a, b| {
+        (a.repository.as_str(), a.project.as_str())
+            .cmp(&(b.repository.as_str(), b.project.as_str()))
+    });
     Ok(out)
 }
 
