@@ -1,5 +1,5 @@
 //! The recent history a pointer carries with it (the `releasectl.dev/history` annotation,
-//! docs/format.md §8 and docs/design.md §6): the last [`MAX_STAYS`] stays of a release in
+//! docs/format.md §11 and docs/design.md §6): the last [`MAX_STAYS`] stays of a release in
 //! that environment, newest first, so soak, progression and rollback's default target read
 //! the past from the tip in O(1) instead of walking commits (which, on a cold shallow cache,
 //! means fetching every commit and tree of the repository).
@@ -194,10 +194,11 @@ impl Record {
     }
 
     /// The record after a write that leaves release `stay.commit` in place of `previous`
-    /// (`None`: the write creates the pointer). `known`, when the plan walked the pointer's
-    /// history, is that history as a record (complete); otherwise the previous pointer's
-    /// own record continues, when it is current. Without either, the new record begins with
-    /// the new stay (and the history before it is walked when a rule needs it).
+    /// (`None`: the write creates the pointer). The previous pointer's own record continues
+    /// when it is current (so `check` can verify the new one from the old one alone);
+    /// otherwise `known`, the history the plan walked, as a record. Without either, the new
+    /// record begins with the new stay (and the history before it is walked when a rule
+    /// needs it).
     #[must_use]
     pub fn next(previous: Option<(&str, &Pointer)>, known: Option<&Self>, stay: Stay) -> Self {
         let before = match previous {
@@ -205,7 +206,7 @@ impl Record {
                 stays: Vec::new(),
                 created: true,
             }),
-            Some((file, p)) => known.cloned().or_else(|| Self::of(file, p)),
+            Some((file, p)) => Self::of(file, p).or_else(|| known.cloned()),
         };
         let mut record = before.unwrap_or(Self {
             stays: Vec::new(),
