@@ -662,4 +662,95 @@ mod tests {
         assert_eq!(target(again, &[3]), Some(sha(2)));
         assert_eq!(target(vec![v(1, "08:00", false)], &[]), None);
     }
+
+    /// The last `keep` versions of `history` (oldest first) as a record would show them.
+    fn recorded(history: &[Version], keep: usize) -> Past {
+        let versions = newest_first(history.to_vec())
+            .into_iter()
+            .take(keep)
+            .map(|v| Version { label: None, ..v })
+            .collect();
+        Past {
+            versions,
+            complete: keep >= history.len(),
+            recorded: true,
+        }
+    }
+
+    #[test]
+    fn a_short_record_answers_a_rollback_when_the_answer_is_in_it_and_says_so_when_not() {
+        let history = vec![
+            v(1, "08:00", false),
+            v(2, "09:00", false),
+            v(3, "10:00", false),
+            v(4, "11:00", false),
+        ];
+        let full = newest_first(history.clone());
+        for keep in 1..=4 {
+            let past = recorded(&history, keep);
+            let whole = rollback_target(&full, &[]).cloned();
+            match rollback_target_in(&past, &[]) {
+                Some(t) => assert_eq!(t.cloned(), whole, "keep {keep}"),
+                None => assert!(keep < 2, "keep {keep}: the target 3 is in the record"),
+            }
+        }
+        // Blocked down to 1: only the whole history knows it.
+        let blocked = [sha(3).to_string(), sha(2).to_string()];
+        assert_eq!(rollback_target_in(&recorded(&history, 3), &blocked), None);
+        assert_eq!(
+            rollback_target_in(&recorded(&history, 4), &blocked),
+            Some(Some(&sha(1)))
+        );
+        // A rollback back to a release older than the record: the record cannot replay it.
+        let mut back = history;
+        back.push(v(1, "12:00", true));
+        assert_eq!(rollback_target_in(&recorded(&back, 3), &[]), None);
+        assert_eq!(
+            rollback_target_in(&recorded(&back, 5), &[]),
+            Some(rollback_target(&newest_first(back), &[]))
+        );
+    }
+
+    #[test]
+    fn a_past_becomes_the_record_the_next_write_continues_bounded_to_ten_stays() {
+        let history: Vec<Version> = (1..=12)
+            .map(|n| v(n, &format!("{n:02}:00"), n == 7))
+            .collect();
+        let walked = Past {
+            versions: newest_first(history.clone()),
+            complete: true,
+            recorded: false,
+        };
+        let r = walked.record().unwrap();
+        assert_eq!(r.stays.len(), MAX_STAYS);
+        assert!(!r.created, "two stays left out");
+        assert_eq!(r.stays[0].number, 12);
+        assert!(r.stays[5].rollback && r.stays[5].number == 7);
+        let short = Past {
+            versions: newest_first(history[..3].to_vec()),
+            complete: true,
+            recorded: false,
+        };
+        assert!(short.record().unwrap().created);
+        // An unregistered or unreadable version ends what can be recorded.
+        let mut gap = history[..3].to_vec();
+        gap[1] = v(0, "02:00", false);
+        let r = Past {
+            versions: newest_first(gap),
+            complete: true,
+            recorded: false,
+        }
+        .record()
+        .unwrap();
+        assert_eq!((r.stays.len(), r.created), (1, false));
+    }
+
+    #[test]
+    fn a_departure_read_from_a_record_names_the_release_by_its_number() {
+        let h = recorded(&[v(1, "08:00", false), v(2, "09:00", false)], 2);
+        let p = presence(&dev(), &h.versions, &sha(1), 1, false);
+        let e = p.ended.unwrap();
+        assert!(e.forward);
+        assert_eq!(e.by, "release 2");
+    }
 }
