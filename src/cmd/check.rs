@@ -387,6 +387,21 @@ impl Checker<'_> {
             }
         };
         let shown = |r: &Record| crate::text::excerpt(&r.encode());
+        if let Some(first) = found.stays.first().filter(|s| s.commit != new.id.commit) {
+            // Stale: the release moved (by hand) and the record did not follow.
+            self.flag(
+                &c,
+                path,
+                rule,
+                format!(
+                    "a record whose newest stay is release {} (the pointer's), or none: a change by hand removes {}",
+                    new.id.commit,
+                    pointer::ANN_HISTORY
+                ),
+                format!("its newest stay is release {}", first.commit),
+            );
+            return Ok(());
+        }
         if let Some(o) = old.filter(|o| o.id.commit == new.id.commit) {
             let before = Record::read(path, o).ok().flatten();
             if before.as_ref().is_some_and(|b| *b != found) {

@@ -339,8 +339,14 @@ fn check_refuses_a_malformed_record_and_a_pointer_moved_by_hand_is_judged_by_its
     world
         .run(&["check"])
         .assert_exit(4)
-        .assert_stdout_contains("history: required ")
-        .assert_stdout_contains(&format!("deploy 2 {}", r[1].commit));
+        .assert_stdout_contains(&format!(
+            "history: required a record whose newest stay is release {}",
+            r[1].commit
+        ))
+        .assert_stdout_contains(&format!(
+            "actual its newest stay is release {}",
+            r[0].commit
+        ));
     world
         .run_at(&at("12:00"), &["rollback", "dev", PROJECT])
         .assert_success();

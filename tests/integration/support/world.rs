@@ -583,7 +583,9 @@ impl World {
     /// what a person editing the file by hand would push.
     pub fn pointer_naming(&self, env: &str, commit: &str, digest: &str) -> String {
         let old = self.remote.show_required(&pointer_path(env, PROJECT));
+        // A change by hand drops the record of recent stays (it would no longer be true).
         old.lines()
+            .filter(|l| !l.contains("releasectl.dev/history:"))
             .map(|l| {
                 if l.trim_start().starts_with("release:") {
                     format!("  release: {commit}")
