@@ -94,8 +94,6 @@ pub struct Past {
     /// Nothing older counts: the history was walked, or the pointer's record begins where
     /// the pointer was created.
     pub complete: bool,
-    /// Read from the pointer's record (`false`: walked).
-    pub recorded: bool,
 }
 
 impl Past {
@@ -157,7 +155,6 @@ pub fn past(
                 })
                 .collect(),
             complete: record.created,
-            recorded: true,
         });
     }
     walked(tip, path, register)
@@ -169,7 +166,6 @@ pub fn walked(tip: &Snapshot<'_>, path: &str, register: &Register) -> crate::exi
     Ok(Past {
         versions: versions(tip, path, register)?,
         complete: true,
-        recorded: false,
     })
 }
 
@@ -673,7 +669,6 @@ mod tests {
         Past {
             versions,
             complete: keep >= history.len(),
-            recorded: true,
         }
     }
 
@@ -719,7 +714,6 @@ mod tests {
         let walked = Past {
             versions: newest_first(history.clone()),
             complete: true,
-            recorded: false,
         };
         let r = walked.record().unwrap();
         assert_eq!(r.stays.len(), MAX_STAYS);
@@ -729,7 +723,6 @@ mod tests {
         let short = Past {
             versions: newest_first(history[..3].to_vec()),
             complete: true,
-            recorded: false,
         };
         assert!(short.record().unwrap().created);
         // An unregistered or unreadable version ends what can be recorded.
@@ -738,7 +731,6 @@ mod tests {
         let r = Past {
             versions: newest_first(gap),
             complete: true,
-            recorded: false,
         }
         .record()
         .unwrap();
