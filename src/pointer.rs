@@ -49,6 +49,9 @@ pub const ANN_DEPLOYED_BY: &str = "releasectl.dev/deployed-by";
 pub const ANN_DEPLOYED_AT: &str = "releasectl.dev/deployed-at";
 /// Commits that may not return to this environment until unblocked (`rollback --block`).
 pub const ANN_BLOCKED: &str = "releasectl.dev/blocked-releases";
+/// The pointer's recent stays, newest first (`deploy::record`, docs/format.md §11), written
+/// with every pointer write so the rules that read the past need not walk commits.
+pub const ANN_HISTORY: &str = "releasectl.dev/history";
 
 impl Pointer {
     /// The commits blocked from this environment.

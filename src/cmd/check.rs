@@ -12,6 +12,9 @@
 //! approvals must carry a valid SSH signature (git's `gpg.format=ssh`) by one of their keys,
 //! judged by the policy before the commit (so a commit cannot trust its own key).
 //!
+//! A pointer's record of recent stays (`releasectl.dev/history`) must be well formed and
+//! agree with the commit that wrote it: the rules trust it as they trust the pointer.
+//!
 //! Registers (docs/register.md §4), in either format: at the tip every register is checked
 //! whole; in a range, the register files each commit changed.
 
@@ -21,6 +24,7 @@ use serde::Serialize;
 
 use crate::cli::CheckArgs;
 use crate::deploy::plan::{self, Context};
+use crate::deploy::record::{Record, Stay};
 use crate::deploy::{Override, Request, Selector, trailers};
 use crate::exit::{Exit, InvalidInput};
 use crate::gitops::layout::{self, pointer_env};
@@ -241,6 +245,7 @@ impl Checker<'_> {
                     .map_or("no digest".to_owned(), ToString::to_string),
             );
         }
+        self.record(commit, path, &new, old.as_ref(), entry.number)?;
         // The same release as before (an annotation or unblock edit): no deploy to judge.
         if old
             .as_ref()
@@ -359,6 +364,82 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    /// The pointer's record of recent stays (docs/format.md §11), when it has one: well
+    /// formed, its newest stay the pointer's release (number `number`) since this commit
+    /// when the commit moved the release, and the rest the record before it; unchanged when
+    /// the release stays. A pointer without a record is valid (the rules walk its history).
+    fn record(
+        &mut self,
+        commit: git2::Oid,
+        path: &str,
+        new: &pointer::Pointer,
+        old: Option<&pointer::Pointer>,
+        number: u64,
+    ) -> crate::exit::Result<()> {
+        let c = commit.to_string();
+        let rule = "history";
+        let found = match Record::read(path, new) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.flag(&c, path, rule, "a valid record", e.to_string());
+                return Ok(());
+            }
+        };
+        let shown = |r: &Record| crate::text::excerpt(&r.encode());
+        if let Some(first) = found.stays.first().filter(|s| s.commit != new.id.commit) {
+            // Stale: the release moved (by hand) and the record did not follow.
+            self.flag(
+                &c,
+                path,
+                rule,
+                format!(
+                    "a record whose newest stay is release {} (the pointer's), or none: a change by hand removes {}",
+                    new.id.commit,
+                    pointer::ANN_HISTORY
+                ),
+                format!("its newest stay is release {}", first.commit),
+            );
+            return Ok(());
+        }
+        if let Some(o) = old.filter(|o| o.id.commit == new.id.commit) {
+            let before = Record::read(path, o).ok().flatten();
+            if before.as_ref().is_some_and(|b| *b != found) {
+                self.flag(
+                    &c,
+                    path,
+                    rule,
+                    format!(
+                        "the record unchanged while the release stays: {}",
+                        before.as_ref().map(shown).unwrap_or_default()
+                    ),
+                    shown(&found),
+                );
+            }
+            return Ok(());
+        }
+        let info = self.gitops.commit_info(commit)?;
+        let t = trailers::parse(&info.message);
+        let stay = Stay {
+            since: jiff::Timestamp::from_second(info.time)?,
+            rollback: trailers::get(&t, "Action") == Some("rollback"),
+            number,
+            commit: new.id.commit.clone(),
+        };
+        let expected = Record::next(old.map(|o| (path, o)), None, stay);
+        // Without a current record before, only the newest stay can be checked here (the
+        // rest came from a walk of the history).
+        let agrees = if old.is_none_or(|o| Record::of(path, o).is_some()) {
+            expected == found
+        } else {
+            expected.stays.first() == found.stays.first()
+        };
+        if !agrees {
+            self.flag(&c, path, rule, shown(&expected), shown(&found));
+        }
+        Ok(())
+    }
+
     fn register_problems(
         &mut self,
         commit: &str,

@@ -1,10 +1,15 @@
 //! Phase 3, execute: the pointers to write and the commit message that explains them
-//! (docs/design.md §7). Pure: the driver commits and pushes what this returns.
+//! (docs/design.md §7). Pure: the driver commits and pushes what this returns. Every pointer
+//! written carries its recent history (`releasectl.dev/history`, [`super::record`]): the
+//! new stay on top of the record before it; `unblock` keeps the record as it is.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use jiff::Timestamp;
+
 use super::plan::Item;
+use super::record::{Record, Stay};
 use super::{Action, Override, label};
 use crate::gitops::Edit;
 use crate::pointer::{self, Pointer};
@@ -12,8 +17,8 @@ use crate::pointer::{self, Pointer};
 /// Who and when, and any audited overrides.
 pub struct Stamp<'a> {
     pub actor: &'a str,
-    /// RFC 3339, UTC.
-    pub at: &'a str,
+    /// The run's clock: `deployed-at` and the new stay's `since` (whole seconds, UTC).
+    pub now: Timestamp,
     pub overrides: &'a [Override],
     pub reason: Option<&'a str>,
 }
@@ -62,10 +67,28 @@ pub fn new_pointer(item: &Item, action: &Action, stamp: &Stamp<'_>) -> Pointer {
         annotations.insert(pointer::ANN_ALIASES.to_owned(), aliases.join(","));
     }
     annotations.insert(pointer::ANN_DEPLOYED_BY.to_owned(), stamp.actor.to_owned());
-    annotations.insert(pointer::ANN_DEPLOYED_AT.to_owned(), stamp.at.to_owned());
+    annotations.insert(
+        pointer::ANN_DEPLOYED_AT.to_owned(),
+        crate::clock::format(stamp.now),
+    );
     if !blocked.is_empty() {
         annotations.insert(pointer::ANN_BLOCKED.to_owned(), blocked.join(","));
     }
+    // The record goes on from the plan's reading of the past, else from the pointer's own.
+    let known = item.past.as_ref().and_then(super::plan::Past::record);
+    let record = Record::next(
+        item.current
+            .as_ref()
+            .map(|p| (item.pointer_path.as_str(), p)),
+        known.as_ref(),
+        Stay::new(
+            stamp.now,
+            action,
+            item.target.number,
+            item.target.commit.clone(),
+        ),
+    );
+    annotations.insert(pointer::ANN_HISTORY.to_owned(), record.encode());
     Pointer {
         name: item.register.project.to_string(),
         annotations,

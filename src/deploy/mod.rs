@@ -13,6 +13,7 @@ pub mod eligibility;
 pub mod execute;
 pub mod history;
 pub mod plan;
+pub mod record;
 pub mod run;
 pub mod trailers;
 pub mod view;

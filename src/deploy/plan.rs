@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 
+use super::record::{MAX_STAYS, Record, Stay};
 use super::{Override, Request, Selector};
 use crate::approvals;
 use crate::exit::InvalidInput;
@@ -27,6 +28,9 @@ pub struct Item {
     /// The register's entry for the current pointer's release, when it has one.
     pub current_entry: Option<Entry>,
     pub decisions: Vec<Decision>,
+    /// This pointer's past, when the plan read it (a rollback): the next record continues
+    /// from it.
+    pub past: Option<Past>,
 }
 
 impl Item {
@@ -55,20 +59,120 @@ pub fn environment<'p>(policy: &'p Policy, env: &EnvName) -> Result<&'p Environm
 /// One version of a pointer, from its history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
-    /// The release it names (`None`: the pointer was deleted, or is unreadable).
+    /// The release it names (`None`: the pointer is unreadable there).
     pub commit: Option<CommitSha>,
     /// Its number in the register, when registered.
     pub number: Option<u64>,
-    /// `5 (v1.2.0)`, for people.
-    pub label: String,
+    /// `5 (v1.2.0)`, for people; `None` until looked up (a version read from the pointer's
+    /// record: only the one a decision shows is looked up, see [`label`]).
+    pub label: Option<String>,
     /// When it was committed.
     pub at: Timestamp,
     /// Written by `rollback` (the commit's `Action: rollback` trailer).
     pub rollback: bool,
 }
 
-/// Every version of the pointer at `path` that changed the release it names, newest first.
-/// (Edits that keep the release, such as `unblock`, are not a new stay.)
+impl Version {
+    /// The label, or what the record says without the register.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.label
+            .clone()
+            .unwrap_or_else(|| match (self.number, &self.commit) {
+                (Some(n), _) => format!("release {n}"),
+                (None, Some(c)) => format!("commit {c}"),
+                (None, None) => "no release".into(),
+            })
+    }
+}
+
+/// A pointer's past as the rules read it (docs/design.md §6, "The past"): its versions,
+/// newest first, and whether they go back to the beginning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Past {
+    pub versions: Vec<Version>,
+    /// Nothing older counts: the history was walked, or the pointer's record begins where
+    /// the pointer was created.
+    pub complete: bool,
+}
+
+impl Past {
+    /// Whether `commit` has a stay in it.
+    #[must_use]
+    pub fn has(&self, commit: &CommitSha) -> bool {
+        self.versions
+            .iter()
+            .any(|v| v.commit.as_ref() == Some(commit))
+    }
+
+    /// The record these versions make, as far as they can: for a walked past, so that the
+    /// next write of the pointer carries it (a version without a registered release ends it).
+    #[must_use]
+    pub fn record(&self) -> Option<Record> {
+        let mut stays = Vec::new();
+        for v in &self.versions {
+            match (&v.commit, v.number) {
+                (Some(c), Some(n)) if stays.len() < MAX_STAYS => stays.push(Stay {
+                    since: v.at,
+                    rollback: v.rollback,
+                    number: n,
+                    commit: c.clone(),
+                }),
+                _ => {
+                    return (!stays.is_empty()).then_some(Record {
+                        stays,
+                        created: false,
+                    });
+                }
+            }
+        }
+        (!stays.is_empty()).then_some(Record {
+            stays,
+            created: self.complete,
+        })
+    }
+}
+
+/// The past of the pointer at `path` (`pointer`: its content at the tip): read in O(1) from
+/// the pointer's record when it has a current one, else [`walked`].
+pub fn past(
+    tip: &Snapshot<'_>,
+    path: &str,
+    pointer: Option<&Pointer>,
+    register: &Register,
+) -> crate::exit::Result<Past> {
+    if let Some(record) = pointer.and_then(|p| Record::of(path, p)) {
+        return Ok(Past {
+            versions: record
+                .stays
+                .iter()
+                .map(|s| Version {
+                    commit: Some(s.commit.clone()),
+                    number: Some(s.number),
+                    label: None,
+                    at: s.since,
+                    rollback: s.rollback,
+                })
+                .collect(),
+            complete: record.created,
+        });
+    }
+    walked(tip, path, register)
+}
+
+/// The past of the pointer at `path`, walked through the commits (a shallow cache is
+/// deepened), so complete.
+pub fn walked(tip: &Snapshot<'_>, path: &str, register: &Register) -> crate::exit::Result<Past> {
+    Ok(Past {
+        versions: versions(tip, path, register)?,
+        complete: true,
+    })
+}
+
+/// Every version of the pointer at `path` that changed the release it names, newest first,
+/// since the pointer was last created: a deletion ends the history (what ran before it is
+/// not a stay the rules count, as a record begun by the write that creates the pointer
+/// knows nothing older). Edits that keep the release, such as `unblock`, are not a new stay.
 pub fn versions(
     tip: &Snapshot<'_>,
     path: &str,
@@ -77,11 +181,10 @@ pub fn versions(
     let mut out: Vec<Version> = Vec::new();
     for change in tip.history(path)? {
         let change = change?;
-        let commit = change
-            .content
-            .as_deref()
-            .and_then(|b| pointer::parse(path, b).ok())
-            .map(|p| p.id.commit);
+        let Some(content) = change.content.as_deref() else {
+            break;
+        };
+        let commit = pointer::parse(path, content).ok().map(|p| p.id.commit);
         let entry = match &commit {
             Some(c) => register.find_commit(tip, c)?,
             None => None,
@@ -89,11 +192,11 @@ pub fn versions(
         let entry = entry.as_ref();
         let version = Version {
             number: entry.map(|e| e.number),
-            label: match (entry, &commit) {
+            label: Some(match (entry, &commit) {
                 (Some(e), _) => format!("release {}", e.label()),
                 (None, Some(c)) => format!("commit {c}"),
                 (None, None) => "no release".into(),
-            },
+            }),
             commit,
             at: Timestamp::from_second(change.time)?,
             rollback: super::trailers::get(&super::trailers::parse(&change.message), "Action")
@@ -110,6 +213,29 @@ pub fn versions(
         }
     }
     Ok(out)
+}
+
+/// Looks up the label of the version that followed `commit`'s most recent stay (the one a
+/// departure names), when it was read from a record.
+pub fn label(
+    tip: &Snapshot<'_>,
+    register: &Register,
+    versions: &mut [Version],
+    commit: &CommitSha,
+) -> crate::exit::Result<()> {
+    let at = versions
+        .iter()
+        .position(|v| v.commit.as_ref() == Some(commit));
+    let Some(next) = at.filter(|i| *i > 0).map(|i| &mut versions[i - 1]) else {
+        return Ok(());
+    };
+    if next.label.is_none()
+        && let Some(c) = &next.commit
+        && let Some(e) = register.find_commit(tip, c)?
+    {
+        next.label = Some(format!("release {}", e.label()));
+    }
+    Ok(())
 }
 
 /// The release `commit` (number `number`) in `env`: its most recent continuous stay there,
@@ -139,7 +265,7 @@ pub fn presence(
         Departure {
             at: next.at,
             forward: !next.rollback && next.number.is_some_and(|n| n > number),
-            by: next.label.clone(),
+            by: next.describe(),
         }
     });
     Presence {
@@ -151,31 +277,62 @@ pub fn presence(
     }
 }
 
-/// Rollback's default target: replaying the history oldest first, forward deploys stack up
-/// and a rollback returns down the stack, so the target is the release that ran before the
-/// current one was deployed forward, skipping releases blocked here. Two rollbacks in a row
-/// go two steps back, never forward.
-#[must_use]
-pub fn rollback_target<'v>(versions: &'v [Version], blocked: &[String]) -> Option<&'v CommitSha> {
+/// Replays `versions` oldest first: forward deploys stack up and a rollback returns down the
+/// stack. Also says whether a rollback returned to a release not on the stack (on a past
+/// that is not complete, it may be on the part of the stack the past does not show).
+fn replay(versions: &[Version]) -> (Vec<&CommitSha>, bool) {
     let mut stack: Vec<&CommitSha> = Vec::new();
+    let mut beyond = false;
     for v in versions.iter().rev() {
         let Some(c) = &v.commit else {
             stack.clear();
             continue;
         };
-        if v.rollback
-            && let Some(pos) = stack.iter().rposition(|s| *s == c)
-        {
-            stack.truncate(pos + 1);
-        } else if stack.last() != Some(&c) {
+        if v.rollback {
+            if let Some(pos) = stack.iter().rposition(|s| *s == c) {
+                stack.truncate(pos + 1);
+                continue;
+            }
+            beyond = true;
+        }
+        if stack.last() != Some(&c) {
             stack.push(c);
         }
+    }
+    (stack, beyond)
+}
+
+/// Rollback's default target: replaying the history oldest first, forward deploys stack up
+/// and a rollback returns down the stack, so the target is the release that ran before the
+/// current one was deployed forward, skipping releases blocked here. Two rollbacks in a row
+/// go two steps back, never forward. `versions` is the whole history.
+#[must_use]
+pub fn rollback_target<'v>(versions: &'v [Version], blocked: &[String]) -> Option<&'v CommitSha> {
+    let (mut stack, _) = replay(versions);
+    stack.pop()?;
+    stack
+        .into_iter()
+        .rev()
+        .find(|c| !blocked.iter().any(|b| b == c.as_str()))
+}
+
+/// [`rollback_target`] on a past that may not be complete: `None` when the answer may lie
+/// in what it does not show (then the history is walked), `Some(target)` when it is known.
+#[must_use]
+pub fn rollback_target_in<'v>(past: &'v Past, blocked: &[String]) -> Option<Option<&'v CommitSha>> {
+    if past.complete {
+        return Some(rollback_target(&past.versions, blocked));
+    }
+    let (mut stack, beyond) = replay(&past.versions);
+    if beyond {
+        return None;
     }
     stack.pop()?;
     stack
         .into_iter()
         .rev()
         .find(|c| !blocked.iter().any(|b| b == c.as_str()))
+        .map(Some)
 }
 
 /// Everything plan needs besides the repository.
@@ -207,10 +364,12 @@ pub fn plan_item(
         Some(p) => register.find_commit(tip, &p.id.commit)?,
         None => None,
     };
-    let here = if cx.rollback {
-        versions(tip, &pointer_path, &register)?
+    // A rollback reads this pointer's past: from its record, walked only when the record
+    // does not reach far enough back for the question.
+    let mut here = if cx.rollback {
+        Some(past(tip, &pointer_path, current.as_ref(), &register)?)
     } else {
-        Vec::new()
+        None
     };
     let target = match &request.selector {
         Selector::Id(id) => register.resolve(tip, id)?,
@@ -242,8 +401,16 @@ pub fn plan_item(
                 ))
             })?;
             let blocked = cur.blocked();
-            let target = match rollback_target(&here, &blocked) {
-                Some(c) => register.find_commit(tip, c)?,
+            let mut target = None;
+            if let Some(p) = &mut here {
+                target = rollback_target_in(p, &blocked).map(Option::<&CommitSha>::cloned);
+                if target.is_none() {
+                    *p = walked(tip, &pointer_path, &register)?;
+                    target = Some(rollback_target(&p.versions, &blocked).cloned());
+                }
+            }
+            let target = match target.flatten() {
+                Some(c) => register.find_commit(tip, &c)?,
                 None => None,
             };
             target.ok_or_else(|| {
@@ -265,11 +432,20 @@ pub fn plan_item(
         .collect();
     // A rollback to a release that ran here before was admitted then: approvals,
     // progression and soak do not gate it again (windows and holds still do).
-    let returning = cx.rollback
-        && here
+    let ran_here = |p: &Past| {
+        p.versions
             .iter()
             .skip(1)
-            .any(|v| v.commit.as_ref() == Some(&target.commit));
+            .any(|v| v.commit.as_ref() == Some(&target.commit))
+    };
+    let returning = match &mut here {
+        Some(p) if ran_here(p) => true,
+        Some(p) if !p.complete => {
+            *p = walked(tip, &pointer_path, &register)?;
+            ran_here(p)
+        }
+        _ => false,
+    };
     let gated;
     let env = if returning {
         gated = Environment {
@@ -291,10 +467,16 @@ pub fn plan_item(
         let blocked = cur
             .as_ref()
             .is_some_and(|p| p.blocked().iter().any(|c| c == target.commit.as_str()));
-        let history = versions(tip, &path, &register)?;
+        // Read from the record: walked only to learn that the release never ran there
+        // when the record does not go back to the pointer's creation.
+        let mut history = past(tip, &path, cur.as_ref(), &register)?;
+        if !history.complete && !history.has(&target.commit) {
+            history = walked(tip, &path, &register)?;
+        }
+        label(tip, &register, &mut history.versions, &target.commit)?;
         presences.push(presence(
             req,
-            &history,
+            &history.versions,
             &target.commit,
             target.number,
             blocked,
@@ -347,6 +529,7 @@ pub fn plan_item(
         current,
         current_entry,
         decisions,
+        past: here,
     })
 }
 
@@ -391,7 +574,7 @@ mod tests {
         Version {
             commit: (n > 0).then(|| sha(n)),
             number: (n > 0).then_some(n),
-            label: format!("release {n}"),
+            label: Some(format!("release {n}")),
             at: format!("2026-11-23T{at}:00Z").parse().unwrap(),
             rollback,
         }
@@ -474,5 +657,92 @@ mod tests {
         again.push(v(4, "12:00", false));
         assert_eq!(target(again, &[3]), Some(sha(2)));
         assert_eq!(target(vec![v(1, "08:00", false)], &[]), None);
+    }
+
+    /// The last `keep` versions of `history` (oldest first) as a record would show them.
+    fn recorded(history: &[Version], keep: usize) -> Past {
+        let versions = newest_first(history.to_vec())
+            .into_iter()
+            .take(keep)
+            .map(|v| Version { label: None, ..v })
+            .collect();
+        Past {
+            versions,
+            complete: keep >= history.len(),
+        }
+    }
+
+    #[test]
+    fn a_short_record_answers_a_rollback_when_the_answer_is_in_it_and_says_so_when_not() {
+        let history = vec![
+            v(1, "08:00", false),
+            v(2, "09:00", false),
+            v(3, "10:00", false),
+            v(4, "11:00", false),
+        ];
+        let full = newest_first(history.clone());
+        for keep in 1..=4 {
+            let past = recorded(&history, keep);
+            let whole = rollback_target(&full, &[]).cloned();
+            match rollback_target_in(&past, &[]) {
+                Some(t) => assert_eq!(t.cloned(), whole, "keep {keep}"),
+                None => assert!(keep < 2, "keep {keep}: the target 3 is in the record"),
+            }
+        }
+        // Blocked down to 1: only the whole history knows it.
+        let blocked = [sha(3).to_string(), sha(2).to_string()];
+        assert_eq!(rollback_target_in(&recorded(&history, 3), &blocked), None);
+        assert_eq!(
+            rollback_target_in(&recorded(&history, 4), &blocked),
+            Some(Some(&sha(1)))
+        );
+        // A rollback back to a release older than the record: the record cannot replay it.
+        let mut back = history;
+        back.push(v(1, "12:00", true));
+        assert_eq!(rollback_target_in(&recorded(&back, 3), &[]), None);
+        assert_eq!(
+            rollback_target_in(&recorded(&back, 5), &[]),
+            Some(rollback_target(&newest_first(back), &[]))
+        );
+    }
+
+    #[test]
+    fn a_past_becomes_the_record_the_next_write_continues_bounded_to_ten_stays() {
+        let history: Vec<Version> = (1..=12)
+            .map(|n| v(n, &format!("{n:02}:00"), n == 7))
+            .collect();
+        let walked = Past {
+            versions: newest_first(history.clone()),
+            complete: true,
+        };
+        let r = walked.record().unwrap();
+        assert_eq!(r.stays.len(), MAX_STAYS);
+        assert!(!r.created, "two stays left out");
+        assert_eq!(r.stays[0].number, 12);
+        assert!(r.stays[5].rollback && r.stays[5].number == 7);
+        let short = Past {
+            versions: newest_first(history[..3].to_vec()),
+            complete: true,
+        };
+        assert!(short.record().unwrap().created);
+        // An unregistered or unreadable version ends what can be recorded.
+        let mut gap = history[..3].to_vec();
+        gap[1] = v(0, "02:00", false);
+        let r = Past {
+            versions: newest_first(gap),
+            complete: true,
+        }
+        .record()
+        .unwrap();
+        assert_eq!((r.stays.len(), r.created), (1, false));
+    }
+
+    #[test]
+    fn a_departure_read_from_a_record_names_the_release_by_its_number() {
+        let h = recorded(&[v(1, "08:00", false), v(2, "09:00", false)], 2);
+        let p = presence(&dev(), &h.versions, &sha(1), 1, false);
+        let e = p.ended.unwrap();
+        assert!(e.forward);
+        assert_eq!(e.by, "release 2");
     }
 }

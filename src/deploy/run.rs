@@ -433,10 +433,9 @@ pub(crate) async fn attempt(
         return Ok(Step::Done(report(judged, ended)));
     }
     // Phase 3: execute.
-    let at = crate::clock::format(run.now);
     let stamp = Stamp {
         actor: order.by.as_deref().unwrap_or(run.actor),
-        at: &at,
+        now: run.now,
         overrides: &order.overrides,
         reason: order.reason.as_deref(),
     };

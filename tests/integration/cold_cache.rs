@@ -1,10 +1,14 @@
 //! The policy rules that read the past (soak, progression, the rollback target, `history`)
 //! keep their meaning when every run starts from an empty cache over `git daemon`, where the
-//! tip is fetched alone and history is deepened on demand (docs/design.md §7).
+//! tip is fetched alone and history is deepened on demand (docs/design.md §7): the policy
+//! suites run again cold ([`policy_suite`]), and soak, progression and rollback read the
+//! pointer's record of recent stays (`releasectl.dev/history`, docs/format.md §11) without
+//! fetching any history; pointers without the record still work, and `check` refuses a
+//! record that is malformed or disagrees with its commit.
 
 use crate::deploy_race::Daemon;
 use crate::support::setup::PROJECT;
-use crate::support::world::World;
+use crate::support::world::{World, pointer_path};
 
 const SOAK: &str =
     "environments:\n  dev: {}\n  staging:\n    promotion_policy: {requires: [dev], soak: 30m}\n";
@@ -170,4 +174,238 @@ fn a_cold_run_gets_the_root_level_with_the_tip_and_status_all_pointers_in_one_re
         batched >= 1,
         "status fetched the pointers of all projects in one request: {got:?}"
     );
+}
+
+/// The policy suites (`policy.rs`, `policy_semantics.rs`) once more, every world cold
+/// ([`crate::support::world::cold`]): each command starts from an empty cache over
+/// `git daemon`, and every decision must come out as on a warm cache. (The two tests that
+/// serve their remote themselves, to run its hooks, are left out.)
+mod policy_suite {
+    /// `#[test] fn NAME` running `crate::SUITE::NAME` cold, for each NAME.
+    macro_rules! cold {
+        ($suite:ident: $($name:ident,)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    crate::support::world::cold(crate::$suite::$name);
+                }
+            )*
+        };
+    }
+
+    /// `tests/integration/policy.rs`, cold.
+    mod policy {
+        cold! {
+            policy:
+        a_bad_policy_is_exit_2_naming_file_key_and_value,
+        an_unknown_key_in_an_environment_is_exit_2,
+        allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release,
+        a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers,
+        allowed_branches_are_anchored_globs,
+        a_release_without_a_branch_fails_allowed_branches,
+        auto_deploy_writes_only_the_environments_that_have_it,
+        auto_deploy_with_no_auto_environment_is_exit_2_and_writes_nothing,
+        auto_deploy_that_no_environment_admits_writes_nothing_and_says_so,
+        requires_admits_a_release_running_or_having_run_in_the_required_environment,
+        soak_counts_from_when_the_release_reached_the_required_environment,
+        soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment,
+        windows_admit_and_refuse_by_weekday_time_and_time_zone,
+        two_valid_approvals_by_listed_approvers_admit_the_release,
+        approvals_that_do_not_count_are_named_and_leave_the_quorum_short,
+        an_approval_does_not_outlive_the_policy_ttl,
+        a_malformed_approval_file_is_exit_2_naming_it,
+        a_held_environment_refuses_every_deploy_with_its_reason,
+        hold_true_is_a_hold_too,
+        an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit,
+        an_override_without_a_reason_is_exit_2_and_writes_nothing,
+        an_override_of_an_unknown_rule_is_exit_2,
+        an_override_of_one_rule_leaves_the_others_failing,
+        a_refusal_lists_every_failing_decision_with_required_and_actual,
+        a_release_passing_every_rule_together_lands,
+        }
+    }
+
+    /// `tests/integration/policy_semantics.rs`, cold.
+    mod policy_semantics {
+        cold! {
+            policy_semantics:
+        soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy,
+        a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires,
+        two_rollbacks_in_a_row_go_two_steps_back_and_never_forward,
+        a_rollback_to_a_release_that_ran_there_skips_approvals_progression_and_soak,
+        a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_shows_it,
+        unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked,
+        approvals_without_a_list_need_one_person_other_than_the_deployer,
+        a_group_naming_a_project_twice_is_a_usage_error_naming_it,
+        a_dry_run_needs_no_actor_and_exits_as_the_real_run_would_be_judged,
+        approve_refuses_an_approval_that_could_never_count_and_writes_nothing,
+        approving_where_no_approval_is_needed_says_so_and_refuses_no_one,
+        a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overridden,
+        under_the_monorepo_strategy_another_projects_tag_is_neither_alias_nor_trigger,
+        a_trigger_without_its_source_is_a_usage_error_and_a_new_branch_adds_its_alias,
+        }
+    }
+}
+
+/// Whether the shared cache still holds the tip alone (shallow) and fewer objects than the
+/// remote: nothing fetched the history.
+fn history_not_fetched(world: &World) -> bool {
+    cache_is_partial(world) && world.cache_object_count() < world.remote.object_count()
+}
+
+/// The pointer of auth-service in `env`, its `releasectl.dev/history` value.
+fn record(world: &World, env: &str) -> Option<String> {
+    world.pointer(env, PROJECT).and_then(|p| {
+        p.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("releasectl.dev/history: ")
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+    })
+}
+
+#[test]
+fn a_promote_with_soak_and_a_rollback_on_an_empty_cache_fetch_no_history() {
+    let mut world = World::new(SOAK);
+    let _daemon = serve(&mut world);
+    let r: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|s| world.main_release(s))
+        .collect();
+    cold_ok(&world, "12:00", &["deploy", "dev", PROJECT, "1"]);
+    cold_ok(&world, "12:05", &["deploy", "dev", PROJECT, "2"]);
+    // Soak and progression read dev's record: 1 ran 5 minutes and was replaced.
+    forget(&world);
+    world
+        .run_at(&at("13:20"), &["deploy", "staging", PROJECT, "1"])
+        .assert_exit(4)
+        .assert_stdout_contains("soak: required 30m in dev, actual 5m in dev (until replaced)");
+    assert!(history_not_fetched(&world), "the refusal read no history");
+    cold_ok(
+        &world,
+        "13:20",
+        &["promote", PROJECT, "--from", "dev", "--to", "staging"],
+    );
+    assert!(history_not_fetched(&world), "the promote read no history");
+    assert_eq!(world.running("staging", PROJECT), Some(r[1].commit.clone()));
+    cold_ok(&world, "13:30", &["deploy", "dev", PROJECT, "3"]);
+    cold_ok(&world, "13:40", &["rollback", "dev", PROJECT]);
+    assert!(history_not_fetched(&world), "the rollback read no history");
+    assert_eq!(world.running("dev", PROJECT), Some(r[1].commit.clone()));
+    cold_ok(&world, "13:50", &["rollback", "dev", PROJECT]);
+    assert!(
+        history_not_fetched(&world),
+        "the second rollback read no history"
+    );
+    assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
+    // The record, newest first, says how each stay began; dev's pointer was created by
+    // the first deploy.
+    let line = record(&world, "dev").expect("dev's pointer has a record");
+    let stays: Vec<&str> = line.split(',').collect();
+    assert_eq!(stays.len(), 6, "{line}");
+    assert!(
+        stays[0].starts_with("2026-11-23T13:50:00Z rollback 1 ")
+            && stays[1].starts_with("2026-11-23T13:40:00Z rollback 2 ")
+            && stays[2].starts_with("2026-11-23T13:30:00Z deploy 3 ")
+            && stays[5] == "created",
+        "{line}"
+    );
+    forget(&world);
+    world.run(&["check"]).assert_success();
+}
+
+#[test]
+fn a_pointer_without_the_record_still_counts_its_stays_and_gets_one_with_the_next_write() {
+    let world = World::new(SOAK);
+    let r: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|s| world.main_release(s))
+        .collect();
+    for (i, t) in ["10:00", "10:10", "10:20"].iter().enumerate() {
+        world
+            .run_at(&at(t), &["deploy", "dev", PROJECT, &(i + 1).to_string()])
+            .assert_success();
+    }
+    // As written before the record existed: the same pointer without it.
+    let path = pointer_path("dev", PROJECT);
+    let old: String = world
+        .pointer("dev", PROJECT)
+        .expect("dev's pointer")
+        .lines()
+        .filter(|l| !l.contains("releasectl.dev/history"))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    world.hand_push(&[(&path, Some(&old))], "Drop the record");
+    assert_eq!(record(&world, "dev"), None);
+    // Soak walks dev's history: release 2 ran 10 minutes.
+    world
+        .run_at(&at("11:00"), &["deploy", "staging", PROJECT, "2"])
+        .assert_exit(4)
+        .assert_stdout_contains("actual 10m in dev (until replaced)");
+    world
+        .run_at(&at("11:00"), &["rollback", "dev", PROJECT])
+        .assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r[1].commit.clone()));
+    // The rollback walked the history: the new record carries it, whole.
+    let line = record(&world, "dev").expect("the rollback wrote a record");
+    assert!(
+        line.starts_with("2026-11-23T11:00:00Z rollback 2 "),
+        "{line}"
+    );
+    assert!(
+        line.contains("2026-11-23T10:00:00Z deploy 1 ") && line.ends_with(",created"),
+        "{line}"
+    );
+    // A second rollback reads it: back to 1.
+    world
+        .run_at(&at("11:10"), &["rollback", "dev", PROJECT])
+        .assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
+    world.run(&["check"]).assert_success();
+}
+
+#[test]
+fn check_refuses_a_malformed_record_and_a_pointer_moved_by_hand_is_judged_by_its_commits() {
+    let world = World::new(SOAK);
+    let r: Vec<_> = ["one", "two"]
+        .iter()
+        .map(|s| world.main_release(s))
+        .collect();
+    world
+        .run_at(&at("10:00"), &["deploy", "dev", PROJECT, "1"])
+        .assert_success();
+    let path = pointer_path("dev", PROJECT);
+    let good = world.pointer("dev", PROJECT).expect("dev's pointer");
+    let line = record(&world, "dev").expect("a record");
+    let broken = good.replace(&line, &line.replace(" deploy ", " promoted "));
+    world.hand_push(&[(&path, Some(&broken))], "Break the record");
+    world
+        .run(&["check"])
+        .assert_exit(4)
+        .assert_stdout_contains(&path)
+        .assert_stdout_contains("history: required a valid record")
+        .assert_stdout_contains("stay 1 action: expected deploy or rollback, found \"promoted\"");
+    // Moved by hand to release 2, the record left naming 1: stale, so check flags it and
+    // the rules walk the commits instead (release 2 has run since the hand commit).
+    let moved = good.replace(
+        &format!("release: \"{}\"", r[0].commit),
+        &format!("release: \"{}\"", r[1].commit),
+    );
+    assert_ne!(moved, good);
+    world.hand_push(&[(&path, Some(&moved))], "Move dev by hand");
+    world
+        .run(&["check"])
+        .assert_exit(4)
+        .assert_stdout_contains(&format!(
+            "history: required a record whose newest stay is release {}",
+            r[1].commit
+        ))
+        .assert_stdout_contains(&format!(
+            "actual its newest stay is release {}",
+            r[0].commit
+        ));
+    world
+        .run_at(&at("12:00"), &["rollback", "dev", PROJECT])
+        .assert_success();
+    assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
 }

@@ -38,7 +38,7 @@ fn assert_policy_error(bad: &str, key: &str, value: &str) {
 }
 
 #[test]
-fn a_bad_policy_is_exit_2_naming_file_key_and_value() {
+pub(crate) fn a_bad_policy_is_exit_2_naming_file_key_and_value() {
     // (prod's promotion_policy, the key below it, the value named)
     #[rustfmt::skip]
     let cases = [
@@ -61,7 +61,7 @@ fn a_bad_policy_is_exit_2_naming_file_key_and_value() {
 }
 
 #[test]
-fn an_unknown_key_in_an_environment_is_exit_2() {
+pub(crate) fn an_unknown_key_in_an_environment_is_exit_2() {
     assert_policy_error(
         "environments:\n  dev:\n    promotion_polcy: {auto_deploy: true}\n  prod: {}\n",
         "environments.dev.promotion_polcy",
@@ -127,7 +127,7 @@ fn args(v: &[String]) -> Vec<&str> {
 }
 
 #[test]
-fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release() {
+pub(crate) fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release() {
     let (world, pushed) = prod_with("allowed_triggers: [tag, manual]", "pushed");
     refused_in_prod(
         &world,
@@ -148,7 +148,7 @@ fn allowed_triggers_refuses_a_branch_push_and_admits_a_tag_or_a_manual_release()
 }
 
 #[test]
-fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
+pub(crate) fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
     let world = World::new(&policy_one("allowed_triggers: [tag]"));
     let r = world.main_release("later-tagged");
     assert_refused(&world, &args(&deploy_prod(&r)), &["allowed_triggers"]);
@@ -168,7 +168,7 @@ fn a_release_pushed_from_main_and_later_tagged_passes_allowed_triggers() {
 }
 
 #[test]
-fn allowed_branches_are_anchored_globs() {
+pub(crate) fn allowed_branches_are_anchored_globs() {
     let world = World::new(&policy_one("allowed_branches: [main, \"release/*\"]"));
     // Refused ones first, then admitted ones (each deploy replaces the one before).
     let refused = ["main2", "feature/main", "xmain", "release", "xrelease/1.2"];
@@ -194,7 +194,7 @@ fn allowed_branches_are_anchored_globs() {
 }
 
 #[test]
-fn a_release_without_a_branch_fails_allowed_branches() {
+pub(crate) fn a_release_without_a_branch_fails_allowed_branches() {
     let world = World::new(&policy_one("allowed_branches: [\"*\"]"));
     let r = world.create(PROJECT, &sha("no-branch"), &["--trigger", "manual"]);
     refused_in_prod(
@@ -205,7 +205,7 @@ fn a_release_without_a_branch_fails_allowed_branches() {
 }
 
 #[test]
-fn auto_deploy_writes_only_the_environments_that_have_it() {
+pub(crate) fn auto_deploy_writes_only_the_environments_that_have_it() {
     let world = World::new(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
          qa:\n    promotion_policy: {auto_deploy: true, allowed_branches: [main]}\n  \
@@ -229,7 +229,7 @@ fn auto_deploy_writes_only_the_environments_that_have_it() {
 }
 
 #[test]
-fn auto_deploy_with_no_auto_environment_is_exit_2_and_writes_nothing() {
+pub(crate) fn auto_deploy_with_no_auto_environment_is_exit_2_and_writes_nothing() {
     let world = World::new(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: false}\n  prod: {}\n",
     );
@@ -241,7 +241,7 @@ fn auto_deploy_with_no_auto_environment_is_exit_2_and_writes_nothing() {
 }
 
 #[test]
-fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
+pub(crate) fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
     let world = World::new(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: true, allowed_branches: [main]}\n",
     );
@@ -253,7 +253,7 @@ fn auto_deploy_that_no_environment_admits_writes_nothing_and_says_so() {
 }
 
 #[test]
-fn requires_admits_a_release_running_or_having_run_in_the_required_environment() {
+pub(crate) fn requires_admits_a_release_running_or_having_run_in_the_required_environment() {
     let (world, one) = prod_with("requires: [dev]", "one");
     refused_in_prod(
         &world,
@@ -284,7 +284,7 @@ fn soaking() -> (World, Release) {
 }
 
 #[test]
-fn soak_counts_from_when_the_release_reached_the_required_environment() {
+pub(crate) fn soak_counts_from_when_the_release_reached_the_required_environment() {
     let (world, r) = soaking();
     assert_refused_each(
         &world,
@@ -305,7 +305,7 @@ fn soak_counts_from_when_the_release_reached_the_required_environment() {
 }
 
 #[test]
-fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
+pub(crate) fn soak_is_not_reset_by_an_unrelated_commit_in_the_required_environment() {
     let (world, r) = soaking();
     // Another project's deploy to dev 20 minutes later does not restart this one's soak.
     world.create("billing", &sha("billing"), &["--source-branch", "main"]);
@@ -327,7 +327,7 @@ const WEEKEND_IN: &str = "windows: required outside Sat,Sun 00:00-24:00 (UTC), \
                           actual Sat 12:00 UTC, inside deny Sat,Sun 00:00-24:00";
 
 #[test]
-fn windows_admit_and_refuse_by_weekday_time_and_time_zone() {
+pub(crate) fn windows_admit_and_refuse_by_weekday_time_and_time_zone() {
     // (windows, now, what the refusal names; "" when the deploy lands). Each case deploys a
     // fresh release to prod under its own remote.
     #[rustfmt::skip]
@@ -362,7 +362,7 @@ const APPROVAL_POLICY: &str = "requires_approval: true, approvals: {min: 2, ttl:
 const VALID_UNTIL: &str = "2026-11-24T08:00:00Z";
 
 #[test]
-fn two_valid_approvals_by_listed_approvers_admit_the_release() {
+pub(crate) fn two_valid_approvals_by_listed_approvers_admit_the_release() {
     let world = World::new(&policy_one(APPROVAL_POLICY));
     let r = world.main_release("approved");
     refused_in_prod(
@@ -382,7 +382,7 @@ fn two_valid_approvals_by_listed_approvers_admit_the_release() {
 }
 
 #[test]
-fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
+pub(crate) fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
     type Approval<'a> = (&'a str, &'a str, &'a str, &'a str);
     let world = World::new(&policy_one(APPROVAL_POLICY));
     let r = world.main_release("short");
@@ -439,7 +439,7 @@ fn approvals_that_do_not_count_are_named_and_leave_the_quorum_short() {
 }
 
 #[test]
-fn an_approval_does_not_outlive_the_policy_ttl() {
+pub(crate) fn an_approval_does_not_outlive_the_policy_ttl() {
     // Approved 2026-11-20 08:00 with a hand-written expiry a month later; the policy's ttl is
     // 24h, so on 2026-11-23 it no longer counts (docs/design.md §8: expiry is the policy `ttl`).
     let (world, r) = prod_with(
@@ -475,7 +475,7 @@ fn an_approval_does_not_outlive_the_policy_ttl() {
 }
 
 #[test]
-fn a_malformed_approval_file_is_exit_2_naming_it() {
+pub(crate) fn a_malformed_approval_file_is_exit_2_naming_it() {
     let world = World::new(&policy_one(APPROVAL_POLICY));
     let r = world.main_release("bad-file");
     let path = format!(
@@ -488,7 +488,7 @@ fn a_malformed_approval_file_is_exit_2_naming_it() {
 }
 
 #[test]
-fn a_held_environment_refuses_every_deploy_with_its_reason() {
+pub(crate) fn a_held_environment_refuses_every_deploy_with_its_reason() {
     let world = World::new(
         "environments:\n  dev:\n    promotion_policy: {auto_deploy: true}\n  \
          prod:\n    hold: \"change freeze INC-42\"\n    promotion_policy: {}\n",
@@ -509,7 +509,7 @@ fn a_held_environment_refuses_every_deploy_with_its_reason() {
 }
 
 #[test]
-fn hold_true_is_a_hold_too() {
+pub(crate) fn hold_true_is_a_hold_too() {
     let world = World::new("environments:\n  prod:\n    hold: true\n");
     let r = world.main_release("held");
     refused_in_prod(&world, &r, &["environment prod is on hold"]);
@@ -519,7 +519,7 @@ fn hold_true_is_a_hold_too() {
 // Overrides
 
 #[test]
-fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() {
+pub(crate) fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() {
     let (world, r) = prod_with("requires: [dev], soak: 30m", "hotfix");
     world.ok(&["deploy", "dev", PROJECT, "1"]);
     refused_in_prod(&world, &r, &["soak: required 30m in dev"]);
@@ -548,7 +548,7 @@ fn an_override_with_a_reason_lets_the_rule_pass_and_is_recorded_in_the_commit() 
 }
 
 #[test]
-fn an_override_without_a_reason_is_exit_2_and_writes_nothing() {
+pub(crate) fn an_override_without_a_reason_is_exit_2_and_writes_nothing() {
     let world = World::new(&policy_one("requires: [dev]"));
     world.main_release("no-reason");
     let head = world.remote.head();
@@ -564,7 +564,7 @@ fn an_override_without_a_reason_is_exit_2_and_writes_nothing() {
 }
 
 #[test]
-fn an_override_of_an_unknown_rule_is_exit_2() {
+pub(crate) fn an_override_of_an_unknown_rule_is_exit_2() {
     let world = World::new(&policy_one("requires: [dev]"));
     world.main_release("unknown-rule");
     let out = world.run(&override_prod("everything", "yolo"));
@@ -572,7 +572,7 @@ fn an_override_of_an_unknown_rule_is_exit_2() {
 }
 
 #[test]
-fn an_override_of_one_rule_leaves_the_others_failing() {
+pub(crate) fn an_override_of_one_rule_leaves_the_others_failing() {
     let world = World::new(&policy_one(
         "requires: [dev], windows: [{deny: \"Mon-Sun 00:00-24:00\"}]",
     ));
@@ -599,7 +599,7 @@ const EVERYTHING: &str = "environments:\n  dev:\n    promotion_policy: {auto_dep
     windows: [{allow: \"Mon-Thu 09:00-16:00\", tz: Europe/Berlin}]\n";
 
 #[test]
-fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
+pub(crate) fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
     let world = World::new(EVERYTHING);
     let r = world.create(PROJECT, &sha("bad"), &["--source-branch", "feature/x"]);
     assert_refused_at(
@@ -618,7 +618,7 @@ fn a_refusal_lists_every_failing_decision_with_required_and_actual() {
 }
 
 #[test]
-fn a_release_passing_every_rule_together_lands() {
+pub(crate) fn a_release_passing_every_rule_together_lands() {
     let world = World::new(EVERYTHING);
     let r = world.tagged(&sha("good"), "v1.0.0");
     world.ok_at(

@@ -41,7 +41,7 @@ fn promote<'a>(from: &'a str, to: &'a str) -> [&'a str; 6] {
 }
 
 #[test]
-fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
+pub(crate) fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
     let world = World::new(SOAK);
     world.main_release("one");
     world.main_release("two");
@@ -59,7 +59,7 @@ fn soak_counts_the_most_recent_stay_not_the_time_since_the_first_deploy() {
 }
 
 #[test]
-fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
+pub(crate) fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
     let world = World::new(SOAK);
     for seed in ["one", "two", "three"] {
         world.main_release(seed);
@@ -95,7 +95,7 @@ fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requires() {
 }
 
 #[test]
-fn two_rollbacks_in_a_row_go_two_steps_back_and_never_forward() {
+pub(crate) fn two_rollbacks_in_a_row_go_two_steps_back_and_never_forward() {
     let world = World::new(SOAK);
     let r: Vec<_> = ["one", "two", "three"]
         .iter()
@@ -153,7 +153,7 @@ fn two_in_prod(policy: &str) -> World {
 }
 
 #[test]
-fn a_rollback_to_a_release_that_ran_there_skips_approvals_progression_and_soak() {
+pub(crate) fn a_rollback_to_a_release_that_ran_there_skips_approvals_progression_and_soak() {
     let world = two_in_prod(GATED);
     let out = world.run(&["rollback", "prod", PROJECT]);
     out.assert_success().assert_stdout_contains("pass windows");
@@ -164,7 +164,7 @@ fn a_rollback_to_a_release_that_ran_there_skips_approvals_progression_and_soak()
 }
 
 #[test]
-fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_shows_it() {
+pub(crate) fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_shows_it() {
     let world = two_in_prod(GATED);
     let saturday = "2026-11-28T12:00:00Z";
     assert_refused_at(
@@ -210,7 +210,7 @@ fn a_rollback_still_respects_windows_and_holds_unless_overridden_and_history_sho
 }
 
 #[test]
-fn unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked() {
+pub(crate) fn unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked() {
     let world = two_in_prod(GATED);
     world
         .run(&["rollback", "prod", PROJECT, "--block"])
@@ -231,7 +231,7 @@ fn unblock_prints_no_policy_decisions_and_history_names_the_release_unblocked() 
 }
 
 #[test]
-fn approvals_without_a_list_need_one_person_other_than_the_deployer() {
+pub(crate) fn approvals_without_a_list_need_one_person_other_than_the_deployer() {
     let world = World::new(
         "environments:\n  dev: {}\n  prod:\n    promotion_policy: {requires_approval: true}\n",
     );
@@ -260,7 +260,7 @@ fn approvals_without_a_list_need_one_person_other_than_the_deployer() {
 }
 
 #[test]
-fn a_group_naming_a_project_twice_is_a_usage_error_naming_it() {
+pub(crate) fn a_group_naming_a_project_twice_is_a_usage_error_naming_it() {
     let world = World::new(SOAK);
     world.main_release("one");
     world.main_release("two");
@@ -278,7 +278,7 @@ fn a_group_naming_a_project_twice_is_a_usage_error_naming_it() {
 }
 
 #[test]
-fn a_dry_run_needs_no_actor_and_exits_as_the_real_run_would_be_judged() {
+pub(crate) fn a_dry_run_needs_no_actor_and_exits_as_the_real_run_would_be_judged() {
     let world = World::without_actor(SOAK);
     world.main_release("one");
     let head = world.remote.head();
@@ -346,7 +346,7 @@ fn fingerprint(key: &Key) -> String {
 }
 
 #[test]
-fn approve_refuses_an_approval_that_could_never_count_and_writes_nothing() {
+pub(crate) fn approve_refuses_an_approval_that_could_never_count_and_writes_nothing() {
     let keys = support::temp_dir();
     let alice = Key::generate(keys.path(), "alice");
     let bob = Key::generate(keys.path(), "bob");
@@ -381,7 +381,7 @@ fn approve_refuses_an_approval_that_could_never_count_and_writes_nothing() {
 }
 
 #[test]
-fn approving_where_no_approval_is_needed_says_so_and_refuses_no_one() {
+pub(crate) fn approving_where_no_approval_is_needed_says_so_and_refuses_no_one() {
     let world = World::without_actor(&plain_policy());
     let release = world.tagged(&sha("one"), "v1.0.0");
     world
@@ -394,7 +394,7 @@ fn approving_where_no_approval_is_needed_says_so_and_refuses_no_one() {
 const PATH: &str = "environments:\n  dev: {}\n  staging:\n    promotion_policy: {requires: [dev]}\n  production:\n    promotion_policy: {requires: [staging]}\n";
 
 #[test]
-fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overridden() {
+pub(crate) fn a_promote_against_the_path_is_refused_with_rule_promotion_path_unless_overridden() {
     let world = World::new(PATH);
     let one = world.main_release("one");
     world.deploy_each("dev", &["1"]);
@@ -469,7 +469,7 @@ fn create(world: &World, commit: &str, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn under_the_monorepo_strategy_another_projects_tag_is_neither_alias_nor_trigger() {
+pub(crate) fn under_the_monorepo_strategy_another_projects_tag_is_neither_alias_nor_trigger() {
     let world = World::new(&policy_one("allowed_triggers: [tag]"));
     let out = create(
         &world,
@@ -499,7 +499,7 @@ fn under_the_monorepo_strategy_another_projects_tag_is_neither_alias_nor_trigger
 }
 
 #[test]
-fn a_trigger_without_its_source_is_a_usage_error_and_a_new_branch_adds_its_alias() {
+pub(crate) fn a_trigger_without_its_source_is_a_usage_error_and_a_new_branch_adds_its_alias() {
     let world = World::new(&policy_one("allowed_triggers: [tag]"));
     for extra in [
         &["--trigger", "tag", "--source-branch", "main"][..],
