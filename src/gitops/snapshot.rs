@@ -61,13 +61,30 @@ impl<'r> Snapshot<'r> {
     /// Fetches those of `oids` the cache lacks (nothing to do for a complete cache).
     fn ensure(&self, what: &str, oids: &[Oid]) -> Result<(), GitError> {
         match self.lazy {
-            Some(lazy) => lazy.ensure(self.repo, oids).map_err(|e| GitError::BadFile {
-                url: self.url.to_owned(),
-                path: what.to_owned(),
-                commit: self.tip_str(),
-                reason: format!("cannot fetch it: {}", e.0),
-            }),
+            Some(lazy) => lazy
+                .ensure(self.repo, oids)
+                .map_err(|e| self.cannot_fetch(what, &e)),
             None => Ok(()),
+        }
+    }
+
+    /// Every tree below the directory `dir` (tree `id`), without blobs, in one fetch (a no-op
+    /// for a complete cache).
+    fn fetch_trees_below(&self, dir: &str, id: Oid) -> Result<(), GitError> {
+        match self.lazy {
+            Some(lazy) => lazy
+                .fetch(self.repo, &[id], &[], None, "blob:none")
+                .map_err(|e| self.cannot_fetch(dir, &e)),
+            None => Ok(()),
+        }
+    }
+
+    fn cannot_fetch(&self, what: &str, e: &super::wire::WireError) -> GitError {
+        GitError::BadFile {
+            url: self.url.to_owned(),
+            path: what.to_owned(),
+            commit: self.tip_str(),
+            reason: format!("cannot fetch it: {}", e.0),
         }
     }
 
@@ -202,17 +219,8 @@ impl<'r> Snapshot<'r> {
         };
         self.ensure(dir, &[id])?;
         let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
-        if let Some(lazy) = self.lazy
-            && !subtrees_present(self.repo, &sub)
-        {
-            // Every tree below, without blobs, in one fetch.
-            lazy.fetch(self.repo, &[id], &[], None, "blob:none")
-                .map_err(|e| GitError::BadFile {
-                    url: self.url.to_owned(),
-                    path: dir.to_owned(),
-                    commit: self.tip_str(),
-                    reason: format!("cannot fetch it: {}", e.0),
-                })?;
+        if self.lazy.is_some() && !subtrees_present(self.repo, &sub) {
+            self.fetch_trees_below(dir, id)?;
         }
         let mut out = Vec::new();
         sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
@@ -275,16 +283,10 @@ impl<'r> Snapshot<'r> {
         let mut found = Vec::new();
         if let Err(e) = walk(&mut found) {
             // A tree below is missing: every tree below, without blobs, in one fetch.
-            let Some(lazy) = self.lazy else {
+            if self.lazy.is_none() {
                 return Err(self.bad(dir, &e));
-            };
-            lazy.fetch(self.repo, &[id], &[], None, "blob:none")
-                .map_err(|e| GitError::BadFile {
-                    url: self.url.to_owned(),
-                    path: dir.to_owned(),
-                    commit: self.tip_str(),
-                    reason: format!("cannot fetch it: {}", e.0),
-                })?;
+            }
+            self.fetch_trees_below(dir, id)?;
             walk(&mut found).map_err(|e| self.bad(dir, &e))?;
         }
         let ids: Vec<Oid> = found.iter().map(|(_, id)| *id).collect();
