@@ -200,12 +200,14 @@ impl Decided {
             for d in &i.decisions {
                 let _ = writeln!(
                     out,
-                    "  {} {:<17} required: {}; actual: {}{}",
-                    if d.pass { "pass" } else { "FAIL" },
-                    d.rule,
-                    d.required,
-                    d.actual,
-                    if d.overridden { " (overridden)" } else { "" }
+                    "{}",
+                    crate::deploy::view::decision_line(
+                        d.pass,
+                        &d.rule,
+                        &d.required,
+                        &d.actual,
+                        d.overridden
+                    )
                 );
             }
         }

@@ -48,12 +48,14 @@ fn render(report: &Report, waited: &[Recorded], output: Output) -> crate::exit::
                 for d in &i.decisions {
                     writeln!(
                         out,
-                        "  {} {:<17} required: {}; actual: {}{}",
-                        if d.pass { "pass" } else { "FAIL" },
-                        d.rule,
-                        d.required,
-                        d.actual,
-                        if d.overridden { " (overridden)" } else { "" }
+                        "{}",
+                        crate::deploy::view::decision_line(
+                            d.pass,
+                            d.rule,
+                            &d.required,
+                            &d.actual,
+                            d.overridden
+                        )
                     )?;
                 }
             }

@@ -49,6 +49,23 @@ pub fn verdict_text(v: &Verdict) -> String {
     }
 }
 
+/// One decision as the text views print it under its item (the CLI's own report and the one
+/// a server answered): `  pass RULE required: …; actual: …`, marked when overridden.
+#[must_use]
+pub fn decision_line(
+    pass: bool,
+    rule: &str,
+    required: &str,
+    actual: &str,
+    overridden: bool,
+) -> String {
+    format!(
+        "  {} {rule:<17} required: {required}; actual: {actual}{}",
+        if pass { "pass" } else { "FAIL" },
+        if overridden { " (overridden)" } else { "" }
+    )
+}
+
 /// The report as JSON: `action`, `result`, `commit` and `items` (each with its decisions).
 #[must_use]
 pub fn json(report: &Report) -> serde_json::Value {
