@@ -23,6 +23,7 @@ pub mod dashboard;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod plans;
 pub mod reads;
 pub mod routes;
 pub mod tls;
