@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod plans;
 pub mod reads;
 pub mod routes;
+pub mod status;
 pub mod tls;
 pub mod writer;
 pub mod writes;
