@@ -264,3 +264,15 @@ pub fn status_text(rows: &[StatusRow]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_query_value_keeps_names_and_slashes_and_escapes_the_rest() {
+        assert_eq!(
+            super::query_escaped("company/monorepo/auth-service_v1.2~x"),
+            "company/monorepo/auth-service_v1.2~x"
+        );
+        assert_eq!(super::query_escaped("a b&c=d"), "a%20b%26c%3Dd");
+    }
+}

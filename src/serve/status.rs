@@ -153,3 +153,39 @@ fn rows(g: &GitOps, tip: &Snapshot<'_>, filter: &Filter) -> crate::exit::Result<
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_takes_repeated_environments_and_one_percent_encoded_project() {
+        let f = filter(Some(
+            "environment=dev&environment=prod&project=company%2Fmonorepo%2Fapi",
+        ))
+        .unwrap_or_else(|r| panic!("{}", r.body));
+        let envs: Vec<&str> = f.envs.iter().map(EnvName::as_str).collect();
+        assert_eq!(envs, ["dev", "prod"]);
+        assert_eq!(
+            f.project.map(|p| p.to_string()).as_deref(),
+            Some("company/monorepo/api")
+        );
+        let none = filter(None).unwrap_or_else(|r| panic!("{}", r.body));
+        assert!(none.envs.is_empty() && none.project.is_none());
+    }
+
+    #[test]
+    fn the_query_refuses_unknown_keys_bad_names_two_projects_and_broken_escapes() {
+        for q in [
+            "colour=blue",
+            "environment=Bad%20Env",
+            "project=a&project=b",
+            "project=%zz",
+        ] {
+            let refused = filter(Some(q))
+                .err()
+                .unwrap_or_else(|| panic!("{q} accepted"));
+            assert_eq!(refused.status, http::StatusCode::BAD_REQUEST, "{q}");
+        }
+    }
+}
