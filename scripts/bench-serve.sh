@@ -9,10 +9,16 @@
 #  - N concurrent `POST /v1/deployments` to one `releasectl serve` (the branch reset first):
 #    the wall time, p50/p99 latency, the server's peak RSS (VmHWM).
 #
+#  - a mixed run (BENCH_MIXED=0 skips it): the branch reset, a new server, N/4 registrations
+#    of pushed images of one project, N/4 approvals and N/2 deploys, interleaved and sent at
+#    once: the wall time, latency, RSS and how many pushes the server made (its debug log).
+#
 # Checked for the server: every request answered 200 `deployed` with its own commit; exactly N
 # new commits, no merge, `git fsck` clean; each commit's trailers name its project and release
 # (`Project:`, `Release-Commit:`, `Environment: dev`, `Action: deploy`) and its pointer names
-# the release. Exit 1 when a check fails or the server's wall time exceeds 5 s.
+# the release. In the mixed run: every request answered 201/200 with its own commit and its
+# trailers, the registrations numbered 1..N/4 with no gap or duplicate. Exit 1 when a check
+# fails or a server wall time exceeds 5 s.
 #
 # Usage: scripts/bench-serve.sh [--keep]   (needs git, python3; builds target/release).
 # BENCH_PROJECTS (default 200) and BENCH_CLI (default 32) set the sizes; BENCH_BIN another binary.
@@ -55,6 +61,12 @@ cat >"$WORK/seed/environments.yaml" <<'YAML'
 environments:
   dev:
     promotion_policy: {allowed_triggers: [branch_push, tag, manual], allowed_branches: ["*"]}
+  production:
+    promotion_policy:
+      allowed_triggers: [branch_push, tag, manual]
+      allowed_branches: ["*"]
+      requires_approval: true
+      approvals: {min: 1, ttl: 24h, approvers: [approver@example.com]}
 YAML
 git -C "$WORK/seed" add -A && git -C "$WORK/seed" commit -qm "policy"
 git clone -q --bare "$WORK/seed" "$WORK/gitops.git"
@@ -70,6 +82,16 @@ for i in $(seq 0 $((N - 1))); do
     --manifests "$ROOT/fixtures/manifests/auth-service" --source-branch main >/dev/null
 done
 echo "registered in $(python3 -c "import time;print(round(time.time()-$t0,1))") s" >&2
+MIXED=${BENCH_MIXED:-1}
+if [[ $MIXED == 1 ]]; then
+  # Images pushed but not registered: what the mixed run's registrations register.
+  echo "pushing $((N / 4)) images to register ..." >&2
+  for i in $(seq 0 $((N / 4 - 1))); do
+    RELEASECTL_CACHE_DIR=$WORK/cache-create "$BIN" --registry "oci:$WORK/registry" -o json \
+      release create --repository company/monorepo --project fresh --commit "$(sha $((1000 + i)))" \
+      --manifests "$ROOT/fixtures/manifests/auth-service" --source-branch main >>"$WORK/pushed.jsonl"
+  done
+fi
 BASE=$(git --git-dir "$WORK/gitops.git" rev-parse main)
 reset() { git --git-dir "$WORK/gitops.git" update-ref refs/heads/main "$BASE"; }
 
@@ -111,8 +133,9 @@ for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break
 ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
 echo "server: $N concurrent deployment requests to $ADDR ..." >&2
 
+rc=0
 python3 - "$ADDR" "$TOKEN" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" "$CLI" "$CLI_WALL" \
-  "$CLI_LANDED" "$cli_failed" <<'PY'
+  "$CLI_LANDED" "$cli_failed" <<'PY' || rc=$?
 import http.client, json, subprocess, sys, threading, time
 addr, token, n, repo, base, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 cli, cli_wall, cli_landed, cli_failed = int(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
@@ -173,3 +196,107 @@ for what, ok in checks:
     print(f"{'PASS' if ok else 'FAIL'}  {what}")
 sys.exit(0 if all(ok for _, ok in checks) else 1)
 PY
+[[ $MIXED == 1 ]] || exit "$rc"
+
+# 3. Mixed: registrations, approvals and deploys at once, to a new server on the reset branch.
+kill "$SERVER" && wait "$SERVER" 2>/dev/null || true
+reset
+APPROVER=bench-approver-0123456789
+printf '  %s: approver@example.com\n' "$(printf %s "$APPROVER" | sha256sum | cut -d' ' -f1)" \
+  >>"$WORK/tokens.yaml"
+: >"$WORK/serve.out"
+RELEASECTL_LOG=debug RELEASECTL_CACHE_DIR=$WORK/serve-cache-mixed "$BIN" "${common[@]}" serve \
+  --listen 127.0.0.1:0 --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve-mixed.log" &
+SERVER=$!
+for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
+ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
+echo "server: mixed requests to $ADDR ..." >&2
+python3 - "$ADDR" "$TOKEN" "$APPROVER" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" \
+  "$WORK/pushed.jsonl" "$WORK/serve-mixed.log" <<'PY' || rc=1
+import http.client, json, subprocess, sys, threading, time
+addr, token, approver, n, repo, base, pid, pushed, log = sys.argv[1:10]
+n = int(n)
+host, port = addr.rsplit(":", 1)
+name = lambda i: "svc-%03d" % i
+text, images, at = open(pushed).read(), [], 0
+while text[at:].strip():  # `create -o json` prints indented documents, one after another
+    doc, end = json.JSONDecoder().raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
+    images.append(doc)
+    at = end
+regs, apps, deps = len(images), n // 4, n // 2
+requests = []  # (kind, token, path, body), interleaved: deploy, deploy, registration, approval
+for k in range(max(regs, apps, deps // 2)):
+    for d in (2 * k, 2 * k + 1):
+        if d < deps:
+            requests.append(("deploy", token, "/v1/deployments",
+                             {"environment": "dev", "project": name(d), "release_id": "1"}))
+    if k < regs:
+        requests.append(("register", token, "/v1/releases",
+                         {"reference": images[k]["reference"], "digest": images[k]["digest"]}))
+    if k < apps:
+        requests.append(("approve", approver, "/v1/approvals",
+                         {"environment": "production", "project": name(deps + k), "release_id": "1",
+                          "justification": "bench"}))
+answers = [None] * len(requests)
+go = threading.Barrier(len(requests) + 1)
+def one(i):
+    _, tok, path, body = requests[i]
+    c = http.client.HTTPConnection(host, int(port), timeout=120)
+    go.wait()
+    t = time.monotonic()
+    c.request("POST", path, json.dumps(body), {"Authorization": "Bearer " + tok,
+                                               "Content-Type": "application/json"})
+    r = c.getresponse()
+    answers[i] = (r.status, json.loads(r.read()), time.monotonic() - t)
+threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
+for t in threads: t.start()
+go.wait()
+t0 = time.monotonic()
+for t in threads: t.join()
+wall = time.monotonic() - t0
+hwm = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
+git = lambda *a: subprocess.run(["git", "--git-dir", repo, *a], check=True, capture_output=True, text=True).stdout
+failures, commits, numbers = [], set(), []
+for (kind, _, _, body), (status, answer, _) in zip(requests, answers):
+    key = "registration_commit" if kind == "register" else "commit"
+    c = answer.get(key)
+    if status != (201 if kind == "register" else 200) or not c:
+        failures.append(f"{kind} {json.dumps(body)[:120]}: {status} {json.dumps(answer)[:300]}")
+        continue
+    if c in commits:
+        failures.append(f"{kind}: commit {c} answered twice")
+    commits.add(c)
+    msg = git("show", "-s", "--format=%B", c)
+    want = {"deploy": [f"Project: company/monorepo/{body.get('project')}", "Action: deploy"],
+            "approve": [f"Project: company/monorepo/{body.get('project')}", "Action: approve",
+                        "Approver: approver@example.com"],
+            "register": [f"Release-Number: {answer.get('number')}", "Action: register",
+                         f"Release-Digest: {body.get('digest')}"]}[kind]
+    for w in want:
+        if w not in msg:
+            failures.append(f"{kind}: commit {c} lacks {w!r}")
+    if kind == "register":
+        numbers.append(answer.get("number"))
+new = int(git("rev-list", "--count", f"{base}..main"))
+merges = int(git("rev-list", "--count", "--merges", f"{base}..main"))
+fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True)
+batches = [int(l.split("landed ")[1].split()[0]) for l in open(log) if "landed " in l]
+pushes = sum(1 for b in batches if b > 0)
+lat = sorted(a[2] for a in answers)
+pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)] * 1000
+print(f"mixed:  {regs} registrations + {apps} approvals + {deps} deploys at once: {wall:.2f} s wall, "
+      f"p50 {pct(50):.0f} ms, p99 {pct(99):.0f} ms, max {lat[-1]*1000:.0f} ms; peak RSS {int(hwm)/1024:.1f} MiB; "
+      f"{new} new commits in {pushes} pushes ({len(batches)} batches), {merges} merges")
+total = len(requests)
+checks = [("mixed: every request its own commit with its trailers", not failures),
+          (f"mixed: {total} new commits, linear", new == total and merges == 0 and len(commits) == total),
+          (f"mixed: registrations numbered 1..{regs}", sorted(numbers) == list(range(1, regs + 1))),
+          ("mixed: fsck clean", fsck.returncode == 0 and not fsck.stdout.strip()),
+          ("mixed: server wall <= 5 s", wall <= 5)]
+for f in failures[:10]:
+    print("  " + f)
+for what, ok in checks:
+    print(f"{'PASS' if ok else 'FAIL'}  {what}")
+sys.exit(0 if all(ok for _, ok in checks) else 1)
+PY
+exit "$rc"

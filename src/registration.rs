@@ -1,22 +1,21 @@
 //! Registering a release image that is already pushed (`POST /v1/releases`): read and verify
-//! it by digest ([`crate::release::read`], every check of docs/format.md §7), then add it to
-//! its project's register in one commit (docs/design.md §2).
+//! it by digest ([`verify`]: [`crate::release::read`], every check of docs/format.md §7), then
+//! add it to its project's register in one commit ([`decide`], docs/design.md §2). The
+//! server verifies before it queues the write, so a slow registry never holds its writer.
 //!
 //! Invariants: nothing is written for an image that fails verification, that lives anywhere
 //! but where the registry base puts its release, or whose recorded number is not the one the
 //! register would give it; registering a commit again only adds new aliases and triggers
 //! (idempotent); the actor is recorded as the trigger's `triggered_by`.
 
-use std::time::Instant;
-
-use git2::Oid;
 use jiff::Timestamp;
 
 use crate::archive::Limits;
 use crate::digest::Digest;
-use crate::format::Expected;
+use crate::format::{Expected, ReleaseInfo};
 use crate::gitops::register::{Entry, Register, RegisteredTrigger};
-use crate::gitops::{Author, GitOps, Step};
+use crate::gitops::{Snapshot, Step};
+use crate::ids::ReleaseId;
 use crate::oci::{ImageRef, RegistryBase, StoreOptions};
 
 /// What to register, who registers it, and where its images must live.
@@ -26,17 +25,8 @@ pub struct Pushed<'a> {
     pub base: &'a RegistryBase,
     pub actor: &'a str,
     pub now: Timestamp,
-    pub deadline: Instant,
     pub store: &'a StoreOptions,
     pub limits: &'a Limits,
-}
-
-/// A registered release and the commit that registered it (none: it was already).
-#[derive(Debug, Clone)]
-pub struct Registered {
-    pub register: Register,
-    pub entry: Entry,
-    pub commit: Option<Oid>,
 }
 
 /// Why an image cannot be registered as it is.
@@ -69,8 +59,20 @@ impl crate::exit::Classify for RegistrationError {
     }
 }
 
-/// Verifies `p.image` at `p.digest` and registers it.
-pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Result<Registered> {
+/// A pushed image that passed verification: everything the register write needs, read from
+/// the registry once, before the write (a slow registry never holds the writer).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub id: ReleaseId,
+    pub digest: Digest,
+    pub info: ReleaseInfo,
+    pub trigger: Option<RegisteredTrigger>,
+    pub actor: String,
+}
+
+/// Reads `p.image` at `p.digest` and verifies it (docs/format.md §7) and where it lives;
+/// writes nothing.
+pub async fn verify(p: &Pushed<'_>) -> crate::exit::Result<Verified> {
     let pinned = p.image.with_digest(p.digest.clone());
     let release = match crate::release::read(&pinned, &Expected::default(), p.store, p.limits).await
     {
@@ -93,7 +95,6 @@ pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Re
         }
         .into());
     }
-    let info = &release.metadata().release;
     let trigger = release
         .metadata()
         .trigger
@@ -105,54 +106,58 @@ pub async fn register_pushed(gitops: &GitOps, p: &Pushed<'_>) -> crate::exit::Re
             triggered_by: Some(p.actor.to_owned()),
             at: p.now.to_string(),
         });
-    let author = Author::new(p.actor, p.now.as_second());
-    let landed = gitops
-        .transact(&author, p.deadline, async |tip| {
-            // A bounded number of the register's files (format 2); a format 1 register is
-            // migrated by this write (docs/register.md).
-            let reg = Register::open_or_new(tip, &id.repository, &id.project)?;
-            let (verb, entry, edits) = if reg.find_commit(tip, &id.commit)?.is_some() {
-                let (entry, edits) = reg.merge(tip, &id.commit, &info.aliases, trigger.clone())?;
-                if edits.is_empty() {
-                    return Ok(Step::Done((reg, entry)));
-                }
-                ("Update", entry, edits)
-            } else {
-                let next = reg.next_number();
-                if let Some(recorded) = info.number.filter(|n| *n != next) {
-                    return Err(RegistrationError::Number {
-                        id: id.to_string(),
-                        recorded,
-                        next,
-                    }
-                    .into());
-                }
-                for a in &info.aliases {
-                    reg.check_alias_free(tip, &a.alias, &id.commit)?;
-                }
-                let entry = Entry {
-                    number: next,
-                    commit: id.commit.clone(),
-                    digest: p.digest.clone(),
-                    created_at: info.created_at.to_string(),
-                    aliases: info.aliases.clone(),
-                    triggers: trigger.clone().into_iter().collect(),
-                };
-                let edits = reg.add(tip, &entry)?;
-                ("Register", entry, edits)
-            };
-            Ok(Step::Commit {
-                edits,
-                message: commit_message(verb, &reg, &entry, p.actor),
-                result: (reg, entry),
-            })
-        })
-        .await?;
-    let (register, entry) = landed.result;
-    Ok(Registered {
-        register,
-        entry,
-        commit: landed.commit,
+    Ok(Verified {
+        id,
+        digest: p.digest.clone(),
+        info: release.metadata().release.clone(),
+        trigger,
+        actor: p.actor.to_owned(),
+    })
+}
+
+/// The register write of `v` on `tip`: a new entry with the register's next number, new
+/// aliases and a trigger merged into an entry already there, or nothing (already registered
+/// as it is). `GitOps::transact` runs it alone; the server's writer runs it in a batch, on the
+/// commits of the requests before it.
+pub fn decide(v: &Verified, tip: &Snapshot<'_>) -> crate::exit::Result<Step<(Register, Entry)>> {
+    let (id, info) = (&v.id, &v.info);
+    // A bounded number of the register's files (format 2); a format 1 register is migrated by
+    // this write (docs/register.md).
+    let reg = Register::open_or_new(tip, &id.repository, &id.project)?;
+    let (verb, entry, edits) = if reg.find_commit(tip, &id.commit)?.is_some() {
+        let (entry, edits) = reg.merge(tip, &id.commit, &info.aliases, v.trigger.clone())?;
+        if edits.is_empty() {
+            return Ok(Step::Done((reg, entry)));
+        }
+        ("Update", entry, edits)
+    } else {
+        let next = reg.next_number();
+        if let Some(recorded) = info.number.filter(|n| *n != next) {
+            return Err(RegistrationError::Number {
+                id: id.to_string(),
+                recorded,
+                next,
+            }
+            .into());
+        }
+        for a in &info.aliases {
+            reg.check_alias_free(tip, &a.alias, &id.commit)?;
+        }
+        let entry = Entry {
+            number: next,
+            commit: id.commit.clone(),
+            digest: v.digest.clone(),
+            created_at: info.created_at.to_string(),
+            aliases: info.aliases.clone(),
+            triggers: v.trigger.clone().into_iter().collect(),
+        };
+        let edits = reg.add(tip, &entry)?;
+        ("Register", entry, edits)
+    };
+    Ok(Step::Commit {
+        edits,
+        message: commit_message(verb, &reg, &entry, &v.actor),
+        result: (reg, entry),
     })
 }
 

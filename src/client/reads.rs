@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, Client, full_project};
@@ -139,7 +139,7 @@ pub async fn register(
 }
 
 /// One row of `status`, as the local path prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StatusRow {
     pub environment: String,
     pub project: String,
@@ -153,46 +153,53 @@ pub struct StatusRow {
     pub outcome: Option<String>,
 }
 
-/// What runs in each of `envs` for `project`: the pointer
-/// (`GET /v1/deployments/…`), its release's aliases (`GET /v1/releases/…`) and the outcome
-/// `--wait` recorded on the commit that wrote it (`GET /v1/history/…`).
+/// What runs in each of `envs` for `project` (`GET /v1/deployments?…`).
 pub async fn status(
     client: &Client,
     envs: &[String],
     project: &ProjectRef,
 ) -> Result<Vec<StatusRow>, ApiError> {
-    let full = full_project(project)?;
-    let mut rows = Vec::new();
-    for env in envs {
-        let what = format!("status {env} {full}");
-        let v = client
-            .get(&format!("/v1/deployments/{env}/{full}"), &what)
-            .await?;
-        let r = &v["release"];
-        let Some(commit) = r["commit"].as_str() else {
-            continue;
-        };
-        let release = release(client, project, commit).await?;
-        let outcome = history(client, env, project)
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|e| e.outcome);
-        let text = |key: &str| r[key].as_str().map(str::to_owned);
-        rows.push(StatusRow {
-            environment: env.clone(),
-            project: format!("{}/{}", release.repository, release.project),
-            number: r["number"].as_u64(),
-            aliases: release.entry.aliases,
-            commit: commit.to_owned(),
-            digest: text("digest"),
-            deployed_at: text("deployed_at"),
-            deployed_by: text("deployed_by"),
-            blocked: parsed(client, &what, r["blocked"].clone())?,
-            outcome,
-        });
+    status_list(client, envs, Some(project)).await
+}
+
+/// What runs where (`GET /v1/deployments`): every pointer, or those of `envs` (none: all)
+/// and of `project` (none: all), one row each, in the local path's order.
+pub async fn status_list(
+    client: &Client,
+    envs: &[String],
+    project: Option<&ProjectRef>,
+) -> Result<Vec<StatusRow>, ApiError> {
+    let mut query: Vec<String> = envs
+        .iter()
+        .map(|e| format!("environment={}", query_escaped(e)))
+        .collect();
+    if let Some(p) = project {
+        query.push(format!("project={}", query_escaped(&p.to_string())));
     }
-    Ok(rows)
+    let path = if query.is_empty() {
+        "/v1/deployments".to_owned()
+    } else {
+        format!("/v1/deployments?{}", query.join("&"))
+    };
+    let what = match project {
+        Some(p) => format!("status {p}"),
+        None => "status".to_owned(),
+    };
+    let mut v = client.get(&path, &what).await?;
+    parsed(client, &what, v["deployments"].take())
+}
+
+/// `text` with every byte but `[A-Za-z0-9._~/-]` as `%XX`, for a query value.
+fn query_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"._~/-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// The text table `status` prints.
@@ -256,4 +263,16 @@ pub fn status_text(rows: &[StatusRow]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_query_value_keeps_names_and_slashes_and_escapes_the_rest() {
+        assert_eq!(
+            super::query_escaped("company/monorepo/auth-service_v1.2~x"),
+            "company/monorepo/auth-service_v1.2~x"
+        );
+        assert_eq!(super::query_escaped("a b&c=d"), "a%20b%26c%3Dd");
+    }
 }

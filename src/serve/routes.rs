@@ -13,7 +13,7 @@ use http::{Method, StatusCode};
 use super::State;
 use super::auth::Principal;
 use super::http::Reply;
-use super::{reads, writes};
+use super::{reads, status, writes};
 use crate::gitops::register::Register;
 use crate::gitops::{GitOps, ProjectRef, ReleaseSelector, Snapshot};
 use crate::policy::EnvName;
@@ -81,7 +81,7 @@ pub(super) fn forbidden(who: &Principal, what: &str, key: &str) -> Reply {
 
 /// `path` with its `%XX` escapes decoded (`%2F` is a `/` of `{repo}`), or `None` when an
 /// escape is malformed or the result is not UTF-8.
-fn percent_decoded(path: &str) -> Option<String> {
+pub(super) fn percent_decoded(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -143,6 +143,7 @@ pub async fn route(state: &Arc<State>, call: &Call<'_>, principal: Option<Princi
         (Method::POST, ["unblocks"]) => {
             writes::unblock(state, call.body, principal.expect("checked")).await
         }
+        (Method::GET, ["deployments"]) => status::list(state, call.query).await,
         (Method::GET, ["deployments", env, _, _, ..]) => {
             reads::deployment(state, env_name(env), tail(v1 + 2)).await
         }

@@ -1,14 +1,14 @@
 //! The one writer: every request that touches the GitOps repository runs, in arrival order,
 //! on one thread that owns the repository's clone (a `GitOps` is neither shared nor sent).
 //!
-//! Two kinds of work: a [`Plan`] (deploy, promote, rollback, unblock) is a decision the
-//! writer may batch: the plans queued one after another are decided in order by
-//! [`crate::gitops::GitOps::transact_batch`] (one fetch, each planned on the commits of the
-//! ones before it, one push of the chain, all decided again on a lost race); a [`Job`]
-//! (registration, approval) runs alone through its own transaction, between the batches
-//! before and after it.
+//! Two kinds of work: a [`Plan`] (every write: registration, deploy, promote, rollback,
+//! unblock, approval, revoke) is a decision the writer may batch: the plans queued one after
+//! another are decided in order by [`crate::gitops::GitOps::transact_batch`] (one fetch, each
+//! planned on the commits of the ones before it, one push of the chain, all decided again on a
+//! lost race); a [`Job`] (a read, which fetches the tip itself) runs alone, between the
+//! batches before and after it.
 //!
-//! Invariants: arrival order is kept (a job never overtakes a plan queued before it); each
+//! Invariants: arrival order is kept (a read never overtakes a write queued before it); each
 //! plan gets its own commit, trailers and refusal; a job starts only while the queue is open;
 //! once [`Writer::close`] is called, new work is refused (503) and what is queued runs to
 //! completion, so a shutdown never leaves half a write; the queue is bounded and a full queue
@@ -198,6 +198,14 @@ async fn run_batch(gitops: &GitOps, plans: Vec<(Box<dyn Plan>, Answer)>) {
         .await;
     match outcomes {
         Ok(outcomes) => {
+            let commits = outcomes
+                .iter()
+                .filter(|o| o.as_ref().is_ok_and(|l| l.commit.is_some()))
+                .count();
+            crate::log::debug(&format!(
+                "a batch of {} requests landed {commits} commits",
+                outcomes.len()
+            ));
             for ((plan, answer), landed) in plans.into_iter().zip(answers).zip(outcomes) {
                 let _ = answer.send(plan.reply(landed));
             }

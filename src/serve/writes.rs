@@ -1,8 +1,8 @@
 //! The write endpoints: registration, deploy, rollback, promote, unblock, approve and revoke.
-//! Each parses its body strictly, then runs on the writer thread: the caller's permission is
-//! judged on the tip's policy, then the same domain call the CLI makes runs as the caller.
-//! Deploy, promote, rollback and unblock are [`Plan`]s the writer batches: permission and
-//! decision read the snapshot the batch has reached (no fetch of their own).
+//! Each parses its body strictly, then queues a [`Plan`] the writer batches with its
+//! neighbours (deploy-like ones here, registrations and approvals in [`super::plans`]): the
+//! caller's permission is judged on the policy of the snapshot the batch has reached, then the
+//! same decision the CLI makes runs there as the caller (no fetch of its own).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +14,8 @@ use serde_json::json;
 use super::State;
 use super::auth::Principal;
 use super::http::{Reply, parse_json};
-use super::routes::{Clock, bad, env_name, err, forbidden, on_writer, parse, project, release_id};
+use super::plans::{ApprovalPlan, RegisterPlan};
+use super::routes::{Clock, bad, env_name, err, forbidden, parse, project, release_id};
 use super::writer::{Decision, Plan};
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Override, Request, Selector};
@@ -57,44 +58,23 @@ pub(super) async fn create(
             "none",
         ));
     };
-    on_writer(state, move |g, state, clock| {
-        Box::pin(async move {
-            let tip = g.fetch().map_err(|e| err(&e.into()))?;
-            let policy = layout::load_policy(g, &tip).map_err(|e| err(&e))?;
-            if !who.allowed(policy.release_creators.as_deref()) {
-                return Err(forbidden(&who, "release creation", "release_creators"));
-            }
-            let mut store = state.settings.store.clone();
-            store.deadline = clock.deadline;
-            let done = crate::registration::register_pushed(
-                g,
-                &crate::registration::Pushed {
-                    image: &image,
-                    digest: &digest,
-                    base: &base,
-                    actor: &who.actor,
-                    now: clock.now,
-                    deadline: clock.deadline,
-                    store: &store,
-                    limits: &state.settings.limits,
-                },
-            )
-            .await
-            .map_err(|e| err(&e))?;
-            let mut v =
-                serde_json::to_value(&done.entry).map_err(|e| Reply::internal(&e.to_string()))?;
-            v["repository"] = done.register.repository.to_string().into();
-            v["project"] = done.register.project.to_string().into();
-            v["registration_commit"] = done.commit.map(|c| c.to_string()).into();
-            let status = if done.commit.is_some() {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok(Reply { status, body: v })
-        })
+    // The registry is read before the write is queued: a slow registry never holds a batch.
+    let clock = Clock::now(&state.settings);
+    let mut store = state.settings.store.clone();
+    store.deadline = clock.deadline;
+    let verified = crate::registration::verify(&crate::registration::Pushed {
+        image: &image,
+        digest: &digest,
+        base: &base,
+        actor: &who.actor,
+        now: clock.now,
+        store: &store,
+        limits: &state.settings.limits,
     })
     .await
+    .map_err(|e| err(&e))?;
+    let plan = RegisterPlan::new(verified, who, clock);
+    Ok(state.writer.plan(Box::new(plan)).await)
 }
 
 /// The policy-related fields every deploy-like request may carry.
@@ -448,52 +428,11 @@ pub(super) async fn approve(
         }
         (true, None) => String::new(),
     };
-    on_writer(state, move |g, _, clock| {
-        Box::pin(async move {
-            let order = crate::deploy::approve::Order {
-                env: &env,
-                project: &project,
-                release_id: &id,
-                actor: &who.actor,
-                now: clock.now,
-                deadline: clock.deadline,
-            };
-            if !revoke {
-                // Four eyes: whoever triggered the release does not approve it.
-                let tip = g.fetch().map_err(|e| err(&e.into()))?;
-                let reg = crate::gitops::find_register(g, &tip, &project).map_err(|e| err(&e))?;
-                let entry = reg.resolve(&tip, &id).map_err(|e| err(&e))?;
-                if entry
-                    .triggers
-                    .iter()
-                    .any(|t| t.triggered_by.as_deref() == Some(who.actor.as_str()))
-                {
-                    return Err(Reply::mismatch(
-                        StatusCode::FORBIDDEN,
-                        "self_approval",
-                        &format!(
-                            "approval of release {} of {} for {env}",
-                            entry.label(),
-                            reg.full_name()
-                        ),
-                        "an approver other than whoever triggered the release",
-                        &crate::text::excerpt(&who.actor),
-                    ));
-                }
-            }
-            let done = if revoke {
-                crate::deploy::approve::revoke(g, &order).await
-            } else {
-                crate::deploy::approve::approve(g, &order, &justification, None).await
-            }
-            .map_err(|e| err(&e))?;
-            Ok(Reply::ok(json!({
-                "result": done.summary,
-                "file": done.file,
-                "commit": done.commit.map(|c| c.to_string()),
-                "note": done.note,
-            })))
-        })
-    })
-    .await
+    let plan = ApprovalPlan::new(
+        (env, project, id),
+        (!revoke).then_some(justification),
+        who,
+        Clock::now(&state.settings),
+    );
+    Ok(state.writer.plan(Box::new(plan)).await)
 }

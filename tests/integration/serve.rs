@@ -512,3 +512,43 @@ fn serve_registers_an_image_pushed_to_a_real_registry_once_and_refuses_what_does
         "{answer}"
     );
 }
+
+#[test]
+fn serve_lists_what_runs_where_as_the_same_rows_as_status_and_filters_by_environment_and_project() {
+    let world = World::example();
+    let auth = world.main_release("serve-list-auth");
+    let billing = world.create(
+        "billing",
+        &sha("serve-list-billing"),
+        &["--source-branch", "main"],
+    );
+    world.deploy("dev", &auth).assert_success();
+    world.deploy("dev", &billing).assert_success();
+    let served = Served::start(&world, &world.url, "");
+    let local = |args: &[&str]| -> Value {
+        let out = world.ok(&[&["-o", "json", "status"], args].concat());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (status, all) = served.get("/v1/deployments", Some(CAROL));
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["deployments"], local(&[]), "{all}");
+    assert_eq!(all["deployments"].as_array().unwrap().len(), 2, "{all}");
+    let (status, one) = served.get(
+        "/v1/deployments?environment=dev&project=company%2Fmonorepo%2Fbilling",
+        Some(CAROL),
+    );
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["deployments"], local(&["billing", "--env", "dev"]));
+    assert_eq!(one["deployments"][0]["commit"], billing.commit.as_str());
+    let (status, none) = served.get("/v1/deployments?environment=production", Some(CAROL));
+    assert_eq!((status, none["deployments"].clone()), (200, json!([])));
+    for bad in [
+        "/v1/deployments?environment=Not%20An%20Env",
+        "/v1/deployments?colour=blue",
+        "/v1/deployments?project=auth-service&project=billing",
+    ] {
+        let (status, answer) = served.get(bad, Some(CAROL));
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["error"]["expected"].is_string(), "{answer}");
+    }
+}

@@ -7,9 +7,12 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use crate::support::cmd::Cmd;
 use crate::support::git::GitDaemon;
+use crate::support::image::REPOSITORY;
 use crate::support::serve::Served;
-use crate::support::world::{BOB, CAROL, World, pointer_path, sha};
+use crate::support::setup::{EPOCH, create_args, fixture_manifests};
+use crate::support::world::{ALICE, BOB, CAROL, World, pointer_path, sha};
 
 const CI: &str = "ci@example.com";
 
@@ -273,5 +276,157 @@ fn a_chain_the_server_refuses_is_pushed_again_one_by_one_so_only_the_refused_req
     assert!(
         log.contains("pushing each on its own"),
         "hooked-7 was refused inside a chain:\n{log}"
+    );
+}
+
+/// `dev` as in [`policy`], `production` waits for approvals by alice or bob, and only CI
+/// robots create releases.
+fn mixed_policy() -> String {
+    format!(
+        "release_creators: [\"ci@*\"]\nenvironments:\n  dev:\n    deployers: [{BOB}, \"ci@*\"]\n    promotion_policy: {{allowed_triggers: [branch_push, tag, manual], allowed_branches: [\"*\"]}}\n  production:\n    promotion_policy:\n      allowed_triggers: [tag, manual]\n      allowed_branches: [main]\n      requires_approval: true\n      approvals: {{min: 2, ttl: 24h, approvers: [{ALICE}, {BOB}]}}\n"
+    )
+}
+
+/// Posts every `(path, identity, body)` at once, one thread each; the answers in order.
+fn post_mixed(served: &Served, requests: &[(&str, &str, Value)]) -> Vec<(u16, Value)> {
+    std::thread::scope(|s| {
+        let threads: Vec<_> = requests
+            .iter()
+            .map(|(path, who, body)| s.spawn(move || served.post(path, who, body)))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// `release create` of `project` at `commit` into the world's registry, not registered: the
+/// body of a `POST /v1/releases` for it.
+fn pushed_image(world: &World, project: &str, commit: &str) -> Value {
+    let out = Cmd::releasectl()
+        .args(["--registry", &world.registry(), "-o", "json"])
+        .args(create_args(
+            REPOSITORY,
+            project,
+            commit,
+            &fixture_manifests(),
+        ))
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .run();
+    out.assert_success();
+    let created: Value = serde_json::from_slice(&out.stdout).expect("create prints JSON");
+    json!({"reference": created["reference"], "digest": created["digest"]})
+}
+
+#[test]
+fn concurrent_registrations_approvals_and_deploys_land_in_few_pushes_each_its_own_commit_or_refusal()
+ {
+    let world = World::new(&mixed_policy());
+    let daemon = GitDaemon::start(&world.remote);
+    let projects: Vec<String> = (0..6).map(|n| format!("mixed-{n}")).collect();
+    for p in &projects {
+        world.create(p, &sha(p), &["--source-branch", "main"]);
+    }
+    let images: Vec<Value> = (0..6)
+        .map(|n| pushed_image(&world, "fresh", &sha(&format!("fresh-{n}"))))
+        .collect();
+    let stranger = pushed_image(&world, "fresh", &sha("fresh-stranger"));
+    let before = world.remote.commit_count();
+    let served = Served::start_cmd(
+        world
+            .cmd_via(&daemon.url(), &world.now)
+            .env("RELEASECTL_LOG", "debug"),
+        "",
+    );
+    // Interleaved, with a refusal of each kind in the middle: bob creates no releases, alice
+    // triggered the releases she would approve, carol deploys nowhere.
+    let mut requests: Vec<(&str, &str, Value)> = Vec::new();
+    for (n, p) in projects.iter().enumerate() {
+        requests.push(("/v1/releases", CI, images[n].clone()));
+        requests.push(("/v1/deployments", BOB, deploy("dev", p)));
+        let approval = json!({"environment": "production", "project": p, "release_id": "1",
+            "justification": "reviewed"});
+        requests.push(("/v1/approvals", BOB, approval.clone()));
+        if n == 3 {
+            requests.push(("/v1/releases", BOB, stranger.clone()));
+            requests.push(("/v1/approvals", ALICE, approval));
+            requests.push(("/v1/deployments", CAROL, deploy("dev", p)));
+        }
+    }
+    let answers = post_mixed(&served, &requests);
+    let mut commits = HashSet::new();
+    let mut numbers = Vec::new();
+    for ((path, who, body), (status, answer)) in requests.iter().zip(&answers) {
+        let expected = match (*path, *who) {
+            ("/v1/releases", BOB) | ("/v1/approvals", ALICE) | ("/v1/deployments", CAROL) => 403,
+            ("/v1/releases", _) => 201,
+            _ => 200,
+        };
+        assert_eq!(*status, expected, "{path} by {who} {body}: {answer}");
+        // A registration's `commit` is the release's source commit; its own is named apart.
+        let key = if *path == "/v1/releases" {
+            "registration_commit"
+        } else {
+            "commit"
+        };
+        let commit = answer[key].as_str();
+        if expected != 200 && expected != 201 {
+            assert!(commit.is_none(), "{answer}");
+            continue;
+        }
+        let commit = commit.unwrap_or_else(|| panic!("{path}: no commit in {answer}"));
+        assert!(commits.insert(commit.to_owned()), "{commit} answered twice");
+        let message = world.remote.message(commit);
+        let trailers: Vec<String> = match *path {
+            "/v1/releases" => {
+                let number = answer["number"].as_u64().unwrap();
+                numbers.push(number);
+                vec![
+                    "Action: register".into(),
+                    format!("Release-Number: {number}"),
+                    format!("Release-Digest: {}", body["digest"].as_str().unwrap()),
+                ]
+            }
+            "/v1/deployments" => vec![
+                "Action: deploy".into(),
+                format!(
+                    "Project: {REPOSITORY}/{}",
+                    body["project"].as_str().unwrap()
+                ),
+            ],
+            _ => vec![
+                "Action: approve".into(),
+                format!("Approver: {BOB}"),
+                format!(
+                    "Project: {REPOSITORY}/{}",
+                    body["project"].as_str().unwrap()
+                ),
+            ],
+        };
+        for trailer in trailers {
+            assert!(
+                message.contains(&trailer),
+                "{commit} lacks {trailer:?}:\n{message}"
+            );
+        }
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=6).collect::<Vec<u64>>(),
+        "consecutive, no gap"
+    );
+    assert_eq!(commits.len(), projects.len() * 3);
+    assert_eq!(world.remote.commit_count(), before + commits.len());
+    assert!(world.remote.is_linear(), "a linear history");
+    world.remote.assert_fsck_clean();
+    let log = served.log();
+    let pushes = log
+        .lines()
+        .filter_map(|l| l.split("landed ").nth(1))
+        .filter(|rest| !rest.starts_with("0 "))
+        .count();
+    assert!(
+        pushes < commits.len() / 2,
+        "{} commits in {pushes} pushes:\n{log}",
+        commits.len()
     );
 }
