@@ -8,7 +8,6 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, Client, full_project};
@@ -138,37 +137,13 @@ pub async fn register(
     })
 }
 
-/// One row of `status`, as the local path prints it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StatusRow {
-    pub environment: String,
-    pub project: String,
-    pub number: Option<u64>,
-    pub aliases: Vec<Alias>,
-    pub commit: String,
-    pub digest: Option<String>,
-    pub deployed_at: Option<String>,
-    pub deployed_by: Option<String>,
-    pub blocked: Vec<String>,
-    pub outcome: Option<String>,
-}
-
-/// What runs in each of `envs` for `project` (`GET /v1/deployments?…`).
-pub async fn status(
-    client: &Client,
-    envs: &[String],
-    project: &ProjectRef,
-) -> Result<Vec<StatusRow>, ApiError> {
-    status_list(client, envs, Some(project)).await
-}
-
 /// What runs where (`GET /v1/deployments`): every pointer, or those of `envs` (none: all)
 /// and of `project` (none: all), one row each, in the local path's order.
 pub async fn status_list(
     client: &Client,
     envs: &[String],
     project: Option<&ProjectRef>,
-) -> Result<Vec<StatusRow>, ApiError> {
+) -> Result<Vec<crate::deploy::status::Row>, ApiError> {
     let mut query: Vec<String> = envs
         .iter()
         .map(|e| format!("environment={}", query_escaped(e)))
@@ -198,69 +173,6 @@ fn query_escaped(text: &str) -> String {
         } else {
             let _ = write!(out, "%{b:02X}");
         }
-    }
-    out
-}
-
-/// The text table `status` prints.
-#[must_use]
-pub fn status_text(rows: &[StatusRow]) -> String {
-    let mut out = String::new();
-    let pw = rows
-        .iter()
-        .map(|r| r.project.len())
-        .max()
-        .unwrap_or(7)
-        .max(7);
-    let ew = rows
-        .iter()
-        .map(|r| r.environment.len())
-        .max()
-        .unwrap_or(11)
-        .max(11);
-    let _ = writeln!(
-        out,
-        "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  BY",
-        "ENVIRONMENT", "PROJECT", "RELEASE", "ALIASES", "COMMIT", "DEPLOYED"
-    );
-    for r in rows {
-        let aliases = if r.aliases.is_empty() {
-            "-".to_owned()
-        } else {
-            r.aliases
-                .iter()
-                .map(|a| a.alias.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let blocked = if r.blocked.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "  (blocked: {})",
-                r.blocked
-                    .iter()
-                    .map(|c| &c[..12.min(c.len())])
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        };
-        let _ = writeln!(
-            out,
-            "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  {}{}{}",
-            r.environment,
-            r.project,
-            r.number.map_or("-".into(), |n| n.to_string()),
-            aliases,
-            &r.commit[..12.min(r.commit.len())],
-            r.deployed_at.as_deref().unwrap_or("-"),
-            r.deployed_by.as_deref().unwrap_or("-"),
-            r.outcome
-                .as_deref()
-                .map(|o| format!("  outcome: {o}"))
-                .unwrap_or_default(),
-            blocked
-        );
     }
     out
 }

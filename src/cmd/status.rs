@@ -3,71 +3,16 @@
 //! neither writes. Aliases are objects `{alias, type}` as the register (and `release get`)
 //! holds them.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::io::Write;
-
-use serde::Serialize;
 
 use crate::cli::{HistoryArgs, StatusArgs};
 use crate::deploy::history::{Event, pointer_events};
-use crate::format::Alias;
+use crate::deploy::status::{self, Live};
 use crate::gitops::ProjectRef;
 use crate::gitops::find_register;
 use crate::gitops::layout;
-use crate::gitops::register::Register;
 use crate::gitops::snapshot::Snapshot;
-use crate::pointer;
 use crate::settings::{Output, Settings};
-
-#[derive(Serialize)]
-struct Row {
-    environment: String,
-    project: String,
-    number: Option<u64>,
-    aliases: Vec<Alias>,
-    commit: String,
-    digest: Option<String>,
-    deployed_at: Option<String>,
-    deployed_by: Option<String>,
-    blocked: Vec<String>,
-    /// How `--wait` saw the deploy that wrote the pointer (succeeded, failed, timed_out).
-    outcome: Option<String>,
-    /// `--live`: what Argo CD says now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    live: Option<Live>,
-}
-
-/// Argo CD's view of a pointer's Application (`status --live`).
-#[derive(Serialize)]
-struct Live {
-    application: String,
-    sync: Option<String>,
-    health: Option<String>,
-    revision: Option<String>,
-    /// Whether the synced revision is the commit that wrote the pointer, or contains it.
-    at_pointer: bool,
-    error: Option<String>,
-}
-
-/// The commit that last wrote `path`, and the outcome recorded on it for `env`/`project`.
-fn last_write(
-    gitops: &crate::gitops::GitOps,
-    tip: &crate::gitops::Snapshot<'_>,
-    path: &str,
-    env: &str,
-    project: &str,
-) -> crate::exit::Result<(Option<git2::Oid>, Option<String>)> {
-    let Some(change) = tip.history(path)?.next().transpose()? else {
-        return Ok((None, None));
-    };
-    let outcome = gitops
-        .outcomes(change.commit)
-        .into_iter()
-        .find(|o| o.environment == env && o.project == project)
-        .map(|o| o.state.name().to_owned());
-    Ok((Some(change.commit), outcome))
-}
 
 async fn live(
     client: &crate::argocd::Client,
@@ -103,66 +48,6 @@ async fn live(
     })
 }
 
-/// The registers `status` reads, each opened once: a repository's directory below
-/// `releases/` is listed once, so a project without a register costs a set lookup, not two
-/// walks of the tree; the aliases of a release deployed in several environments are read once.
-#[derive(Default)]
-struct Registers {
-    /// Names directly below `releases/<repository>`, by repository.
-    listed: HashMap<String, HashSet<String>>,
-    /// Registers opened (`None`: the project has none, or it does not read), by project.
-    opened: HashMap<String, Option<Register>>,
-    /// Aliases by project and commit.
-    aliases: HashMap<(String, String), Vec<Alias>>,
-}
-
-impl Registers {
-    /// The aliases of release `id`, empty when it is not registered (or its register does
-    /// not read: `status` shows what it can).
-    fn aliases(
-        &mut self,
-        gitops: &crate::gitops::GitOps,
-        tip: &Snapshot<'_>,
-        id: &crate::ids::ReleaseId,
-    ) -> Vec<Alias> {
-        let project = format!("{}/{}", id.repository, id.project);
-        let key = (project, id.commit.to_string());
-        if let Some(a) = self.aliases.get(&key) {
-            return a.clone();
-        }
-        let names = self
-            .listed
-            .entry(id.repository.to_string())
-            .or_insert_with(|| {
-                let dir = format!("{}/{}", layout::REGISTERS, id.repository);
-                tip.entries(&dir)
-                    .map(|e| e.into_iter().map(|(n, _)| n).collect())
-                    .unwrap_or_default()
-            });
-        let name = id.project.as_str();
-        let candidate = names.contains(name) || names.contains(&format!("{name}.yaml"));
-        let register = self.opened.entry(key.0.clone()).or_insert_with(|| {
-            candidate
-                .then(|| {
-                    find_register(
-                        gitops,
-                        tip,
-                        &ProjectRef::Full(id.repository.clone(), id.project.clone()),
-                    )
-                    .ok()
-                })
-                .flatten()
-        });
-        let aliases = register
-            .as_ref()
-            .and_then(|r| r.find_commit(tip, &id.commit).ok().flatten())
-            .map(|e| e.aliases)
-            .unwrap_or_default();
-        self.aliases.insert(key, aliases.clone());
-        aliases
-    }
-}
-
 pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Result<super::Outcome> {
     if let Some(server) = &settings.server {
         return status_through(server, args, settings).await;
@@ -175,183 +60,59 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
     } else {
         None
     };
-    let policy = layout::load_policy(&gitops, &tip).ok();
-    let envs: Vec<String> = match &policy {
-        Some(p) => p.environments.iter().map(|e| e.name.to_string()).collect(),
-        None => Vec::new(),
-    };
-    let filter: Option<Register> = match &args.project {
-        Some(p) => Some(find_register(&gitops, &tip, p)?),
-        None => None,
-    };
-    // An outcome can only come from a commit that has one noted: pointers of an environment and
-    // project with none need no walk back to their last write (unless `--live` compares it),
-    // which keeps a status of thousands of pointers from walking history once per pointer.
-    let noted = gitops.noted_pairs()?;
-    let mut rows = Vec::new();
-    let mut registers = Registers::default();
-    for env in envs
-        .iter()
-        .filter(|e| args.envs.is_empty() || args.envs.iter().any(|x| x.as_str() == *e))
+    let envs: Vec<String> = args.envs.iter().map(ToString::to_string).collect();
+    let found = status::rows(
+        &gitops,
+        &tip,
+        &envs,
+        args.project.as_ref(),
+        client.is_some(),
+    )?;
+    let mut rows = Vec::with_capacity(found.len());
+    for status::Found {
+        mut row,
+        written_by,
+    } in found
     {
-        for (path, bytes) in tip.files_named(&layout::apps_dir(env), layout::POINTER_FILE)? {
-            if layout::pointer_env(&path) != Some(env.as_str()) {
-                continue;
-            }
-            let p = layout::parse_pointer(&path, &bytes)?;
-            if let Some(r) = &filter
-                && (p.id.repository != r.repository || p.id.project != r.project)
-            {
-                continue;
-            }
-            let project = format!("{}/{}", p.id.repository, p.id.project);
-            let (written_by, outcome) =
-                if client.is_some() || noted.get(env).is_some_and(|p| p.contains(&project)) {
-                    last_write(&gitops, &tip, &path, env, &project)?
-                } else {
-                    (None, None)
-                };
-            let live = match &client {
-                Some(c) => {
-                    let name = settings.argocd.app_name(
-                        env,
-                        p.id.repository.as_str(),
-                        p.id.project.as_str(),
-                    );
-                    Some(live(c, &gitops, name, written_by, settings.deadline).await?)
-                }
-                None => None,
-            };
-            let aliases = registers.aliases(&gitops, &tip, &p.id);
-            rows.push(Row {
-                outcome,
-                live,
-                environment: env.clone(),
-                project,
-                number: p
-                    .annotations
-                    .get(pointer::ANN_NUMBER)
-                    .and_then(|n| n.parse().ok()),
-                aliases,
-                commit: p.id.commit.to_string(),
-                digest: p.digest.as_ref().map(ToString::to_string),
-                deployed_at: p.annotations.get(pointer::ANN_DEPLOYED_AT).cloned(),
-                deployed_by: p.annotations.get(pointer::ANN_DEPLOYED_BY).cloned(),
-                blocked: p.blocked(),
-            });
+        if let Some(c) = &client {
+            let (repository, project) = row.project.rsplit_once('/').unwrap_or_default();
+            let name = settings
+                .argocd
+                .app_name(&row.environment, repository, project);
+            row.live = Some(live(c, &gitops, name, written_by, settings.deadline).await?);
         }
+        rows.push(row);
     }
     let mut out = Vec::new();
     match settings.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
-        Output::Text => {
-            let pw = rows
-                .iter()
-                .map(|r| r.project.len())
-                .max()
-                .unwrap_or(7)
-                .max(7);
-            let ew = rows
-                .iter()
-                .map(|r| r.environment.len())
-                .max()
-                .unwrap_or(11)
-                .max(11);
-            writeln!(
-                out,
-                "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  BY",
-                "ENVIRONMENT", "PROJECT", "RELEASE", "ALIASES", "COMMIT", "DEPLOYED"
-            )?;
-            for r in &rows {
-                writeln!(
-                    out,
-                    "{:<ew$}  {:<pw$}  {:>7}  {:<16}  {:<12}  {:<20}  {}{}{}",
-                    r.environment,
-                    r.project,
-                    r.number.map_or("-".into(), |n| n.to_string()),
-                    if r.aliases.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        r.aliases
-                            .iter()
-                            .map(|a| a.alias.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    },
-                    &r.commit[..12],
-                    r.deployed_at.as_deref().unwrap_or("-"),
-                    r.deployed_by.as_deref().unwrap_or("-"),
-                    row_notes(r),
-                    if r.blocked.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "  (blocked: {})",
-                            r.blocked
-                                .iter()
-                                .map(|c| &c[..12])
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        )
-                    }
-                )?;
-            }
-        }
+        Output::Text => out.extend_from_slice(status::text(&rows).as_bytes()),
     }
     Ok(super::Outcome::ok(out))
 }
 
-/// `status` through `--server`: one project in the environments `--env` names (the API
-/// answers one pointer at a time; `--live` asks Argo CD, which the server does not).
+/// `status` through `--server` (`GET /v1/deployments`, with the same filters); `--live` asks
+/// Argo CD, which the server does not.
 async fn status_through(
     server: &crate::settings::Server,
     args: &StatusArgs,
     settings: &Settings,
 ) -> crate::exit::Result<super::Outcome> {
-    let (Some(project), false, false) = (&args.project, args.envs.is_empty(), args.live) else {
+    if args.live {
         return Err(crate::exit::InvalidInput(format!(
-            "status with --server {}: expected PROJECT and at least one --env, and no --live (the API answers one environment and project at a time)",
+            "status --live with --server {}: the server does not ask Argo CD; expected no --live",
             server.url
         ))
         .into());
-    };
+    }
     let client = crate::client::Client::new(server, settings.deadline)?;
     let envs: Vec<String> = args.envs.iter().map(ToString::to_string).collect();
-    let rows = crate::client::reads::status(&client, &envs, project).await?;
+    let rows = crate::client::reads::status_list(&client, &envs, args.project.as_ref()).await?;
     let out = match settings.output {
         Output::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
-        Output::Text => crate::client::reads::status_text(&rows),
+        Output::Text => status::text(&rows),
     };
     Ok(super::Outcome::ok(out.into_bytes()))
-}
-
-/// What the text view of `status` appends: the recorded outcome and Argo CD's live view.
-fn row_notes(r: &Row) -> String {
-    let mut out = String::new();
-    if let Some(o) = &r.outcome {
-        out.push_str("  outcome: ");
-        out.push_str(o);
-    }
-    if let Some(l) = &r.live {
-        match (&l.sync, &l.health, &l.error) {
-            (Some(s), Some(h), _) => {
-                let _ = write!(
-                    out,
-                    "  live: {s}/{h}{}",
-                    if l.at_pointer {
-                        ""
-                    } else {
-                        " (not at the pointer's commit)"
-                    }
-                );
-            }
-            (_, _, Some(e)) => {
-                let _ = write!(out, "  live: {}", crate::text::excerpt(e));
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 pub async fn history(

@@ -15,6 +15,7 @@ pub mod history;
 pub mod plan;
 pub mod record;
 pub mod run;
+pub mod status;
 pub mod trailers;
 pub mod view;
 pub mod wait;
