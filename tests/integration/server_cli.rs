@@ -129,6 +129,23 @@ fn dry_run_status_and_a_refusal_print_the_same_json_as_the_local_path() {
         text.stdout_str(),
         world.ok(&["status", PROJECT, "--env", "dev"]).stdout_str()
     );
+    // Every pointer of every environment, in one request: the same rows and the same table.
+    let everything = via(&world, &served, BOB)
+        .args(["-o", "json", "status"])
+        .run();
+    everything.assert_success();
+    assert_eq!(
+        json(&everything),
+        json(&world.ok(&["-o", "json", "status"]))
+    );
+    assert!(
+        json(&everything)
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty()),
+        "{everything}"
+    );
+    let table = via(&world, &served, BOB).args(["status"]).run();
+    assert_eq!(table.stdout_str(), world.ok(&["status"]).stdout_str());
 }
 
 #[test]
