@@ -38,11 +38,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-unset "${!RELEASECTL_@}" 2>/dev/null || true
-export SOURCE_DATE_EPOCH=1700000000 RELEASECTL_NOW=2026-11-23T10:00:00Z
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_env
 
 # A repository prepared for at least MAX projects is reused (its marker names the base commit).
 PREPARED=0
@@ -64,12 +62,7 @@ printf 'environments:\n  dev:\n    promotion_policy: {allowed_triggers: [branch_
 git -C "$seed" add -A && git -C "$seed" commit -qm seed && git -C "$seed" push -q "$WORK/remote.git" main
 fi
 
-PORT=$((20000 + RANDOM % 20000))
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$WORK" --export-all \
-  --enable=receive-pack --max-connections=0 "$WORK" &
-DAEMON=$!
-URL=git://127.0.0.1:$PORT/remote.git
-for _ in $(seq 50); do git ls-remote "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_daemon "$WORK" remote.git
 
 common=(--gitops "$URL" --registry "oci:$WORK/registry" --actor bench@example.com)
 if [[ $PREPARED == 0 ]]; then

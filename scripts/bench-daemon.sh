@@ -38,11 +38,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-unset "${!RELEASECTL_@}" 2>/dev/null || true
-export SOURCE_DATE_EPOCH=1700000000 RELEASECTL_NOW=2026-11-23T10:00:00Z
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_env
 
 POLICY='environments:
   dev:
@@ -95,12 +93,7 @@ git --git-dir "$WORK/large.git" config receive.denyNonFastForwards true
 echo "large: $(git --git-dir "$WORK/large.git" ls-tree -r --name-only main | wc -l) files," \
   "$(git --git-dir "$WORK/large.git" rev-list --count main) commits" >&2
 
-PORT=$((20000 + RANDOM % 20000))
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$WORK" --export-all \
-  --enable=receive-pack --max-connections=0 "$WORK" &
-DAEMON=$!
-URL=git://127.0.0.1:$PORT/large.git
-for _ in $(seq 50); do git ls-remote "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_daemon "$WORK" large.git
 
 common="--gitops $URL --registry oci:$WORK/registry --actor bench@example.com"
 for c in "$COMMIT" "${COMMIT/0123/4567}"; do
@@ -168,7 +161,7 @@ ms = lambda n: r[n]["mean"] * 1000
 rss = lambda n: int(open(f"{w}/rss-{n}").read().split()[-1]) / 1024
 got = lambda n: " ".join(open(f"{w}/got-{n}").read().split("\n")).strip()
 for n, x in r.items():
-    print(f"{n:48s} {x['mean']*1000:8.1f} ms ± {x['stddev']*1000:6.1f}  (min {x['min']*1000:.1f}, user {x['user']*1000:.0f} ms)")
+    print(f"{n:48s} {x['mean']*1000:8.1f} ms ± {(x['stddev'] or 0)*1000:6.1f}  (min {x['min']*1000:.1f}, user {x['user']*1000:.0f} ms)")
 for n in ("deploy", "register", "approve"):
     print(f"cold {n}: peak RSS {rss(n):.1f} MiB, fetched {got(n)}")
 print(f"script: peak RSS {rss('script'):.1f} MiB")

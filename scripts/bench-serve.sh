@@ -44,11 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-unset "${!RELEASECTL_@}" 2>/dev/null || true
-export RELEASECTL_NOW=2026-11-23T10:00:00Z
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_env
 
 N=${BENCH_PROJECTS:-200}
 CLI=${BENCH_CLI:-32}
@@ -95,12 +93,7 @@ fi
 BASE=$(git --git-dir "$WORK/gitops.git" rev-parse main)
 reset() { git --git-dir "$WORK/gitops.git" update-ref refs/heads/main "$BASE"; }
 
-PORT=$((20000 + RANDOM % 20000))
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$WORK" --export-all \
-  --enable=receive-pack --max-connections=0 "$WORK" &
-DAEMON=$!
-URL=git://127.0.0.1:$PORT/gitops.git
-for _ in $(seq 50); do git ls-remote "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_daemon "$WORK" gitops.git
 common=(--gitops "$URL" --registry "oci:$WORK/registry")
 
 # 1. The CLI: 32 concurrent deploys, each with its own empty cache.
@@ -225,7 +218,7 @@ while text[at:].strip():  # `create -o json` prints indented documents, one afte
     at = end
 regs, apps, deps = len(images), n // 4, n // 2
 requests = []  # (kind, token, path, body), interleaved: deploy, deploy, registration, approval
-for k in range(max(regs, apps, deps // 2)):
+for k in range(max(regs, apps, (deps + 1) // 2)):
     for d in (2 * k, 2 * k + 1):
         if d < deps:
             requests.append(("deploy", token, "/v1/deployments",

@@ -40,9 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-unset "${!RELEASECTL_@}" 2>/dev/null || true
-export RELEASECTL_NOW=2026-11-23T10:00:00Z
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_env
 
 echo "generating the repository in $WORK ..." >&2
 git init -q --bare -b main "$WORK/large.git"
@@ -101,12 +101,7 @@ git --git-dir "$WORK/large.git" repack -adq
 echo "large: $(git --git-dir "$WORK/large.git" ls-tree -r --name-only main | grep -c '/release.yaml$') pointers," \
   "$(git --git-dir "$WORK/large.git" rev-list --count main) commits" >&2
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$WORK" --export-all \
-  "$WORK" 2>"$WORK/daemon.log" &
-DAEMON=$!
-URL=git://127.0.0.1:$PORT/large.git
-for _ in $(seq 50); do git ls-remote "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_daemon "$WORK" large.git
 
 after="RELEASECTL_CACHE_DIR=$WORK/cache-after $BIN --gitops $URL status"
 eval "$after" >"$WORK/after.txt"
@@ -127,7 +122,7 @@ python3 - "$WORK/h.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 for n, x in r.items():
-    print(f"{n:32s} {x['mean']*1000:8.1f} ms ± {x['stddev']*1000:6.1f} (user {x['user']*1000:.0f} ms, system {x['system']*1000:.0f} ms)")
+    print(f"{n:32s} {x['mean']*1000:8.1f} ms ± {(x['stddev'] or 0)*1000:6.1f} (user {x['user']*1000:.0f} ms, system {x['system']*1000:.0f} ms)")
 ok = r["status, warm cache (after)"]["mean"] <= 0.5
 print(f"{'PASS' if ok else 'FAIL'}  warm status of 20,000 pointers <= 500 ms")
 sys.exit(0 if ok else 1)
