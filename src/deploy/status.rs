@@ -2,10 +2,10 @@
 //! order of environments, then path order; the same rows for the CLI (`status`), the server
 //! (`GET /v1/deployments`) and the CLI through a server, and one text table for both CLIs.
 //!
-//! Invariants: a pointer's last write is looked for (walking history) only for the pairs of
-//! environment and project that have an outcome noted, or when asked (`--live` compares
-//! it): a status of thousands of pointers walks no history for the others; every register is
-//! opened once.
+//! Invariants: no history is walked unless asked for (`--live` compares the commit that last
+//! wrote each pointer with Argo CD's): the outcome `--wait` noted is the one on the newest
+//! noted commit that left the pointer as it is now (same blob), found without walking back;
+//! every register is opened once.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -154,8 +154,8 @@ pub fn rows(
         None => None,
     };
     // An outcome can only come from a commit that has one noted: pointers of an environment and
-    // project with none need no walk back to their last write (unless asked for).
-    let noted = gitops.noted_pairs()?;
+    // project with none cost nothing more.
+    let noted = gitops.outcomes_by_pair()?;
     let mut rows = Vec::new();
     let mut registers = Registers::default();
     for env in all
@@ -173,12 +173,19 @@ pub fn rows(
                 continue;
             }
             let project = format!("{}/{}", p.id.repository, p.id.project);
-            let (written_by, outcome) =
-                if writes || noted.get(env).is_some_and(|p| p.contains(&project)) {
-                    last_write(gitops, tip, &path, env, &project)?
-                } else {
-                    (None, None)
-                };
+            let (written_by, outcome) = if writes {
+                last_write(gitops, tip, &path, env, &project)?
+            } else {
+                match noted.get(&(env.clone(), project.clone())) {
+                    Some(list) => (
+                        None,
+                        gitops
+                            .noted_write(tip, &path, list)?
+                            .map(|o| o.state.name().to_owned()),
+                    ),
+                    None => (None, None),
+                }
+            };
             let aliases = registers.aliases(gitops, tip, &p.id);
             rows.push(Found {
                 written_by,

@@ -11,7 +11,7 @@
 //! newer revision than ours), fetching when the commit is not in the cache yet.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -50,6 +50,10 @@ impl State {
         }
     }
 }
+
+/// Noted outcomes by environment and project, each list newest first, with the commit each
+/// is noted on ([`GitOps::outcomes_by_pair`]).
+pub type NotedByPair = HashMap<(String, String), Vec<(Oid, Outcome)>>;
 
 /// One project's outcome in one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,36 +151,55 @@ impl GitOps {
         Ok(all)
     }
 
-    /// The environments and projects (`repository/project`) with an outcome noted on some
-    /// commit, as last fetched, by environment: each note read once, only those two names of
-    /// each outcome parsed. A superset of what [`GitOps::outcomes`] finds (a note it refuses
-    /// may still name a pair), for skipping the pairs with none.
-    pub fn noted_pairs(&self) -> Result<HashMap<String, HashSet<String>>, GitError> {
-        #[derive(Deserialize)]
-        struct Names {
-            environment: String,
-            project: String,
+    /// Every noted outcome by environment and project (`repository/project`), newest first
+    /// (by the time the wait ended), with the commit each is noted on: read once for a
+    /// [`GitOps::noted_write`] per pointer.
+    pub fn outcomes_by_pair(&self) -> Result<NotedByPair, GitError> {
+        let mut out = NotedByPair::new();
+        for (commit, o) in self.all_outcomes()? {
+            out.entry((o.environment.clone(), o.project.clone()))
+                .or_default()
+                .push((commit, o));
         }
-        #[derive(Default, Deserialize)]
-        struct Light {
-            #[serde(default)]
-            outcomes: Vec<Names>,
-        }
-        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-        let Ok(notes) = self.repo.notes(Some(TRACKING)) else {
-            return Ok(out);
-        };
-        for pair in notes {
-            let (note, _) = pair.map_err(|e| local(self.repo.path(), e.message()))?;
-            let Ok(blob) = self.repo.find_blob(note) else {
-                continue;
-            };
-            let light: Light = serde_json::from_slice(blob.content()).unwrap_or_default();
-            for n in light.outcomes {
-                out.entry(n.environment).or_default().insert(n.project);
-            }
+        for list in out.values_mut() {
+            list.sort_by(|a, b| b.1.at.cmp(&a.1.at));
         }
         Ok(out)
+    }
+
+    /// Of `noted` (one pointer's outcomes, newest first), the one noted on the write that left
+    /// the pointer at `path` as it is at `tip`: the newest whose commit holds the same blob
+    /// at `path`. No walk of history: each candidate costs its commit and the trees on `path`
+    /// (fetched by id, one commit deep, on a lazy cache). `None` when a later write changed
+    /// the pointer (whether noted or not).
+    pub fn noted_write<'n>(
+        &self,
+        tip: &super::Snapshot<'_>,
+        path: &str,
+        noted: &'n [(Oid, Outcome)],
+    ) -> Result<Option<&'n Outcome>, GitError> {
+        let Some((now, _)) = tip.entry_at(path)? else {
+            return Ok(None);
+        };
+        for (commit, outcome) in noted {
+            if self.repo.find_commit(*commit).is_err() {
+                if let Some(lazy) = &self.lazy {
+                    lazy.fetch(&self.repo, &[*commit], &[], Some(1), "tree:0")
+                        .map_err(|e| GitError::Remote {
+                            url: self.url().to_owned(),
+                            operation: "fetch",
+                            reason: e.0,
+                        })?;
+                }
+                if self.repo.find_commit(*commit).is_err() {
+                    continue;
+                }
+            }
+            if self.snapshot_at(*commit)?.entry_at(path)?.map(|(id, _)| id) == Some(now) {
+                return Ok(Some(outcome));
+            }
+        }
+        Ok(None)
     }
 
     /// Adds `outcomes` to the note on `commit` and pushes the notes ref, re-fetching and

@@ -400,6 +400,17 @@ fn status_and_history_show_the_outcome_and_status_live_shows_argo_cds_view() {
     let text = argo.on(world.cmd()).args(["status", "--live"]).run();
     text.assert_success()
         .assert_stdout_contains("Synced/Healthy");
+    // A later deploy without `--wait` wrote the pointer: the earlier outcome is not its own.
+    world.main_release("argo-status-2");
+    world.ok(&["deploy", "dev", PROJECT, "2"]);
+    let rows = stdout_json(&world.ok(&["-o", "json", "status"]));
+    assert_eq!(rows[0]["number"], 2, "{rows:#}");
+    assert!(rows[0]["outcome"].is_null(), "{rows:#}");
+    // Waited on again, it has its own.
+    wait_deploy(&world, &argo, "dev", "1", &[]).assert_success();
+    let rows = stdout_json(&world.ok(&["-o", "json", "status"]));
+    assert_eq!(rows[0]["number"], 1, "{rows:#}");
+    assert_eq!(rows[0]["outcome"], "succeeded", "{rows:#}");
 }
 
 #[test]

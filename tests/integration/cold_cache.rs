@@ -409,3 +409,43 @@ fn check_refuses_a_malformed_record_and_a_pointer_moved_by_hand_is_judged_by_its
         .assert_success();
     assert_eq!(world.running("dev", PROJECT), Some(r[0].commit.clone()));
 }
+
+#[test]
+fn status_on_an_empty_cache_shows_the_noted_outcome_without_fetching_history() {
+    let mut world = World::new("environments:\n  dev: {}\n  staging: {}\n");
+    let _daemon = serve(&mut world);
+    world.main_release("noted-one");
+    let argo = crate::support::argocd::ArgoCd::start(
+        &world,
+        &serde_json::json!({"dev-company-monorepo-auth-service":
+            [crate::support::argocd::frame(0.0, "Synced", "Healthy", "@tip")]}),
+    );
+    argo.on(world.cmd())
+        .args([
+            "deploy",
+            "dev",
+            PROJECT,
+            "1",
+            "--wait",
+            "--wait-timeout",
+            "20s",
+        ])
+        .run()
+        .assert_success();
+    // A later commit that leaves dev's pointer alone: dev's last write is not the tip.
+    cold_ok(&world, "12:10", &["deploy", "staging", PROJECT, "1"]);
+    forget(&world);
+    let rows = crate::support::setup::stdout_json(&world.ok(&["-o", "json", "status"]));
+    let row = |env: &str| {
+        rows.as_array()
+            .and_then(|r| r.iter().find(|x| x["environment"] == env))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(row("dev")["outcome"], "succeeded", "{rows:#}");
+    assert!(row("staging")["outcome"].is_null(), "{rows:#}");
+    assert!(
+        history_not_fetched(&world),
+        "status found the noted write without fetching history"
+    );
+}
