@@ -7,8 +7,6 @@
 //! arrives verified (the registry was read before it was queued), so a plan never touches the
 //! network.
 
-use std::time::Instant;
-
 use http::StatusCode;
 use serde_json::json;
 
@@ -18,7 +16,7 @@ use super::routes::{Clock, err, forbidden};
 use super::writer::{Decision, Plan};
 use crate::deploy::approve::{self, Decided};
 use crate::gitops::register::{Entry, Register};
-use crate::gitops::{Author, GitOps, Landed, ProjectRef, ReleaseSelector, Snapshot, Step};
+use crate::gitops::{GitOps, Landed, ProjectRef, ReleaseSelector, Snapshot, Step};
 use crate::policy::EnvName;
 use crate::registration::Verified;
 
@@ -63,30 +61,24 @@ fn decided<T>(
 pub(super) struct RegisterPlan {
     verified: Verified,
     who: Principal,
-    author: Author,
-    deadline: Instant,
+    clock: Clock,
     decided: Option<Result<(Register, Entry), Reply>>,
 }
 
 impl RegisterPlan {
     pub(super) fn new(verified: Verified, who: Principal, clock: Clock) -> Self {
         Self {
-            author: Author::new(&who.actor, clock.now.as_second()),
             verified,
             who,
-            deadline: clock.deadline,
+            clock,
             decided: None,
         }
     }
 }
 
 impl Plan for RegisterPlan {
-    fn author(&self) -> &Author {
-        &self.author
-    }
-
-    fn deadline(&self) -> Instant {
-        self.deadline
+    fn caller(&self) -> (&Principal, &Clock) {
+        (&self.who, &self.clock)
     }
 
     fn decide<'a>(&'a mut self, g: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a> {
@@ -135,7 +127,6 @@ pub(super) struct ApprovalPlan {
     /// `None`: a revoke.
     justification: Option<String>,
     who: Principal,
-    author: Author,
     clock: Clock,
     decided: Option<Result<Decided, Reply>>,
 }
@@ -153,7 +144,6 @@ impl ApprovalPlan {
             project,
             id,
             justification,
-            author: Author::new(&who.actor, clock.now.as_second()),
             who,
             clock,
             decided: None,
@@ -186,12 +176,8 @@ impl ApprovalPlan {
 }
 
 impl Plan for ApprovalPlan {
-    fn author(&self) -> &Author {
-        &self.author
-    }
-
-    fn deadline(&self) -> Instant {
-        self.clock.deadline
+    fn caller(&self) -> (&Principal, &Clock) {
+        (&self.who, &self.clock)
     }
 
     fn decide<'a>(&'a mut self, g: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a> {

@@ -20,11 +20,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
-use std::time::Instant;
-
 use tokio::sync::{mpsc, oneshot};
 
+use super::auth::Principal;
 use super::http::Reply;
+use super::routes::Clock;
 use crate::gitops::{Author, GitOps, Landed, Snapshot, Step};
 
 /// Queued jobs beyond this are refused with 503.
@@ -42,10 +42,8 @@ pub type Decision<'a> = Pin<Box<dyn Future<Output = crate::exit::Result<Step<()>
 /// A write the writer may batch with others: decided (possibly several times, on each tip
 /// a batch attempt reaches) and answered once the batch has landed or failed.
 pub trait Plan: Send {
-    /// Who the commit is by.
-    fn author(&self) -> &Author;
-    /// When the request gives up.
-    fn deadline(&self) -> Instant;
+    /// Who asked (the commit's author) and the request's clock (its time and deadline).
+    fn caller(&self) -> (&Principal, &Clock);
     /// Decides on `tip` (which holds the commits of the plans before it in the batch); keeps
     /// what it needs to answer.
     fn decide<'a>(&'a mut self, gitops: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a>;
@@ -185,11 +183,17 @@ async fn run_in_order(gitops: &GitOps, queued: Vec<Queued>) {
 
 /// Decides and pushes `plans` as one batch and answers each.
 async fn run_batch(gitops: &GitOps, plans: Vec<(Box<dyn Plan>, Answer)>) {
-    let Some(deadline) = plans.iter().map(|(p, _)| p.deadline()).min() else {
+    let Some(deadline) = plans.iter().map(|(p, _)| p.caller().1.deadline).min() else {
         return;
     };
     let (mut plans, answers): (Vec<Box<dyn Plan>>, Vec<Answer>) = plans.into_iter().unzip();
-    let authors: Vec<Author> = plans.iter().map(|p| p.author().clone()).collect();
+    let authors: Vec<Author> = plans
+        .iter()
+        .map(|p| {
+            let (who, clock) = p.caller();
+            Author::new(&who.actor, clock.now.as_second())
+        })
+        .collect();
     crate::log::debug(&format!("writing a batch of {} requests", plans.len()));
     let outcomes = gitops
         .transact_batch(&authors, deadline, async |k, tip| {

@@ -5,7 +5,6 @@
 //! same decision the CLI makes runs there as the caller (no fetch of its own).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -19,7 +18,7 @@ use super::routes::{Clock, bad, env_name, err, forbidden, parse, project, releas
 use super::writer::{Decision, Plan};
 use crate::deploy::run::{self, Ended, Order, Registry, Report, Run};
 use crate::deploy::{Action, Override, Request, Selector};
-use crate::gitops::{Author, GitOps, Landed, Snapshot, Step, layout};
+use crate::gitops::{GitOps, Landed, Snapshot, Step, layout};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -281,7 +280,6 @@ async fn drive(state: &Arc<State>, order: Order, who: Principal) -> Result<Reply
     let clock = Clock::now(&state.settings);
     let plan = DeployPlan {
         state: Arc::clone(state),
-        author: Author::new(&who.actor, clock.now.as_second()),
         order,
         who,
         clock,
@@ -298,7 +296,6 @@ struct DeployPlan {
     state: Arc<State>,
     order: Order,
     who: Principal,
-    author: Author,
     clock: Clock,
     /// The pointers the first decision read (a retry on a moved pointer is a conflict).
     first_seen: Option<run::Seen>,
@@ -307,12 +304,8 @@ struct DeployPlan {
 }
 
 impl Plan for DeployPlan {
-    fn author(&self) -> &Author {
-        &self.author
-    }
-
-    fn deadline(&self) -> Instant {
-        self.clock.deadline
+    fn caller(&self) -> (&Principal, &Clock) {
+        (&self.who, &self.clock)
     }
 
     fn decide<'a>(&'a mut self, g: &'a GitOps, tip: &'a Snapshot<'_>) -> Decision<'a> {
