@@ -21,25 +21,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-KEEP=0
-[[ ${1:-} == --keep ]] && KEEP=1
-for tool in git hyperfine python3; do
-  command -v "$tool" >/dev/null || { echo "bench-daemon: $tool is not installed" >&2; exit 2; }
-done
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_start bench-daemon "${1:-}" git hyperfine python3
 BIN=${BENCH_BIN:-$ROOT/target/release/releasectl}
 [[ -x $BIN ]] || cargo build --release --quiet
 BEFORE=${BENCH_BEFORE:-}
 
-WORK=$(mktemp -d /tmp/releasectl-bench-daemon.XXXXXX)
-DAEMON=
-cleanup() {
-  [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
-  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
-
-# shellcheck source=scripts/bench-lib.sh
-source "$ROOT/scripts/bench-lib.sh"
 bench_env
 
 POLICY='environments:

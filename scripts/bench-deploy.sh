@@ -18,12 +18,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-KEEP=0
-[[ ${1:-} == --keep ]] && KEEP=1
-
-for tool in git hyperfine python3; do
-  command -v "$tool" >/dev/null || { echo "bench-deploy: $tool is not installed" >&2; exit 2; }
-done
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_start bench-deploy "${1:-}" git hyperfine python3
 
 BIN=$ROOT/target/release/releasectl
 if [[ ! -x $BIN ]]; then
@@ -31,16 +28,8 @@ if [[ ! -x $BIN ]]; then
   cargo build --release --quiet
 fi
 
-WORK=$(mktemp -d /tmp/releasectl-bench-deploy.XXXXXX)
-cleanup() { if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi; }
-trap cleanup EXIT
-
 # No user or system git config, no inherited RELEASECTL_* settings.
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-unset "${!RELEASECTL_@}" 2>/dev/null || true
-export SOURCE_DATE_EPOCH=1700000000 RELEASECTL_NOW=2026-11-23T10:00:00Z
+bench_env
 
 POLICY='environments:
   dev:

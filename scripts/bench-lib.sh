@@ -1,5 +1,29 @@
-# Sourced by the benchmarks under scripts/ that serve a GitOps repository with `git daemon`:
-# the environment they run in and the daemon they start. Not a command of its own.
+# Sourced by the benchmarks under scripts/: their start (tools, work directory, clean-up), the
+# environment they run in and the `git daemon` they start. Not a command of its own.
+
+# bench_start NAME ARG TOOL...: NAME is the script's name for messages, ARG its first argument
+# (`--keep` keeps the work directory). Exits 2 when a TOOL is missing; makes WORK, a fresh
+# directory under /tmp; at exit stops SERVER and DAEMON (whichever the script set) and removes
+# WORK unless kept.
+bench_start() {
+  local name=$1 arg=$2 tool
+  shift 2
+  KEEP=0
+  [[ $arg == --keep ]] && KEEP=1
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool is not installed" >&2; exit 2; }
+  done
+  WORK=$(mktemp -d "/tmp/releasectl-$name.XXXXXX")
+  DAEMON= SERVER=
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null
+  [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
+  wait 2>/dev/null
+  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
 
 # A git that reads none of the user's configuration, fixed identities and clock (so commits
 # and images are reproducible), and no RELEASECTL_* variable leaking in from the shell.

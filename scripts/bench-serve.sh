@@ -26,26 +26,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-KEEP=0
-[[ ${1:-} == --keep ]] && KEEP=1
-for tool in git python3; do
-  command -v "$tool" >/dev/null || { echo "bench-serve: $tool is not installed" >&2; exit 2; }
-done
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_start bench-serve "${1:-}" git python3
 BIN=${BENCH_BIN:-$ROOT/target/release/releasectl}
 [[ -x $BIN ]] || cargo build --release --locked --quiet
 
-WORK=$(mktemp -d /tmp/releasectl-bench-serve.XXXXXX)
-DAEMON= SERVER=
-cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null
-  [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
-  wait 2>/dev/null
-  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
 
-# shellcheck source=scripts/bench-lib.sh
-source "$ROOT/scripts/bench-lib.sh"
 bench_env
 
 N=${BENCH_PROJECTS:-200}

@@ -19,11 +19,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-KEEP=0
-[[ ${1:-} == --keep ]] && KEEP=1
-for tool in git hyperfine python3; do
-  command -v "$tool" >/dev/null || { echo "bench-status: $tool is not installed" >&2; exit 2; }
-done
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_start bench-status "${1:-}" git hyperfine python3
 if [[ -n ${RELEASECTL:-} ]]; then
   BIN=$RELEASECTL
 else
@@ -32,16 +30,7 @@ else
 fi
 BEFORE=${BEFORE:-}
 
-WORK=$(mktemp -d /tmp/releasectl-bench-status.XXXXXX)
-DAEMON=
-cleanup() {
-  [[ -n $DAEMON ]] && kill "$DAEMON" 2>/dev/null
-  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
 
-# shellcheck source=scripts/bench-lib.sh
-source "$ROOT/scripts/bench-lib.sh"
 bench_env
 
 echo "generating the repository in $WORK ..." >&2
