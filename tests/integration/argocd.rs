@@ -21,11 +21,24 @@ fn note(world: &World, commit: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-fn wait_deploy(
+/// `deploy ENV auth-service ID --wait --wait-timeout 20s EXTRA…` against `argo`.
+pub(crate) fn wait_deploy(
     world: &World,
     argo: &ArgoCd,
     env: &str,
     id: &str,
+    extra: &[&str],
+) -> crate::support::Output {
+    wait_deploy_within(world, argo, env, id, "20s", extra)
+}
+
+/// `deploy ENV auth-service ID --wait --wait-timeout TIMEOUT EXTRA…` against `argo`.
+fn wait_deploy_within(
+    world: &World,
+    argo: &ArgoCd,
+    env: &str,
+    id: &str,
+    timeout: &str,
     extra: &[&str],
 ) -> crate::support::Output {
     argo.on(world.cmd())
@@ -36,7 +49,7 @@ fn wait_deploy(
             id,
             "--wait",
             "--wait-timeout",
-            "20s",
+            timeout,
         ])
         .args(extra)
         .run()
@@ -136,18 +149,7 @@ fn the_wait_ends_at_its_deadline_with_exit_7_and_a_timed_out_note() {
         &json!({DEV_APP: [frame(0.0, "Synced", "Progressing", "@tip")]}),
     );
     let started = Instant::now();
-    let out = argo
-        .on(world.cmd())
-        .args([
-            "deploy",
-            "dev",
-            PROJECT,
-            "1",
-            "--wait",
-            "--wait-timeout",
-            "3s",
-        ])
-        .run();
+    let out = wait_deploy_within(&world, &argo, "dev", "1", "3s", &[]);
     out.assert_exit(7);
     let took = started.elapsed();
     assert!(
@@ -165,18 +167,7 @@ fn a_stalled_server_still_ends_the_wait_at_its_deadline() {
     world.main_release("argo-stall");
     let argo = ArgoCd::start(&world, &json!({DEV_APP: [{"after": 0.0, "stall": true}]}));
     let started = Instant::now();
-    let out = argo
-        .on(world.cmd())
-        .args([
-            "deploy",
-            "dev",
-            PROJECT,
-            "1",
-            "--wait",
-            "--wait-timeout",
-            "3s",
-        ])
-        .run();
+    let out = wait_deploy_within(&world, &argo, "dev", "1", "3s", &[]);
     out.assert_exit(7);
     assert!(started.elapsed() < Duration::from_secs(15), "{out}");
     out.assert_stderr_contains("timed_out");
@@ -194,18 +185,7 @@ fn a_stalled_watch_stream_falls_back_to_reading_the_application() {
         ]}),
     );
     let started = Instant::now();
-    let out = argo
-        .on(world.cmd())
-        .args([
-            "deploy",
-            "dev",
-            PROJECT,
-            "1",
-            "--wait",
-            "--wait-timeout",
-            "30s",
-        ])
-        .run();
+    let out = wait_deploy_within(&world, &argo, "dev", "1", "30s", &[]);
     out.assert_success();
     assert!(started.elapsed() < Duration::from_secs(15), "{out}");
     let gets = argo

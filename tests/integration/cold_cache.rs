@@ -420,18 +420,7 @@ fn status_on_an_empty_cache_shows_the_noted_outcome_without_fetching_history() {
         &serde_json::json!({"dev-company-monorepo-auth-service":
             [crate::support::argocd::frame(0.0, "Synced", "Healthy", "@tip")]}),
     );
-    argo.on(world.cmd())
-        .args([
-            "deploy",
-            "dev",
-            PROJECT,
-            "1",
-            "--wait",
-            "--wait-timeout",
-            "20s",
-        ])
-        .run()
-        .assert_success();
+    crate::argocd::wait_deploy(&world, &argo, "dev", "1", &[]).assert_success();
     // A later commit that leaves dev's pointer alone: dev's last write is not the tip.
     cold_ok(&world, "12:10", &["deploy", "staging", PROJECT, "1"]);
     forget(&world);
