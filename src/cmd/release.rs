@@ -155,7 +155,7 @@ fn write_list(
 }
 
 /// `release migrate PROJECT | --all`: one commit that rewrites the named register, or every
-/// register of format 1, in format 2 (docs/register.md §5). Idempotent: with nothing left to
+/// register of format 1 or 2, in format 3 (docs/register.md §5, §6). Idempotent: with nothing left to
 /// migrate it writes nothing.
 pub async fn migrate(
     args: &MigrateArgs,
@@ -177,7 +177,7 @@ pub async fn migrate(
                 Some(project) => vec![find_register(&gitops, tip, project)?],
                 None => {
                     let mut out = Vec::new();
-                    for f in all_registers(tip)?.into_iter().filter(|f| !f.split) {
+                    for f in all_registers(tip)? {
                         out.extend(Register::open(tip, &f.repository, &f.project)?);
                     }
                     out
@@ -186,7 +186,7 @@ pub async fn migrate(
             let mut edits = Vec::new();
             let mut migrated = Vec::new();
             for reg in &registers {
-                if let Some(e) = reg.migration()? {
+                if let Some(e) = reg.migration(tip)? {
                     edits.extend(e);
                     migrated.push(reg.full_name());
                 }
@@ -195,7 +195,7 @@ pub async fn migrate(
                 return Ok(Step::Done(migrated));
             }
             let message = format!(
-                "Migrate {} register(s) to one file per release\n\n{}\n\nMigrated by: {actor}\n\nAction: migrate-register\n",
+                "Migrate {} register(s) to format 3\n\n{}\n\nMigrated by: {actor}\n\nAction: migrate-register\n",
                 migrated.len(),
                 migrated
                     .iter()
@@ -225,7 +225,7 @@ pub async fn migrate(
             }
             match landed.commit {
                 Some(c) => writeln!(out, "{} register(s) migrated in {c}", landed.result.len())?,
-                None => writeln!(out, "nothing to migrate: every register is in format 2")?,
+                None => writeln!(out, "nothing to migrate: every register is in format 3")?,
             }
         }
     }

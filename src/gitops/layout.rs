@@ -4,10 +4,11 @@
 //! ```text
 //! environments.yaml                                   the policy
 //! releases/<repository>/<project>/_register.yaml     a project's register: its head (next number)
-//! releases/<repository>/<project>/_releases/<k>/<n>.yaml   release n (k = n / 1000)
-//! releases/<repository>/<project>/_commits/<c0c1>/<commit>   index: commit → number
-//! releases/<repository>/<project>/_aliases/<h0h1>/<alias>    index: alias → number
-//! releases/<repository>/<project>.yaml                the older one-file register (read, migrated)
+//! releases/<repository>/<project>/_entries/<d>/<b>.yaml  releases b..b+99 (format 3)
+//! releases/<repository>/<project>/_commit-index/<c0c1>/<c0c1c2>  index: commit → number
+//! releases/<repository>/<project>/_alias-index/<h0h1>/<h0h1h2>   index: alias → number
+//! releases/<repository>/<project>/_releases|_commits|_aliases/…  format 2 (read, migrated)
+//! releases/<repository>/<project>.yaml                format 1, one file (read, migrated)
 //! <env>/apps/<repository>/<project>/release.yaml      the pointer: what runs in <env>
 //! <env>/apps/<repository>/<project>/env.yaml          the environment's own objects
 //! approvals/<env>/<repository>/<project>/<commit>.yaml approvals of one release for <env>
@@ -38,14 +39,24 @@ pub const ENV_FILE: &str = "env.yaml";
 /// starts with `_`, which no repository segment or project name can (the OCI name grammar), so
 /// a register directory never collides with a repository nested below it.
 pub const REGISTER_HEAD: &str = "_register.yaml";
-/// The release entries, below a register directory.
+/// The release entries of format 2, one file per release, below a register directory.
 pub const REGISTER_RELEASES: &str = "_releases";
-/// The commit index, below a register directory.
+/// The commit index of format 2, one file per commit.
 pub const REGISTER_COMMITS: &str = "_commits";
-/// The alias index, below a register directory.
+/// The alias index of format 2, one file per alias.
 pub const REGISTER_ALIASES: &str = "_aliases";
-/// Release entries per directory of `_releases/`.
+/// Release entries per directory of `_releases/` (format 2).
 pub const RELEASES_PER_DIR: u64 = 1000;
+/// The release entries of format 3, a bucket file per 100 consecutive numbers.
+pub const REGISTER_ENTRIES: &str = "_entries";
+/// The commit index of format 3, a bucket file per 3-digit commit prefix.
+pub const REGISTER_COMMIT_INDEX: &str = "_commit-index";
+/// The alias index of format 3, a bucket file per 3-digit prefix of the alias's SHA-256.
+pub const REGISTER_ALIAS_INDEX: &str = "_alias-index";
+/// Releases per bucket file of `_entries/`.
+pub const ENTRIES_PER_BUCKET: u64 = 100;
+/// Bucket files per directory of `_entries/`.
+pub const BUCKETS_PER_DIR: u64 = 100;
 
 /// `releases/<repository>/<project>.yaml`: the one-file register (format 1), read and
 /// migrated, no longer written (docs/register.md).
@@ -75,6 +86,51 @@ pub fn register_entry(dir: &str, number: u64) -> String {
     )
 }
 
+/// `<dir>/_entries/<d>/<b>.yaml`: the bucket holding release `number`, `b` the number rounded
+/// down to a multiple of 100 and `d` rounded down to a multiple of 10,000 (42017 →
+/// `_entries/40000/42000.yaml`). At 100,000 releases: 10 directories of 100 buckets.
+#[must_use]
+pub fn register_bucket(dir: &str, number: u64) -> String {
+    let per_dir = ENTRIES_PER_BUCKET * BUCKETS_PER_DIR;
+    format!(
+        "{dir}/{REGISTER_ENTRIES}/{}/{}.yaml",
+        number - number % per_dir,
+        number - number % ENTRIES_PER_BUCKET
+    )
+}
+
+/// The first number of the bucket file at `path` (as [`register_bucket`] names it), or `None`
+/// when `path` is not a bucket file name of the register at `dir`.
+#[must_use]
+pub fn register_bucket_first(dir: &str, path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?.strip_suffix(".yaml")?;
+    let first = name.parse::<u64>().ok()?;
+    (first.to_string() == name
+        && first % ENTRIES_PER_BUCKET == 0
+        && register_bucket(dir, first) == path)
+        .then_some(first)
+}
+
+/// `<dir>/_commit-index/<c0c1>/<c0c1c2>`: the index bucket of the commits starting with
+/// `prefix` (at least 3 lower-case hex digits). 4,096 buckets in 256 directories: at 100,000
+/// releases a bucket holds about 25 lines.
+#[must_use]
+pub fn register_commit_bucket(dir: &str, prefix: &str) -> String {
+    format!(
+        "{dir}/{REGISTER_COMMIT_INDEX}/{}/{}",
+        &prefix[..2],
+        &prefix[..3]
+    )
+}
+
+/// `<dir>/_alias-index/<h0h1>/<h0h1h2>`, `h` the SHA-256 of the alias: aliases spread evenly
+/// whatever they look like (`main-1`, `main-2`, …).
+#[must_use]
+pub fn register_alias_bucket(dir: &str, alias: &str) -> String {
+    let h = crate::digest::sha256_hex(alias.as_bytes());
+    format!("{dir}/{REGISTER_ALIAS_INDEX}/{}/{}", &h[..2], &h[..3])
+}
+
 /// `<dir>/_commits/<c0c1>`: the index directory of the commits starting with `prefix` (at
 /// least 2 lower-case hex digits). One level of 256 directories: at 100,000 releases each
 /// holds about 400 names, and a migration writes 256 trees, not tens of thousands.
@@ -89,13 +145,18 @@ pub fn register_commit(dir: &str, commit: &CommitSha) -> String {
     format!("{}/{commit}", register_commit_dir(dir, commit.as_str()))
 }
 
-/// `<dir>/_aliases/<h0h1>/<alias, escaped>`, `h` the sha256 of the alias: aliases
-/// spread evenly whatever they look like (`main-1`, `main-2`, …). Bytes outside
-/// `[a-z0-9._-]`, and a leading `.`, are written `%XX`, so every alias is one safe file name,
-/// also on a case-insensitive checkout.
+/// `<dir>/_aliases/<h0h1>/<alias, escaped>` (format 2), `h` the sha256 of the alias.
 #[must_use]
 pub fn register_alias(dir: &str, alias: &str) -> String {
     let h = crate::digest::sha256_hex(alias.as_bytes());
+    format!("{dir}/{REGISTER_ALIASES}/{}/{}", &h[..2], alias_key(alias))
+}
+
+/// An alias as the register writes it in a file name (format 2) or an index line (format
+/// 3): bytes outside `[a-z0-9._-]`, and a leading `.`, are written `%XX`, so every alias is
+/// one safe file name, also on a case-insensitive checkout, and one word without spaces.
+#[must_use]
+pub fn alias_key(alias: &str) -> String {
     let mut name = String::with_capacity(alias.len());
     for (i, b) in alias.bytes().enumerate() {
         if b.is_ascii_lowercase()
@@ -109,7 +170,7 @@ pub fn register_alias(dir: &str, alias: &str) -> String {
             let _ = write!(name, "%{b:02X}");
         }
     }
-    format!("{dir}/{REGISTER_ALIASES}/{}/{name}", &h[..2])
+    name
 }
 
 /// `<env>/apps`: the pointers of one environment live below it.
@@ -322,6 +383,37 @@ mod tests {
             register_commit(&dir, &c),
             format!("releases/company/monorepo/auth-service/_commits/ab/{c}")
         );
+        assert_eq!(
+            register_bucket(&dir, 42_017),
+            "releases/company/monorepo/auth-service/_entries/40000/42000.yaml"
+        );
+        assert_eq!(
+            register_bucket(&dir, 7),
+            "releases/company/monorepo/auth-service/_entries/0/0.yaml"
+        );
+        assert_eq!(
+            register_bucket(&dir, 100),
+            format!("{dir}/_entries/0/100.yaml")
+        );
+        assert_eq!(
+            register_bucket_first(&dir, &register_bucket(&dir, 42_017)),
+            Some(42_000)
+        );
+        for bad in [
+            "_entries/0/42000.yaml",
+            "_entries/40000/42001.yaml",
+            "_entries/40000/042000.yaml",
+        ] {
+            assert_eq!(
+                register_bucket_first(&dir, &format!("{dir}/{bad}")),
+                None,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            register_commit_bucket(&dir, c.as_str()),
+            "releases/company/monorepo/auth-service/_commit-index/ab/abc"
+        );
         let commit: CommitSha = "a".repeat(40).parse().unwrap();
         assert_eq!(
             approvals_path(&env, &repo, &project, &commit),
@@ -400,5 +492,11 @@ mod tests {
         assert!(register_alias("r", ".git").ends_with("/%2Egit"));
         assert!(register_alias("r", "a/b").ends_with("/a%2Fb"));
         assert_eq!(a.split('/').count(), 4);
+        let h = crate::digest::sha256_hex(b"v1.2.3");
+        assert_eq!(
+            register_alias_bucket("r", "v1.2.3"),
+            format!("r/_alias-index/{}/{}", &h[..2], &h[..3])
+        );
+        assert_eq!(alias_key("a b"), "a%20b");
     }
 }

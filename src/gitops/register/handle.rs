@@ -2,10 +2,13 @@
 //! change it. Finding registers ([`find_register`], [`all_registers`]) walks the directories
 //! of `releases/` but never enters a register's own `_…` directories.
 //!
-//! Invariants: with format 2 every lookup and every change reads a bounded number of files;
-//! the first change of a format 1 register writes the whole register in format 2 and
-//! removes the old file in the same commit; a new release gets `last_number + 1`.
+//! Invariants: with format 3 every lookup and every change reads a bounded number of small
+//! files; the first change of a format 1 or format 2 register writes the whole register in
+//! format 3 and removes the old files in the same commit; a new release gets
+//! `last_number + 1`.
 
+use super::bucket::{self, Changes};
+use super::head::{self, Format};
 use super::split;
 use super::{Entry, RegisterError, RegisteredTrigger, ReleaseSelector, legacy};
 use crate::exit::InvalidInput;
@@ -18,7 +21,9 @@ use crate::ids::{CommitSha, Project, Repository};
 /// Which format a register is stored in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Form {
-    /// Format 2: files below the register directory, read on demand.
+    /// Format 3: bucket files below the register directory, read on demand.
+    Buckets,
+    /// Format 2: one file per release and key below the register directory, read on demand.
     Split,
     /// Format 1 (the whole list, parsed), or no register yet (`file: false`).
     Legacy { entries: Vec<Entry>, file: bool },
@@ -40,7 +45,7 @@ pub struct Register {
 pub struct Found {
     pub repository: Repository,
     pub project: Project,
-    /// Format 2 (a `_register.yaml`); else the file of format 1.
+    /// A register directory (a `_register.yaml`: format 2 or 3); else the file of format 1.
     pub split: bool,
 }
 
@@ -167,20 +172,23 @@ impl Register {
         }
     }
 
-    /// The project's register at `snap` (format 2 when there is one, else format 1), or
-    /// `None` when the project has none.
+    /// The project's register at `snap` (the register directory when there is one, else
+    /// format 1), or `None` when the project has none.
     pub fn open(
         snap: &Snapshot<'_>,
         repository: &Repository,
         project: &Project,
     ) -> crate::exit::Result<Option<Self>> {
         let dir = layout::register_dir(repository, project);
-        if let Some(head) = split::read_head(snap, &dir, repository, project)? {
+        if let Some(head) = head::read_head(snap, &dir, repository, project)? {
             return Ok(Some(Self {
                 repository: repository.clone(),
                 project: project.clone(),
                 last_number: head.last_number,
-                form: Form::Split,
+                form: match head.format() {
+                    Format::Buckets => Form::Buckets,
+                    Format::Split => Form::Split,
+                },
             }));
         }
         let path = layout::legacy_register_path(repository, project);
@@ -215,13 +223,7 @@ impl Register {
         format!("{}/{}", self.repository, self.project)
     }
 
-    /// Whether the register is stored in format 1 (a write migrates it).
-    #[must_use]
-    pub fn is_legacy(&self) -> bool {
-        matches!(self.form, Form::Legacy { file: true, .. })
-    }
-
-    /// The register directory (format 2).
+    /// The register directory (formats 2 and 3).
     #[must_use]
     pub fn dir(&self) -> String {
         layout::register_dir(&self.repository, &self.project)
@@ -231,7 +233,7 @@ impl Register {
     #[must_use]
     pub fn file(&self) -> String {
         match self.form {
-            Form::Split => layout::register_head(&self.dir()),
+            Form::Buckets | Form::Split => layout::register_head(&self.dir()),
             Form::Legacy { .. } => layout::legacy_register_path(&self.repository, &self.project),
         }
     }
@@ -252,6 +254,7 @@ impl Register {
             Form::Legacy { entries, .. } => {
                 Ok(entries.iter().find(|e| e.commit == *commit).cloned())
             }
+            Form::Buckets => bucket::find_commit(snap, &self.dir(), commit),
             Form::Split => {
                 let dir = self.dir();
                 let file = layout::register_commit(&dir, commit);
@@ -271,6 +274,7 @@ impl Register {
             Form::Legacy { entries, .. } => {
                 Ok(entries.iter().find(|e| e.number == number).cloned())
             }
+            Form::Buckets => bucket::read_entry(snap, &self.dir(), number),
             Form::Split => split::read_entry(snap, &self.dir(), number),
         }
     }
@@ -286,6 +290,7 @@ impl Register {
                 .iter()
                 .find(|e| e.aliases.iter().any(|a| a.alias == alias))
                 .cloned()),
+            Form::Buckets => bucket::find_alias(snap, &self.dir(), alias),
             Form::Split => {
                 let dir = self.dir();
                 let file = layout::register_alias(&dir, alias);
@@ -311,6 +316,7 @@ impl Register {
                 .filter(|e| e.commit.as_str().starts_with(prefix))
                 .map(|e| (e.commit.clone(), e.number))
                 .collect()),
+            Form::Buckets => bucket::commits_with_prefix(snap, &self.dir(), prefix),
             Form::Split => split::commits_with_prefix(snap, &self.dir(), prefix),
         }
     }
@@ -363,6 +369,7 @@ impl Register {
     pub fn entries(&self, snap: &Snapshot<'_>) -> crate::exit::Result<Vec<Entry>> {
         let mut out = match &self.form {
             Form::Legacy { entries, .. } => entries.clone(),
+            Form::Buckets => bucket::all_entries(snap, &self.dir())?,
             Form::Split => {
                 let dir = self.dir();
                 let mut out = Vec::new();
@@ -423,17 +430,15 @@ impl Register {
             self.check_alias_free(snap, &a.alias, &entry.commit)?;
         }
         match &self.form {
-            Form::Split => Ok(split::new_release_edits(
-                &self.dir(),
-                &self.repository,
-                &self.project,
-                entry,
-                entry.number,
-            )),
-            Form::Legacy { entries, .. } => {
-                let mut all = entries.clone();
+            Form::Buckets => {
+                let mut changes = Changes::on(snap, &self.dir());
+                changes.put_release(entry)?;
+                Ok(self.with_head(changes, entry.number))
+            }
+            Form::Split | Form::Legacy { .. } => {
+                let mut all = self.entries(snap)?;
                 all.push(entry.clone());
-                self.rewrite(&all, entry.number)
+                self.rewrite(snap, &all, entry.number)
             }
         }
     }
@@ -471,49 +476,62 @@ impl Register {
             return Ok((entry, Vec::new()));
         }
         let edits = match &self.form {
-            Form::Split => {
-                let dir = self.dir();
-                let mut edits = vec![Edit {
-                    path: layout::register_entry(&dir, entry.number),
-                    content: Some(split::entry_bytes(&entry)),
-                }];
-                edits.extend(added.iter().map(|a| Edit {
-                    path: layout::register_alias(&dir, a),
-                    content: Some(split::index_bytes(entry.number)),
-                }));
-                edits
+            Form::Buckets => {
+                let mut buckets = Changes::on(snap, &self.dir());
+                for a in &added {
+                    buckets.put_alias(a, entry.number)?;
+                }
+                buckets.put_entry(entry.clone())?;
+                buckets.edits()
             }
-            Form::Legacy { entries, .. } => {
-                let all: Vec<Entry> = entries
-                    .iter()
+            Form::Split | Form::Legacy { .. } => {
+                let all: Vec<Entry> = self
+                    .entries(snap)?
+                    .into_iter()
                     .map(|e| {
                         if e.commit == *commit {
                             entry.clone()
                         } else {
-                            e.clone()
+                            e
                         }
                     })
                     .collect();
-                self.rewrite(&all, self.last_number)?
+                self.rewrite(snap, &all, self.last_number)?
             }
         };
         Ok((entry, edits))
     }
 
-    /// The edits that move a format 1 register to format 2, or `None` when it is already
-    /// there (migrating is idempotent).
-    pub fn migration(&self) -> crate::exit::Result<Option<Vec<Edit>>> {
+    /// The edits that move a format 1 or format 2 register to format 3, or `None` when it
+    /// is already there (migrating is idempotent).
+    pub fn migration(&self, snap: &Snapshot<'_>) -> crate::exit::Result<Option<Vec<Edit>>> {
         match &self.form {
-            Form::Legacy {
-                entries,
-                file: true,
-            } => Ok(Some(self.rewrite(entries, self.last_number)?)),
-            _ => Ok(None),
+            Form::Legacy { file: true, .. } | Form::Split => Ok(Some(self.rewrite(
+                snap,
+                &self.entries(snap)?,
+                self.last_number,
+            )?)),
+            Form::Legacy { file: false, .. } | Form::Buckets => Ok(None),
         }
     }
 
-    /// All of `entries` in format 2, and the format 1 file removed when there is one.
-    fn rewrite(&self, entries: &[Entry], last_number: u64) -> crate::exit::Result<Vec<Edit>> {
+    /// `changes` and the head giving `last_number`.
+    fn with_head(&self, changes: Changes<'_, '_>, last_number: u64) -> Vec<Edit> {
+        let mut edits = changes.edits();
+        edits.push(Edit {
+            path: layout::register_head(&self.dir()),
+            content: Some(head::bytes(&self.repository, &self.project, last_number)),
+        });
+        edits
+    }
+
+    /// All of `entries` in format 3, and the files of the format it was in removed.
+    fn rewrite(
+        &self,
+        snap: &Snapshot<'_>,
+        entries: &[Entry],
+        last_number: u64,
+    ) -> crate::exit::Result<Vec<Edit>> {
         if let Some(why) = legacy::duplicates(entries) {
             return Err(RegisterError::Invalid {
                 file: self.file(),
@@ -521,18 +539,37 @@ impl Register {
             }
             .into());
         }
-        let mut edits = split::all_edits(
-            &self.dir(),
-            &self.repository,
-            &self.project,
-            last_number,
-            entries,
-        );
-        if matches!(self.form, Form::Legacy { file: true, .. }) {
-            edits.push(Edit {
+        let dir = self.dir();
+        let mut changes = Changes::fresh(&dir);
+        for e in entries {
+            changes.put_release(e)?;
+        }
+        let mut edits = self.with_head(changes, last_number);
+        match self.form {
+            Form::Legacy { file: true, .. } => edits.push(Edit {
                 path: layout::legacy_register_path(&self.repository, &self.project),
                 content: None,
-            });
+            }),
+            Form::Split => {
+                // Whole directories go: a format 2 register of 100,000 releases is 300,000
+                // files, and removing each would cost as much again.
+                for (name, is_dir) in snap.entries(&dir)? {
+                    if is_dir
+                        && [
+                            layout::REGISTER_RELEASES,
+                            layout::REGISTER_COMMITS,
+                            layout::REGISTER_ALIASES,
+                        ]
+                        .contains(&name.as_str())
+                    {
+                        edits.push(Edit {
+                            path: format!("{dir}/{name}"),
+                            content: None,
+                        });
+                    }
+                }
+            }
+            Form::Legacy { file: false, .. } | Form::Buckets => {}
         }
         Ok(edits)
     }

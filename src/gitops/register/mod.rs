@@ -3,11 +3,16 @@
 //!
 //! A [`Register`] is a handle on one project's register at a snapshot; lookups read only
 //! the files they need, and changes come back as the [`Edit`]s of one commit for the
-//! caller's transaction. Two formats: format 2 ([`split`], below
-//! `releases/<repository>/<project>/`), one file per release plus commit and alias indexes,
-//! so registering, resolving and `release get` cost the same with 10 or 100,000 releases;
-//! format 1 ([`legacy`], `releases/<repository>/<project>.yaml`), read as it is and migrated
-//! to format 2 by the first write (or by `release migrate`).
+//! caller's transaction. Three formats, one written:
+//! - format 3 ([`bucket`], below `releases/<repository>/<project>/`, its head [`head`]):
+//!   releases in bucket files of 100 numbers, commit and alias indexes in bucket files of one
+//!   3-digit prefix, so registering, resolving and `release get` read and write the same few
+//!   small files with 10 or 100,000 releases, and the repository's tree stays small;
+//! - format 2 ([`split`], the same directory): one file per release, commit and alias;
+//! - format 1 ([`legacy`], `releases/<repository>/<project>.yaml`): one file.
+//!
+//! Formats 1 and 2 are read as they are and migrated to format 3 by the first write (or by
+//! `release migrate`).
 //!
 //! Numbers start at 1, increase, and are never reused: the register keeps `last_number`, so
 //! even a hand-deleted entry cannot free its number. An alias names at most one release.
@@ -16,7 +21,9 @@
 //! parsed at the command line; [`find_register`] and [`Register::resolve`] turn them into
 //! a register and an entry.
 
+pub mod bucket;
 mod handle;
+pub mod head;
 pub mod legacy;
 pub mod split;
 pub mod validate;
@@ -320,20 +327,39 @@ mod tests {
     }
 
     #[test]
-    fn index_files_hold_one_number_and_a_newline() {
+    fn format_2_index_files_hold_one_number_and_a_newline() {
         assert_eq!(split::parse_index("f", b"42\n"), Ok(42));
-        assert_eq!(split::index_bytes(42), b"42\n");
         for bad in [&b"42"[..], b"0\n", b"x\n", b" 4\n", b"4\n\n"] {
             assert!(split::parse_index("f", bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
-    fn an_entry_file_must_hold_the_release_its_name_says() {
+    fn a_format_2_entry_file_must_hold_the_release_its_name_says() {
         let e = entry(5, 'e', &["v5"]);
-        let bytes = split::entry_bytes(&e);
+        let bytes = serde_saphyr::to_string(&e).unwrap().into_bytes();
         assert_eq!(split::parse_entry("f", &bytes, 5), Ok(e));
         let err = split::parse_entry("f", &bytes, 6).unwrap_err().to_string();
         assert!(err.contains("holds release 5: expected 6"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_bucket_holds_its_hundred_numbers_in_order() {
+        let entries = vec![entry(100, 'a', &["v1"]), entry(142, 'b', &[])];
+        let bytes = bucket::entries_bytes(&entries);
+        assert_eq!(bucket::parse_entries("f", &bytes, 100), Ok(entries.clone()));
+        let err = bucket::parse_entries("f", &bytes, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("holds release 100: expected numbers 0 to 99"),
+            "{err}"
+        );
+        let swapped = bucket::entries_bytes(&[entries[1].clone(), entries[0].clone()]);
+        let err = bucket::parse_entries("f", &swapped, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("release 100 follows release 142"), "{err}");
+        assert_eq!(bucket::parse_entries("f", b"[]", 0), Ok(vec![]));
     }
 }

@@ -1,0 +1,456 @@
+//! The register of format 3 (docs/register.md §1–§4), what releasectl writes: below
+//! `releases/<repository>/<project>/`, the releases in bucket files of 100 consecutive
+//! numbers, and two indexes (commit → number, alias → number) in bucket files of one 3-digit
+//! hex prefix each. What each file holds, reading one, and [`Changes`], the buckets one
+//! commit rewrites.
+//!
+//! Why buckets: every push makes the server check that the new commit's objects connect to
+//! what it has, and git does that by walking the whole tree of the branch tip. With a file
+//! per release and per key (format 2) that tree held three files per release; with buckets
+//! it holds about 9,000 at 100,000 releases, and a registration still reads and writes four
+//! small files.
+//!
+//! Invariants: a bucket holds its entries (or index lines) sorted and each number (or key)
+//! once; an entry lies in the bucket its number gives, an index line in the bucket its key
+//! gives; every index line names a release whose entry names the key back.
+
+use std::collections::BTreeMap;
+
+use super::split::{invalid, read};
+use super::{Entry, RegisterError};
+use crate::gitops::layout;
+use crate::gitops::push::Edit;
+use crate::gitops::snapshot::Snapshot;
+use crate::ids::CommitSha;
+
+/// Which index a bucket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Commit,
+    Alias,
+}
+
+impl Index {
+    /// `commit` or `alias`, for messages.
+    #[must_use]
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Alias => "alias",
+        }
+    }
+
+    /// The bucket of `key` (a commit, or an alias as [`layout::alias_key`] writes it) given
+    /// the register directory; for an alias, `alias` is the alias itself (the bucket is
+    /// chosen by its hash).
+    fn bucket(self, dir: &str, key: &str, alias: Option<&str>) -> String {
+        match (self, alias) {
+            (Self::Alias, Some(a)) => layout::register_alias_bucket(dir, a),
+            _ => layout::register_commit_bucket(dir, key),
+        }
+    }
+
+    fn key_ok(self, key: &str) -> bool {
+        match self {
+            Self::Commit => key.parse::<CommitSha>().is_ok(),
+            Self::Alias => {
+                !key.is_empty()
+                    && key.len() <= 3 * 256
+                    && key.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+            }
+        }
+    }
+}
+
+/// One line of an index bucket: the key and the number of the release it names.
+pub type Line = (String, u64);
+
+/// Parses the entry bucket whose first number is `first`: a YAML list of entries, each
+/// numbered in `first..first + 100`, in increasing order.
+pub fn parse_entries(file: &str, bytes: &[u8], first: u64) -> Result<Vec<Entry>, RegisterError> {
+    let entries: Vec<Entry> =
+        crate::yaml::typed(bytes).map_err(|e| invalid(file, e.to_string()))?;
+    let end = first + layout::ENTRIES_PER_BUCKET;
+    let mut previous = None;
+    for e in &entries {
+        if !(first..end).contains(&e.number) {
+            return Err(invalid(
+                file,
+                format!(
+                    "it holds release {}: expected numbers {first} to {}",
+                    e.number,
+                    end - 1
+                ),
+            ));
+        }
+        if previous.is_some_and(|p| p >= e.number) {
+            return Err(invalid(
+                file,
+                format!(
+                    "release {} follows release {}: expected increasing numbers, each once",
+                    e.number,
+                    previous.unwrap_or_default()
+                ),
+            ));
+        }
+        previous = Some(e.number);
+    }
+    Ok(entries)
+}
+
+#[must_use]
+pub fn entries_bytes(entries: &[Entry]) -> Vec<u8> {
+    serde_saphyr::to_string(&entries)
+        .expect("entries serialise")
+        .into_bytes()
+}
+
+/// Parses an index bucket: lines `<key> <number>`, keys in increasing byte order, each once,
+/// the last line ending with a newline.
+pub fn parse_index(file: &str, bytes: &[u8], index: Index) -> Result<Vec<Line>, RegisterError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid(file, "it is not UTF-8"))?;
+    let Some(body) = text.strip_suffix('\n') else {
+        return Err(invalid(
+            file,
+            if text.is_empty() {
+                "it is empty: expected lines `<key> <number>`".to_owned()
+            } else {
+                "its last line has no newline".to_owned()
+            },
+        ));
+    };
+    let mut out: Vec<Line> = Vec::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let bad = |why: &str| {
+            invalid(
+                file,
+                format!(
+                    "line {} is {:?}: expected `<{}> <number>`{why}",
+                    i + 1,
+                    crate::text::excerpt(line),
+                    index.noun()
+                ),
+            )
+        };
+        let (key, number) = line.split_once(' ').ok_or_else(|| bad(""))?;
+        let number = number
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0 && n.to_string() == number)
+            .ok_or_else(|| bad(" with a number from 1"))?;
+        if !index.key_ok(key) {
+            return Err(bad(""));
+        }
+        if out.last().is_some_and(|(k, _)| k.as_str() >= key) {
+            return Err(bad(", keys in increasing order, each once"));
+        }
+        out.push((key.to_owned(), number));
+    }
+    Ok(out)
+}
+
+#[must_use]
+pub fn index_bytes(lines: &[Line]) -> Vec<u8> {
+    let mut out = String::with_capacity(lines.len() * 48);
+    for (key, number) in lines {
+        out.push_str(key);
+        out.push(' ');
+        out.push_str(&number.to_string());
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The entries of the bucket holding release `number` (empty when there is no such file).
+pub fn read_bucket(snap: &Snapshot<'_>, dir: &str, number: u64) -> crate::exit::Result<Vec<Entry>> {
+    let file = layout::register_bucket(dir, number);
+    match read(snap, &file)? {
+        Some(bytes) => Ok(parse_entries(
+            &file,
+            &bytes,
+            number - number % layout::ENTRIES_PER_BUCKET,
+        )?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Release `number`, if it is registered.
+pub fn read_entry(
+    snap: &Snapshot<'_>,
+    dir: &str,
+    number: u64,
+) -> crate::exit::Result<Option<Entry>> {
+    Ok(read_bucket(snap, dir, number)?
+        .into_iter()
+        .find(|e| e.number == number))
+}
+
+/// The lines of the index bucket `file` (none when there is no such file).
+pub fn read_index(snap: &Snapshot<'_>, file: &str, index: Index) -> crate::exit::Result<Vec<Line>> {
+    match read(snap, file)? {
+        Some(bytes) => Ok(parse_index(file, &bytes, index)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The number `key` has in `lines` (sorted, as [`parse_index`] returns them).
+#[must_use]
+pub fn lookup(lines: &[Line], key: &str) -> Option<u64> {
+    lines
+        .binary_search_by(|(k, _)| k.as_str().cmp(key))
+        .ok()
+        .map(|i| lines[i].1)
+}
+
+/// The release the index line of `key` names: it must exist and name `key` back.
+fn indexed(
+    snap: &Snapshot<'_>,
+    dir: &str,
+    file: &str,
+    key: &str,
+    number: u64,
+    names_it: impl Fn(&Entry) -> bool,
+) -> crate::exit::Result<Entry> {
+    match read_entry(snap, dir, number)? {
+        Some(e) if names_it(&e) => Ok(e),
+        Some(_) => Err(invalid(
+            file,
+            format!(
+                "its line for {} names release {number}, whose entry does not name it back",
+                crate::text::excerpt(key)
+            ),
+        )
+        .into()),
+        None => Err(invalid(
+            file,
+            format!(
+                "its line for {} names release {number}: expected it in {}",
+                crate::text::excerpt(key),
+                layout::register_bucket(dir, number)
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The release of `commit`, if registered.
+pub fn find_commit(
+    snap: &Snapshot<'_>,
+    dir: &str,
+    commit: &CommitSha,
+) -> crate::exit::Result<Option<Entry>> {
+    let file = layout::register_commit_bucket(dir, commit.as_str());
+    match lookup(&read_index(snap, &file, Index::Commit)?, commit.as_str()) {
+        Some(n) => Ok(Some(indexed(snap, dir, &file, commit.as_str(), n, |e| {
+            e.commit == *commit
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The release `alias` names, if any.
+pub fn find_alias(
+    snap: &Snapshot<'_>,
+    dir: &str,
+    alias: &str,
+) -> crate::exit::Result<Option<Entry>> {
+    let file = layout::register_alias_bucket(dir, alias);
+    let key = layout::alias_key(alias);
+    match lookup(&read_index(snap, &file, Index::Alias)?, &key) {
+        Some(n) => Ok(Some(indexed(snap, dir, &file, &key, n, |e| {
+            e.aliases.iter().any(|a| a.alias == alias)
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The commits (with their numbers) starting with `prefix` (at least 3 hex digits): one
+/// index bucket read.
+pub fn commits_with_prefix(
+    snap: &Snapshot<'_>,
+    dir: &str,
+    prefix: &str,
+) -> crate::exit::Result<Vec<(CommitSha, u64)>> {
+    let file = layout::register_commit_bucket(dir, prefix);
+    let mut out = Vec::new();
+    for (key, number) in read_index(snap, &file, Index::Commit)? {
+        if key.starts_with(prefix) {
+            let commit = key
+                .parse()
+                .map_err(|e| invalid(&file, format!("not a commit: {e}")))?;
+            out.push((commit, number));
+        }
+    }
+    Ok(out)
+}
+
+/// Every release below `dir`, by number (reads every entry bucket).
+pub fn all_entries(snap: &Snapshot<'_>, dir: &str) -> crate::exit::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for path in snap.list(&format!("{dir}/{}", layout::REGISTER_ENTRIES))? {
+        let Some(first) = layout::register_bucket_first(dir, &path) else {
+            return Err(invalid(
+                &path,
+                "not a bucket file name: expected _entries/<n rounded down to 10000>/<n rounded down to 100>.yaml",
+            )
+            .into());
+        };
+        let bytes = snap.read(&path)?.unwrap_or_default();
+        out.extend(parse_entries(&path, &bytes, first)?);
+    }
+    out.sort_by_key(|e| e.number);
+    Ok(out)
+}
+
+/// The buckets one change rewrites: each is read from the snapshot the first time it is
+/// touched (or starts empty, for a register written whole), changed in memory, and written
+/// back by [`Changes::edits`].
+pub struct Changes<'a, 's> {
+    snap: Option<&'a Snapshot<'s>>,
+    dir: String,
+    entries: BTreeMap<String, Vec<Entry>>,
+    index: BTreeMap<String, (Index, Vec<Line>)>,
+}
+
+impl<'a, 's> Changes<'a, 's> {
+    /// Changes to the format 3 register at `dir` as it is at `snap`.
+    #[must_use]
+    pub fn on(snap: &'a Snapshot<'s>, dir: &str) -> Self {
+        Self {
+            snap: Some(snap),
+            dir: dir.to_owned(),
+            entries: BTreeMap::new(),
+            index: BTreeMap::new(),
+        }
+    }
+
+    /// A register at `dir` written from nothing (a migration).
+    #[must_use]
+    pub fn fresh(dir: &str) -> Self {
+        Self {
+            snap: None,
+            dir: dir.to_owned(),
+            entries: BTreeMap::new(),
+            index: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `entry`, or replaces the entry with its number.
+    pub fn put_entry(&mut self, entry: Entry) -> crate::exit::Result<()> {
+        let file = layout::register_bucket(&self.dir, entry.number);
+        if !self.entries.contains_key(&file) {
+            let now = match self.snap {
+                Some(snap) => read_bucket(snap, &self.dir, entry.number)?,
+                None => Vec::new(),
+            };
+            self.entries.insert(file.clone(), now);
+        }
+        let bucket = self.entries.get_mut(&file).expect("inserted above");
+        match bucket.binary_search_by_key(&entry.number, |e| e.number) {
+            Ok(i) => bucket[i] = entry,
+            Err(i) => bucket.insert(i, entry),
+        }
+        Ok(())
+    }
+
+    fn put_line(
+        &mut self,
+        index: Index,
+        key: String,
+        alias: Option<&str>,
+        number: u64,
+    ) -> crate::exit::Result<()> {
+        let file = index.bucket(&self.dir, &key, alias);
+        if !self.index.contains_key(&file) {
+            let now = match self.snap {
+                Some(snap) => read_index(snap, &file, index)?,
+                None => Vec::new(),
+            };
+            self.index.insert(file.clone(), (index, now));
+        }
+        let (_, lines) = self.index.get_mut(&file).expect("inserted above");
+        match lines.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => lines[i].1 = number,
+            Err(i) => lines.insert(i, (key, number)),
+        }
+        Ok(())
+    }
+
+    /// Indexes `commit` to release `number`.
+    pub fn put_commit(&mut self, commit: &CommitSha, number: u64) -> crate::exit::Result<()> {
+        self.put_line(Index::Commit, commit.to_string(), None, number)
+    }
+
+    /// Indexes `alias` to release `number`.
+    pub fn put_alias(&mut self, alias: &str, number: u64) -> crate::exit::Result<()> {
+        self.put_line(Index::Alias, layout::alias_key(alias), Some(alias), number)
+    }
+
+    /// Adds a release and indexes its commit and aliases.
+    pub fn put_release(&mut self, entry: &Entry) -> crate::exit::Result<()> {
+        self.put_commit(&entry.commit, entry.number)?;
+        for a in &entry.aliases {
+            self.put_alias(&a.alias, entry.number)?;
+        }
+        self.put_entry(entry.clone())
+    }
+
+    /// The files this change writes.
+    #[must_use]
+    pub fn edits(self) -> Vec<Edit> {
+        let mut out: Vec<Edit> = self
+            .entries
+            .into_iter()
+            .map(|(path, entries)| Edit {
+                content: Some(entries_bytes(&entries)),
+                path,
+            })
+            .collect();
+        out.extend(self.index.into_iter().map(|(path, (_, lines))| Edit {
+            content: Some(index_bytes(&lines)),
+            path,
+        }));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_buckets_hold_sorted_unique_lines_and_refuse_anything_else() {
+        let c = "a".repeat(40);
+        let d = format!("a{}", "b".repeat(39));
+        let lines = vec![(c.clone(), 3), (d.clone(), 12)];
+        let bytes = index_bytes(&lines);
+        assert_eq!(bytes, format!("{c} 3\n{d} 12\n").into_bytes());
+        assert_eq!(parse_index("f", &bytes, Index::Commit), Ok(lines.clone()));
+        assert_eq!(lookup(&lines, &d), Some(12));
+        assert_eq!(lookup(&lines, "b"), None);
+        for (bad, why) in [
+            (format!("{d} 12\n{c} 3\n"), "increasing order"),
+            (format!("{c} 3\n{c} 4\n"), "increasing order"),
+            (format!("{c} 3"), "no newline"),
+            (String::new(), "empty"),
+            (format!("{c} 0\n"), "number from 1"),
+            (format!("{c} 03\n"), "number from 1"),
+            (format!("{c}  3\n"), "number from 1"),
+            (format!("{c}\n"), "line 1"),
+            ("xyz 3\n".to_owned(), "<commit> <number>"),
+        ] {
+            let err = parse_index("f", bad.as_bytes(), Index::Commit)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        assert!(parse_index("f", b"v1.2.3 1\n%561 2\n", Index::Alias).is_err());
+        assert_eq!(
+            parse_index("f", b"%561 2\nv1.2.3 1\n", Index::Alias)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(parse_index("f", b"a/b 2\n", Index::Alias).is_err());
+    }
+}
