@@ -103,7 +103,9 @@ cold_approve() { echo "rm -rf $WORK/cache-cold && RELEASECTL_CACHE_DIR=$WORK/cac
 scripted() { echo "rm -rf $WORK/clone && git clone -q --filter=blob:none --depth 1 --no-checkout $URL $WORK/clone && cd $WORK/clone && git sparse-checkout set --no-cone /$1 && git checkout -q main && mkdir -p $1 && $2 && git add -A && git commit -qm 'releasectl-like change' && git push -q origin main"; }
 REG=releases/company/monorepo/auth-service
 script=$(scripted "${POINTER%/*}/" "sed -i 's/^  release: .*/  release: \"${COMMIT/0123/4567}\"/' $POINTER")
-script_register=$(scripted "$REG/" "mkdir -p $REG/_releases/0 $REG/_commits/89 $REG/_aliases/97 && printf 'number: 3\n' > $REG/_releases/0/3.yaml && echo 3 > $REG/_commits/89/$NEW && echo 3 > $REG/_aliases/97/main-3 && echo '# 3' >> $REG/_register.yaml")
+# The files a registration writes in format 3 (docs/register.md): the entry bucket, a commit
+# index bucket, an alias index bucket (sha256("main-3") starts with 970) and the head.
+script_register=$(scripted "$REG/" "mkdir -p $REG/_commit-index/89 $REG/_alias-index/97 && printf -- '- number: 3\n' >> $REG/_entries/0/0.yaml && echo '$NEW 3' >> $REG/_commit-index/89/89a && echo 'main-3 3' >> $REG/_alias-index/97/970 && echo '# 3' >> $REG/_register.yaml")
 script_approve=$(scripted "approvals/dev/company/monorepo/auth-service/" "printf 'approver: bench@example.com\n' > approvals/dev/company/monorepo/auth-service/${COMMIT/0123/4567}.yaml")
 status="RELEASECTL_CACHE_DIR=$WORK/cache-warm $BIN $common status"
 

@@ -4,26 +4,28 @@
 #
 #   bash scripts/bench-register.sh            # builds the release binary, prints the figures
 #
-# For each size N (BENCH_SIZES, default "10 10000 100000") two GitOps repositories are generated
+# For each size N (BENCH_SIZES, default "10 10000 100000") GitOps repositories are generated
 # with `git fast-import` in seconds (not with N releasectl runs): the register of
-# company/monorepo/auth-service holding N releases in format 2 (docs/register.md: one file per
-# release, commit and alias indexes, a head) and the same releases in format 1 (one YAML file),
-# next to 200 other projects' pointers. Each is served by `git daemon` on 127.0.0.1
-# (BENCH_TRANSPORT=file for file:// URLs).
+# company/monorepo/auth-service holding N releases in format 3 (docs/register.md: bucket files
+# of 100 releases, commit and alias indexes in bucket files of a 3-digit prefix, a head), and
+# the same releases in the format BEFORE reads (BEFORE_FORMAT, default 2: one file per
+# release, commit and alias) and in formats 1 and 2 for the migrations, next to 200 other
+# projects' pointers. Each is served by `git daemon` on 127.0.0.1 (BENCH_TRANSPORT=file for
+# file:// URLs).
 #
 # Then, side by side in one run, with warm caches (filled by one run first):
 #   register — `release create --gitops` of a fresh commit (fetch, number, build and push the
 #              image to an OCI layout, commit, push): every run does the whole job;
 #   get      — `release get auth-service main-<N/2>` (an alias), and by a 9-digit commit prefix;
-#   migrate  — `release migrate` of the format 1 register (once per size up to BENCH_MIGRATE_MAX,
-#              default 10000, from a cold cache: it writes three objects per release).
-# "after" is this tree's binary on format 2; "before" is BEFORE (a binary of main before issue
-# 14, e.g. /work/target-main/release/releasectl) on format 1, when given. Each figure is the
-# median wall time of BENCH_RUNS runs (default 5) and the highest peak RSS (/usr/bin/time -v).
+#   migrate  — `release migrate` of the format 1 and of the format 2 register (once per size up
+#              to BENCH_MIGRATE_MAX, default 10000, from a cold cache).
+# "after" is this tree's binary on format 3; "before" is BEFORE (an older binary, e.g. a build
+# of main before format 3) on format BEFORE_FORMAT, when given. Each figure is the median wall
+# time of BENCH_RUNS runs (default 5) and the highest peak RSS (/usr/bin/time -v).
 #
 # Environment: BENCH_RUNS, BENCH_SIZES, BENCH_MIGRATE_MAX, BENCH_DIR (default a fresh temp dir, removed after),
 # BENCH_TRANSPORT (daemon|file), RELEASECTL (a prebuilt binary; skips cargo build --release),
-# BEFORE (the binary to compare with).
+# BEFORE (the binary to compare with), BEFORE_FORMAT (1 or 2: the register format it gets).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,6 +42,7 @@ sizes=${BENCH_SIZES:-10 10000 100000}
 transport=${BENCH_TRANSPORT:-daemon}
 before=${BEFORE:-}
 migrate_max=${BENCH_MIGRATE_MAX:-10000}
+before_format=${BEFORE_FORMAT:-2}
 
 if [ -n "${RELEASECTL:-}" ]; then
     bin=$RELEASECTL
@@ -65,7 +68,7 @@ rm -rf "$work/srv" "$work/registry" "$work/cache-"* "$work/results"
 mkdir -p "$work/srv" "$work/results"
 
 # --- the repositories ------------------------------------------------------------------------
-# generate N FORMAT (1 or 2) writes a fast-import stream of one commit.
+# generate N FORMAT (1, 2 or 3) writes a fast-import stream of one commit.
 generate() {
     python3 - "$1" "$2" <<'PY'
 import hashlib, sys, time
@@ -101,6 +104,24 @@ if fmt == 1:
     body = "".join("- " + entry(i, 2) for i in range(1, n + 1))
     file("releases/company/monorepo/auth-service.yaml",
          head + "kind: ReleaseRegister\n" + ident + f"last_number: {n}\nreleases:\n" + body)
+elif fmt == 3:
+    d = "releases/company/monorepo/auth-service"
+    file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha2\nkind: ReleaseRegisterHead\n"
+         + ident + f"last_number: {n}\n")
+    buckets, commits, aliases = {}, {}, {}
+    for i in range(1, n + 1):
+        buckets.setdefault(i - i % 100, []).append("- " + entry(i, 2))
+        c = h('commit', i, 40)
+        commits.setdefault(c[:3], []).append(f"{c} {i}\n")
+        a = hashlib.sha256(f"main-{i}".encode()).hexdigest()
+        aliases.setdefault(a[:3], []).append(f"main-{i} {i}\n")
+    for first, items in buckets.items():
+        file(f"{d}/_entries/{first - first % 10000}/{first}.yaml", "".join(items))
+    for p3, lines in commits.items():
+        file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
+    for p3, lines in aliases.items():
+        file(f"{d}/_alias-index/{p3[:2]}/{p3}",
+             "".join(sorted(lines, key=lambda l: l.split(' ')[0].encode())))
 else:
     d = "releases/company/monorepo/auth-service"
     file(f"{d}/_register.yaml", head + "kind: ReleaseRegisterHead\n" + ident + f"last_number: {n}\n")
@@ -115,7 +136,10 @@ PY
 }
 
 for n in $sizes; do
-    for fmt in 1 2; do
+    formats=3
+    if [ -n "$before" ]; then formats="$formats $before_format"; fi
+    if [ "$n" -le "$migrate_max" ]; then formats="$formats 1 2"; fi
+    for fmt in $(printf '%s\n' $formats | sort -u); do
         repo=$work/srv/r$n-f$fmt.git
         git init --quiet --bare --initial-branch=main "$repo"
         start=$(date +%s%N)
@@ -188,8 +212,8 @@ for n in $sizes; do
     mid=$(( (n + 1) / 2 ))
     prefix=$(commit_of "$mid")
     log "N = $n"
-    # after: this binary, format 2.
-    url=$base/r$n-f2.git
+    # after: this binary, format 3.
+    url=$base/r$n-f3.git
     cache=$work/cache-after-$n
     "$work/register.sh" "$bin" "$url" "$cache"   # fill the cache, prove it works
     got=$(RELEASECTL_CACHE_DIR=$cache "$bin" --gitops "$url" -o json release get auth-service "main-$((n + 1))" |
@@ -199,7 +223,7 @@ for n in $sizes; do
     measure "after get-alias N=$n" "$work/get.sh" "$bin" "$url" "$cache" "main-$mid"
     measure "after get-prefix N=$n" "$work/get.sh" "$bin" "$url" "$cache" "$prefix"
     if [ -n "$before" ]; then
-        url=$base/r$n-f1.git
+        url=$base/r$n-f$before_format.git
         cache=$work/cache-before-$n
         if ! "$work/register.sh" "$before" "$url" "$cache" 2>"$work/before-$n.err"; then
             log "  before N=$n fails: $(head -c 300 "$work/before-$n.err")"
@@ -209,16 +233,18 @@ for n in $sizes; do
         measure "before get-alias N=$n" "$work/get.sh" "$before" "$url" "$cache" "main-$mid"
         measure "before get-prefix N=$n" "$work/get.sh" "$before" "$url" "$cache" "$prefix"
     fi
-    # The one-time migration of the format 1 register (a fresh copy, a cold cache).
+    # The one-time migrations of the format 1 and format 2 registers (a fresh copy, a cold cache).
     [ "$n" -le "$migrate_max" ] || continue
-    git clone --quiet --bare "$work/srv/r$n-f1.git" "$work/srv/m$n.git"
-    start=$(date +%s%N)
-    /usr/bin/time -v -o "$work/results/migrate-$n.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n" \
-        "$bin" --gitops "$base/m$n.git" --actor ci@example.com release migrate auth-service >/dev/null
-    ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    rss=$(grep 'Maximum resident' "$work/results/migrate-$n.time" | awk '{print $NF}')
-    printf 'migrate (cold) N=%s\t%s\t%s\t%s\t%s\n' "$n" "$ms" "$ms" "$ms" "$rss" >>"$work/results/all"
-    log "  migrate (cold clone + rewrite + push) N=$n: $ms ms, peak RSS $((rss / 1024)) MiB"
+    for fmt in 1 2; do
+        git clone --quiet --bare "$work/srv/r$n-f$fmt.git" "$work/srv/m$n-f$fmt.git"
+        start=$(date +%s%N)
+        /usr/bin/time -v -o "$work/results/migrate-$n-$fmt.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n-$fmt" \
+            "$bin" --gitops "$base/m$n-f$fmt.git" --actor ci@example.com release migrate auth-service >/dev/null
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        rss=$(grep 'Maximum resident' "$work/results/migrate-$n-$fmt.time" | awk '{print $NF}')
+        printf 'migrate format %s (cold) N=%s\t%s\t%s\t%s\t%s\n' "$fmt" "$n" "$ms" "$ms" "$ms" "$rss" >>"$work/results/all"
+        log "  migrate format $fmt (cold clone + rewrite + push) N=$n: $ms ms, peak RSS $((rss / 1024)) MiB"
+    done
 done
 
 echo

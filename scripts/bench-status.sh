@@ -5,12 +5,13 @@
 # a policy of three environments (dev, staging, production); BENCH_POINTERS pointers (default
 # 20,000) as `<env>/apps/filler/svc-NNNNN/{release.yaml,env.yaml}`, each project in the three
 # environments (6,667 projects); BENCH_COMMITS commits (default 10,000); the first
-# BENCH_REGISTERED projects (default 1,000) with a register of format 2 (docs/register.md)
+# BENCH_REGISTERED projects (default 1,000) with a register of format 3 (docs/register.md)
 # holding the release their pointers name (alias `main-1`), the others with none.
 #
 # Side by side in one hyperfine run, each binary with its own warm cache (filled by one run):
 # "after" (this tree's release build, or RELEASECTL) and "before" (BEFORE, e.g.
-# /work/target-main/release/releasectl). Both outputs (text and JSON) must be identical.
+# /work/target-main/release/releasectl; it must read format 3). Both outputs (text and JSON)
+# must be identical.
 #
 # Usage: scripts/bench-status.sh [--keep]   (needs git, hyperfine, python3)
 # Environment: BENCH_RUNS (default 5), BENCH_POINTERS, BENCH_COMMITS, BENCH_REGISTERED,
@@ -60,14 +61,14 @@ for c in range(commits):
         for p in range(registered):
             d, sha = f"releases/filler/svc-{p:05d}", commit_of(p)
             alias = hashlib.sha256(b"main-1").hexdigest()
-            file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha1\nkind: ReleaseRegisterHead\n"
+            file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha2\nkind: ReleaseRegisterHead\n"
                  f"repository: filler\nproject: svc-{p:05d}\nlast_number: 1\n")
-            file(f"{d}/_releases/0/1.yaml",
-                 f"number: 1\ncommit: {sha}\ndigest: sha256:{hashlib.sha256(sha.encode()).hexdigest()}\n"
-                 "created_at: '2026-11-20T10:00:00Z'\naliases:\n- alias: main-1\n  type: branch\n"
-                 "triggers:\n- type: branch_push\n  branch: main\n  at: '2026-11-20T10:00:00Z'\n")
-            file(f"{d}/_commits/{sha[:2]}/{sha}", "1\n")
-            file(f"{d}/_aliases/{alias[:2]}/main-1", "1\n")
+            file(f"{d}/_entries/0/0.yaml",
+                 f"- number: 1\n  commit: {sha}\n  digest: sha256:{hashlib.sha256(sha.encode()).hexdigest()}\n"
+                 "  created_at: '2026-11-20T10:00:00Z'\n  aliases:\n  - alias: main-1\n    type: branch\n"
+                 "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n")
+            file(f"{d}/_commit-index/{sha[:2]}/{sha[:3]}", f"{sha} 1\n")
+            file(f"{d}/_alias-index/{alias[:2]}/{alias[:3]}", "main-1 1\n")
     for _ in range(per):
         if n >= pointers:
             break
