@@ -6,7 +6,8 @@
 # 20,000) as `<env>/apps/filler/svc-NNNNN/{release.yaml,env.yaml}`, each project in the three
 # environments (6,667 projects); BENCH_COMMITS commits (default 10,000); the first
 # BENCH_REGISTERED projects (default 1,000) with a register of format 3 (docs/register.md)
-# holding the release their pointers name (alias `main-1`), the others with none.
+# holding BENCH_RELEASES releases (default 1), the first of them the release their pointers
+# name (alias `main-1`), the others with none.
 #
 # Side by side in one hyperfine run, each binary with its own warm cache (filled by one run):
 # "after" (this tree's release build, or RELEASECTL) and "before" (BEFORE, e.g.
@@ -15,7 +16,7 @@
 #
 # Usage: scripts/bench-status.sh [--keep]   (needs git, hyperfine, python3)
 # Environment: BENCH_RUNS (default 5), BENCH_POINTERS, BENCH_COMMITS, BENCH_REGISTERED,
-# RELEASECTL, BEFORE. Prints the figures; exit 1 when "after" misses 500 ms.
+# BENCH_RELEASES, RELEASECTL, BEFORE. Prints the figures; exit 1 when "after" misses 500 ms.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,9 +37,10 @@ bench_env
 
 echo "generating the repository in $WORK ..." >&2
 git init -q --bare -b main "$WORK/large.git"
-python3 - "${BENCH_POINTERS:-20000}" "${BENCH_COMMITS:-10000}" "${BENCH_REGISTERED:-1000}" <<'PY' |
+python3 - "${BENCH_POINTERS:-20000}" "${BENCH_COMMITS:-10000}" "${BENCH_REGISTERED:-1000}" \
+  "${BENCH_RELEASES:-1}" <<'PY' |
 import hashlib, sys
-pointers, commits, registered = (int(a) for a in sys.argv[1:4])
+pointers, commits, registered, releases = (int(a) for a in sys.argv[1:5])
 out = sys.stdout.buffer
 def data(b):
     out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
@@ -60,15 +62,25 @@ for c in range(commits):
         file("environments.yaml", policy)
         for p in range(registered):
             d, sha = f"releases/filler/svc-{p:05d}", commit_of(p)
-            alias = hashlib.sha256(b"main-1").hexdigest()
             file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha2\nkind: ReleaseRegisterHead\n"
-                 f"repository: filler\nproject: svc-{p:05d}\nlast_number: 1\n")
-            file(f"{d}/_entries/0/0.yaml",
-                 f"- number: 1\n  commit: {sha}\n  digest: sha256:{hashlib.sha256(sha.encode()).hexdigest()}\n"
-                 "  created_at: '2026-11-20T10:00:00Z'\n  aliases:\n  - alias: main-1\n    type: branch\n"
-                 "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n")
-            file(f"{d}/_commit-index/{sha[:2]}/{sha[:3]}", f"{sha} 1\n")
-            file(f"{d}/_alias-index/{alias[:2]}/{alias[:3]}", "main-1 1\n")
+                 f"repository: filler\nproject: svc-{p:05d}\nlast_number: {releases}\n")
+            buckets, commit_lines, alias_lines = {}, {}, {}
+            for i in range(1, releases + 1):
+                c = sha if i == 1 else hashlib.sha1(b"release-%d-%d" % (p, i)).hexdigest()
+                a = hashlib.sha256(b"main-%d" % i).hexdigest()
+                buckets.setdefault(i - i % 100, []).append(
+                    f"- number: {i}\n  commit: {c}\n  digest: sha256:{hashlib.sha256(c.encode()).hexdigest()}\n"
+                    f"  created_at: '2026-11-20T10:00:00Z'\n  aliases:\n  - alias: main-{i}\n    type: branch\n"
+                    "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n")
+                commit_lines.setdefault(c[:3], []).append(f"{c} {i}\n")
+                alias_lines.setdefault(a[:3], []).append(f"main-{i} {i}\n")
+            for first, items in buckets.items():
+                file(f"{d}/_entries/{first - first % 10000}/{first}.yaml", "".join(items))
+            for p3, lines in commit_lines.items():
+                file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
+            for p3, lines in alias_lines.items():
+                file(f"{d}/_alias-index/{p3[:2]}/{p3}",
+                     "".join(sorted(lines, key=lambda l: l.split(" ")[0].encode())))
     for _ in range(per):
         if n >= pointers:
             break

@@ -180,9 +180,60 @@ pub fn read_entry(
     dir: &str,
     number: u64,
 ) -> crate::exit::Result<Option<Entry>> {
-    Ok(read_bucket(snap, dir, number)?
+    let file = layout::register_bucket(dir, number);
+    match read(snap, &file)? {
+        Some(bytes) => Ok(entry_in(&file, &bytes, number)?),
+        None => Ok(None),
+    }
+}
+
+/// Release `number` from the entry bucket `bytes`. A bucket in the shape releasectl writes
+/// (see [`item`]) costs the parse of that one item, not of the 100 around it (`status` reads
+/// one entry per pointer); any other text is parsed whole, with every rule of
+/// [`parse_entries`].
+pub fn entry_in(file: &str, bytes: &[u8], number: u64) -> Result<Option<Entry>, RegisterError> {
+    if let Some(text) = item(bytes, number)
+        && let Ok(mut one) = crate::yaml::typed::<Vec<Entry>>(text)
+        && let [e] = one.as_slice()
+        && e.number == number
+    {
+        return Ok(one.pop());
+    }
+    let first = number - number % layout::ENTRIES_PER_BUCKET;
+    Ok(parse_entries(file, bytes, first)?
         .into_iter()
         .find(|e| e.number == number))
+}
+
+/// The text of the list item of release `number` when the bucket has the shape releasectl
+/// writes: UTF-8, every line either indented or starting a list item with `- `, and exactly
+/// one line `- number: <number>`; the item runs from that line to the next one that is not
+/// indented. `None` for any other text (a comment or document marker at the margin, flow
+/// style, the number twice …), which the caller parses whole.
+fn item(bytes: &[u8], number: u64) -> Option<&[u8]> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let head = format!("- number: {number}\n");
+    let (mut start, mut end) = (None, None);
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.starts_with(' ') {
+            if !line.starts_with("- ") {
+                return None;
+            }
+            if start.is_some() && end.is_none() {
+                end = Some(pos);
+            }
+            if line == head {
+                if start.is_some() {
+                    return None;
+                }
+                start = Some(pos);
+            }
+        }
+        pos += line.len();
+    }
+    let start = start?;
+    Some(&bytes[start..end.unwrap_or(bytes.len())])
 }
 
 /// The lines of the index bucket `file` (none when there is no such file).
@@ -452,5 +503,54 @@ mod tests {
             2
         );
         assert!(parse_index("f", b"a/b 2\n", Index::Alias).is_err());
+    }
+
+    fn entry(number: u64) -> Entry {
+        let text = format!(
+            "number: {number}\ncommit: {}\ndigest: sha256:{}\ncreated_at: '2026-11-22T10:30:00Z'\n\
+             aliases:\n- alias: main-{number}\n  type: branch\ntriggers:\n- type: branch_push\n  branch: main\n  \
+             triggered_by: \"a\\nb\"\n  at: '2026-11-22T10:30:00Z'\n",
+            format!("{number:040x}"),
+            "0".repeat(64)
+        );
+        crate::yaml::typed(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn one_entry_is_read_from_its_item_alone_and_anything_unusual_is_parsed_whole() {
+        let all: Vec<Entry> = [100, 101, 150, 199].into_iter().map(entry).collect();
+        let bytes = entries_bytes(&all);
+        for e in &all {
+            let text = item(&bytes, e.number).expect("the writer's shape");
+            assert!(
+                text.len() < bytes.len() / 3,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            assert_eq!(entry_in("f", &bytes, e.number), Ok(Some(e.clone())));
+        }
+        assert_eq!(entry_in("f", &bytes, 102), Ok(None));
+        let text = String::from_utf8(bytes).unwrap();
+        // The same list in other shapes: each is parsed whole and gives the same answers.
+        let variants = [
+            format!("# a comment\n{text}"),
+            format!("---\n{text}"),
+            text.replace("- number: 150\n", "- number: 150 # hand edit\n"),
+            serde_json::to_string(&all).unwrap(),
+        ];
+        for v in &variants {
+            assert_eq!(item(v.as_bytes(), 150), None, "{v}");
+            assert_eq!(
+                entry_in("f", v.as_bytes(), 150),
+                Ok(Some(all[2].clone())),
+                "{v}"
+            );
+        }
+        // A bucket that breaks a rule is refused whichever way it is read.
+        let twice = text.replace("- number: 101\n", "- number: 150\n");
+        assert_eq!(item(twice.as_bytes(), 150), None);
+        assert!(entry_in("f", twice.as_bytes(), 150).is_err());
+        let wrong = text.replace("- number: 199\n", "- number: 250\n");
+        assert!(entry_in("f", wrong.as_bytes(), 199).is_err());
     }
 }
