@@ -14,19 +14,23 @@ use crate::gitops::layout;
 use crate::gitops::snapshot::Snapshot;
 use crate::settings::{Output, Settings};
 
+/// Argo CD's view of `application`, whose source is the pointer at `path`: whether the
+/// revision it synced holds that file as `tip` does costs that commit and the trees on the
+/// path, never a walk of history.
 async fn live(
     client: &crate::argocd::Client,
     gitops: &crate::gitops::GitOps,
+    tip: &Snapshot<'_>,
     application: String,
-    written_by: Option<git2::Oid>,
+    path: &str,
     deadline: std::time::Instant,
 ) -> crate::exit::Result<Live> {
     Ok(match client.get(&application, deadline).await {
         Ok(app) => {
             let revision = app.sync_revision().map(|r| crate::text::printable(r, 80));
-            let at_pointer = match (app.sync_revision(), written_by) {
-                (Some(r), Some(c)) => gitops.contains(r, c)?,
-                _ => false,
+            let at_pointer = match app.sync_revision() {
+                Some(r) => gitops.same_file_at(r, path, tip)?,
+                None => false,
             };
             Live {
                 application,
@@ -61,25 +65,15 @@ pub async fn status(args: &StatusArgs, settings: &Settings) -> crate::exit::Resu
         None
     };
     let envs: Vec<String> = args.envs.iter().map(ToString::to_string).collect();
-    let found = status::rows(
-        &gitops,
-        &tip,
-        &envs,
-        args.project.as_ref(),
-        client.is_some(),
-    )?;
+    let found = status::rows(&gitops, &tip, &envs, args.project.as_ref())?;
     let mut rows = Vec::with_capacity(found.len());
-    for status::Found {
-        mut row,
-        written_by,
-    } in found
-    {
+    for status::Found { mut row, path } in found {
         if let Some(c) = &client {
             let (repository, project) = row.project.rsplit_once('/').unwrap_or_default();
             let name = settings
                 .argocd
                 .app_name(&row.environment, repository, project);
-            row.live = Some(live(c, &gitops, name, written_by, settings.deadline).await?);
+            row.live = Some(live(c, &gitops, &tip, name, &path, settings.deadline).await?);
         }
         rows.push(row);
     }

@@ -44,28 +44,10 @@ pub struct Live {
     pub sync: Option<String>,
     pub health: Option<String>,
     pub revision: Option<String>,
-    /// Whether the synced revision is the commit that wrote the pointer, or contains it.
+    /// Whether the synced revision holds the pointer as the branch tip does (the same file,
+    /// byte for byte): Argo CD renders what the pointer says now.
     pub at_pointer: bool,
     pub error: Option<String>,
-}
-
-/// The commit that last wrote `path`, and the outcome recorded on it for `env`/`project`.
-fn last_write(
-    gitops: &crate::gitops::GitOps,
-    tip: &crate::gitops::Snapshot<'_>,
-    path: &str,
-    env: &str,
-    project: &str,
-) -> crate::exit::Result<(Option<git2::Oid>, Option<String>)> {
-    let Some(change) = tip.history(path)?.next().transpose()? else {
-        return Ok((None, None));
-    };
-    let outcome = gitops
-        .outcomes(change.commit)
-        .into_iter()
-        .find(|o| o.environment == env && o.project == project)
-        .map(|o| o.state.name().to_owned());
-    Ok((Some(change.commit), outcome))
 }
 
 /// The registers `status` reads, each opened once: a repository's directory below
@@ -128,21 +110,19 @@ impl Registers {
     }
 }
 
-/// A row and the commit that last wrote its pointer (when it was looked for).
+/// A row and the path of its pointer.
 pub struct Found {
     pub row: Row,
-    pub written_by: Option<git2::Oid>,
+    pub path: String,
 }
 
 /// The rows of the pointers at `tip` in `envs` (empty: every environment of the policy) of
-/// `project` (none: every project); `writes` looks up every pointer's last write (else only
-/// those whose environment and project have an outcome noted).
+/// `project` (none: every project).
 pub fn rows(
     gitops: &GitOps,
     tip: &Snapshot<'_>,
     envs: &[String],
     project: Option<&ProjectRef>,
-    writes: bool,
 ) -> crate::exit::Result<Vec<Found>> {
     let policy = layout::load_policy(gitops, tip).ok();
     let all: Vec<String> = match &policy {
@@ -173,22 +153,15 @@ pub fn rows(
                 continue;
             }
             let project = format!("{}/{}", p.id.repository, p.id.project);
-            let (written_by, outcome) = if writes {
-                last_write(gitops, tip, &path, env, &project)?
-            } else {
-                match noted.get(&(env.clone(), project.clone())) {
-                    Some(list) => (
-                        None,
-                        gitops
-                            .noted_write(tip, &path, list)?
-                            .map(|o| o.state.name().to_owned()),
-                    ),
-                    None => (None, None),
-                }
+            let outcome = match noted.get(&(env.clone(), project.clone())) {
+                Some(list) => gitops
+                    .noted_write(tip, &path, list)?
+                    .map(|o| o.state.name().to_owned()),
+                None => None,
             };
             let aliases = registers.aliases(gitops, tip, &p.id);
             rows.push(Found {
-                written_by,
+                path: path.clone(),
                 row: Row {
                     outcome,
                     live: None,

@@ -182,24 +182,56 @@ impl GitOps {
             return Ok(None);
         };
         for (commit, outcome) in noted {
-            if self.repo.find_commit(*commit).is_err() {
-                if let Some(lazy) = &self.lazy {
-                    lazy.fetch(&self.repo, &[*commit], &[], Some(1), "tree:0")
-                        .map_err(|e| GitError::Remote {
-                            url: self.url().to_owned(),
-                            operation: "fetch",
-                            reason: e.0,
-                        })?;
-                }
-                if self.repo.find_commit(*commit).is_err() {
-                    continue;
-                }
-            }
-            if self.snapshot_at(*commit)?.entry_at(path)?.map(|(id, _)| id) == Some(now) {
+            if self.has_commit(*commit)?
+                && self.snapshot_at(*commit)?.entry_at(path)?.map(|(id, _)| id) == Some(now)
+            {
                 return Ok(Some(outcome));
             }
         }
         Ok(None)
+    }
+
+    /// Whether commit `oid` is in the cache, fetching it (one commit deep, no trees) on a
+    /// lazy cache when it is not.
+    fn has_commit(&self, oid: Oid) -> Result<bool, GitError> {
+        if self.repo.find_commit(oid).is_ok() {
+            return Ok(true);
+        }
+        if let Some(lazy) = &self.lazy {
+            lazy.fetch(&self.repo, &[oid], &[], Some(1), "tree:0")
+                .map_err(|e| GitError::Remote {
+                    url: self.url().to_owned(),
+                    operation: "fetch",
+                    reason: e.0,
+                })?;
+        }
+        Ok(self.repo.find_commit(oid).is_ok())
+    }
+
+    /// Whether `revision` (a commit id, as Argo CD reports what it synced) holds the file at
+    /// `path` as `tip` does: the same blob, so it renders what the file says now. Costs that
+    /// commit and the trees on `path` (fetched by id on a lazy cache), not a walk of
+    /// history. `false` for anything that is not a commit of this repository.
+    pub fn same_file_at(
+        &self,
+        revision: &str,
+        path: &str,
+        tip: &super::Snapshot<'_>,
+    ) -> Result<bool, GitError> {
+        let Ok(oid) = Oid::from_str(revision) else {
+            return Ok(false);
+        };
+        let Some((now, _)) = tip.entry_at(path)? else {
+            return Ok(false);
+        };
+        if tip.tip == Some(oid) {
+            return Ok(true);
+        }
+        // A revision the server does not have is an answer (not ours), not an error.
+        if !matches!(self.has_commit(oid), Ok(true)) {
+            return Ok(false);
+        }
+        Ok(self.snapshot_at(oid)?.entry_at(path)?.map(|(id, _)| id) == Some(now))
     }
 
     /// Adds `outcomes` to the note on `commit` and pushes the notes ref, re-fetching and

@@ -58,12 +58,11 @@ pub(super) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Repl
             let tip = g.fetch().map_err(|e| err(&e.into()))?;
             g.fetch_notes().map_err(|e| err(&e.into()))?;
             let envs: Vec<String> = filter.envs.iter().map(ToString::to_string).collect();
-            let rows: Vec<_> =
-                crate::deploy::status::rows(g, &tip, &envs, filter.project.as_ref(), false)
-                    .map_err(|e| err(&e))?
-                    .into_iter()
-                    .map(|f| f.row)
-                    .collect();
+            let rows: Vec<_> = crate::deploy::status::rows(g, &tip, &envs, filter.project.as_ref())
+                .map_err(|e| err(&e))?
+                .into_iter()
+                .map(|f| f.row)
+                .collect();
             Ok(Reply::ok(json!({ "deployments": rows })))
         })
     })

@@ -438,3 +438,47 @@ fn status_on_an_empty_cache_shows_the_noted_outcome_without_fetching_history() {
         "status found the noted write without fetching history"
     );
 }
+
+#[test]
+fn status_live_says_whether_argo_cds_revision_holds_the_pointer_without_fetching_history() {
+    let mut world = World::new("environments:\n  dev: {}\n  staging: {}\n");
+    let _daemon = serve(&mut world);
+    world.main_release("live-one");
+    let registered = world.remote.main_sha().expect("a tip");
+    world.ok(&["deploy", "dev", PROJECT, "1"]);
+    let written = world.remote.main_sha().expect("a tip");
+    // Later commits that leave dev's pointer alone: the tip holds it as `written` does.
+    world.ok(&["deploy", "staging", PROJECT, "1"]);
+    world.hand_push(
+        &[("docs/README", Some("unrelated\n"))],
+        "An unrelated change",
+    );
+    let unknown = "0123456789abcdef0123456789abcdef01234567".to_owned();
+    for (revision, holds) in [
+        (registered.clone(), false),
+        (written.clone(), true),
+        ("@tip".to_owned(), true),
+        (unknown, false),
+    ] {
+        let argo = crate::support::argocd::ArgoCd::start(
+            &world,
+            &serde_json::json!({"dev-company-monorepo-auth-service":
+                [crate::support::argocd::frame(0.0, "Synced", "Healthy", &revision)]}),
+        );
+        forget(&world);
+        let out = argo
+            .on(world.cmd())
+            .args(["-o", "json", "status", "--live", "--env", "dev"])
+            .run();
+        out.assert_success();
+        let rows = crate::support::setup::stdout_json(&out);
+        assert_eq!(
+            rows[0]["live"]["at_pointer"], holds,
+            "revision {revision}: {rows:#}"
+        );
+        assert!(
+            history_not_fetched(&world),
+            "revision {revision}: status --live fetched history"
+        );
+    }
+}

@@ -507,10 +507,9 @@ mod tests {
 
     fn entry(number: u64) -> Entry {
         let text = format!(
-            "number: {number}\ncommit: {}\ndigest: sha256:{}\ncreated_at: '2026-11-22T10:30:00Z'\n\
+            "number: {number}\ncommit: {number:040x}\ndigest: sha256:{}\ncreated_at: '2026-11-22T10:30:00Z'\n\
              aliases:\n- alias: main-{number}\n  type: branch\ntriggers:\n- type: branch_push\n  branch: main\n  \
              triggered_by: \"a\\nb\"\n  at: '2026-11-22T10:30:00Z'\n",
-            format!("{number:040x}"),
             "0".repeat(64)
         );
         crate::yaml::typed(text.as_bytes()).unwrap()
