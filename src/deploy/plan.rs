@@ -8,10 +8,11 @@ use super::record::{MAX_STAYS, Record, Stay};
 use super::{Override, Request, Selector};
 use crate::approvals;
 use crate::exit::InvalidInput;
+use crate::gitops::ProjectRef;
 use crate::gitops::layout::{self, load_pointer};
 use crate::gitops::register::{Entry, Register};
 use crate::gitops::{GitOps, Snapshot};
-use crate::ids::CommitSha;
+use crate::ids::{CommitSha, Project, Repository};
 use crate::pointer::{self, Pointer};
 use crate::policy::{
     self, Decision, Departure, EnvName, Environment, Policy, Presence, TriggerFact,
@@ -349,6 +350,38 @@ pub struct Context<'a> {
     pub verify: approvals::SignatureCheck<'a>,
 }
 
+/// On a lazy cache, fetches the files planning `request` reads first — the register's head
+/// (`head`), the pointers of the environment, of those it requires and of a promotion's
+/// source, the buckets the release id may name — in one request per tree level rather than
+/// one per tree and file (a cold deploy: 17 requests → 11).
+fn prefetch(
+    tip: &Snapshot<'_>,
+    env: &Environment,
+    request: &Request,
+    repository: &Repository,
+    project: &Project,
+    head: bool,
+) -> crate::exit::Result<()> {
+    let dir = layout::register_dir(repository, project);
+    let mut paths = vec![layout::pointer_path(&env.name, repository, project)];
+    if head {
+        paths.push(layout::register_head(&dir));
+    }
+    paths.extend(
+        env.requires
+            .iter()
+            .map(|e| layout::pointer_path(e, repository, project)),
+    );
+    match &request.selector {
+        Selector::Id(id) => {
+            paths.extend(crate::gitops::register::bucket::id_paths(&dir, id.as_str()));
+        }
+        Selector::RunningIn(from) => paths.push(layout::pointer_path(from, repository, project)),
+        Selector::Previous => {}
+    }
+    Ok(tip.prefetch(&paths)?)
+}
+
 /// Plans one request against the tip.
 pub fn plan_item(
     cx: &Context<'_>,
@@ -357,7 +390,20 @@ pub fn plan_item(
     request: &Request,
 ) -> crate::exit::Result<Item> {
     let env = environment(policy, &request.env)?;
+    if let ProjectRef::Full(repository, project) = &request.project {
+        prefetch(tip, env, request, repository, project, true)?;
+    }
     let register = crate::gitops::find_register(cx.gitops, tip, &request.project)?;
+    if let ProjectRef::Bare(_) = &request.project {
+        prefetch(
+            tip,
+            env,
+            request,
+            &register.repository,
+            &register.project,
+            false,
+        )?;
+    }
     let pointer_path = layout::pointer_path(&env.name, &register.repository, &register.project);
     let current = load_pointer(tip, &pointer_path)?;
     let current_entry = match &current {

@@ -335,6 +335,21 @@ pub fn commits_with_prefix(
     Ok(out)
 }
 
+/// The buckets resolving `id` may read first in the register at `dir` (format 3): the alias
+/// bucket, the entry bucket when `id` is a number, the commit bucket when it is a commit
+/// prefix. For a reader to fetch them together ([`Snapshot::prefetch`]); they may not exist.
+#[must_use]
+pub fn id_paths(dir: &str, id: &str) -> Vec<String> {
+    let mut out = vec![layout::register_alias_bucket(dir, id)];
+    if let Ok(n) = id.parse::<u64>() {
+        out.push(layout::register_bucket(dir, n));
+    }
+    if id.len() >= 7 && crate::digest::is_lower_hex(id) {
+        out.push(layout::register_commit_bucket(dir, id));
+    }
+    out
+}
+
 /// Every release below `dir`, by number (reads every entry bucket).
 pub fn all_entries(snap: &Snapshot<'_>, dir: &str) -> crate::exit::Result<Vec<Entry>> {
     let mut out = Vec::new();
