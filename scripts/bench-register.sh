@@ -238,8 +238,12 @@ for n in $sizes; do
     for fmt in 1 2; do
         git clone --quiet --bare "$work/srv/r$n-f$fmt.git" "$work/srv/m$n-f$fmt.git"
         start=$(date +%s%N)
-        /usr/bin/time -v -o "$work/results/migrate-$n-$fmt.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n-$fmt" \
-            "$bin" --gitops "$base/m$n-f$fmt.git" --actor ci@example.com release migrate auth-service >/dev/null
+        if ! /usr/bin/time -v -o "$work/results/migrate-$n-$fmt.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n-$fmt" \
+            "$bin" --gitops "$base/m$n-f$fmt.git" --actor ci@example.com --timeout 30m \
+            release migrate auth-service >/dev/null 2>"$work/migrate-$n-$fmt.err"; then
+            log "  migrate format $fmt N=$n fails: $(head -c 300 "$work/migrate-$n-$fmt.err")"
+            continue
+        fi
         ms=$(( ($(date +%s%N) - start) / 1000000 ))
         rss=$(grep 'Maximum resident' "$work/results/migrate-$n-$fmt.time" | awk '{print $NF}')
         printf 'migrate format %s (cold) N=%s\t%s\t%s\t%s\t%s\n' "$fmt" "$n" "$ms" "$ms" "$ms" "$rss" >>"$work/results/all"

@@ -15,8 +15,8 @@
 //! A pointer's record of recent stays (`releasectl.dev/history`) must be well formed and
 //! agree with the commit that wrote it: the rules trust it as they trust the pointer.
 //!
-//! Registers (docs/register.md §4), in either format: at the tip every register is checked
-//! whole; in a range, the register files each commit changed.
+//! Registers (docs/register.md §4), in any of their three formats: at the tip every register
+//! is checked whole; in a range, the register files each commit changed.
 
 use std::io::Write;
 

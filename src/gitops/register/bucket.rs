@@ -353,7 +353,10 @@ pub fn id_paths(dir: &str, id: &str) -> Vec<String> {
 /// Every release below `dir`, by number (reads every entry bucket).
 pub fn all_entries(snap: &Snapshot<'_>, dir: &str) -> crate::exit::Result<Vec<Entry>> {
     let mut out = Vec::new();
-    for path in snap.list(&format!("{dir}/{}", layout::REGISTER_ENTRIES))? {
+    let paths = snap.list(&format!("{dir}/{}", layout::REGISTER_ENTRIES))?;
+    // On a lazy cache: every bucket in one request, not one per bucket.
+    snap.prefetch(&paths)?;
+    for path in paths {
         let Some(first) = layout::register_bucket_first(dir, &path) else {
             return Err(invalid(
                 &path,

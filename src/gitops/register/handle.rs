@@ -1,4 +1,4 @@
-//! [`Register`]: one project's register at a snapshot, in either format, and the edits that
+//! [`Register`]: one project's register at a snapshot, in any of its formats, and the edits that
 //! change it. Finding registers ([`find_register`], [`all_registers`]) walks the directories
 //! of `releases/` but never enters a register's own `_…` directories.
 //!
@@ -49,8 +49,9 @@ pub struct Found {
     pub split: bool,
 }
 
-/// Every register at `snap`, in the order of the tree. A project may show up twice, in
-/// both formats, only when someone put a format 1 file back by hand (`check` flags it).
+/// Every register at `snap`, in the order of the tree. A project may show up twice, as a
+/// register directory and as a format 1 file, only when someone put a format 1 file back by
+/// hand (`check` flags it).
 pub fn all_registers(snap: &Snapshot<'_>) -> crate::exit::Result<Vec<Found>> {
     let mut out = Vec::new();
     // Level by level, each level's trees fetched in one request on a lazy cache: the walk
@@ -373,7 +374,9 @@ impl Register {
             Form::Split => {
                 let dir = self.dir();
                 let mut out = Vec::new();
-                for path in snap.list(&format!("{dir}/{}", layout::REGISTER_RELEASES))? {
+                let paths = snap.list(&format!("{dir}/{}", layout::REGISTER_RELEASES))?;
+                snap.prefetch(&paths)?;
+                for path in paths {
                     let number = path
                         .rsplit('/')
                         .next()

@@ -68,6 +68,7 @@ pub fn register(snap: &Snapshot<'_>, found: &Found) -> crate::exit::Result<Vec<P
         files.push(layout::register_head(&dir));
         files
     };
+    snap.prefetch(&files)?;
     let mut out = changed(snap, found, &files)?;
     if snap
         .read(&layout::legacy_register_path(repository, project))?
