@@ -544,3 +544,66 @@ fn check_refuses_index_and_entry_buckets_out_of_order_or_in_the_wrong_place() {
     let out = world.get(&world.url, PROJECT, "1");
     setup::assert_fails(&out, 2, &[&entries, "expected numbers 0 to 99"]);
 }
+
+#[test]
+fn a_head_below_a_registered_number_fails_a_registration_rather_than_overwrite_the_release() {
+    let world = World::example();
+    let (c1, c2) = (commit("low-1"), commit("low-2"));
+    for c in [&c1, &c2] {
+        world.register_via(
+            &world.url,
+            &world.cache("ci"),
+            c,
+            &["--source-branch", "main"],
+        );
+    }
+    let head = format!("{REGISTER}/_register.yaml");
+    let lowered = world
+        .remote
+        .show(&head)
+        .unwrap()
+        .replace("last_number: 2", "last_number: 1");
+    world.hand_push(&[(&head, Some(&lowered))], "Lower the head by hand");
+    let before = world.remote.main_sha();
+    let out = world
+        .create_cmd(&world.url, &world.cache("ci"), &commit("low-3"), &[])
+        .run();
+    setup::assert_fails(
+        &out,
+        2,
+        &[
+            &format!("{REGISTER}/_entries/0/0.yaml"),
+            "already holds release 2",
+        ],
+    );
+    assert_eq!(world.remote.main_sha(), before, "nothing written");
+    assert_eq!(number_of(&world, &c2[..9]), 2, "release 2 is still c2's");
+    let v = register_violations(&world, &[]);
+    assert!(
+        v.iter()
+            .any(|(f, t)| f.ends_with("_entries/0/0.yaml") && t.contains("last_number 1")),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn migrating_a_format_2_register_whose_head_is_below_a_number_raises_the_head() {
+    let world = World::example();
+    let c = old_commits();
+    let mut files = split_register(&[(1, &c[0], &["v1.0.0"]), (5, &c[1], &["v5"])]);
+    files[0].1 = files[0].1.replace("last_number: 5", "last_number: 2");
+    let edits: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    world.hand_push(&edits, "A format 2 register with a low head");
+    world.ok(&["release", "migrate", PROJECT]);
+    let head = world
+        .remote
+        .show(&format!("{REGISTER}/_register.yaml"))
+        .unwrap();
+    assert!(head.contains("last_number: 5"), "{head}");
+    let created = world.register_via(&world.url, &world.cache("ci"), &c[2], &[]);
+    assert_eq!(created["number"], 6, "{created}");
+    world.ok(&["check"]);
+}

@@ -54,9 +54,7 @@ impl Index {
         match self {
             Self::Commit => key.parse::<CommitSha>().is_ok(),
             Self::Alias => {
-                !key.is_empty()
-                    && key.len() <= 3 * 256
-                    && key.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+                !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
             }
         }
     }
@@ -404,8 +402,10 @@ impl<'a, 's> Changes<'a, 's> {
         }
     }
 
-    /// Adds `entry`, or replaces the entry with its number.
-    pub fn put_entry(&mut self, entry: Entry) -> crate::exit::Result<()> {
+    /// Replaces the entry with `entry`'s number (`new`: adds it, and fails when that number is
+    /// taken — a head whose `last_number` is below a registered number, only a hand edit
+    /// makes one, must not let a registration overwrite a release).
+    fn put_entry(&mut self, entry: Entry, new: bool) -> crate::exit::Result<()> {
         let file = layout::register_bucket(&self.dir, entry.number);
         if !self.entries.contains_key(&file) {
             let now = match self.snap {
@@ -416,10 +416,28 @@ impl<'a, 's> Changes<'a, 's> {
         }
         let bucket = self.entries.get_mut(&file).expect("inserted above");
         match bucket.binary_search_by_key(&entry.number, |e| e.number) {
-            Ok(i) => bucket[i] = entry,
-            Err(i) => bucket.insert(i, entry),
+            Ok(_) if new => Err(invalid(
+                &file,
+                format!(
+                    "it already holds release {}: expected the head's last_number to be at least {0}",
+                    entry.number
+                ),
+            )
+            .into()),
+            Ok(i) => {
+                bucket[i] = entry;
+                Ok(())
+            }
+            Err(i) => {
+                bucket.insert(i, entry);
+                Ok(())
+            }
         }
-        Ok(())
+    }
+
+    /// Replaces a registered release's entry (its aliases and triggers changed).
+    pub fn update_entry(&mut self, entry: Entry) -> crate::exit::Result<()> {
+        self.put_entry(entry, false)
     }
 
     fn put_line(
@@ -455,13 +473,13 @@ impl<'a, 's> Changes<'a, 's> {
         self.put_line(Index::Alias, layout::alias_key(alias), Some(alias), number)
     }
 
-    /// Adds a release and indexes its commit and aliases.
+    /// Adds a release (its number must be free) and indexes its commit and aliases.
     pub fn put_release(&mut self, entry: &Entry) -> crate::exit::Result<()> {
         self.put_commit(&entry.commit, entry.number)?;
         for a in &entry.aliases {
             self.put_alias(&a.alias, entry.number)?;
         }
-        self.put_entry(entry.clone())
+        self.put_entry(entry.clone(), true)
     }
 
     /// The files this change writes.
@@ -521,6 +539,13 @@ mod tests {
             2
         );
         assert!(parse_index("f", b"a/b 2\n", Index::Alias).is_err());
+        // Any alias, however long and whatever its bytes, is one key that reads back.
+        let odd = format!("{} x/é\n", "v".repeat(600));
+        let lines = vec![(layout::alias_key(&odd), 7)];
+        assert_eq!(
+            parse_index("f", &index_bytes(&lines), Index::Alias),
+            Ok(lines)
+        );
     }
 
     fn entry(number: u64) -> Entry {

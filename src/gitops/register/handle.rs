@@ -484,7 +484,7 @@ impl Register {
                 for a in &added {
                     buckets.put_alias(a, entry.number)?;
                 }
-                buckets.put_entry(entry.clone())?;
+                buckets.update_entry(entry.clone())?;
                 buckets.edits()
             }
             Form::Split | Form::Legacy { .. } => {
@@ -547,7 +547,10 @@ impl Register {
         for e in entries {
             changes.put_release(e)?;
         }
-        let mut edits = self.with_head(changes, last_number);
+        // A head below a registered number (only a hand edit makes one) is raised to it, so
+        // the next registration cannot take a number in use.
+        let highest = entries.iter().map(|e| e.number).max().unwrap_or(0);
+        let mut edits = self.with_head(changes, last_number.max(highest));
         match self.form {
             Form::Legacy { file: true, .. } => edits.push(Edit {
                 path: layout::legacy_register_path(&self.repository, &self.project),
