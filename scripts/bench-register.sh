@@ -7,7 +7,7 @@
 # For each size N (BENCH_SIZES, default "10 10000 100000") GitOps repositories are generated
 # with `git fast-import` in seconds (not with N releasectl runs): the register of
 # company/monorepo/auth-service holding N releases in format 3 (docs/register.md: bucket files
-# of 100 releases, commit and alias indexes in bucket files of a 3-digit prefix, a head), and
+# of 20 releases, commit and alias indexes in bucket files of a 3-digit prefix, a head), and
 # the same releases in the format BEFORE reads (BEFORE_FORMAT, default 2: one file per
 # release, commit and alias) and in formats 1 and 2 for the migrations, next to 200 other
 # projects' pointers. Each is served by `git daemon` on 127.0.0.1 (BENCH_TRANSPORT=file for
@@ -110,13 +110,13 @@ elif fmt == 3:
          + ident + f"last_number: {n}\n")
     buckets, commits, aliases = {}, {}, {}
     for i in range(1, n + 1):
-        buckets.setdefault(i - i % 100, []).append("- " + entry(i, 2))
+        buckets.setdefault(i - i % 20, []).append("- " + entry(i, 2))
         c = h('commit', i, 40)
         commits.setdefault(c[:3], []).append(f"{c} {i}\n")
         a = hashlib.sha256(f"main-{i}".encode()).hexdigest()
         aliases.setdefault(a[:3], []).append(f"main-{i} {i}\n")
     for first, items in buckets.items():
-        file(f"{d}/_entries/{first - first % 10000}/{first}.yaml", "".join(items))
+        file(f"{d}/_entries/{first - first % 2000}/{first}.yaml", "".join(items))
     for p3, lines in commits.items():
         file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
     for p3, lines in aliases.items():

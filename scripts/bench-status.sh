@@ -68,14 +68,14 @@ for c in range(commits):
             for i in range(1, releases + 1):
                 c = sha if i == 1 else hashlib.sha1(b"release-%d-%d" % (p, i)).hexdigest()
                 a = hashlib.sha256(b"main-%d" % i).hexdigest()
-                buckets.setdefault(i - i % 100, []).append(
+                buckets.setdefault(i - i % 20, []).append(
                     f"- number: {i}\n  commit: {c}\n  digest: sha256:{hashlib.sha256(c.encode()).hexdigest()}\n"
                     f"  created_at: '2026-11-20T10:00:00Z'\n  aliases:\n  - alias: main-{i}\n    type: branch\n"
                     "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n")
                 commit_lines.setdefault(c[:3], []).append(f"{c} {i}\n")
                 alias_lines.setdefault(a[:3], []).append(f"main-{i} {i}\n")
             for first, items in buckets.items():
-                file(f"{d}/_entries/{first - first % 10000}/{first}.yaml", "".join(items))
+                file(f"{d}/_entries/{first - first % 2000}/{first}.yaml", "".join(items))
             for p3, lines in commit_lines.items():
                 file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
             for p3, lines in alias_lines.items():

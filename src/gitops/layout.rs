@@ -4,7 +4,7 @@
 //! ```text
 //! environments.yaml                                   the policy
 //! releases/<repository>/<project>/_register.yaml     a project's register: its head (next number)
-//! releases/<repository>/<project>/_entries/<d>/<b>.yaml  releases b..b+99 (format 3)
+//! releases/<repository>/<project>/_entries/<d>/<b>.yaml  releases b..b+19 (format 3)
 //! releases/<repository>/<project>/_commit-index/<c0c1>/<c0c1c2>  index: commit → number
 //! releases/<repository>/<project>/_alias-index/<h0h1>/<h0h1h2>   index: alias → number
 //! releases/<repository>/<project>/_releases|_commits|_aliases/…  format 2 (read, migrated)
@@ -47,14 +47,14 @@ pub const REGISTER_COMMITS: &str = "_commits";
 pub const REGISTER_ALIASES: &str = "_aliases";
 /// Release entries per directory of `_releases/` (format 2).
 pub const RELEASES_PER_DIR: u64 = 1000;
-/// The release entries of format 3, a bucket file per 100 consecutive numbers.
+/// The release entries of format 3, a bucket file per 20 consecutive numbers.
 pub const REGISTER_ENTRIES: &str = "_entries";
 /// The commit index of format 3, a bucket file per 3-digit commit prefix.
 pub const REGISTER_COMMIT_INDEX: &str = "_commit-index";
 /// The alias index of format 3, a bucket file per 3-digit prefix of the alias's SHA-256.
 pub const REGISTER_ALIAS_INDEX: &str = "_alias-index";
 /// Releases per bucket file of `_entries/`.
-pub const ENTRIES_PER_BUCKET: u64 = 100;
+pub const ENTRIES_PER_BUCKET: u64 = 20;
 /// Bucket files per directory of `_entries/`.
 pub const BUCKETS_PER_DIR: u64 = 100;
 
@@ -87,8 +87,8 @@ pub fn register_entry(dir: &str, number: u64) -> String {
 }
 
 /// `<dir>/_entries/<d>/<b>.yaml`: the bucket holding release `number`, `b` the number rounded
-/// down to a multiple of 100 and `d` rounded down to a multiple of 10,000 (42017 →
-/// `_entries/40000/42000.yaml`). At 100,000 releases: 10 directories of 100 buckets.
+/// down to a multiple of 20 and `d` rounded down to a multiple of 2,000 (42057 →
+/// `_entries/42000/42040.yaml`). At 100,000 releases: 50 directories of 100 buckets.
 #[must_use]
 pub fn register_bucket(dir: &str, number: u64) -> String {
     let per_dir = ENTRIES_PER_BUCKET * BUCKETS_PER_DIR;
@@ -384,8 +384,8 @@ mod tests {
             format!("releases/company/monorepo/auth-service/_commits/ab/{c}")
         );
         assert_eq!(
-            register_bucket(&dir, 42_017),
-            "releases/company/monorepo/auth-service/_entries/40000/42000.yaml"
+            register_bucket(&dir, 42_057),
+            "releases/company/monorepo/auth-service/_entries/42000/42040.yaml"
         );
         assert_eq!(
             register_bucket(&dir, 7),
@@ -396,8 +396,8 @@ mod tests {
             format!("{dir}/_entries/0/100.yaml")
         );
         assert_eq!(
-            register_bucket_first(&dir, &register_bucket(&dir, 42_017)),
-            Some(42_000)
+            register_bucket_first(&dir, &register_bucket(&dir, 42_057)),
+            Some(42_040)
         );
         for bad in [
             "_entries/0/42000.yaml",

@@ -535,14 +535,14 @@ fn check_refuses_index_and_entry_buckets_out_of_order_or_in_the_wrong_place() {
     );
     let v = register_violations(&world, &[]);
     let has = |file: &str, text: &str| v.iter().any(|(f, t)| f == file && t.contains(text));
-    assert!(has(&entries, "expected numbers 0 to 99"), "{v:#?}");
+    assert!(has(&entries, "expected numbers 0 to 19"), "{v:#?}");
     assert!(has(&alias_file, "increasing order"), "{v:#?}");
     assert!(
         has(&format!("{REGISTER}/_entries/0/50.yaml"), "another name"),
         "{v:#?}"
     );
     let out = world.get(&world.url, PROJECT, "1");
-    setup::assert_fails(&out, 2, &[&entries, "expected numbers 0 to 99"]);
+    setup::assert_fails(&out, 2, &[&entries, "expected numbers 0 to 19"]);
 }
 
 #[test]

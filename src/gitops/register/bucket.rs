@@ -1,5 +1,5 @@
 //! The register of format 3 (docs/register.md §1–§4), what releasectl writes: below
-//! `releases/<repository>/<project>/`, the releases in bucket files of 100 consecutive
+//! `releases/<repository>/<project>/`, the releases in bucket files of 20 consecutive
 //! numbers, and two indexes (commit → number, alias → number) in bucket files of one 3-digit
 //! hex prefix each. What each file holds, reading one, and [`Changes`], the buckets one
 //! commit rewrites.
@@ -7,7 +7,7 @@
 //! Why buckets: every push makes the server check that the new commit's objects connect to
 //! what it has, and git does that by walking the whole tree of the branch tip. With a file
 //! per release and per key (format 2) that tree held three files per release; with buckets
-//! it holds about 9,000 at 100,000 releases, and a registration still reads and writes four
+//! it holds about 14,000 at 100,000 releases, and a registration still reads and writes four
 //! small files.
 //!
 //! Invariants: a bucket holds its entries (or index lines) sorted and each number (or key)
@@ -64,7 +64,7 @@ impl Index {
 pub type Line = (String, u64);
 
 /// Parses the entry bucket whose first number is `first`: a YAML list of entries, each
-/// numbered in `first..first + 100`, in increasing order.
+/// numbered in `first..first + 20`, in increasing order.
 pub fn parse_entries(file: &str, bytes: &[u8], first: u64) -> Result<Vec<Entry>, RegisterError> {
     let entries: Vec<Entry> =
         crate::yaml::typed(bytes).map_err(|e| invalid(file, e.to_string()))?;
@@ -186,7 +186,7 @@ pub fn read_entry(
 }
 
 /// Release `number` from the entry bucket `bytes`. A bucket in the shape releasectl writes
-/// (see [`item`]) costs the parse of that one item, not of the 100 around it (`status` reads
+/// (see [`item`]) costs the parse of that one item, not of the 20 around it (`status` reads
 /// one entry per pointer); any other text is parsed whole, with every rule of
 /// [`parse_entries`].
 pub fn entry_in(file: &str, bytes: &[u8], number: u64) -> Result<Option<Entry>, RegisterError> {
@@ -358,7 +358,7 @@ pub fn all_entries(snap: &Snapshot<'_>, dir: &str) -> crate::exit::Result<Vec<En
         let Some(first) = layout::register_bucket_first(dir, &path) else {
             return Err(invalid(
                 &path,
-                "not a bucket file name: expected _entries/<n rounded down to 10000>/<n rounded down to 100>.yaml",
+                "not a bucket file name: expected _entries/<n rounded down to 2000>/<n rounded down to 20>.yaml",
             )
             .into());
         };
@@ -560,7 +560,7 @@ mod tests {
 
     #[test]
     fn one_entry_is_read_from_its_item_alone_and_anything_unusual_is_parsed_whole() {
-        let all: Vec<Entry> = [100, 101, 150, 199].into_iter().map(entry).collect();
+        let all: Vec<Entry> = [100, 101, 110, 119].into_iter().map(entry).collect();
         let bytes = entries_bytes(&all);
         for e in &all {
             let text = item(&bytes, e.number).expect("the writer's shape");
@@ -577,22 +577,22 @@ mod tests {
         let variants = [
             format!("# a comment\n{text}"),
             format!("---\n{text}"),
-            text.replace("- number: 150\n", "- number: 150 # hand edit\n"),
+            text.replace("- number: 110\n", "- number: 110 # hand edit\n"),
             serde_json::to_string(&all).unwrap(),
         ];
         for v in &variants {
-            assert_eq!(item(v.as_bytes(), 150), None, "{v}");
+            assert_eq!(item(v.as_bytes(), 110), None, "{v}");
             assert_eq!(
-                entry_in("f", v.as_bytes(), 150),
+                entry_in("f", v.as_bytes(), 110),
                 Ok(Some(all[2].clone())),
                 "{v}"
             );
         }
         // A bucket that breaks a rule is refused whichever way it is read.
-        let twice = text.replace("- number: 101\n", "- number: 150\n");
-        assert_eq!(item(twice.as_bytes(), 150), None);
-        assert!(entry_in("f", twice.as_bytes(), 150).is_err());
-        let wrong = text.replace("- number: 199\n", "- number: 250\n");
-        assert!(entry_in("f", wrong.as_bytes(), 199).is_err());
+        let twice = text.replace("- number: 101\n", "- number: 110\n");
+        assert_eq!(item(twice.as_bytes(), 110), None);
+        assert!(entry_in("f", twice.as_bytes(), 110).is_err());
+        let wrong = text.replace("- number: 119\n", "- number: 250\n");
+        assert!(entry_in("f", wrong.as_bytes(), 119).is_err());
     }
 }

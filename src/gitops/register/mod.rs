@@ -5,7 +5,7 @@
 //! the files they need, and changes come back as the [`Edit`]s of one commit for the
 //! caller's transaction. Three formats, one written:
 //! - format 3 ([`bucket`], below `releases/<repository>/<project>/`, its head [`head`]):
-//!   releases in bucket files of 100 numbers, commit and alias indexes in bucket files of one
+//!   releases in bucket files of 20 numbers, commit and alias indexes in bucket files of one
 //!   3-digit prefix, so registering, resolving and `release get` read and write the same few
 //!   small files with 10 or 100,000 releases, and the repository's tree stays small;
 //! - format 2 ([`split`], the same directory): one file per release, commit and alias;
@@ -344,22 +344,22 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_bucket_holds_its_hundred_numbers_in_order() {
-        let entries = vec![entry(100, 'a', &["v1"]), entry(142, 'b', &[])];
+    fn an_entry_bucket_holds_its_twenty_numbers_in_order() {
+        let entries = vec![entry(100, 'a', &["v1"]), entry(117, 'b', &[])];
         let bytes = bucket::entries_bytes(&entries);
         assert_eq!(bucket::parse_entries("f", &bytes, 100), Ok(entries.clone()));
         let err = bucket::parse_entries("f", &bytes, 0)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("holds release 100: expected numbers 0 to 99"),
+            err.contains("holds release 100: expected numbers 0 to 19"),
             "{err}"
         );
         let swapped = bucket::entries_bytes(&[entries[1].clone(), entries[0].clone()]);
         let err = bucket::parse_entries("f", &swapped, 100)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("release 100 follows release 142"), "{err}");
+        assert!(err.contains("release 100 follows release 117"), "{err}");
         assert_eq!(bucket::parse_entries("f", b"[]", 0), Ok(vec![]));
     }
 }

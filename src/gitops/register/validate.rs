@@ -326,7 +326,7 @@ fn changed_buckets(
                 let Some(first) = layout::register_bucket_first(dir, path) else {
                     out.push(problem(
                         path,
-                        "_entries/<n rounded down to 10000>/<n rounded down to 100>.yaml",
+                        "_entries/<n rounded down to 2000>/<n rounded down to 20>.yaml",
                         "another name",
                     ));
                     continue;
