@@ -13,7 +13,8 @@
 # projects' pointers. Each is served by `git daemon` on 127.0.0.1 (BENCH_TRANSPORT=file for
 # file:// URLs).
 #
-# Then, side by side in one run, with warm caches (filled by one run first):
+# Then, side by side in one run, with warm caches (filled by one run first), every case once
+# per round (the sizes interleaved):
 #   register — `release create --gitops` of a fresh commit (fetch, number, build and push the
 #              image to an OCI layout, commit, push): every run does the whole job;
 #   get      — `release get auth-service main-<N/2>` (an alias), and by a 9-digit commit prefix;
@@ -141,6 +142,7 @@ for n in $sizes; do
     if [ "$n" -le "$migrate_max" ]; then formats="$formats 1 2"; fi
     for fmt in $(printf '%s\n' $formats | sort -u); do
         repo=$work/srv/r$n-f$fmt.git
+        [ -d "$repo" ] && continue   # a size listed twice (to see drift) is generated once
         git init --quiet --bare --initial-branch=main "$repo"
         start=$(date +%s%N)
         generate "$n" "$fmt" | git --git-dir="$repo" fast-import --quiet
@@ -184,34 +186,15 @@ RELEASECTL_CACHE_DIR="$3" exec "$1" --gitops "$2" -o json release get auth-servi
 EOF
 chmod +x "$work/register.sh" "$work/get.sh"
 
-# measure LABEL CMD...: BENCH_RUNS runs; appends "LABEL median_ms max_rss_kb" to results.
-measure() {
-    local label=$1; shift
-    python3 - "$runs" "$label" "$work/results/all" "$@" <<'PY'
-import statistics, subprocess, sys, time
-runs, label, results, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-times, rss = [], 0
-for _ in range(runs):
-    t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-    times.append((time.perf_counter() - t) * 1000)
-    if p.returncode != 0:
-        sys.exit(f"{label}: {' '.join(cmd)} failed:\n{p.stderr[-2000:]}")
-    for line in p.stderr.splitlines():
-        if "Maximum resident set size" in line:
-            rss = max(rss, int(line.split(":")[1]))
-with open(results, "a") as f:
-    f.write(f"{label}\t{statistics.median(times):.0f}\t{min(times):.0f}\t{max(times):.0f}\t{rss}\n")
-print(f"  {label}: median {statistics.median(times):.0f} ms (min {min(times):.0f}, max {max(times):.0f}), peak RSS {rss / 1024:.1f} MiB", file=sys.stderr)
-PY
-}
+# case LABEL CMD...: one case of the measured run (below).
+case_() { local IFS=$'\x1f'; printf '%s\n' "$*" >>"$work/cases"; }
 
 commit_of() { python3 -c "import hashlib,sys; print(hashlib.sha256(f'commit-{sys.argv[1]}'.encode()).hexdigest()[:9])" "$1"; }
 
+: >"$work/cases"
 for n in $sizes; do
     mid=$(( (n + 1) / 2 ))
     prefix=$(commit_of "$mid")
-    log "N = $n"
     # after: this binary, format 3.
     url=$base/r$n-f3.git
     cache=$work/cache-after-$n
@@ -219,9 +202,9 @@ for n in $sizes; do
     got=$(RELEASECTL_CACHE_DIR=$cache "$bin" --gitops "$url" -o json release get auth-service "main-$((n + 1))" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
     [ "$got" = "$((n + 1))" ] || { log "expected release $((n + 1)), got $got"; exit 1; }
-    measure "after register N=$n" "$work/register.sh" "$bin" "$url" "$cache"
-    measure "after get-alias N=$n" "$work/get.sh" "$bin" "$url" "$cache" "main-$mid"
-    measure "after get-prefix N=$n" "$work/get.sh" "$bin" "$url" "$cache" "$prefix"
+    case_ "after register N=$n" "$work/register.sh" "$bin" "$url" "$cache"
+    case_ "after get-alias N=$n" "$work/get.sh" "$bin" "$url" "$cache" "main-$mid"
+    case_ "after get-prefix N=$n" "$work/get.sh" "$bin" "$url" "$cache" "$prefix"
     if [ -n "$before" ]; then
         url=$base/r$n-f$before_format.git
         cache=$work/cache-before-$n
@@ -229,13 +212,43 @@ for n in $sizes; do
             log "  before N=$n fails: $(head -c 300 "$work/before-$n.err")"
             continue
         fi
-        measure "before register N=$n" "$work/register.sh" "$before" "$url" "$cache"
-        measure "before get-alias N=$n" "$work/get.sh" "$before" "$url" "$cache" "main-$mid"
-        measure "before get-prefix N=$n" "$work/get.sh" "$before" "$url" "$cache" "$prefix"
+        case_ "before register N=$n" "$work/register.sh" "$before" "$url" "$cache"
+        case_ "before get-alias N=$n" "$work/get.sh" "$before" "$url" "$cache" "main-$mid"
+        case_ "before get-prefix N=$n" "$work/get.sh" "$before" "$url" "$cache" "$prefix"
     fi
-    # The one-time migrations of the format 1 and format 2 registers (a fresh copy, a cold cache).
+done
+
+# Every case once per round, BENCH_RUNS rounds: the sizes are measured interleaved, so a
+# machine that slows down during the run slows every size alike (measured one size after the
+# other, a drift of the server's push time alone once made 100,000 look 1.6× slower than 10).
+log "measuring $(wc -l <"$work/cases") cases, $runs rounds"
+python3 - "$runs" "$work/cases" "$work/results/all" <<'PY'
+import statistics, subprocess, sys, time
+runs, cases, results = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+cases = [line.rstrip("\n").split("\x1f") for line in open(cases) if line.strip()]
+times = {c[0]: [] for c in cases}
+rss = {c[0]: 0 for c in cases}
+for _ in range(runs):
+    for label, *cmd in cases:
+        t = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+        times[label].append((time.perf_counter() - t) * 1000)
+        if p.returncode != 0:
+            sys.exit(f"{label}: {' '.join(cmd)} failed:\n{p.stderr[-2000:]}")
+        for line in p.stderr.splitlines():
+            if "Maximum resident set size" in line:
+                rss[label] = max(rss[label], int(line.split(":")[1]))
+with open(results, "a") as f:
+    for label in (c[0] for c in cases):
+        t = times[label]
+        f.write(f"{label}\t{statistics.median(t):.0f}\t{min(t):.0f}\t{max(t):.0f}\t{rss[label]}\n")
+PY
+
+# The one-time migrations of the format 1 and format 2 registers (a fresh copy, a cold cache).
+for n in $sizes; do
     [ "$n" -le "$migrate_max" ] || continue
     for fmt in 1 2; do
+        [ -d "$work/srv/m$n-f$fmt.git" ] && continue   # once per size
         git clone --quiet --bare "$work/srv/r$n-f$fmt.git" "$work/srv/m$n-f$fmt.git"
         start=$(date +%s%N)
         if ! /usr/bin/time -v -o "$work/results/migrate-$n-$fmt.time" env RELEASECTL_CACHE_DIR="$work/cache-migrate-$n-$fmt" \
