@@ -300,8 +300,8 @@ pub enum ReleaseCommand {
     /// List a project's registered releases.
     #[command(after_help = examples::LIST)]
     List(ListArgs),
-    /// Rewrite one-file registers (format 1) in the one-file-per-release layout (format 2),
-    /// in one commit; registers already in format 2 are left as they are.
+    /// Rewrite registers of an older format (1: one file; 2: a file per release) in bucket
+    /// files (format 3), in one commit; registers already in format 3 are left as they are.
     #[command(after_help = examples::MIGRATE)]
     Migrate(MigrateArgs),
 }
@@ -420,7 +420,7 @@ pub struct MigrateArgs {
     /// `auth-service` when unique, else `company/monorepo/auth-service`.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub project: Option<ProjectRef>,
-    /// Every register of format 1 in the repository.
+    /// Every register of format 1 or 2 in the repository.
     #[arg(long)]
     pub all: bool,
 }

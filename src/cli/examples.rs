@@ -222,7 +222,7 @@ Examples:
 
 pub const MIGRATE: &str = "\\
 Examples:
-  # Move one project's register, or every one-file register, to one file per release
-  # (docs/register.md); a register already moved is left as it is
+  # Move one project's register, or every register of an older format, to bucket files
+  # (format 3, docs/register.md); a register already moved is left as it is
   releasectl release migrate auth-service
   releasectl release migrate --all";

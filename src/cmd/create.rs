@@ -280,8 +280,8 @@ async fn register(
     let author = Author::new(actor, settings.unix_now());
     let landed = gitops
         .transact(&author, settings.deadline, async |tip| {
-            // Reads a bounded number of files of the register (format 2), whatever its size;
-            // a format 1 register is migrated by this write (docs/register.md).
+            // Reads a bounded number of files of the register (format 3), whatever its size;
+            // a format 1 or 2 register is migrated by this write (docs/register.md).
             let reg = Register::open_or_new(tip, &id.repository, &id.project)?;
             let (outcome, message, edits) =
                 if let Some(existing) = reg.find_commit(tip, &id.commit)? {

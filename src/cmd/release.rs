@@ -1,6 +1,6 @@
 //! `release get` and `release list`: read the register at the GitOps branch tip (`get`
 //! reads a bounded number of files, `list` all of them); `release migrate`: rewrite
-//! registers of format 1 in format 2 (docs/register.md).
+//! registers of formats 1 and 2 in format 3 (docs/register.md).
 
 use std::io::Write;
 
