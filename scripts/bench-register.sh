@@ -71,7 +71,7 @@ mkdir -p "$work/srv" "$work/results"
 # --- the repositories ------------------------------------------------------------------------
 # generate N FORMAT (1, 2 or 3) writes a fast-import stream of one commit.
 generate() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "$root/scripts" <<'PY'
 import hashlib, sys, time
 
 n, fmt = int(sys.argv[1]), int(sys.argv[2])
@@ -106,23 +106,12 @@ if fmt == 1:
     file("releases/company/monorepo/auth-service.yaml",
          head + "kind: ReleaseRegister\n" + ident + f"last_number: {n}\nreleases:\n" + body)
 elif fmt == 3:
-    d = "releases/company/monorepo/auth-service"
-    file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha2\nkind: ReleaseRegisterHead\n"
-         + ident + f"last_number: {n}\n")
-    buckets, commits, aliases = {}, {}, {}
-    for i in range(1, n + 1):
-        buckets.setdefault(i - i % 20, []).append("- " + entry(i, 2))
-        c = h('commit', i, 40)
-        commits.setdefault(c[:3], []).append(f"{c} {i}\n")
-        a = hashlib.sha256(f"main-{i}".encode()).hexdigest()
-        aliases.setdefault(a[:3], []).append(f"main-{i} {i}\n")
-    for first, items in buckets.items():
-        file(f"{d}/_entries/{first - first % 2000}/{first}.yaml", "".join(items))
-    for p3, lines in commits.items():
-        file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
-    for p3, lines in aliases.items():
-        file(f"{d}/_alias-index/{p3[:2]}/{p3}",
-             "".join(sorted(lines, key=lambda l: l.split(' ')[0].encode())))
+    sys.path.insert(0, sys.argv[3])
+    from register3 import register_files
+    releases = ((i, h('commit', i, 40), "- " + entry(i, 2), [f"main-{i}"]) for i in range(1, n + 1))
+    for path, text in register_files("releases/company/monorepo/auth-service",
+                                     "company/monorepo", "auth-service", list(releases)):
+        file(path, text)
 else:
     d = "releases/company/monorepo/auth-service"
     file(f"{d}/_register.yaml", head + "kind: ReleaseRegisterHead\n" + ident + f"last_number: {n}\n")

@@ -38,9 +38,11 @@ bench_env
 echo "generating the repository in $WORK ..." >&2
 git init -q --bare -b main "$WORK/large.git"
 python3 - "${BENCH_POINTERS:-20000}" "${BENCH_COMMITS:-10000}" "${BENCH_REGISTERED:-1000}" \
-  "${BENCH_RELEASES:-1}" <<'PY' |
+  "${BENCH_RELEASES:-1}" "$ROOT/scripts" <<'PY' |
 import hashlib, sys
 pointers, commits, registered, releases = (int(a) for a in sys.argv[1:5])
+sys.path.insert(0, sys.argv[5])
+from register3 import register_files
 out = sys.stdout.buffer
 def data(b):
     out.write(b"data %d\n" % len(b)); out.write(b); out.write(b"\n")
@@ -62,25 +64,16 @@ for c in range(commits):
         file("environments.yaml", policy)
         for p in range(registered):
             d, sha = f"releases/filler/svc-{p:05d}", commit_of(p)
-            file(f"{d}/_register.yaml", "apiVersion: releasectl.dev/v1alpha2\nkind: ReleaseRegisterHead\n"
-                 f"repository: filler\nproject: svc-{p:05d}\nlast_number: {releases}\n")
-            buckets, commit_lines, alias_lines = {}, {}, {}
+            items = []
             for i in range(1, releases + 1):
-                c = sha if i == 1 else hashlib.sha1(b"release-%d-%d" % (p, i)).hexdigest()
-                a = hashlib.sha256(b"main-%d" % i).hexdigest()
-                buckets.setdefault(i - i % 20, []).append(
-                    f"- number: {i}\n  commit: {c}\n  digest: sha256:{hashlib.sha256(c.encode()).hexdigest()}\n"
+                rc = sha if i == 1 else hashlib.sha1(b"release-%d-%d" % (p, i)).hexdigest()
+                items.append((i, rc,
+                    f"- number: {i}\n  commit: {rc}\n  digest: sha256:{hashlib.sha256(rc.encode()).hexdigest()}\n"
                     f"  created_at: '2026-11-20T10:00:00Z'\n  aliases:\n  - alias: main-{i}\n    type: branch\n"
-                    "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n")
-                commit_lines.setdefault(c[:3], []).append(f"{c} {i}\n")
-                alias_lines.setdefault(a[:3], []).append(f"main-{i} {i}\n")
-            for first, items in buckets.items():
-                file(f"{d}/_entries/{first - first % 2000}/{first}.yaml", "".join(items))
-            for p3, lines in commit_lines.items():
-                file(f"{d}/_commit-index/{p3[:2]}/{p3}", "".join(sorted(lines)))
-            for p3, lines in alias_lines.items():
-                file(f"{d}/_alias-index/{p3[:2]}/{p3}",
-                     "".join(sorted(lines, key=lambda l: l.split(" ")[0].encode())))
+                    "  triggers:\n  - type: branch_push\n    branch: main\n    at: '2026-11-20T10:00:00Z'\n",
+                    [f"main-{i}"]))
+            for path, text in register_files(d, "filler", f"svc-{p:05d}", items):
+                file(path, text)
     for _ in range(per):
         if n >= pointers:
             break

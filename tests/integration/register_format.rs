@@ -183,14 +183,14 @@ fn assert_format_3(world: &World, c: &[String; 3], last: u64) {
     );
 }
 
-#[test]
-fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it() {
-    let (world, c) = old_world();
-    assert_resolution(&world, &c);
+/// Resolution in `world` (releases `c` in an older format) is as in format 3; the first
+/// registration gets number 4 and migrates the register in the same commit; then every
+/// release resolves, lists and checks as before.
+fn first_registration_migrates(world: &World, c: &[String; 3], seed: &str) {
+    assert_resolution(world, c);
     world.ok(&["check"]);
     let tip = world.remote.main_sha();
-
-    let new = commit("after-migration");
+    let new = commit(seed);
     let created = world.register_via(
         &world.url,
         &world.cache("ci"),
@@ -198,12 +198,6 @@ fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it
         &["--source-branch", "main"],
     );
     assert_eq!(created["number"], 4, "{created}");
-    let changed = world.remote.changed("refs/heads/main");
-    assert!(changed.contains(&LEGACY_REGISTER.to_owned()), "{changed:?}");
-    assert!(
-        world.remote.show(LEGACY_REGISTER).is_none(),
-        "format 1 file removed"
-    );
     assert_eq!(
         world
             .remote
@@ -212,9 +206,10 @@ fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it
         tip.unwrap(),
         "one commit migrates and registers"
     );
-    assert_format_3(&world, &c, 4);
-    assert_resolution(&world, &c);
-    assert_eq!(number_of(&world, "main-4"), 4);
+    assert_format_3(world, c, 4);
+    assert_resolution(world, c);
+    assert_eq!(number_of(world, "main-4"), 4);
+    assert_eq!(number_of(world, &new[..7]), 4);
     let list = world.list(&world.url, PROJECT);
     assert_eq!(
         numbers_and_commits(&list),
@@ -229,6 +224,18 @@ fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it
     world.ok(&["check"]);
     world.ok(&["check", "--range", "..main"]);
     world.remote.assert_fsck_clean();
+}
+
+#[test]
+fn a_format_1_register_resolves_as_before_and_the_first_registration_migrates_it() {
+    let (world, c) = old_world();
+    first_registration_migrates(&world, &c, "after-migration");
+    let changed = world.remote.changed("refs/heads/main");
+    assert!(changed.contains(&LEGACY_REGISTER.to_owned()), "{changed:?}");
+    assert!(
+        world.remote.show(LEGACY_REGISTER).is_none(),
+        "format 1 file removed"
+    );
 }
 
 #[test]
@@ -447,33 +454,14 @@ fn split_world() -> (World, [String; 3]) {
 #[test]
 fn a_format_2_register_resolves_as_before_and_the_first_registration_migrates_it() {
     let (world, c) = split_world();
-    assert_resolution(&world, &c);
-    world.ok(&["check"]);
-    let tip = world.remote.main_sha();
-
-    let new = commit("after-split");
-    let created = world.register_via(
-        &world.url,
-        &world.cache("ci"),
-        &new,
-        &["--source-branch", "main"],
+    first_registration_migrates(&world, &c, "after-split");
+    let changed = world.remote.changed("refs/heads/main");
+    assert!(
+        changed
+            .iter()
+            .any(|p| p.starts_with(&format!("{REGISTER}/_releases/"))),
+        "format 2 files removed in the same commit: {changed:?}"
     );
-    assert_eq!(created["number"], 4, "{created}");
-    assert_eq!(
-        world
-            .remote
-            .git_ok(&["rev-parse", "refs/heads/main~1"])
-            .trim(),
-        tip.unwrap(),
-        "one commit migrates and registers"
-    );
-    assert_format_3(&world, &c, 4);
-    assert_resolution(&world, &c);
-    assert_eq!(number_of(&world, "main-4"), 4);
-    assert_eq!(number_of(&world, &new[..7]), 4);
-    world.ok(&["check"]);
-    world.ok(&["check", "--range", "..main"]);
-    world.remote.assert_fsck_clean();
 }
 
 #[test]

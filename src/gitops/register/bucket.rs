@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::split::{invalid, read};
+use super::split::{invalid, named_back, read};
 use super::{Entry, RegisterError};
 use crate::gitops::layout;
 use crate::gitops::push::Edit;
@@ -260,26 +260,15 @@ fn indexed(
     number: u64,
     names_it: impl Fn(&Entry) -> bool,
 ) -> crate::exit::Result<Entry> {
-    match read_entry(snap, dir, number)? {
-        Some(e) if names_it(&e) => Ok(e),
-        Some(_) => Err(invalid(
-            file,
-            format!(
-                "its line for {} names release {number}, whose entry does not name it back",
-                crate::text::excerpt(key)
-            ),
-        )
-        .into()),
-        None => Err(invalid(
-            file,
-            format!(
-                "its line for {} names release {number}: expected it in {}",
-                crate::text::excerpt(key),
-                layout::register_bucket(dir, number)
-            ),
-        )
-        .into()),
-    }
+    let found = read_entry(snap, dir, number)?;
+    named_back(
+        file,
+        &format!("its line for {}", crate::text::excerpt(key)),
+        number,
+        found,
+        &layout::register_bucket(dir, number),
+        names_it,
+    )
 }
 
 /// The release of `commit`, if registered.

@@ -81,8 +81,7 @@ pub fn read_index(snap: &Snapshot<'_>, file: &str) -> crate::exit::Result<Option
     }
 }
 
-/// The release an index file names, which must exist and name `key` back (`what` says how:
-/// `commit` or `alias`).
+/// The release an index file names, which must exist and name the file's key back.
 pub fn indexed_entry(
     snap: &Snapshot<'_>,
     dir: &str,
@@ -90,19 +89,37 @@ pub fn indexed_entry(
     number: u64,
     names_it: impl Fn(&Entry) -> bool,
 ) -> crate::exit::Result<Entry> {
-    match read_entry(snap, dir, number)? {
+    let found = read_entry(snap, dir, number)?;
+    named_back(
+        file,
+        "it",
+        number,
+        found,
+        &layout::register_entry(dir, number),
+        names_it,
+    )
+}
+
+/// The entry an index names (`found`, read at `expected_at`), checked: it must exist and name
+/// the index's key back. `what` is the index's part in the message (`it`, `its line for v1`).
+pub(super) fn named_back(
+    file: &str,
+    what: &str,
+    number: u64,
+    found: Option<Entry>,
+    expected_at: &str,
+    names_it: impl Fn(&Entry) -> bool,
+) -> crate::exit::Result<Entry> {
+    match found {
         Some(e) if names_it(&e) => Ok(e),
         Some(_) => Err(invalid(
             file,
-            format!("it names release {number}, whose entry does not name it back"),
+            format!("{what} names release {number}, whose entry does not name it back"),
         )
         .into()),
         None => Err(invalid(
             file,
-            format!(
-                "it names release {number}: expected {} to exist",
-                layout::register_entry(dir, number)
-            ),
+            format!("{what} names release {number}: expected it in {expected_at}"),
         )
         .into()),
     }
