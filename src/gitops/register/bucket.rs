@@ -68,6 +68,7 @@ pub type Line = (String, u64);
 pub fn parse_entries(file: &str, bytes: &[u8], first: u64) -> Result<Vec<Entry>, RegisterError> {
     let entries: Vec<Entry> =
         crate::yaml::typed(bytes).map_err(|e| invalid(file, e.to_string()))?;
+    super::check_number(file, "the bucket's first number", first)?;
     let end = first + layout::ENTRIES_PER_BUCKET;
     let mut previous = None;
     for e in &entries {
@@ -134,8 +135,8 @@ pub fn parse_index(file: &str, bytes: &[u8], index: Index) -> Result<Vec<Line>, 
         let number = number
             .parse::<u64>()
             .ok()
-            .filter(|n| *n > 0 && n.to_string() == number)
-            .ok_or_else(|| bad(" with a number from 1"))?;
+            .filter(|n| (1..=super::MAX_NUMBER).contains(n) && n.to_string() == number)
+            .ok_or_else(|| bad(&format!(" with a number from 1 to {}", super::MAX_NUMBER)))?;
         if !index.key_ok(key) {
             return Err(bad(""));
         }
@@ -512,6 +513,10 @@ mod tests {
             (format!("{c} 0\n"), "number from 1"),
             (format!("{c} 03\n"), "number from 1"),
             (format!("{c}  3\n"), "number from 1"),
+            (
+                format!("{c} 18446744073709551615\n"),
+                "number from 1 to 1000000000000",
+            ),
             (format!("{c}\n"), "line 1"),
             ("xyz 3\n".to_owned(), "<commit> <number>"),
         ] {

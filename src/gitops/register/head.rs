@@ -69,6 +69,7 @@ pub fn parse(
             ),
         ));
     }
+    super::check_number(file, "last_number", head.last_number)?;
     if head.repository != *repository || head.project != *project {
         return Err(invalid(
             file,
@@ -136,5 +137,12 @@ mod tests {
         );
         let billing: Project = "billing".parse().unwrap();
         assert!(parse("h", old.as_bytes(), &repo, &billing).is_err());
+        // A head the next number would overflow is refused, naming the field.
+        let huge = bytes(&repo, &project, u64::MAX);
+        let err = parse("h", &huge, &repo, &project).unwrap_err().to_string();
+        assert!(
+            err.contains("last_number is 18446744073709551615: expected at most"),
+            "{err}"
+        );
     }
 }

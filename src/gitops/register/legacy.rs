@@ -60,6 +60,10 @@ impl LegacyRegister {
                 super::API_VERSION
             )));
         }
+        super::check_number(file, "last_number", register.last_number)?;
+        for e in &register.releases {
+            super::check_number(file, "a release number", e.number)?;
+        }
         if register.repository != *repository || register.project != *project {
             return Err(invalid(format!(
                 "it describes {}/{}: expected {repository}/{project}",

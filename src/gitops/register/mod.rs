@@ -40,6 +40,21 @@ use crate::ids::{CommitSha, InvalidId, Project, Repository};
 
 pub const API_VERSION: &str = "releasectl.dev/v1alpha1";
 
+/// The highest release number a register may hold or give: far beyond any project's history,
+/// and far enough below `u64::MAX` that the next number never overflows.
+pub const MAX_NUMBER: u64 = 1_000_000_000_000;
+
+/// Fails when a number read from `file` is above [`MAX_NUMBER`].
+fn check_number(file: &str, what: &str, number: u64) -> Result<(), RegisterError> {
+    if number > MAX_NUMBER {
+        return Err(RegisterError::Invalid {
+            file: file.to_owned(),
+            reason: format!("{what} is {number}: expected at most {MAX_NUMBER}"),
+        });
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredTrigger {
     #[serde(rename = "type")]
