@@ -106,42 +106,31 @@ printf 'tokens:\n  %s: ci@example.com\n' "$(printf %s "$TOKEN" | sha256sum | cut
 # Every request comes from one robot identity: its rate-limit burst must cover them all (the
 # default, 500, does for N <= 500).
 printf 'static_tokens: tokens.yaml\nrate_limit: {burst: %d}\n' "$((N > 500 ? N : 500))" >"$WORK/serve.yaml"
-RELEASECTL_LOG=${BENCH_LOG:-} RELEASECTL_CACHE_DIR=$WORK/serve-cache "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
-  --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve.log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
-ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
+# serve LOG_LEVEL CACHE LOG: starts a server on a free port; sets SERVER (its pid) and ADDR.
+serve() {
+  : >"$WORK/serve.out"
+  RELEASECTL_LOG=$1 RELEASECTL_CACHE_DIR=$2 "$BIN" "${common[@]}" serve --listen 127.0.0.1:0 \
+    --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$3" &
+  SERVER=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
+  ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
+}
+serve "${BENCH_LOG:-}" "$WORK/serve-cache" "$WORK/serve.log"
 echo "server: $N concurrent deployment requests to $ADDR ..." >&2
 
 rc=0
-python3 - "$ADDR" "$TOKEN" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" "$CLI" "$CLI_WALL" \
-  "$CLI_LANDED" "$cli_failed" <<'PY' || rc=$?
-import http.client, json, subprocess, sys, threading, time
-addr, token, n, repo, base, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
-cli, cli_wall, cli_landed, cli_failed = int(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
-host, port = addr.rsplit(":", 1)
+python3 - "$ROOT/scripts" "$ADDR" "$TOKEN" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" "$CLI" \
+  "$CLI_WALL" "$CLI_LANDED" "$cli_failed" <<'PY' || rc=$?
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from serve_load import branch, fire, git, latency, peak_rss_mib, report
+addr, token, n, repo, base, pid = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
+cli, cli_wall, cli_landed, cli_failed = int(sys.argv[8]), float(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11])
 name = lambda i: "svc-%03d" % i
 sha = lambda i: "%040x" % (0x5e7000 + i)
-answers = [None] * n
-go = threading.Barrier(n + 1)
-def one(i):
-    body = json.dumps({"environment": "dev", "project": name(i), "release_id": "1"})
-    c = http.client.HTTPConnection(host, int(port), timeout=120)
-    go.wait()
-    t = time.monotonic()
-    c.request("POST", "/v1/deployments", body, {"Authorization": "Bearer " + token,
-                                                 "Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    answers[i] = (r.status, json.loads(data), time.monotonic() - t)
-threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-for t in threads: t.start()
-go.wait()
-t0 = time.monotonic()
-for t in threads: t.join()
-wall = time.monotonic() - t0
-hwm = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
-git = lambda *a: subprocess.run(["git", "--git-dir", repo, *a], check=True, capture_output=True, text=True).stdout
+answers, wall = fire(addr, [(token, "/v1/deployments",
+                             {"environment": "dev", "project": name(i), "release_id": "1"})
+                            for i in range(n)])
 failures = []
 commits = set()
 for i, (status, body, _) in enumerate(answers):
@@ -152,29 +141,20 @@ for i, (status, body, _) in enumerate(answers):
     if c in commits:
         failures.append(f"{name(i)}: commit {c} answered twice")
     commits.add(c)
-    msg = git("show", "-s", "--format=%B", c)
+    msg = git(repo, "show", "-s", "--format=%B", c)
     for want in (f"Project: company/monorepo/{name(i)}", f"Release-Commit: {sha(i)}", "Environment: dev", "Action: deploy"):
         if want not in msg:
             failures.append(f"{name(i)}: commit {c} lacks trailer {want!r}")
-    if sha(i) not in git("show", f"{c}:dev/apps/company/monorepo/{name(i)}/release.yaml"):
+    if sha(i) not in git(repo, "show", f"{c}:dev/apps/company/monorepo/{name(i)}/release.yaml"):
         failures.append(f"{name(i)}: the pointer at {c} does not name {sha(i)}")
-new = int(git("rev-list", "--count", f"{base}..main"))
-merges = int(git("rev-list", "--count", "--merges", f"{base}..main"))
-fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True)
-lat = sorted(a[2] for a in answers)
-pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)] * 1000
+new, merges, fsck_clean = branch(repo, base)
 print(f"CLI:    {cli} concurrent deploys (own empty caches): {cli_wall:.2f} s wall, {cli_landed} landed, {cli_failed} failed")
-print(f"server: {n} concurrent requests: {wall:.2f} s wall, p50 {pct(50):.0f} ms, p99 {pct(99):.0f} ms, "
-      f"max {lat[-1]*1000:.0f} ms; peak RSS {int(hwm)/1024:.1f} MiB; {new} new commits, {merges} merges")
-checks = [("every request its own commit with its trailers", not failures),
-          (f"{n} new commits, linear", new == n and merges == 0 and len(commits) == n),
-          ("fsck clean", fsck.returncode == 0 and not fsck.stdout.strip()),
-          ("server wall <= 5 s", wall <= 5)]
-for f in failures[:10]:
-    print("  " + f)
-for what, ok in checks:
-    print(f"{'PASS' if ok else 'FAIL'}  {what}")
-sys.exit(0 if all(ok for _, ok in checks) else 1)
+print(f"server: {n} concurrent requests: {wall:.2f} s wall, {latency(answers)}; "
+      f"peak RSS {peak_rss_mib(pid):.1f} MiB; {new} new commits, {merges} merges")
+report([("every request its own commit with its trailers", not failures),
+        (f"{n} new commits, linear", new == n and merges == 0 and len(commits) == n),
+        ("fsck clean", fsck_clean),
+        ("server wall <= 5 s", wall <= 5)], failures)
 PY
 [[ $MIXED == 1 ]] || exit "$rc"
 
@@ -184,19 +164,15 @@ reset
 APPROVER=bench-approver-0123456789
 printf '  %s: approver@example.com\n' "$(printf %s "$APPROVER" | sha256sum | cut -d' ' -f1)" \
   >>"$WORK/tokens.yaml"
-: >"$WORK/serve.out"
-RELEASECTL_LOG=debug RELEASECTL_CACHE_DIR=$WORK/serve-cache-mixed "$BIN" "${common[@]}" serve \
-  --listen 127.0.0.1:0 --config "$WORK/serve.yaml" >"$WORK/serve.out" 2>"$WORK/serve-mixed.log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.05; done
-ADDR=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['listening'])" "$WORK/serve.out")
+serve debug "$WORK/serve-cache-mixed" "$WORK/serve-mixed.log"
 echo "server: mixed requests to $ADDR ..." >&2
-python3 - "$ADDR" "$TOKEN" "$APPROVER" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" \
+python3 - "$ROOT/scripts" "$ADDR" "$TOKEN" "$APPROVER" "$N" "$WORK/gitops.git" "$BASE" "$SERVER" \
   "$WORK/pushed.jsonl" "$WORK/serve-mixed.log" <<'PY' || rc=1
-import http.client, json, subprocess, sys, threading, time
-addr, token, approver, n, repo, base, pid, pushed, log = sys.argv[1:10]
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from serve_load import branch, fire, git, latency, peak_rss_mib, report
+addr, token, approver, n, repo, base, pid, pushed, log = sys.argv[2:11]
 n = int(n)
-host, port = addr.rsplit(":", 1)
 name = lambda i: "svc-%03d" % i
 text, images, at = open(pushed).read(), [], 0
 while text[at:].strip():  # `create -o json` prints indented documents, one after another
@@ -217,25 +193,7 @@ for k in range(max(regs, apps, (deps + 1) // 2)):
         requests.append(("approve", approver, "/v1/approvals",
                          {"environment": "production", "project": name(deps + k), "release_id": "1",
                           "justification": "bench"}))
-answers = [None] * len(requests)
-go = threading.Barrier(len(requests) + 1)
-def one(i):
-    _, tok, path, body = requests[i]
-    c = http.client.HTTPConnection(host, int(port), timeout=120)
-    go.wait()
-    t = time.monotonic()
-    c.request("POST", path, json.dumps(body), {"Authorization": "Bearer " + tok,
-                                               "Content-Type": "application/json"})
-    r = c.getresponse()
-    answers[i] = (r.status, json.loads(r.read()), time.monotonic() - t)
-threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
-for t in threads: t.start()
-go.wait()
-t0 = time.monotonic()
-for t in threads: t.join()
-wall = time.monotonic() - t0
-hwm = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
-git = lambda *a: subprocess.run(["git", "--git-dir", repo, *a], check=True, capture_output=True, text=True).stdout
+answers, wall = fire(addr, [r[1:] for r in requests])
 failures, commits, numbers = [], set(), []
 for (kind, _, _, body), (status, answer, _) in zip(requests, answers):
     key = "registration_commit" if kind == "register" else "commit"
@@ -246,7 +204,7 @@ for (kind, _, _, body), (status, answer, _) in zip(requests, answers):
     if c in commits:
         failures.append(f"{kind}: commit {c} answered twice")
     commits.add(c)
-    msg = git("show", "-s", "--format=%B", c)
+    msg = git(repo, "show", "-s", "--format=%B", c)
     want = {"deploy": [f"Project: company/monorepo/{body.get('project')}", "Action: deploy"],
             "approve": [f"Project: company/monorepo/{body.get('project')}", "Action: approve",
                         "Approver: approver@example.com"],
@@ -257,26 +215,17 @@ for (kind, _, _, body), (status, answer, _) in zip(requests, answers):
             failures.append(f"{kind}: commit {c} lacks {w!r}")
     if kind == "register":
         numbers.append(answer.get("number"))
-new = int(git("rev-list", "--count", f"{base}..main"))
-merges = int(git("rev-list", "--count", "--merges", f"{base}..main"))
-fsck = subprocess.run(["git", "--git-dir", repo, "fsck", "--no-progress", "--no-dangling"], capture_output=True, text=True)
+new, merges, fsck_clean = branch(repo, base)
 batches = [int(l.split("landed ")[1].split()[0]) for l in open(log) if "landed " in l]
 pushes = sum(1 for b in batches if b > 0)
-lat = sorted(a[2] for a in answers)
-pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)] * 1000
 print(f"mixed:  {regs} registrations + {apps} approvals + {deps} deploys at once: {wall:.2f} s wall, "
-      f"p50 {pct(50):.0f} ms, p99 {pct(99):.0f} ms, max {lat[-1]*1000:.0f} ms; peak RSS {int(hwm)/1024:.1f} MiB; "
+      f"{latency(answers)}; peak RSS {peak_rss_mib(pid):.1f} MiB; "
       f"{new} new commits in {pushes} pushes ({len(batches)} batches), {merges} merges")
 total = len(requests)
-checks = [("mixed: every request its own commit with its trailers", not failures),
-          (f"mixed: {total} new commits, linear", new == total and merges == 0 and len(commits) == total),
-          (f"mixed: registrations numbered 1..{regs}", sorted(numbers) == list(range(1, regs + 1))),
-          ("mixed: fsck clean", fsck.returncode == 0 and not fsck.stdout.strip()),
-          ("mixed: server wall <= 5 s", wall <= 5)]
-for f in failures[:10]:
-    print("  " + f)
-for what, ok in checks:
-    print(f"{'PASS' if ok else 'FAIL'}  {what}")
-sys.exit(0 if all(ok for _, ok in checks) else 1)
+report([("mixed: every request its own commit with its trailers", not failures),
+        (f"mixed: {total} new commits, linear", new == total and merges == 0 and len(commits) == total),
+        (f"mixed: registrations numbered 1..{regs}", sorted(numbers) == list(range(1, regs + 1))),
+        ("mixed: fsck clean", fsck_clean),
+        ("mixed: server wall <= 5 s", wall <= 5)], failures)
 PY
 exit "$rc"

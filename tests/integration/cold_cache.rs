@@ -86,10 +86,7 @@ fn soak_on_an_empty_cache_counts_the_most_recent_stay() {
 fn rollback_on_an_empty_cache_goes_back_one_step_and_history_lists_every_deploy() {
     let mut world = World::new(SOAK);
     let _daemon = serve(&mut world);
-    let r: Vec<_> = ["one", "two", "three"]
-        .iter()
-        .map(|s| world.main_release(s))
-        .collect();
+    let r = world.main_releases(&["one", "two", "three"]);
     for (i, t) in ["10:00", "10:10", "10:20"].iter().enumerate() {
         cold_ok(&world, t, &["deploy", "dev", PROJECT, &(i + 1).to_string()]);
     }
@@ -268,10 +265,7 @@ fn record(world: &World, env: &str) -> Option<String> {
 fn a_promote_with_soak_and_a_rollback_on_an_empty_cache_fetch_no_history() {
     let mut world = World::new(SOAK);
     let _daemon = serve(&mut world);
-    let r: Vec<_> = ["one", "two", "three"]
-        .iter()
-        .map(|s| world.main_release(s))
-        .collect();
+    let r = world.main_releases(&["one", "two", "three"]);
     cold_ok(&world, "12:00", &["deploy", "dev", PROJECT, "1"]);
     cold_ok(&world, "12:05", &["deploy", "dev", PROJECT, "2"]);
     // Soak and progression read dev's record: 1 ran 5 minutes and was replaced.
@@ -317,10 +311,7 @@ fn a_promote_with_soak_and_a_rollback_on_an_empty_cache_fetch_no_history() {
 #[test]
 fn a_pointer_without_the_record_still_counts_its_stays_and_gets_one_with_the_next_write() {
     let world = World::new(SOAK);
-    let r: Vec<_> = ["one", "two", "three"]
-        .iter()
-        .map(|s| world.main_release(s))
-        .collect();
+    let r = world.main_releases(&["one", "two", "three"]);
     for (i, t) in ["10:00", "10:10", "10:20"].iter().enumerate() {
         world
             .run_at(&at(t), &["deploy", "dev", PROJECT, &(i + 1).to_string()])
@@ -367,10 +358,7 @@ fn a_pointer_without_the_record_still_counts_its_stays_and_gets_one_with_the_nex
 #[test]
 fn check_refuses_a_malformed_record_and_a_pointer_moved_by_hand_is_judged_by_its_commits() {
     let world = World::new(SOAK);
-    let r: Vec<_> = ["one", "two"]
-        .iter()
-        .map(|s| world.main_release(s))
-        .collect();
+    let r = world.main_releases(&["one", "two"]);
     world
         .run_at(&at("10:00"), &["deploy", "dev", PROJECT, "1"])
         .assert_success();

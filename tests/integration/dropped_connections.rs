@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
+use crate::support::Output;
 use crate::support::git::{GitDaemon, Hooks};
 use crate::support::setup::PROJECT;
 use crate::support::world::World;
@@ -131,40 +132,41 @@ fn behind_proxy(world: &mut World, faults: fn(&str, usize) -> Fault) -> GitDaemo
     daemon
 }
 
-/// How many commits the remote's branch has.
-fn commits(world: &World) -> usize {
-    world
-        .remote
-        .git_ok(&["rev-list", "--count", "main"])
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
-#[test]
-fn a_deploy_whose_fetch_and_push_connections_drop_is_retried_and_lands() {
+/// Deploys a fresh release of `seed` through a proxy in front of `git daemon` that applies
+/// `faults`; asserts that the deploy succeeded saying `said` on stderr, runs the release and
+/// landed as exactly one commit. Returns the deploy's output.
+fn deploy_through(seed: &str, faults: fn(&str, usize) -> Fault, said: &str) -> (World, Output) {
     let mut world = World::new(OPEN);
-    let release = world.main_release("dropped");
-    // The first fetch connection and the first push connection are closed on arrival.
-    let _daemon = behind_proxy(
-        &mut world,
-        |_, n| {
-            if n == 0 { Fault::Drop } else { Fault::None }
-        },
-    );
-    let before = commits(&world);
+    let release = world.main_release(seed);
+    let daemon = behind_proxy(&mut world, faults);
+    let before = world.remote.commit_count();
     let out = world
         .cmd()
         .env("RELEASECTL_LOG", "info")
         .args(["deploy", "dev", PROJECT, &release.tag])
         .run();
-    out.assert_success()
-        .assert_stderr_contains("dropped connection");
+    out.assert_success().assert_stderr_contains(said);
     assert_eq!(
         world.running("dev", PROJECT).as_deref(),
         Some(&*release.commit)
     );
-    assert_eq!(commits(&world), before + 1, "exactly one commit landed");
+    assert_eq!(
+        world.remote.commit_count(),
+        before + 1,
+        "exactly one commit landed"
+    );
+    drop(daemon);
+    (world, out)
+}
+
+#[test]
+fn a_deploy_whose_fetch_and_push_connections_drop_is_retried_and_lands() {
+    // The first fetch connection and the first push connection are closed on arrival.
+    let (world, _) = deploy_through(
+        "dropped",
+        |_, n| if n == 0 { Fault::Drop } else { Fault::None },
+        "dropped connection",
+    );
     world
         .remote
         .git_ok(&["fsck", "--full", "--strict", "--no-dangling"]);
@@ -172,28 +174,17 @@ fn a_deploy_whose_fetch_and_push_connections_drop_is_retried_and_lands() {
 
 #[test]
 fn a_push_whose_reply_was_lost_is_found_landed_and_not_written_twice() {
-    let mut world = World::new(OPEN);
-    let release = world.main_release("lost-reply");
-    let _daemon = behind_proxy(&mut world, |service, n| {
-        if service == "git-receive-pack" && n == 0 {
-            Fault::LoseReply
-        } else {
-            Fault::None
-        }
-    });
-    let before = commits(&world);
-    let out = world
-        .cmd()
-        .env("RELEASECTL_LOG", "info")
-        .args(["deploy", "dev", PROJECT, &release.tag])
-        .run();
-    out.assert_success()
-        .assert_stderr_contains("whose reply was lost had landed");
-    assert_eq!(
-        world.running("dev", PROJECT).as_deref(),
-        Some(&*release.commit)
+    let (world, out) = deploy_through(
+        "lost-reply",
+        |service, n| {
+            if service == "git-receive-pack" && n == 0 {
+                Fault::LoseReply
+            } else {
+                Fault::None
+            }
+        },
+        "whose reply was lost had landed",
     );
-    assert_eq!(commits(&world), before + 1, "one commit, not two");
     let head = world.remote.head();
     out.assert_stdout_contains(&head[..7]);
 }

@@ -97,10 +97,7 @@ pub(crate) fn a_stay_that_ended_in_a_rollback_neither_soaks_nor_satisfies_requir
 #[test]
 pub(crate) fn two_rollbacks_in_a_row_go_two_steps_back_and_never_forward() {
     let world = World::new(SOAK);
-    let r: Vec<_> = ["one", "two", "three"]
-        .iter()
-        .map(|s| world.main_release(s))
-        .collect();
+    let r = world.main_releases(&["one", "two", "three"]);
     for (i, t) in ["10:00", "10:10", "10:20"].iter().enumerate() {
         deploy_ok(&world, t, "dev", &(i + 1).to_string());
     }

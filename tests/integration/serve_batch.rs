@@ -38,6 +38,17 @@ fn post_all(replicas: &[&Served], requests: &[(&str, Value)]) -> Vec<(u16, Value
     })
 }
 
+/// A server on `world` through `daemon`, logging each batch (`RELEASECTL_LOG=debug`): the
+/// tests count its pushes.
+fn serve_logging(world: &World, daemon: &GitDaemon) -> Served {
+    Served::start_cmd(
+        world
+            .cmd_via(&daemon.url(), &world.now)
+            .env("RELEASECTL_LOG", "debug"),
+        "",
+    )
+}
+
 fn deploy(env: &str, project: &str) -> Value {
     json!({"environment": env, "project": project, "release_id": "1"})
 }
@@ -83,12 +94,7 @@ fn concurrent_requests_each_land_in_their_own_commit_or_get_their_own_4xx_in_a_b
         world.create(p, &sha(p), &["--source-branch", "main"]);
     }
     let before = world.remote.commit_count();
-    let served = Served::start_cmd(
-        world
-            .cmd_via(&daemon.url(), &world.now)
-            .env("RELEASECTL_LOG", "debug"),
-        "",
-    );
+    let served = serve_logging(&world, &daemon);
     let mut requests: Vec<(&str, Value)> = Vec::new();
     for p in &projects {
         requests.push((BOB, deploy("dev", p)));
@@ -240,12 +246,7 @@ fn a_chain_the_server_refuses_is_pushed_again_one_by_one_so_only_the_refused_req
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).unwrap();
     let before = world.remote.commit_count();
-    let served = Served::start_cmd(
-        world
-            .cmd_via(&daemon.url(), &world.now)
-            .env("RELEASECTL_LOG", "debug"),
-        "",
-    );
+    let served = serve_logging(&world, &daemon);
     let requests: Vec<(&str, Value)> = projects.iter().map(|p| (BOB, deploy("dev", p))).collect();
     let answers = post_all(&[&served], &requests);
     for (p, (status, answer)) in projects.iter().zip(&answers) {
@@ -330,12 +331,7 @@ fn concurrent_registrations_approvals_and_deploys_land_in_few_pushes_each_its_ow
         .collect();
     let stranger = pushed_image(&world, "fresh", &sha("fresh-stranger"));
     let before = world.remote.commit_count();
-    let served = Served::start_cmd(
-        world
-            .cmd_via(&daemon.url(), &world.now)
-            .env("RELEASECTL_LOG", "debug"),
-        "",
-    );
+    let served = serve_logging(&world, &daemon);
     // Interleaved, with a refusal of each kind in the middle: bob creates no releases, alice
     // triggered the releases she would approve, carol deploys nowhere.
     let mut requests: Vec<(&str, &str, Value)> = Vec::new();

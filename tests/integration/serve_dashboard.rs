@@ -152,6 +152,40 @@ fn set(fields: &mut Vec<(String, String)>, name: &str, value: &str) {
     fields.push((name.to_owned(), value.to_owned()));
 }
 
+/// `fields` posted as a form to `path` with the session `cookie`.
+fn post_form(addr: &str, path: &str, cookie: &str, fields: &[(String, String)]) -> HttpResponse {
+    send(addr, "POST", path, &[("Cookie", cookie)], &encode(fields))
+}
+
+/// The project page of the default project, as the session `cookie` sees it.
+fn project_page(addr: &str, cookie: &str) -> HttpResponse {
+    send(
+        addr,
+        "GET",
+        &format!("/ui/project/{FULL}"),
+        &[("Cookie", cookie)],
+        "",
+    )
+}
+
+/// Signs `who` in with their token; the session cookie (`name=value`) it gets.
+fn session(addr: &str, who: &str) -> String {
+    let login = send(
+        addr,
+        "POST",
+        "/ui/login",
+        &[],
+        &format!("token={}", token(who)),
+    );
+    login
+        .header("set-cookie")
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 fn manifests(objects: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = crate::support::temp_dir();
     let docs: Vec<String> = objects
@@ -279,13 +313,7 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
         "{cookie}"
     );
     let cookie = cookie.split(';').next().unwrap().to_owned();
-    let page = send(
-        &addr,
-        "GET",
-        &format!("/ui/project/{FULL}"),
-        &[("Cookie", &cookie)],
-        "",
-    );
+    let page = project_page(&addr, &cookie);
     let html = page.body_str();
     assert_eq!(page.status, 200, "{html}");
     assert!(
@@ -297,13 +325,7 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
     set(&mut deploy, "environment", PRODUCTION);
     set(&mut deploy, "release_id", &first.number.to_string());
     let head = world.remote.head();
-    let preview = send(
-        &addr,
-        "POST",
-        "/ui/preview",
-        &[("Cookie", &cookie)],
-        &encode(&deploy),
-    );
+    let preview = post_form(&addr, "/ui/preview", &cookie, &deploy);
     let text = preview.body_str();
     assert_eq!(preview.status, 200, "{text}");
     assert!(
@@ -326,14 +348,7 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
         .cloned()
         .collect();
     assert_eq!(
-        send(
-            &addr,
-            "POST",
-            "/ui/confirm",
-            &[("Cookie", &cookie)],
-            &encode(&forged)
-        )
-        .status,
+        post_form(&addr, "/ui/confirm", &cookie, &forged).status,
         403
     );
     let foreign = send(
@@ -360,13 +375,7 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
         "{text}"
     );
     let confirm = form_fields(&text, "confirm");
-    let done = send(
-        &addr,
-        "POST",
-        "/ui/confirm",
-        &[("Cookie", &cookie)],
-        &encode(&confirm),
-    );
+    let done = post_form(&addr, "/ui/confirm", &cookie, &confirm);
     let text = done.body_str();
     assert_eq!(done.status, 200, "{text}");
     assert!(text.contains("id=\"commit\""), "{text}");
@@ -377,38 +386,13 @@ fn an_approval_goes_through_sign_in_preview_and_confirm_with_csrf_and_shows_in_c
             .contains(&format!("Approved by: {BOB}"))
     );
     // Alice registered the release: four eyes refuse her approval through the same form.
-    let alice = send(
-        &addr,
-        "POST",
-        "/ui/login",
-        &[],
-        &format!("token={}", token(ALICE)),
-    );
-    let alice_cookie = alice
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let alice_page = send(
-        &addr,
-        "GET",
-        &format!("/ui/project/{FULL}"),
-        &[("Cookie", &alice_cookie)],
-        "",
-    );
+    let alice_cookie = session(&addr, ALICE);
+    let alice_page = project_page(&addr, &alice_cookie);
     let mut mine = form_fields(&alice_page.body_str(), "approve");
     set(&mut mine, "environment", PRODUCTION);
     set(&mut mine, "release_id", &first.number.to_string());
     set(&mut mine, "justification", "mine");
-    let refused = send(
-        &addr,
-        "POST",
-        "/ui/confirm",
-        &[("Cookie", &alice_cookie)],
-        &encode(&mine),
-    );
+    let refused = post_form(&addr, "/ui/confirm", &alice_cookie, &mine);
     assert_eq!(refused.status, 403, "{}", refused.body_str());
     assert!(refused.body_str().contains("self_approval"));
     // Chromium sees the approval pending in the matrix.
@@ -423,27 +407,8 @@ fn a_refused_deploy_is_previewed_again_overriding_its_failing_rules_with_a_reaso
     let (world, first, _) = drifted_world();
     let served = Served::start(&world, &world.url, "anonymous_read: true\n");
     let addr = served.addr.clone();
-    let login = send(
-        &addr,
-        "POST",
-        "/ui/login",
-        &[],
-        &format!("token={}", token(BOB)),
-    );
-    let cookie = login
-        .header("set-cookie")
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = send(
-        &addr,
-        "GET",
-        &format!("/ui/project/{FULL}"),
-        &[("Cookie", &cookie)],
-        "",
-    );
+    let cookie = session(&addr, BOB);
+    let page = project_page(&addr, &cookie);
     let html = page.body_str();
     let mut deploy = form_fields(&html, "deploy");
     assert!(
@@ -454,13 +419,7 @@ fn a_refused_deploy_is_previewed_again_overriding_its_failing_rules_with_a_reaso
     set(&mut deploy, "release_id", &first.number.to_string());
     let head = world.remote.head();
     // Refused: the preview offers the failing rules, checked, and asks for a reason.
-    let preview = send(
-        &addr,
-        "POST",
-        "/ui/preview",
-        &[("Cookie", &cookie)],
-        &encode(&deploy),
-    );
+    let preview = post_form(&addr, "/ui/preview", &cookie, &deploy);
     let text = preview.body_str();
     assert!(text.contains("id=\"would-refuse\""), "{text}");
     let mut again = form_fields(&text, "override");
@@ -471,23 +430,11 @@ fn a_refused_deploy_is_previewed_again_overriding_its_failing_rules_with_a_reaso
         .collect();
     assert!(rules.contains(&"allowed_triggers".to_owned()), "{rules:?}");
     // Without a reason the API refuses the overrides, naming the reason.
-    let no_reason = send(
-        &addr,
-        "POST",
-        "/ui/preview",
-        &[("Cookie", &cookie)],
-        &encode(&again),
-    );
+    let no_reason = post_form(&addr, "/ui/preview", &cookie, &again);
     assert_eq!(no_reason.status, 400, "{}", no_reason.body_str());
     assert!(no_reason.body_str().contains("reason"));
     set(&mut again, "reason", "incident 4711: hotfix");
-    let preview = send(
-        &addr,
-        "POST",
-        "/ui/preview",
-        &[("Cookie", &cookie)],
-        &encode(&again),
-    );
+    let preview = post_form(&addr, "/ui/preview", &cookie, &again);
     let text = preview.body_str();
     assert_eq!(preview.status, 200, "{text}");
     assert!(!text.contains("id=\"would-refuse\""), "{text}");
@@ -498,13 +445,7 @@ fn a_refused_deploy_is_previewed_again_overriding_its_failing_rules_with_a_reaso
     assert_eq!(world.remote.head(), head, "previews write nothing");
     // The confirm form carries the same overrides and reason: the deploy lands with them.
     let confirm = form_fields(&text, "confirm");
-    let done = send(
-        &addr,
-        "POST",
-        "/ui/confirm",
-        &[("Cookie", &cookie)],
-        &encode(&confirm),
-    );
+    let done = post_form(&addr, "/ui/confirm", &cookie, &confirm);
     let text = done.body_str();
     assert_eq!(done.status, 200, "{text}");
     assert!(text.contains("id=\"commit\""), "{text}");

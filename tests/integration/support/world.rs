@@ -434,6 +434,11 @@ impl World {
         self.create(PROJECT, &sha(seed), &["--source-branch", "main"])
     }
 
+    /// [`World::main_release`] of each seed, in order (numbers 1, 2, … in a new world).
+    pub fn main_releases(&self, seeds: &[&str]) -> Vec<Release> {
+        seeds.iter().map(|s| self.main_release(s)).collect()
+    }
+
     /// A release of the default project at `commit`, built from `main` and tagged
     /// `auth-service/TAG`, so production's trigger and branch rules pass.
     pub fn tagged(&self, commit: &str, tag: &str) -> Release {
