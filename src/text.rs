@@ -40,6 +40,21 @@ pub fn excerpt(s: &str) -> String {
     printable(s, EXCERPT)
 }
 
+/// `text` with every byte but `[A-Za-z0-9._~/-]` written `%XX`: a path or query value in a
+/// URL (slashes kept, as `{repo}` may hold them).
+#[must_use]
+pub fn url_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

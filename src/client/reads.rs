@@ -6,8 +6,6 @@
 //! Invariants: a status row holds exactly the fields, in the order, of the local `status -o
 //! json` row; the project in a path is always named in full (`{repo}/{project}`).
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use super::{ApiError, Client, full_project};
@@ -146,10 +144,13 @@ pub async fn status_list(
 ) -> Result<Vec<crate::deploy::status::Row>, ApiError> {
     let mut query: Vec<String> = envs
         .iter()
-        .map(|e| format!("environment={}", query_escaped(e)))
+        .map(|e| format!("environment={}", crate::text::url_escaped(e)))
         .collect();
     if let Some(p) = project {
-        query.push(format!("project={}", query_escaped(&p.to_string())));
+        query.push(format!(
+            "project={}",
+            crate::text::url_escaped(&p.to_string())
+        ));
     }
     let path = if query.is_empty() {
         "/v1/deployments".to_owned()
@@ -164,27 +165,14 @@ pub async fn status_list(
     parsed(client, &what, v["deployments"].take())
 }
 
-/// `text` with every byte but `[A-Za-z0-9._~/-]` as `%XX`, for a query value.
-fn query_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"._~/-".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_query_value_keeps_names_and_slashes_and_escapes_the_rest() {
         assert_eq!(
-            super::query_escaped("company/monorepo/auth-service_v1.2~x"),
+            crate::text::url_escaped("company/monorepo/auth-service_v1.2~x"),
             "company/monorepo/auth-service_v1.2~x"
         );
-        assert_eq!(super::query_escaped("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(crate::text::url_escaped("a b&c=d"), "a%20b%26c%3Dd");
     }
 }

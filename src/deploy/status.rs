@@ -66,12 +66,7 @@ struct Registers {
 impl Registers {
     /// The aliases of release `id`, empty when it is not registered (or its register does
     /// not read: `status` shows what it can).
-    fn aliases(
-        &mut self,
-        gitops: &crate::gitops::GitOps,
-        tip: &Snapshot<'_>,
-        id: &crate::ids::ReleaseId,
-    ) -> Vec<Alias> {
+    fn aliases(&mut self, tip: &Snapshot<'_>, id: &crate::ids::ReleaseId) -> Vec<Alias> {
         let project = format!("{}/{}", id.repository, id.project);
         let key = (project, id.commit.to_string());
         if let Some(a) = self.aliases.get(&key) {
@@ -91,12 +86,9 @@ impl Registers {
         let register = self.opened.entry(key.0.clone()).or_insert_with(|| {
             candidate
                 .then(|| {
-                    find_register(
-                        gitops,
-                        tip,
-                        &ProjectRef::Full(id.repository.clone(), id.project.clone()),
-                    )
-                    .ok()
+                    Register::open(tip, &id.repository, &id.project)
+                        .ok()
+                        .flatten()
                 })
                 .flatten()
         });
@@ -159,7 +151,7 @@ pub fn rows(
                     .map(|o| o.state.name().to_owned()),
                 None => None,
             };
-            let aliases = registers.aliases(gitops, tip, &p.id);
+            let aliases = registers.aliases(tip, &p.id);
             rows.push(Found {
                 path: path.clone(),
                 row: Row {

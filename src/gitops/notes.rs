@@ -182,13 +182,16 @@ impl GitOps {
             return Ok(None);
         };
         for (commit, outcome) in noted {
-            if self.has_commit(*commit)?
-                && self.snapshot_at(*commit)?.entry_at(path)?.map(|(id, _)| id) == Some(now)
-            {
+            if self.has_commit(*commit)? && self.object_at(*commit, path)? == Some(now) {
                 return Ok(Some(outcome));
             }
         }
         Ok(None)
+    }
+
+    /// The object at `path` in commit `oid` (which must be in the cache).
+    fn object_at(&self, oid: Oid, path: &str) -> Result<Option<Oid>, GitError> {
+        Ok(self.snapshot_at(oid)?.entry_at(path)?.map(|(id, _)| id))
     }
 
     /// Whether commit `oid` is in the cache, fetching it (one commit deep, no trees) on a
@@ -231,7 +234,7 @@ impl GitOps {
         if !matches!(self.has_commit(oid), Ok(true)) {
             return Ok(false);
         }
-        Ok(self.snapshot_at(oid)?.entry_at(path)?.map(|(id, _)| id) == Some(now))
+        Ok(self.object_at(oid, path)? == Some(now))
     }
 
     /// Adds `outcomes` to the note on `commit` and pushes the notes ref, re-fetching and

@@ -214,25 +214,48 @@ impl<'r> Snapshot<'r> {
 
     /// Paths of the blobs under directory `dir` (recursively), relative to the root.
     pub fn list(&self, dir: &str) -> Result<Vec<String>, GitError> {
+        Ok(self
+            .blobs_below(dir, |_| true)?
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect())
+    }
+
+    /// The blobs below directory `dir` (recursively) whose file name `keep` accepts, with their
+    /// paths from the root, in the tree's order. One walk of the tree; on a lazy cache that
+    /// lacks a tree below, every tree below (without blobs) is fetched in one request and the
+    /// walk runs again.
+    fn blobs_below(
+        &self,
+        dir: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Oid)>, GitError> {
         let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
             return Ok(Vec::new());
         };
         self.ensure(dir, &[id])?;
         let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
-        if self.lazy.is_some() && !subtrees_present(self.repo, &sub) {
-            self.fetch_trees_below(dir, id)?;
-        }
-        let mut out = Vec::new();
-        sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-            if entry.kind() == Some(ObjectType::Blob)
-                && let Ok(name) = entry.name()
-            {
-                out.push(format!("{dir}/{root}{name}"));
+        let walk = |found: &mut Vec<(String, Oid)>| {
+            found.clear();
+            sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(ObjectType::Blob)
+                    && let Ok(name) = entry.name()
+                    && keep(name)
+                {
+                    found.push((format!("{dir}/{root}{name}"), entry.id()));
+                }
+                git2::TreeWalkResult::Ok
+            })
+        };
+        let mut found = Vec::new();
+        if let Err(e) = walk(&mut found) {
+            if self.lazy.is_none() {
+                return Err(self.bad(dir, &e));
             }
-            git2::TreeWalkResult::Ok
-        })
-        .map_err(|e| self.bad(dir, &e))?;
-        Ok(out)
+            self.fetch_trees_below(dir, id)?;
+            walk(&mut found).map_err(|e| self.bad(dir, &e))?;
+        }
+        Ok(found)
     }
 
     /// The names directly under directory `dir` (`""`: the root), each with whether it is a
@@ -266,29 +289,7 @@ impl<'r> Snapshot<'r> {
     /// blobs it lacks. Reading every pointer of an environment costs one pass over its
     /// directory, not one walk from the root per file.
     pub fn files_named(&self, dir: &str, name: &str) -> Result<Vec<(String, Vec<u8>)>, GitError> {
-        let Some((id, ObjectType::Tree)) = self.entry_at(dir)? else {
-            return Ok(Vec::new());
-        };
-        self.ensure(dir, &[id])?;
-        let sub = self.repo.find_tree(id).map_err(|e| self.bad(dir, &e))?;
-        let walk = |found: &mut Vec<(String, Oid)>| {
-            found.clear();
-            sub.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
-                if entry.kind() == Some(ObjectType::Blob) && entry.name_bytes() == name.as_bytes() {
-                    found.push((format!("{dir}/{root}{name}"), entry.id()));
-                }
-                git2::TreeWalkResult::Ok
-            })
-        };
-        let mut found = Vec::new();
-        if let Err(e) = walk(&mut found) {
-            // A tree below is missing: every tree below, without blobs, in one fetch.
-            if self.lazy.is_none() {
-                return Err(self.bad(dir, &e));
-            }
-            self.fetch_trees_below(dir, id)?;
-            walk(&mut found).map_err(|e| self.bad(dir, &e))?;
-        }
+        let found = self.blobs_below(dir, |n| n == name)?;
         let ids: Vec<Oid> = found.iter().map(|(_, id)| *id).collect();
         self.ensure(dir, &ids)?;
         let mut out = Vec::with_capacity(found.len());
@@ -647,26 +648,4 @@ impl GitOps {
             message: c.message().unwrap_or("").to_owned(),
         })
     }
-}
-
-/// Whether every tree below `tree` is in the cache (blobs are not looked at).
-fn subtrees_present(repo: &Repository, tree: &git2::Tree<'_>) -> bool {
-    let Ok(odb) = repo.odb() else {
-        return false;
-    };
-    let mut stack = vec![tree.clone()];
-    while let Some(t) = stack.pop() {
-        for e in &t {
-            if e.kind() == Some(ObjectType::Tree) {
-                if !odb.exists(e.id()) {
-                    return false;
-                }
-                match repo.find_tree(e.id()) {
-                    Ok(sub) => stack.push(sub),
-                    Err(_) => return false,
-                }
-            }
-        }
-    }
-    true
 }

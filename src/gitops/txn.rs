@@ -291,11 +291,7 @@ impl GitOps {
         if walk.push(to).is_err() || walk.hide(from).is_err() {
             return 0;
         }
-        let mut n = 0;
-        for _ in walk.take(64) {
-            n += 1;
-        }
-        n
+        u32::try_from(walk.take(64).count()).unwrap_or(64)
     }
 }
 

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use ::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::html::{badge, csrf_field, esc, frame, hidden, url_part};
+use super::html::{badge, csrf_field, esc, frame, hidden};
 use super::{Page, Session, api, error_page, field};
 use crate::serve::State;
 use crate::serve::http::Reply;
+use crate::text::url_escaped;
 
 /// The fields an action carries from preview to confirm.
 const FIELDS: &[&str] = &[
@@ -201,7 +202,7 @@ fn back(form: &[(String, String)]) -> String {
     field(form, "project").map_or_else(String::new, |p| {
         format!(
             "<p><a href=\"/ui/project/{}\">Back to {}</a></p>",
-            esc(&url_part(p)),
+            esc(&url_escaped(p)),
             esc(p)
         )
     })

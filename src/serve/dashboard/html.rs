@@ -44,20 +44,6 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// `text` escaped for a path segment of a link (then for the attribute).
-#[must_use]
-pub fn url_part(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 /// The signed-in user as the frame shows them: the identity and the CSRF token of their forms.
 pub struct Viewer<'a> {
     pub actor: Option<&'a str>,
@@ -150,7 +136,7 @@ mod tests {
         );
         assert_eq!(esc("a\u{1b}[31m"), "a\u{fffd}[31m");
         assert_eq!(
-            url_part("company/mono repo?x=\"1\""),
+            crate::text::url_escaped("company/mono repo?x=\"1\""),
             "company/mono%20repo%3Fx%3D%221%22"
         );
     }

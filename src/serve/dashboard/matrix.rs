@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::html::{age, badge, esc, url_part};
+use super::html::{age, badge, esc};
 use crate::gitops::ProjectRef;
 use crate::gitops::layout::{self, load_approvals, load_pointer};
 use crate::serve::State;
 use crate::serve::http::Reply;
 use crate::serve::routes::{err, on_writer};
+use crate::text::url_escaped;
 
 /// One environment as the matrix heads its column.
 #[derive(Debug, Clone)]
@@ -245,7 +246,7 @@ pub fn render(m: &Matrix) -> String {
             out,
             "<tr data-project=\"{}\"><td><a href=\"/ui/project/{}\">{}</a></td>",
             esc(project),
-            esc(&url_part(project)),
+            esc(&url_escaped(project)),
             esc(project)
         );
         for c in &m.columns {
@@ -279,9 +280,9 @@ pub fn render(m: &Matrix) -> String {
                         let _ = write!(
                             out,
                             "<br><a class=\"badge drift\" href=\"/ui/diff/{}?from={}&amp;to={}\">drift from {}</a>",
-                            esc(&url_part(project)),
-                            esc(&url_part(up)),
-                            esc(&url_part(&c.name)),
+                            esc(&url_escaped(project)),
+                            esc(&url_escaped(up)),
+                            esc(&url_escaped(&c.name)),
                             esc(up)
                         );
                     }

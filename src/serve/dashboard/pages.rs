@@ -12,9 +12,10 @@ use std::sync::Arc;
 use ::http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::html::{badge, csrf_field, diff_block, esc, frame, hidden, url_part};
+use super::html::{badge, csrf_field, diff_block, esc, frame, hidden};
 use super::{Page, Session, api, error_page, field, matrix, reply_page};
 use crate::serve::State;
+use crate::text::url_escaped;
 
 fn text(v: &Value) -> String {
     match v {
@@ -89,9 +90,9 @@ pub async fn project(state: &Arc<State>, session: &Session, full: &str) -> Page 
             let _ = write!(
                 body,
                 "<a href=\"/ui/diff/{}?from={}&amp;to={}\">diff {} → {}</a>",
-                esc(&url_part(full)),
-                esc(&url_part(p)),
-                esc(&url_part(&c.name)),
+                esc(&url_escaped(full)),
+                esc(&url_escaped(p)),
+                esc(&url_escaped(&c.name)),
                 esc(p),
                 esc(&c.name)
             );
