@@ -49,7 +49,11 @@ pub async fn release(client: &Client, project: &ProjectRef, id: &str) -> Result<
     let what = format!("release get {project} {id}");
     let mut v = client
         .get(
-            &format!("/v1/releases/{}/{id}", full_project(project)?),
+            &format!(
+                "/v1/releases/{}/{}",
+                full_project(project)?,
+                crate::text::url_escaped(id)
+            ),
             &what,
         )
         .await?;
@@ -101,7 +105,11 @@ pub async fn diff(
     let what = format!("diff {env} {project} {id}");
     let v = client
         .get(
-            &format!("/v1/diff/{env}/{}/{id}", full_project(project)?),
+            &format!(
+                "/v1/diff/{env}/{}/{}",
+                full_project(project)?,
+                crate::text::url_escaped(id)
+            ),
             &what,
         )
         .await?;

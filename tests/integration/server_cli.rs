@@ -416,3 +416,26 @@ fn rollback_promote_and_diff_through_the_server_match_the_local_path() {
             .assert_exit(2);
     }
 }
+
+#[test]
+fn a_release_id_with_url_characters_names_that_id_through_the_server_not_another_release() {
+    let world = World::example();
+    let release = world.main_release("cli-server-odd-id");
+    let served = Served::start(&world, &world.url, "");
+    // `?`, `#` and `%` would end or change the path: the id must reach the server whole, and
+    // no such release exists, as the local path says too.
+    for odd in [
+        format!("{}?x", release.tag),
+        format!("{}#x", release.tag),
+        format!("{}%3F", release.tag),
+    ] {
+        let local = world.run(&["release", "get", PROJECT, &odd]);
+        local.assert_exit(2);
+        let remote = via(&world, &served, BOB)
+            .args(["-o", "json", "release", "get", FULL, &odd])
+            .run();
+        remote.assert_exit(2);
+        let shown = remote.stderr_str();
+        assert!(shown.contains("no release"), "{odd}: {remote}");
+    }
+}
