@@ -251,7 +251,7 @@ fn row_notes(r: &Row) -> String {
                     if l.at_pointer {
                         ""
                     } else {
-                        " (not at the pointer's commit)"
+                        " (the synced revision does not hold this pointer)"
                     }
                 );
             }
